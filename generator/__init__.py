@@ -1,0 +1,1 @@
+"""factsheet: a static site generator for news fact sheets."""

@@ -1,0 +1,79 @@
+"""Dated items in the contract's order: of a story, of a record, and of everything.
+
+Order: by start instant (in the site's time zone); on a tie the more precise first; then
+`order`; then id. A quote without a date takes the date of the event it was said at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+
+from .dates import PartialDate
+from .links import Links
+from .model import Corpus, Record
+from .schema import STORY
+
+DATED_KINDS = ("events", "notes", "quotes", STORY)
+
+
+@dataclass(frozen=True)
+class Entry:
+    record: Record
+    date: PartialDate
+    end: PartialDate | None
+
+
+def date_of(record: Record, corpus: Corpus) -> PartialDate | None:
+    if record.date is not None:
+        return record.date
+    said_at = record.get("said_at")
+    if record.kind == "quotes" and said_at is not None and said_at.id in corpus:
+        return corpus[said_at.id].date
+    return None
+
+
+def in_order(records: list[Record] | set[Record], corpus: Corpus) -> list[Entry]:
+    tz = corpus.site.tz
+    entries = []
+    for record in records:
+        date = date_of(record, corpus)
+        if date is not None and record.kind in DATED_KINDS:
+            end = record.get("end")
+            entries.append(Entry(record, date, end if isinstance(end, PartialDate) else None))
+    return sorted(entries, key=lambda e: _sort_key(e, tz))
+
+
+def _sort_key(entry: Entry, tz: tzinfo) -> tuple[float, int, int, str]:
+    instant, precision = entry.date.sort_key(tz)
+    order = entry.record.get("order", 0)
+    return instant, precision, order if isinstance(order, int) else 0, entry.record.id
+
+
+def story_chronology(story: Record, corpus: Corpus, links: Links) -> list[Entry]:
+    """The story's own publication and every dated item tied to it."""
+    members = {corpus[i] for i in links.story_members.get(story.id, ())}
+    return in_order({story} | {r for r in members if r.kind != STORY}, corpus)
+
+
+def record_timeline(record: Record, corpus: Corpus, links: Links) -> list[Entry]:
+    """Dated items that involve the record: those that refer to it, and those it refers to."""
+    related = {e.source for e in links.edges if e.target == record.id}
+    related |= {e.target for e in links.edges if e.source == record.id and e.relation != "cites"}
+    related.discard(record.id)
+    return in_order({corpus[i] for i in related}, corpus)
+
+
+def everything(corpus: Corpus) -> list[Entry]:
+    return in_order(set(corpus), corpus)
+
+
+def by_year_and_month(
+    entries: list[Entry],
+) -> list[tuple[int, list[tuple[int | None, list[Entry]]]]]:
+    """Entries grouped by year, then by month (None for items dated to the year only)."""
+    years: dict[int, dict[int | None, list[Entry]]] = {}
+    for entry in entries:
+        months = years.setdefault(entry.date.year, {})
+        months.setdefault(entry.date.month, []).append(entry)
+    return [(year, [(month, months[month]) for month in months]) for year, months in years.items()]

@@ -1,0 +1,261 @@
+"""Resolve every reference and [[link]], render the Markdown, and compute typed backlinks.
+
+Input: the Corpus. Output: `Links` (the typed edges of the fact graph, the backlinks of every
+record grouped by relation, the rendered HTML of every Markdown field, the records tied to
+each story) and a diagnostic for every reference that names no record or the wrong kind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
+from .markup import render_inline, render_markdown
+from .model import Citation, Corpus, Publisher, Record, Ref, Text
+from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
+from .urls import output_path, record_url
+
+MENTIONS = "Mentioned in"
+# Ids the story page itself uses; headings in a story body must not take them.
+RESERVED_IDS = frozenset({"main", "facts", "chronology", "sources", "backlinks", "story", "search"})
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """`source` refers to `target`; `relation` names how ('notes.to', 'mentions')."""
+
+    source: str
+    target: str
+    relation: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Links:
+    edges: tuple[Edge, ...]
+    # target id -> ((label, (source ids, sorted)), ...) in the order labels are first declared
+    backlinks: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]]
+    # (record id, field name) -> rendered HTML; a story's body is field "body"
+    html: Mapping[tuple[str, str], str]
+    # story id -> ids of the records tied to it (by its lists, their `stories`, body links)
+    story_members: Mapping[str, tuple[str, ...]]
+    # source id -> actor id, when a source's publisher names an actor
+    publishers: Mapping[str, str]
+
+    def outgoing(self, source: str) -> Iterator[Edge]:
+        return (e for e in self.edges if e.source == source)
+
+
+def link_corpus(
+    corpus: Corpus, hidden: frozenset[str] = frozenset()
+) -> tuple[Links, list[Diagnostic]]:
+    """Resolve and render. `hidden` ids (draft stories left out) are not errors to link to."""
+    linker = _Linker(corpus, hidden)
+    for record in corpus:
+        linker.visit(record)
+    return linker.result(), linker.diagnostics.items
+
+
+class _Linker:
+    def __init__(self, corpus: Corpus, hidden: frozenset[str]) -> None:
+        self.corpus = corpus
+        self.hidden = hidden
+        self.diagnostics = Diagnostics()
+        self.edges: set[Edge] = set()
+        self.html: dict[tuple[str, str], str] = {}
+        self.publishers: dict[str, str] = {}
+        self.ids_by_kind: dict[str, list[str]] = defaultdict(list)
+        for record in corpus:
+            self.ids_by_kind[record.kind].append(record.id)
+
+    # --- references ----------------------------------------------------------------------
+
+    def resolve(self, ref: Ref, kind: str, field: str) -> Record | None:
+        target = self.corpus.records.get(ref.id)
+        if target is None:
+            if ref.id in self.hidden:
+                return None
+            candidates = self.corpus.records if kind == ANY else self.ids_by_kind[kind]
+            what = "record" if kind == ANY else SINGULAR[kind]
+            self.diagnostics.error(
+                ref.location,
+                "E0401",
+                f"'{field}' names no {what} '{ref.id}'{did_you_mean(ref.id, candidates)}",
+            )
+            return None
+        if kind not in (ANY, target.kind):
+            self.diagnostics.error(
+                ref.location,
+                "E0402",
+                f"'{field}' must name {_article(SINGULAR[kind])}, but '{ref.id}' is "
+                f"{_article(SINGULAR[target.kind])}"
+                f"{did_you_mean(ref.id, self.ids_by_kind[kind])}",
+            )
+            return None
+        return target
+
+    def connect(self, record: Record, ref: Ref, field: Field, relation: str) -> None:
+        kind = field.ref or ANY
+        target = self.resolve(ref, kind, field.name)
+        if target is not None and field.backlink:
+            self.edges.add(Edge(record.id, target.id, relation, field.backlink))
+
+    def visit(self, record: Record) -> None:
+        for field in SCHEMAS[record.kind]:
+            value = record.fields.get(field.name)
+            if value is None:
+                continue
+            relation = f"{record.kind}.{field.name}"
+            if field.type in ("ref", "refs"):
+                for ref in value if isinstance(value, tuple) else (value,):
+                    self.connect(record, ref, field, relation)
+            elif field.type == "records":
+                self.visit_entries(record, field, value, relation)
+            elif field.type == "citations":
+                self.visit_citations(record, field, value)
+            elif field.type == "publisher":
+                self.visit_publisher(record, value)
+            elif field.type in ("inline", "markdown"):
+                self.render(record, field.name, value, inline=field.type == "inline")
+        if record.body is not None:
+            self.render(record, "body", record.body, inline=False)
+
+    def visit_entries(
+        self, record: Record, field: Field, entries: tuple[dict[str, Any], ...], relation: str
+    ) -> None:
+        declared = {f.name: f for f in field.fields}
+        for entry in entries:
+            for name, value in entry.items():
+                if isinstance(value, Ref):
+                    self.connect(record, value, declared[name], f"{relation}.{name}")
+
+    def visit_citations(
+        self, record: Record, field: Field, citations: tuple[Citation, ...]
+    ) -> None:
+        for citation in citations:
+            target = self.resolve(citation.source, "sources", "sources")
+            if target is not None:
+                self.edges.add(Edge(record.id, target.id, "cites", field.backlink or "Cited by"))
+
+    def visit_publisher(self, record: Record, publisher: Publisher) -> None:
+        target = self.corpus.records.get(publisher.text)
+        if target is not None and target.kind == "actors":
+            self.publishers[record.id] = target.id
+            self.edges.add(Edge(record.id, target.id, "sources.publisher", "Sources published"))
+
+    # --- Markdown ------------------------------------------------------------------------
+
+    def lookup(self, target_id: str) -> tuple[str, str] | None:
+        target = self.corpus.records.get(target_id)
+        if target is None:
+            return None
+        return output_path(record_url(target)), target.name
+
+    def render(self, record: Record, name: str, text: Text, *, inline: bool) -> None:
+        allow_html = self.corpus.site.allow_html
+        if inline:
+            rendered = render_inline(text.value, self.lookup, allow_html=allow_html)
+        else:
+            rendered = render_markdown(
+                text.value, self.lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
+            )
+        self.html[(record.id, name)] = rendered.html
+        positions = dict(_positions(text))
+        for target_id in rendered.links:
+            if target_id in self.corpus.records:
+                self.edges.add(Edge(record.id, target_id, "mentions", MENTIONS))
+        for index, target_id in enumerate(rendered.unresolved):
+            if target_id in self.hidden:
+                continue
+            where = positions.get((target_id, _nth(rendered.unresolved, index)), text.location)
+            self.diagnostics.error(
+                where,
+                "E0403",
+                f"[[{target_id}]] names no record{did_you_mean(target_id, self.corpus.records)}"
+                " (write \\[[ for literal brackets)",
+            )
+        for url in rendered.rejected_urls:
+            self.diagnostics.error(
+                text.location,
+                "E0404",
+                f"the link target '{_clip(url)}' is not allowed: use http, https or mailto "
+                "links, or a [[link]] to a record",
+            )
+
+    # --- result --------------------------------------------------------------------------
+
+    def result(self) -> Links:
+        edges = tuple(sorted(self.edges))
+        return Links(
+            edges=edges,
+            backlinks=_backlinks(edges),
+            html=self.html,
+            story_members=_story_members(self.corpus, edges),
+            publishers=self.publishers,
+        )
+
+
+def _positions(text: Text) -> Iterator[tuple[tuple[str, int], Location]]:
+    """(id, n) -> location of the n-th link to that id in the text."""
+    seen: dict[str, int] = defaultdict(int)
+    for target_id, location in text.links:
+        yield (target_id, seen[target_id]), location
+        seen[target_id] += 1
+
+
+def _nth(items: tuple[str, ...], index: int) -> int:
+    return items[:index].count(items[index])
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _article(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
+def _label_order() -> dict[str, int]:
+    order: dict[str, int] = {"Stories": 0, "Chronology items": 1}
+    for kind in (STORY, *RECORD_KINDS):
+        for field in SCHEMAS[kind]:
+            for sub in (field, *field.fields):
+                if sub.backlink and sub.backlink not in order:
+                    order[sub.backlink] = len(order)
+    order.setdefault(MENTIONS, len(order))
+    return order
+
+
+_LABEL_ORDER = _label_order()
+
+
+def _backlinks(edges: tuple[Edge, ...]) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    grouped: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for edge in edges:
+        if edge.source != edge.target:
+            grouped[edge.target][edge.label].add(edge.source)
+    return {
+        target: tuple(
+            (label, tuple(sorted(sources)))
+            for label, sources in sorted(labels.items(), key=lambda kv: _LABEL_ORDER[kv[0]])
+        )
+        for target, labels in sorted(grouped.items())
+    }
+
+
+def _story_members(corpus: Corpus, edges: tuple[Edge, ...]) -> dict[str, tuple[str, ...]]:
+    """Records tied to each story: its own refs and links, and items naming it in `stories`."""
+    members: dict[str, set[str]] = {r.id: set() for r in corpus.of_kind(STORY)}
+    for edge in edges:
+        source, target = corpus.records[edge.source], corpus.records[edge.target]
+        if source.kind == STORY and edge.relation != "cites":
+            members[source.id].add(target.id)
+        elif target.kind == STORY and edge.relation.endswith(".stories"):
+            members[target.id].add(source.id)
+    return {story: tuple(sorted(ids)) for story, ids in sorted(members.items())}
+
+
+__all__ = ["TITLES", "Edge", "Links", "link_corpus"]

@@ -1,0 +1,126 @@
+"""The checked facts as values: frozen records of every kind, the site settings and the Corpus.
+
+No I/O and no rendering here; `parse` builds these from documents, later stages only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from pathlib import Path
+from typing import Any
+
+from .dates import PartialDate
+from .diagnostics import Location
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a record by id, as written, with where it was written."""
+
+    id: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Text:
+    """Markdown (or inline Markdown) text, where it starts, and where each [[link]] in it is.
+
+    `links` pairs each link target, in order, with its file position, so that a broken link
+    is reported at the exact line and column whatever the YAML quoting or block style.
+    """
+
+    value: str
+    location: Location
+    links: tuple[tuple[str, Location], ...] = ()
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    source: Ref
+    quote: str | None = None
+    page: str | None = None
+    accessed: PartialDate | None = None
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """A source's publisher: an actor when an actor has that id (resolved by `links`)."""
+
+    text: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Record:
+    """One story or fact record.
+
+    `fields` holds the parsed value of every field that was given (see `schema.Field.type`
+    for the value each type becomes); `field_locations` where each was written. A story has
+    its Markdown `body`; `assets` are files beside a story folder's index.md.
+    """
+
+    kind: str
+    id: str
+    name: str
+    location: Location
+    fields: Mapping[str, Any]
+    field_locations: Mapping[str, Location]
+    body: Text | None = None
+    assets: tuple[Path, ...] = ()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.id))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+    def where(self, name: str) -> Location:
+        return self.field_locations.get(name, self.location)
+
+    @property
+    def date(self) -> PartialDate | None:
+        value = self.fields.get("date")
+        return value if isinstance(value, PartialDate) else None
+
+
+@dataclass(frozen=True)
+class Site:
+    title: str
+    tz: tzinfo
+    description: str = ""
+    language: str = "en"
+    base_url: str = ""
+    timezone: str = "UTC"
+    allow_html: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Every record by id (ids are unique across kinds), and the site settings."""
+
+    site: Site
+    records: Mapping[str, Record]
+
+    def of_kind(self, kind: str) -> list[Record]:
+        return sorted(
+            (r for r in self.records.values() if r.kind == kind),
+            key=lambda r: (r.name.casefold(), r.id),
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records[k] for k in sorted(self.records))
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self.records
+
+    def __getitem__(self, record_id: str) -> Record:
+        return self.records[record_id]

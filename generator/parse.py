@@ -1,0 +1,561 @@
+"""Documents + schema -> the Corpus: every field checked against its declaration.
+
+Each field problem becomes a located diagnostic (the key's or the value's line and column);
+a record with errors is still kept when it has an id, so references to it don't cascade.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+from datetime import tzinfo
+from typing import Any
+
+from .dates import DateError, PartialDate, parse_date, parse_timezone, range_error
+from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
+from .markup import find_links
+from .model import Alias, Citation, Corpus, Publisher, Record, Ref, Site, Text
+from .reading import Document
+from .schema import ID_PATTERN, SCHEMAS, SINGULAR, SITE_FIELDS, STORY, Field
+from .yamlnodes import Mapping, Node, Scalar, Sequence, describe, load_yaml
+
+_ID = re.compile(ID_PATTERN)
+_INTEGER = re.compile(r"^[-+]?[0-9]+$")
+_NUMBER = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+_FENCE = re.compile(r"^(---|\.\.\.)[ \t]*$")
+_UTC = parse_timezone("UTC")
+_TYPE_WORDS = {
+    "text": "text",
+    "inline": "text",
+    "markdown": "text",
+    "date": "a date",
+    "bool": "true or false",
+    "integer": "a whole number",
+    "texts": "a list of text",
+    "aliases": "a list of names, or a mapping of language to names",
+    "citations": "a list of source ids or {source: id, ...} entries",
+    "ref": "an id",
+    "refs": "a list of ids",
+    "coordinates": "[latitude, longitude]",
+    "path": "a list of [latitude, longitude] points",
+    "mapping": "a mapping",
+    "choice": "text",
+    "records": "a list",
+    "publisher": "text (an actor id or a name)",
+    "url": "a web address",
+}
+
+
+def parse_documents(documents: Iterable[Document]) -> tuple[Corpus | None, list[Diagnostic]]:
+    """Check every document; return the Corpus (None when there is no usable site.yaml)."""
+    diagnostics = Diagnostics()
+    records: dict[str, Record] = {}
+    documents = list(documents)
+    site: Site | None = None
+    for document in documents:
+        if document.kind == "site":
+            site = _parse_site(document, diagnostics)
+    tz = site.tz if site else _UTC
+    for document in documents:
+        if document.kind == "site":
+            continue
+        for record in _parse_document(document, diagnostics, tz):
+            other = records.get(record.id)
+            if other is not None:
+                diagnostics.error(
+                    record.location,
+                    "E0306",
+                    f"the id '{record.id}' is already used by the {SINGULAR[other.kind]} "
+                    f"at {other.location}; ids must be unique across the whole site",
+                )
+                continue
+            records[record.id] = record
+    if site is None:
+        return None, diagnostics.items
+    return Corpus(site, dict(sorted(records.items()))), diagnostics.items
+
+
+# --- documents -----------------------------------------------------------------------------
+
+
+def _parse_site(document: Document, diagnostics: Diagnostics) -> Site | None:
+    node, problems = load_yaml(document.text, document.path)
+    diagnostics.extend(problems)
+    here = Location(document.path)
+    if problems:
+        return None
+    if not isinstance(node, Mapping):
+        diagnostics.error(here, "E0307", "site.yaml must be a mapping of settings (title: ...)")
+        return None
+    checker = _FieldChecker(document.path, diagnostics, _UTC)
+    values, _ = checker.check_mapping(node, {f.name: f for f in SITE_FIELDS}, "site.yaml")
+    if "title" not in values:
+        return None
+    timezone = values.get("timezone", "UTC")
+    try:
+        tz = parse_timezone(timezone)
+    except ValueError as error:
+        diagnostics.error(_node_location(document.path, node.get("timezone")), "E0304", str(error))
+        return None
+    return Site(
+        title=values["title"],
+        tz=tz,
+        description=values.get("description", ""),
+        language=values.get("language", "en"),
+        base_url=values.get("base_url", ""),
+        timezone=timezone,
+        allow_html=values.get("allow_html", False),
+        extra=values.get("extra", {}),
+    )
+
+
+def _parse_document(document: Document, diagnostics: Diagnostics, tz: tzinfo) -> list[Record]:
+    if document.kind == STORY:
+        story = _parse_story(document, diagnostics, tz)
+        return [story] if story else []
+    node, problems = load_yaml(document.text, document.path)
+    diagnostics.extend(problems)
+    here = Location(document.path)
+    if any(p.severity.value == "error" for p in problems):
+        return []
+    if node is None:
+        diagnostics.error(here, "E0205", "the file is empty; a fact file holds one record")
+        return []
+    if isinstance(node, Sequence):
+        records = []
+        for item in node.items:
+            if not isinstance(item, Mapping):
+                diagnostics.error(
+                    _node_location(document.path, item),
+                    "E0307",
+                    f"each item of a list of records must be a mapping, not {describe(item)}",
+                )
+                continue
+            id_node = item.get("id")
+            if not isinstance(id_node, Scalar) or id_node.is_null:
+                diagnostics.error(
+                    _node_location(document.path, item),
+                    "E0301",
+                    "a record in a list needs an 'id' field",
+                )
+                continue
+            record = _build_record(document, item, id_node.value, id_node, diagnostics, tz)
+            if record:
+                records.append(record)
+        return records
+    if not isinstance(node, Mapping):
+        diagnostics.error(
+            _node_location(document.path, node),
+            "E0307",
+            f"a fact file must be a mapping of fields (or a list of them), not {describe(node)}",
+        )
+        return []
+    id_node = node.get("id")
+    if isinstance(id_node, Scalar) and id_node.value != document.stem:
+        diagnostics.error(
+            _node_location(document.path, id_node),
+            "E0305",
+            f"the id '{id_node.value}' differs from the file name '{document.stem}'; "
+            "a record's id is its file name (drop the 'id' field or rename the file)",
+        )
+        return []
+    record = _build_record(document, node, document.stem, None, diagnostics, tz)
+    return [record] if record else []
+
+
+def _parse_story(document: Document, diagnostics: Diagnostics, tz: tzinfo) -> Record | None:
+    lines = document.text.split("\n")
+    here = Location(document.path)
+    if not lines or lines[0].rstrip() != "---":
+        diagnostics.error(
+            here,
+            "E0206",
+            "a story starts with front matter: a line '---', the fields (title, date, ...), "
+            "and another '---'",
+        )
+        return None
+    closing = next((i for i in range(1, len(lines)) if _FENCE.match(lines[i])), None)
+    if closing is None:
+        diagnostics.error(
+            here,
+            "E0206",
+            "the front matter is not closed: add a line '---' after the last field",
+        )
+        return None
+    front = "\n".join(lines[1:closing])
+    node, problems = load_yaml(front, document.path, first_line=2)
+    diagnostics.extend(problems)
+    if any(p.severity.value == "error" for p in problems):
+        return None
+    if not isinstance(node, Mapping):
+        diagnostics.error(
+            here.at(2, 1),
+            "E0206",
+            "the front matter must be fields (title: ..., date: ...), "
+            f"not {describe(node) if node else 'empty'}",
+        )
+        return None
+    body_line = closing + 2
+    body_text = "\n".join(lines[closing + 1 :])
+    links = tuple(
+        (target, here.at(body_line + line - 1, column))
+        for target, line, column in find_links(body_text)
+    )
+    body = Text(body_text, here.at(body_line, 1), links)
+    return _build_record(document, node, document.stem, None, diagnostics, tz, body)
+
+
+def _build_record(
+    document: Document,
+    node: Mapping,
+    record_id: str,
+    id_node: Scalar | None,
+    diagnostics: Diagnostics,
+    tz: tzinfo,
+    body: Text | None = None,
+) -> Record | None:
+    location = _node_location(document.path, id_node or node)
+    if not _ID.match(record_id):
+        diagnostics.error(
+            location,
+            "E0305",
+            f"'{record_id}' is not a valid id: use lowercase letters a-z, digits and single "
+            "hyphens (e.g. 'hikmet-hajiyev')" + ("; rename the file" if id_node is None else ""),
+        )
+        return None
+    kind = document.kind
+    declared = {f.name: f for f in SCHEMAS[kind]}
+    if id_node is not None:
+        declared["id"] = Field("id", "text", "The record's id.")
+    checker = _FieldChecker(document.path, diagnostics, tz, document.text)
+    values, locations = checker.check_mapping(node, declared, f"a {SINGULAR[kind]}")
+    values.pop("id", None)
+    name = values.get("title") if kind == STORY else values.get("name")
+    if kind == "quotes" and not name and "text" in values:
+        name = _shorten(values["text"])
+    start, end = values.get("date"), values.get("end")
+    if isinstance(start, PartialDate) and isinstance(end, PartialDate):
+        problem = range_error(start, end, tz)
+        if problem:
+            diagnostics.error(locations["end"], "E0502", problem)
+    if not isinstance(name, str):
+        return Record(
+            kind, record_id, record_id, location, values, locations, body, document.assets
+        )
+    return Record(kind, record_id, name, location, values, locations, body, document.assets)
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return f"“{flat}”"
+    return f"“{flat[: limit - 1].rstrip()}…”"
+
+
+def _node_location(path: str, node: Node | None) -> Location:
+    if node is None:
+        return Location(path)
+    return Location(path, node.line, node.column)
+
+
+# --- fields --------------------------------------------------------------------------------
+
+
+class _FieldChecker:
+    """Turns YAML nodes into values of the declared types, reporting problems as it goes."""
+
+    def __init__(self, path: str, diagnostics: Diagnostics, tz: tzinfo, text: str = "") -> None:
+        self.path = path
+        self.tz = tz
+        self.text = text
+        self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
+        self.diagnostics = diagnostics
+
+    def at(self, node: Node) -> Location:
+        return Location(self.path, node.line, node.column)
+
+    def error(self, node: Node, code: str, message: str) -> None:
+        self.diagnostics.error(self.at(node), code, message)
+
+    def check_mapping(
+        self, node: Mapping, declared: dict[str, Field], what: str
+    ) -> tuple[dict[str, Any], dict[str, Location]]:
+        values: dict[str, Any] = {}
+        locations: dict[str, Location] = {}
+        for key, value in node.items:
+            name = key.value
+            declaration = declared.get(name)
+            if declaration is None:
+                self.error(
+                    key,
+                    "E0302",
+                    f"unknown field '{name}' for {what}{did_you_mean(name, declared)}",
+                )
+                continue
+            locations[name] = self.at(key)
+            if isinstance(value, Scalar) and value.is_null and value.plain:
+                continue  # an empty field is the same as a missing one
+            converted = self.convert(declaration, value)
+            if converted is not None:
+                values[name] = converted
+        for declaration in declared.values():
+            if declaration.required and declaration.name not in locations:
+                hint = f" (one of {', '.join(declaration.choices)})" if declaration.choices else ""
+                self.diagnostics.error(
+                    self.at(node),
+                    "E0301",
+                    f"{what} needs the field '{declaration.name}'{hint}",
+                )
+            elif (
+                declaration.required
+                and declaration.name not in values
+                and _is_empty(node.get(declaration.name))
+            ):
+                self.diagnostics.error(
+                    locations[declaration.name],
+                    "E0301",
+                    f"the field '{declaration.name}' is empty; it is required",
+                )
+        return values, locations
+
+    def convert(self, field: Field, node: Node) -> Any:
+        converter = getattr(self, f"_to_{field.type}")
+        result: Any = converter(field, node)
+        return result
+
+    def wrong_type(self, field: Field, node: Node) -> None:
+        hint = ""
+        if isinstance(node, Scalar) and field.type in ("texts", "refs"):
+            hint = f"; write it as a list: [{node.value}]"
+        self.error(
+            node,
+            "E0303",
+            f"'{field.name}' must be {_TYPE_WORDS[field.type]}, not {describe(node)}{hint}",
+        )
+
+    def scalar(self, field: Field, node: Node) -> str | None:
+        if not isinstance(node, Scalar):
+            self.wrong_type(field, node)
+            return None
+        return node.value
+
+    # One method per field type; each returns the value or None after reporting.
+
+    def _to_text(self, field: Field, node: Node) -> str | None:
+        value = self.scalar(field, node)
+        return value.strip() if value is not None else None
+
+    def _to_choice(self, field: Field, node: Node) -> str | None:
+        value = self._to_text(field, node)
+        if value is not None and value not in field.choices:
+            self.error(
+                node,
+                "E0304",
+                f"'{value}' is not a {field.name} here{did_you_mean(value, field.choices)}; "
+                f"use one of {', '.join(field.choices)}",
+            )
+            return None
+        return value
+
+    def _to_url(self, field: Field, node: Node) -> str | None:
+        value = self._to_text(field, node)
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
+            self.error(
+                node,
+                "E0404",
+                f"'{field.name}' must be a web address starting with http:// or https://",
+            )
+            return None
+        return value
+
+    def _to_inline(self, field: Field, node: Node) -> Text | None:
+        value = self.scalar(field, node)
+        if value is None:
+            return None
+        return Text(value, self.at(node), self.locate_links(value, node))
+
+    def locate_links(self, value: str, node: Node) -> tuple[tuple[str, Location], ...]:
+        """Find each [[link]] of a YAML text in the file, searching on from the node."""
+        found: list[tuple[str, Location]] = []
+        line_index = min(node.line, len(self.line_starts)) - 1
+        offset = self.line_starts[line_index] + node.column - 1
+        for target, _, _ in find_links(value):
+            pattern = re.compile(r"(?<!\\)\[\[\s*" + re.escape(target))
+            match = pattern.search(self.text, offset)
+            if match is None:
+                found.append((target, self.at(node)))
+                continue
+            offset = match.end()
+            line = bisect.bisect_right(self.line_starts, match.start())
+            column = match.start() - self.line_starts[line - 1] + 1
+            found.append((target, Location(self.path, line, column)))
+        return tuple(found)
+
+    _to_markdown = _to_inline
+
+    def _to_date(self, field: Field, node: Node) -> PartialDate | None:
+        value = self.scalar(field, node)
+        if value is None:
+            return None
+        try:
+            return parse_date(value)
+        except DateError as error:
+            quoted = 0 if isinstance(node, Scalar) and node.plain else 1
+            column = node.column + quoted + error.offset
+            self.diagnostics.error(
+                Location(self.path, node.line, column), "E0501", f"{field.name}: {error.message}"
+            )
+            return None
+
+    def _to_bool(self, field: Field, node: Node) -> bool | None:
+        if isinstance(node, Scalar) and node.plain and node.value in ("true", "false"):
+            return node.value == "true"
+        self.error(node, "E0303", f"'{field.name}' must be true or false")
+        return None
+
+    def _to_integer(self, field: Field, node: Node) -> int | None:
+        if isinstance(node, Scalar) and _INTEGER.match(node.value.strip()):
+            return int(node.value)
+        self.error(node, "E0308", f"'{field.name}' must be a whole number, like 1 or -2")
+        return None
+
+    def _to_texts(self, field: Field, node: Node) -> tuple[str, ...] | None:
+        if not isinstance(node, Sequence):
+            self.wrong_type(field, node)
+            return None
+        items = [self._to_text(field, item) for item in node.items]
+        return tuple(i for i in items if i)
+
+    def _to_aliases(self, field: Field, node: Node) -> tuple[Alias, ...] | None:
+        if isinstance(node, Sequence):
+            names = self._to_texts(field, node) or ()
+            return tuple(Alias(n) for n in names)
+        if isinstance(node, Mapping):
+            aliases: list[Alias] = []
+            for key, value in node.items:
+                language = key.value.strip()
+                if isinstance(value, Sequence):
+                    aliases.extend(Alias(n, language) for n in self._to_texts(field, value) or ())
+                elif isinstance(value, Scalar) and not value.is_null:
+                    aliases.append(Alias(value.value.strip(), language))
+                elif isinstance(value, Mapping):
+                    self.error(value, "E0303", "an alias must be a name or a list of names")
+            return tuple(aliases)
+        self.wrong_type(field, node)
+        return None
+
+    def _to_ref(self, field: Field, node: Node) -> Ref | None:
+        value = self.scalar(field, node)
+        return Ref(value.strip(), self.at(node)) if value is not None else None
+
+    def _to_publisher(self, field: Field, node: Node) -> Publisher | None:
+        value = self.scalar(field, node)
+        return Publisher(value.strip(), self.at(node)) if value is not None else None
+
+    def _to_refs(self, field: Field, node: Node) -> tuple[Ref, ...] | None:
+        if not isinstance(node, Sequence):
+            self.wrong_type(field, node)
+            return None
+        refs = [self._to_ref(field, item) for item in node.items]
+        return tuple(r for r in refs if r)
+
+    def _to_records(self, field: Field, node: Node) -> tuple[dict[str, Any], ...] | None:
+        if not isinstance(node, Sequence):
+            self.wrong_type(field, node)
+            return None
+        declared = {f.name: f for f in field.fields}
+        entries: list[dict[str, Any]] = []
+        for item in node.items:
+            if isinstance(item, Scalar) and field.shorthand:
+                entries.append({field.shorthand: self.convert(declared[field.shorthand], item)})
+                continue
+            if not isinstance(item, Mapping):
+                self.error(
+                    item,
+                    "E0303",
+                    f"each entry of '{field.name}' must be a mapping "
+                    f"({', '.join(declared)}), not {describe(item)}",
+                )
+                continue
+            values, _ = self.check_mapping(item, declared, f"an entry of '{field.name}'")
+            if all(f.name in values for f in field.fields if f.required):
+                entries.append(values)
+                start, end = values.get("from"), values.get("to")
+                if isinstance(start, PartialDate) and isinstance(end, PartialDate):
+                    problem = range_error(start, end, self.tz)
+                    to_node = item.get("to")
+                    if problem and to_node is not None:
+                        self.error(to_node, "E0502", problem)
+        return tuple(entries)
+
+    def _to_citations(self, field: Field, node: Node) -> tuple[Citation, ...] | None:
+        entries = self._to_records(field, node)
+        if entries is None:
+            return None
+        return tuple(
+            Citation(e["source"], e.get("quote"), e.get("page"), e.get("accessed"))
+            for e in entries
+            if isinstance(e.get("source"), Ref)
+        )
+
+    def _to_coordinates(self, field: Field, node: Node) -> tuple[float, float] | None:
+        if not (isinstance(node, Sequence) and len(node.items) == 2):
+            self.error(
+                node,
+                "E0303",
+                f"'{field.name}' must be [latitude, longitude], e.g. [40.09, 46.64]",
+            )
+            return None
+        numbers: list[float] = []
+        for item, (label, limit) in zip(
+            node.items, (("latitude", 90), ("longitude", 180)), strict=True
+        ):
+            if not (isinstance(item, Scalar) and _NUMBER.match(item.value.strip())):
+                self.error(item, "E0308", f"the {label} must be a number in decimal degrees")
+                return None
+            number = float(item.value)
+            if not -limit <= number <= limit:
+                self.error(
+                    item, "E0308", f"the {label} {item.value} is not between -{limit} and {limit}"
+                )
+                return None
+            numbers.append(number)
+        return numbers[0], numbers[1]
+
+    def _to_path(self, field: Field, node: Node) -> tuple[tuple[float, float], ...] | None:
+        if not isinstance(node, Sequence) or len(node.items) < 2:
+            self.error(
+                node, "E0303", f"'{field.name}' must be a list of two or more [lat, lon] points"
+            )
+            return None
+        points = [self._to_coordinates(field, item) for item in node.items]
+        if any(p is None for p in points):
+            return None
+        return tuple(p for p in points if p is not None)
+
+    def _to_mapping(self, field: Field, node: Node) -> dict[str, Any] | None:
+        if not isinstance(node, Mapping):
+            self.wrong_type(field, node)
+            return None
+        result = _plain(node)
+        return result if isinstance(result, dict) else None
+
+
+def _plain(node: Node) -> Any:
+    """A free-form node as plain Python values (text stays text)."""
+    if isinstance(node, Mapping):
+        return {key.value: _plain(value) for key, value in node.items}
+    if isinstance(node, Sequence):
+        return [_plain(item) for item in node.items]
+    if node.is_null:
+        return None
+    if node.plain and node.value in ("true", "false"):
+        return node.value == "true"
+    return node.value
+
+
+def _is_empty(node: Node | None) -> bool:
+    return isinstance(node, Scalar) and node.is_null

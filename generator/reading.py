@@ -1,0 +1,227 @@
+"""Disk -> documents: find the content files, read them safely, and classify them by kind.
+
+Text comes out decoded, NFC-normalised, with `\\n` line ends and no BOM; every problem with a
+file (links, encoding, size, control characters, misplaced files) is a located diagnostic.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
+from .schema import KINDS, STORY
+
+FACT_LIMIT = 1024 * 1024
+STORY_LIMIT = 2 * 1024 * 1024
+YAML_SUFFIXES = (".yaml", ".yml")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif")
+SITE_FILE = "site.yaml"
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One content file: `kind` is 'site' or a kind name; `stem` the id its name gives."""
+
+    path: str
+    kind: str
+    stem: str
+    text: str
+    assets: tuple[Path, ...] = ()
+
+
+def read_content(content: Path) -> tuple[list[Document], list[Diagnostic]]:
+    diagnostics = Diagnostics()
+    base = content.resolve().parent
+    documents: list[Document] = []
+    if not content.is_dir():
+        diagnostics.error(
+            Location(_display(content.absolute(), base)), "E0101", "no content folder here"
+        )
+        return documents, diagnostics.items
+    for path in _walk(content, base, diagnostics):
+        document = _classify(path, content, base, diagnostics)
+        if document is not None:
+            documents.append(document)
+    if not any(d.kind == "site" for d in documents) and not any(
+        d.code == "E0101" and d.location.path.endswith(SITE_FILE) for d in diagnostics.items
+    ):
+        diagnostics.error(
+            Location(_display(content / SITE_FILE, base)),
+            "E0101",
+            "site.yaml is missing: it holds the site's title (see `factsheet new site`)",
+        )
+    return documents, diagnostics.items
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return path.absolute().relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _walk(content: Path, base: Path, diagnostics: Diagnostics) -> list[Path]:
+    """Every regular file below `content`, sorted; links are reported, never followed."""
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(content, followlinks=False):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [*dirs]:
+            if (here / name).is_symlink():
+                dirs.remove(name)
+                _refuse_link(here / name, base, diagnostics)
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = here / name
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                _refuse_link(path, base, diagnostics)
+            elif stat.S_ISREG(mode):
+                found.append(path)
+    return found
+
+
+def _refuse_link(path: Path, base: Path, diagnostics: Diagnostics) -> None:
+    diagnostics.error(
+        Location(_display(path, base)),
+        "E0101",
+        "symbolic links are not followed in content/; copy the file here instead",
+    )
+
+
+def _classify(path: Path, content: Path, base: Path, diagnostics: Diagnostics) -> Document | None:
+    relative = path.relative_to(content)
+    parts = relative.parts
+    suffix = path.suffix.lower()
+    shown = _display(path, base)
+    if len(parts) == 1:
+        if parts[0] == SITE_FILE or parts[0] == "site.yml":
+            return _read(path, shown, "site", "site", FACT_LIMIT, diagnostics)
+        if suffix in YAML_SUFFIXES or suffix == ".md":
+            diagnostics.error(
+                Location(shown),
+                "E0105",
+                f"'{parts[0]}' is not read here: put stories in stories/ and facts in a "
+                "folder named after their kind (actors/, deposits/, ...)",
+            )
+        return None
+    kind = parts[0]
+    if kind not in KINDS:
+        if suffix in YAML_SUFFIXES or suffix == ".md":
+            diagnostics.error(
+                Location(shown),
+                "E0105",
+                f"'{kind}/' is not a kind of record{did_you_mean(kind, KINDS)}; "
+                f"the kinds are {', '.join(KINDS)}",
+            )
+        return None
+    if kind == STORY:
+        return _classify_story(path, relative, shown, diagnostics)
+    if suffix in YAML_SUFFIXES:
+        return _read(path, shown, kind, path.stem, FACT_LIMIT, diagnostics)
+    if suffix == ".md":
+        diagnostics.error(
+            Location(shown),
+            "E0105",
+            f"a Markdown file in {kind}/: facts are YAML files (.yaml); stories go in stories/",
+        )
+    return None
+
+
+def _classify_story(
+    path: Path, relative: Path, shown: str, diagnostics: Diagnostics
+) -> Document | None:
+    suffix = path.suffix.lower()
+    if path.name == "index.md" and len(relative.parts) >= 3:
+        assets = tuple(
+            sorted(
+                p
+                for p in path.parent.iterdir()
+                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.is_symlink()
+            )
+        )
+        return _read(path, shown, STORY, path.parent.name, STORY_LIMIT, diagnostics, assets)
+    if suffix == ".md":
+        if (path.parent / "index.md").exists() and path.parent.name != STORY:
+            return None  # a note kept beside a story folder's index.md, not a story
+        return _read(path, shown, STORY, path.stem, STORY_LIMIT, diagnostics)
+    if suffix in YAML_SUFFIXES:
+        diagnostics.error(
+            Location(shown),
+            "E0105",
+            "a YAML file in stories/: a story is a Markdown file (.md) with front matter",
+        )
+    return None
+
+
+def _read(
+    path: Path,
+    shown: str,
+    kind: str,
+    stem: str,
+    limit: int,
+    diagnostics: Diagnostics,
+    assets: tuple[Path, ...] = (),
+) -> Document | None:
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            diagnostics.error(
+                Location(shown),
+                "E0103",
+                f"the file is {size / 1048576:.1f} MiB; the limit for a "
+                f"{'story' if kind == STORY else 'fact file'} is {limit // 1048576} MiB",
+            )
+            return None
+        raw = path.read_bytes()
+    except OSError as error:
+        diagnostics.error(Location(shown), "E0101", f"cannot read the file: {error.strerror}")
+        return None
+    text = _decode(raw, shown, diagnostics)
+    if text is None:
+        return None
+    match = _CONTROL.search(text)
+    if match:
+        line = text.count("\n", 0, match.start()) + 1
+        column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+        name = (
+            "a NUL byte"
+            if match.group() == "\x00"
+            else f"control character U+{ord(match.group()):04X}"
+        )
+        diagnostics.error(
+            Location(shown, line, column),
+            "E0104",
+            f"the file holds {name}; remove it (is this a text file?)",
+        )
+        return None
+    return Document(shown, kind, stem, unicodedata.normalize("NFC", text), assets)
+
+
+def _decode(raw: bytes, shown: str, diagnostics: Diagnostics) -> str | None:
+    if raw.startswith(b"\xef\xbb\xbf"):
+        diagnostics.warning(
+            Location(shown), "W0101", "the file starts with a byte-order mark (BOM); it is ignored"
+        )
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        line_start = raw.rfind(b"\n", 0, error.start) + 1
+        column = len(raw[line_start : error.start].decode("utf-8", errors="replace")) + 1
+        diagnostics.error(
+            Location(shown, line, column),
+            "E0102",
+            f"byte 0x{raw[error.start]:02X} is not UTF-8; save the file as UTF-8",
+        )
+        return None
+    return text.replace("\r\n", "\n").replace("\r", "\n")

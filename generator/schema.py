@@ -1,0 +1,325 @@
+"""The declared fields of every kind: type, required, ref kind, help text and backlink label.
+
+One source for validation (`parse`), backlinks (`links`) and, later, `factsheet schema` and the
+editors' guide. Nothing here reads files or builds pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Kinds of fact records, in the order pages and backlinks list them; stories come first.
+RECORD_KINDS: tuple[str, ...] = (
+    "actors",
+    "deposits",
+    "places",
+    "events",
+    "notes",
+    "quotes",
+    "sources",
+)
+STORY = "stories"
+KINDS: tuple[str, ...] = (STORY, *RECORD_KINDS)
+
+SINGULAR: dict[str, str] = {
+    "stories": "story",
+    "actors": "actor",
+    "deposits": "deposit",
+    "places": "place",
+    "events": "event",
+    "notes": "note",
+    "quotes": "quote",
+    "sources": "source",
+}
+TITLES: dict[str, str] = {
+    "stories": "Stories",
+    "actors": "Actors",
+    "deposits": "Deposits",
+    "places": "Places",
+    "events": "Events",
+    "notes": "Notes",
+    "quotes": "Quotes",
+    "sources": "Sources",
+}
+
+ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+ANY = "any"  # a ref that may name a record of any kind
+
+
+@dataclass(frozen=True)
+class Field:
+    """One declared field.
+
+    `type` is one of: text, inline (inline Markdown), markdown, date, bool, integer, texts (list
+    of text), aliases, citations, ref, refs, coordinates, path, mapping (free-form), choice,
+    records (a list of small mappings declared by `fields`), publisher, url.
+    `ref` names the kind a ref must be (or ANY); `backlink` is the label the TARGET's sheet
+    shows for this relation ("Notes received").
+    """
+
+    name: str
+    type: str
+    help: str
+    required: bool = False
+    ref: str | None = None
+    choices: tuple[str, ...] = ()
+    fields: tuple[Field, ...] = ()
+    shorthand: str | None = None
+    backlink: str | None = None
+    label: str | None = None
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+
+def _citations() -> Field:
+    return Field(
+        "sources",
+        "citations",
+        "Where the facts come from: a source id, or {source: id, quote, page, accessed}.",
+        backlink="Cited by",
+        fields=(
+            Field("source", "ref", "The id of a source.", required=True, ref="sources"),
+            Field("quote", "text", "The words in the source that back the fact."),
+            Field("page", "text", "Page, section or timestamp in the source."),
+            Field("accessed", "date", "When the source was read (for web pages)."),
+        ),
+        shorthand="source",
+    )
+
+
+def _common(name_required: bool = True) -> tuple[Field, ...]:
+    return (
+        Field("name", "text", "The name shown as the sheet's title.", required=name_required),
+        Field(
+            "aliases",
+            "aliases",
+            "Other names: a list, or a mapping of language code to a name or list of names.",
+        ),
+        Field("summary", "inline", "One or two sentences (inline Markdown) shown in lists."),
+        Field("description", "markdown", "The body of the fact sheet, in Markdown."),
+        _citations(),
+        Field("tags", "texts", "Free keywords."),
+        Field("updated", "date", "When the facts were last checked."),
+        Field("extra", "mapping", "Free-form data passed to templates as is."),
+    )
+
+
+def _story_refs() -> Field:
+    return Field(
+        "stories",
+        "refs",
+        "Ids of the stories this item belongs to.",
+        ref=STORY,
+        backlink="Chronology items",
+    )
+
+
+def _period() -> tuple[Field, ...]:
+    return (
+        Field("from", "date", "When it began."),
+        Field("to", "date", "When it ended."),
+    )
+
+
+ACTOR_TYPES = ("person", "organization", "state", "group")
+PLACE_TYPES = ("region", "city", "town", "village", "road", "corridor", "border", "other")
+
+_ROLES = Field(
+    "roles",
+    "records",
+    "Positions held: {title, of: actor id, from: date, to: date}.",
+    fields=(
+        Field("title", "text", "The position, e.g. 'spokesman'.", required=True),
+        Field("of", "ref", "The body the position is in.", ref="actors", backlink="People"),
+        *_period(),
+    ),
+)
+
+_CONTROLLED_BY = Field(
+    "controlled_by",
+    "records",
+    "Who controls it, and when: {actor: id, from: date, to: date}.",
+    label="Controlled by",
+    fields=(
+        Field(
+            "actor",
+            "ref",
+            "The controlling actor.",
+            required=True,
+            ref="actors",
+            backlink="Controls",
+        ),
+        *_period(),
+    ),
+    shorthand="actor",
+)
+
+_EVENT_ACTORS = Field(
+    "actors",
+    "records",
+    "Who took part: actor ids, or {actor: id, role: text}.",
+    fields=(
+        Field(
+            "actor",
+            "ref",
+            "The actor.",
+            required=True,
+            ref="actors",
+            backlink="Took part in",
+        ),
+        Field("role", "text", "What the actor did at the event."),
+    ),
+    shorthand="actor",
+)
+
+SCHEMAS: dict[str, tuple[Field, ...]] = {
+    "actors": (
+        *_common(),
+        Field("type", "choice", "What the actor is.", required=True, choices=ACTOR_TYPES),
+        Field(
+            "country",
+            "ref",
+            "The state it belongs to.",
+            ref="actors",
+            backlink="Actors of this state",
+        ),
+        Field(
+            "parent",
+            "ref",
+            "The body it is part of (a ministry's government).",
+            ref="actors",
+            backlink="Parts",
+        ),
+        _ROLES,
+    ),
+    "deposits": (
+        *_common(),
+        Field("minerals", "texts", "What is mined or found there.", required=True),
+        Field("place", "ref", "Where it is.", ref="places", backlink="Deposits"),
+        Field("coordinates", "coordinates", "[latitude, longitude] in decimal degrees."),
+        Field("status", "text", "E.g. active, disputed, closed."),
+        Field(
+            "operator",
+            "ref",
+            "Who works the deposit.",
+            ref="actors",
+            backlink="Deposits operated",
+        ),
+        _CONTROLLED_BY,
+    ),
+    "places": (
+        *_common(),
+        Field("type", "choice", "What kind of place it is.", choices=PLACE_TYPES),
+        Field("within", "ref", "The larger place it lies in.", ref="places", backlink="Places"),
+        Field("coordinates", "coordinates", "[latitude, longitude] in decimal degrees."),
+        Field("path", "path", "A line of [latitude, longitude] points (roads, borders)."),
+    ),
+    "events": (
+        *_common(),
+        Field("date", "date", "When it happened (a partial date).", required=True),
+        Field("end", "date", "When it ended, for a range."),
+        Field("title", "text", "A longer headline for the event."),
+        _EVENT_ACTORS,
+        Field("places", "refs", "Where it happened.", ref="places", backlink="Events"),
+        Field("deposits", "refs", "Deposits it concerns.", ref="deposits", backlink="Events"),
+        _story_refs(),
+        Field("order", "integer", "Breaks ties between items of the same date (lower first)."),
+    ),
+    "notes": (
+        *_common(),
+        Field("date", "date", "When the note was sent or handed over.", required=True),
+        Field("from", "ref", "Who sent it.", required=True, ref="actors", backlink="Notes sent"),
+        Field(
+            "to",
+            "ref",
+            "Who it was sent to.",
+            required=True,
+            ref="actors",
+            backlink="Notes received",
+        ),
+        Field("subject", "text", "What it is about."),
+        Field(
+            "delivered_by",
+            "ref",
+            "Who handed it over.",
+            ref="actors",
+            backlink="Notes delivered",
+        ),
+        Field(
+            "in_response_to",
+            "ref",
+            "The note it answers.",
+            ref="notes",
+            backlink="Replies",
+        ),
+        Field("status", "text", "E.g. delivered, answered, rejected."),
+        _story_refs(),
+        Field("order", "integer", "Breaks ties between items of the same date (lower first)."),
+    ),
+    "quotes": (
+        *_common(name_required=False),
+        Field("by", "ref", "Who said it.", required=True, ref="actors", backlink="Quotes"),
+        Field("text", "text", "The words, exactly as reported.", required=True),
+        Field("date", "date", "When it was said."),
+        Field("said_at", "ref", "The event where it was said.", ref="events", backlink="Quotes"),
+        Field("about", "refs", "What it is about: ids of any kind.", ref=ANY, backlink="Quoted on"),
+        _story_refs(),
+        Field("order", "integer", "Breaks ties between items of the same date (lower first)."),
+    ),
+    "sources": (
+        *_common(),
+        Field(
+            "publisher",
+            "publisher",
+            "Who published it: an actor id when there is one, else plain text.",
+            ref="actors",
+            backlink="Sources published",
+        ),
+        Field("url", "url", "Where it can be read (http or https)."),
+        Field("published", "date", "When it was published."),
+        Field("title", "text", "Its headline or title."),
+        Field("language", "text", "The language it is written in, e.g. en, az, ru."),
+    ),
+    "stories": (
+        Field("title", "text", "The headline.", required=True),
+        Field("date", "date", "When the story was published.", required=True),
+        Field("updated", "date", "When it was last updated."),
+        Field("dateline", "text", "Where it was filed from, e.g. BAKU."),
+        Field("summary", "inline", "One or two sentences (inline Markdown) shown in lists."),
+        Field("authors", "texts", "Who wrote it."),
+        _citations(),
+        Field("tags", "texts", "Free keywords."),
+        Field("draft", "bool", "true keeps the story out of the site unless --drafts."),
+        *(
+            Field(kind, "refs", f"{TITLES[kind]} the story involves.", ref=kind, backlink="Stories")
+            for kind in ("actors", "deposits", "places", "events", "notes", "quotes")
+        ),
+        Field("extra", "mapping", "Free-form data passed to templates as is."),
+    ),
+}
+
+SITE_FIELDS: tuple[Field, ...] = (
+    Field("title", "text", "The site's name.", required=True),
+    Field("description", "text", "One sentence about the site."),
+    Field("language", "text", "The language of the site, e.g. en."),
+    Field("base_url", "url", "The address the site is published at, for canonical links."),
+    Field("timezone", "text", "The time zone dates are read in (IANA name, default UTC)."),
+    Field("allow_html", "bool", "true lets raw HTML through Markdown (sanitised)."),
+    Field("extra", "mapping", "Free-form data passed to templates as is."),
+)
+
+
+def fields_of(kind: str) -> dict[str, Field]:
+    return {f.name: f for f in SCHEMAS[kind]}
+
+
+def kind_for(name: str) -> str | None:
+    """A kind from its plural or singular name ('actor' or 'actors'), or None."""
+    if name in SCHEMAS:
+        return name
+    for plural, singular in SINGULAR.items():
+        if singular == name:
+            return plural
+    return None

@@ -1,0 +1,621 @@
+"""One view model per page type: everything a template may use, with links already relative.
+
+Input: the Corpus, its Links and a page URL; output: frozen dataclasses. Templates do no
+lookups and compute no URLs, so a page can be rendered alone from its view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from markupsafe import Markup
+
+from . import chronology
+from .chronology import Entry
+from .dates import PartialDate, display_range
+from .links import Links
+from .maps import MapView, locator_map
+from .markup import relativize
+from .model import Alias, Citation, Corpus, Publisher, Record, Ref
+from .schema import KINDS, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
+from .urls import CHRONOLOGY, HOME, kind_url, link, record_url
+
+# Fields shown elsewhere on a sheet than in its definition list of facts.
+_NOT_FACTS = frozenset(
+    {
+        "name",
+        "aliases",
+        "summary",
+        "description",
+        "sources",
+        "tags",
+        "updated",
+        "extra",
+        "stories",
+        "order",
+        "text",
+        "title",
+        "end",
+        "draft",
+    }
+)
+LATEST_EVENTS = 10
+
+
+@dataclass(frozen=True)
+class LinkView:
+    href: str
+    text: str
+    kind: str = ""  # the singular kind of the record linked to, '' for other pages
+
+
+@dataclass(frozen=True)
+class DateView:
+    text: str  # as written, at its precision: "10 December 2022", "c. December 2022"
+    machine: str  # for <time datetime>
+    approximate: bool = False
+
+
+@dataclass(frozen=True)
+class FactItem:
+    text: str
+    href: str | None = None
+    detail: str = ""
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    items: tuple[FactItem, ...]
+
+
+@dataclass(frozen=True)
+class CitationView:
+    link: LinkView
+    url: str | None
+    publisher: str
+    published: DateView | None
+    quote: str | None
+    page: str | None
+    accessed: DateView | None
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One line of a chronology or timeline."""
+
+    date: DateView
+    kind: str
+    link: LinkView
+    summary: Markup
+    sources: tuple[LinkView, ...]
+    current: bool = False  # the page's own story, in its chronology
+
+
+@dataclass(frozen=True)
+class BacklinkGroup:
+    label: str
+    links: tuple[LinkView, ...]
+
+
+@dataclass(frozen=True)
+class AliasGroup:
+    language: str | None
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every page has. `root` leads back to the site root from this page."""
+
+    url: str
+    template: str
+    title: str
+    site_title: str
+    language: str
+    root: str
+    home: str
+    stylesheet: str
+    nav: tuple[LinkView, ...]
+    canonical: str | None
+    meta_description: str
+
+
+@dataclass(frozen=True)
+class StoryCard:
+    link: LinkView
+    date: DateView
+    dateline: str
+    summary: Markup
+
+
+@dataclass(frozen=True)
+class HomePage(Page):
+    stories: tuple[StoryCard, ...]
+    latest: tuple[EntryView, ...]
+    counts: tuple[tuple[LinkView, int], ...]
+    chronology: str
+
+
+@dataclass(frozen=True)
+class FactBox:
+    label: str
+    links: tuple[LinkView, ...]
+
+
+@dataclass(frozen=True)
+class StoryPage(Page):
+    headline: str
+    date: DateView
+    updated: DateView | None
+    dateline: str
+    authors: tuple[str, ...]
+    summary: Markup
+    body: Markup
+    factbox: tuple[FactBox, ...]
+    chronology: tuple[EntryView, ...]
+    sources: tuple[CitationView, ...]
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecordPage(Page):
+    kind: str
+    kind_title: str
+    kind_link: LinkView
+    name: str
+    quote_text: str
+    aliases: tuple[AliasGroup, ...]
+    summary: Markup
+    facts: tuple[Fact, ...]
+    description: Markup
+    sources: tuple[CitationView, ...]
+    backlinks: tuple[BacklinkGroup, ...]
+    timeline: tuple[EntryView, ...]
+    map: MapView | None
+    tags: tuple[str, ...]
+    updated: DateView | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KindRow:
+    link: LinkView
+    detail: str
+    sort_value: str
+    summary: Markup
+
+
+@dataclass(frozen=True)
+class KindPage(Page):
+    kind: str
+    detail_label: str
+    rows: tuple[KindRow, ...]
+
+
+@dataclass(frozen=True)
+class MonthView:
+    heading: str
+    anchor: str
+    entries: tuple[EntryView, ...]
+
+
+@dataclass(frozen=True)
+class YearView:
+    year: int
+    months: tuple[MonthView, ...]
+
+
+@dataclass(frozen=True)
+class ChronologyPage(Page):
+    years: tuple[YearView, ...]
+
+
+@dataclass(frozen=True)
+class NotFoundPage(Page):
+    pass
+
+
+# --- building views ------------------------------------------------------------------------
+
+
+class Views:
+    """Builds the view of each page of one site from the Corpus and its Links."""
+
+    def __init__(self, corpus: Corpus, links: Links) -> None:
+        self.corpus = corpus
+        self.links = links
+        self.tz = corpus.site.tz
+
+    # helpers shared by every page
+
+    def page(self, url: str, template: str, title: str, description: str = "") -> dict[str, Any]:
+        site = self.corpus.site
+        nav = (
+            *(
+                LinkView(link(url, kind_url(kind)), TITLES[kind])
+                for kind in KINDS
+                if self.corpus.of_kind(kind)
+            ),
+            LinkView(link(url, CHRONOLOGY), "Chronology"),
+        )
+        full_title = title if title == site.title else f"{title} · {site.title}"
+        return {
+            "url": url,
+            "template": template,
+            "title": full_title,
+            "site_title": site.title,
+            "language": site.language,
+            "root": link(url, HOME).removesuffix("index.html"),
+            "home": link(url, HOME),
+            "stylesheet": link(url, "assets/style.css"),
+            "nav": nav,
+            "canonical": f"{site.base_url.rstrip('/')}/{url}" if site.base_url else None,
+            "meta_description": description or site.description,
+        }
+
+    def to(self, url: str, record: Record) -> LinkView:
+        return LinkView(link(url, record_url(record)), record.name, SINGULAR[record.kind])
+
+    def ref(self, url: str, ref: Ref) -> LinkView | None:
+        record = self.corpus.records.get(ref.id)
+        return self.to(url, record) if record else None
+
+    def html(self, url: str, record: Record, name: str) -> Markup:
+        rendered = self.links.html.get((record.id, name), "")
+        # The HTML comes from our Markdown renderer, which escapes or sanitises raw HTML.
+        return Markup(relativize(rendered, link(url, HOME).removesuffix("index.html")))
+
+    def plain_summary(self, record: Record) -> str:
+        """The summary as plain text (links become their names), for meta descriptions."""
+        return str(Markup(self.links.html.get((record.id, "summary"), "")).striptags())
+
+    def citations(self, url: str, record: Record) -> tuple[CitationView, ...]:
+        views = []
+        for citation in record.get("sources", ()):
+            source = self.corpus.records.get(citation.source.id)
+            if source is not None:
+                views.append(self.citation(url, citation, source))
+        return tuple(views)
+
+    def citation(self, url: str, citation: Citation, source: Record) -> CitationView:
+        publisher = source.get("publisher")
+        return CitationView(
+            link=self.to(url, source),
+            url=source.get("url"),
+            publisher=self.publisher_name(publisher),
+            published=_date_view(source.get("published")),
+            quote=citation.quote,
+            page=citation.page,
+            accessed=_date_view(citation.accessed),
+        )
+
+    def publisher_name(self, publisher: Publisher | None) -> str:
+        if publisher is None:
+            return ""
+        actor = self.corpus.records.get(publisher.text)
+        return actor.name if actor is not None and actor.kind == "actors" else publisher.text
+
+    def entries(
+        self, url: str, entries: Iterable[Entry], current: str | None = None
+    ) -> tuple[EntryView, ...]:
+        views = []
+        for entry in entries:
+            record = entry.record
+            sources = tuple(
+                self.to(url, self.corpus[c.source.id])
+                for c in record.get("sources", ())
+                if c.source.id in self.corpus
+            )
+            views.append(
+                EntryView(
+                    date=DateView(
+                        display_range(entry.date, entry.end),
+                        entry.date.machine(),
+                        entry.date.approximate,
+                    ),
+                    kind=SINGULAR[record.kind],
+                    link=self.to(url, record),
+                    summary=self.entry_summary(url, record),
+                    sources=sources,
+                    current=record.id == current,
+                )
+            )
+        return tuple(views)
+
+    def entry_summary(self, url: str, record: Record) -> Markup:
+        if record.get("summary") is not None:
+            return self.html(url, record, "summary")
+        if record.kind == "quotes":
+            by = self.ref(url, record.get("by"))
+            return Markup("— {}").format(by.text) if by else Markup("")
+        if record.kind == "notes":
+            sender, receiver = self.ref(url, record.get("from")), self.ref(url, record.get("to"))
+            if sender and receiver:
+                return Markup("From {} to {}").format(sender.text, receiver.text)
+        return Markup("")
+
+    # pages
+
+    def home(self) -> HomePage:
+        url = HOME
+        stories = [e for e in chronology.in_order(self.corpus.of_kind(STORY), self.corpus)]
+        cards = tuple(
+            StoryCard(
+                link=self.to(url, e.record),
+                date=DateView(e.date.display(), e.date.machine(), e.date.approximate),
+                dateline=e.record.get("dateline", ""),
+                summary=self.html(url, e.record, "summary"),
+            )
+            for e in reversed(stories)
+        )
+        events = chronology.in_order(self.corpus.of_kind("events"), self.corpus)
+        counts = tuple(
+            (LinkView(link(url, kind_url(kind)), TITLES[kind]), len(self.corpus.of_kind(kind)))
+            for kind in KINDS
+            if self.corpus.of_kind(kind)
+        )
+        return HomePage(
+            **self.page(url, "home.html", self.corpus.site.title),
+            stories=cards,
+            latest=self.entries(url, list(reversed(events))[:LATEST_EVENTS]),
+            counts=counts,
+            chronology=link(url, CHRONOLOGY),
+        )
+
+    def story(self, story: Record) -> StoryPage:
+        url = record_url(story)
+        date = story.date
+        assert date is not None  # parse guarantees a story's date
+        return StoryPage(
+            **self.page(url, "story.html", story.name, self.plain_summary(story)),
+            headline=story.name,
+            date=DateView(date.display(), date.machine(), date.approximate),
+            updated=_date_view(story.get("updated")),
+            dateline=story.get("dateline", ""),
+            authors=story.get("authors", ()),
+            summary=self.html(url, story, "summary"),
+            body=self.html(url, story, "body"),
+            factbox=self.factbox(url, story),
+            chronology=self.entries(
+                url, chronology.story_chronology(story, self.corpus, self.links), story.id
+            ),
+            sources=self.citations(url, story),
+            tags=story.get("tags", ()),
+        )
+
+    def factbox(self, url: str, story: Record) -> tuple[FactBox, ...]:
+        """The actors, deposits and places the story involves, directly or via its items."""
+        members = {self.corpus[i] for i in self.links.story_members.get(story.id, ())}
+        involved = set(members)
+        for item in members:
+            if item.kind in ("events", "notes", "quotes"):
+                involved |= {
+                    self.corpus[e.target]
+                    for e in self.links.outgoing(item.id)
+                    if e.relation not in ("cites", "mentions")
+                }
+        boxes = []
+        for kind in ("actors", "deposits", "places"):
+            records = sorted(
+                (r for r in involved if r.kind == kind), key=lambda r: (r.name.casefold(), r.id)
+            )
+            if records:
+                boxes.append(FactBox(TITLES[kind], tuple(self.to(url, r) for r in records)))
+        return tuple(boxes)
+
+    def record(self, record: Record) -> RecordPage:
+        url = record_url(record)
+        return RecordPage(
+            **self.page(url, "record.html", record.name, self.plain_summary(record)),
+            kind=SINGULAR[record.kind],
+            kind_title=TITLES[record.kind],
+            kind_link=LinkView(link(url, kind_url(record.kind)), TITLES[record.kind]),
+            name=record.name,
+            quote_text=record.get("text", "") if record.kind == "quotes" else "",
+            aliases=_alias_groups(record.get("aliases", ())),
+            summary=self.html(url, record, "summary"),
+            facts=self.facts(url, record),
+            description=self.html(url, record, "description"),
+            sources=self.citations(url, record),
+            backlinks=tuple(
+                BacklinkGroup(label, tuple(self.to(url, self.corpus[i]) for i in ids))
+                for label, ids in self.links.backlinks.get(record.id, ())
+            ),
+            timeline=self.entries(url, chronology.record_timeline(record, self.corpus, self.links)),
+            map=locator_map(record, self.corpus, lambda r: link(url, record_url(r))),
+            tags=record.get("tags", ()),
+            updated=_date_view(record.get("updated")),
+            extra=dict(record.get("extra", {})),
+        )
+
+    def facts(self, url: str, record: Record) -> tuple[Fact, ...]:
+        facts = []
+        if record.kind == "events":
+            date, end = record.get("date"), record.get("end")
+            facts.append(Fact("Date", (FactItem(display_range(date, end)),)))
+        for declared in SCHEMAS[record.kind]:
+            value = record.get(declared.name)
+            if declared.name in _NOT_FACTS and not (
+                declared.name == "title" and record.kind in ("events", "sources")
+            ):
+                continue
+            if value is None or value == ():
+                continue
+            items = self.fact_items(url, declared, value)
+            if items:
+                facts.append(Fact(declared.title, items))
+        return tuple(facts)
+
+    def fact_items(self, url: str, declared: Field, value: Any) -> tuple[FactItem, ...]:
+        kind = declared.type
+        if kind in ("text", "choice"):
+            return (FactItem(value),)
+        if kind == "url":
+            return (FactItem(value, value, external=True),)
+        if kind == "date":
+            return (FactItem(value.display()),)
+        if kind == "integer":
+            return (FactItem(str(value)),)
+        if kind == "bool":
+            return (FactItem("yes" if value else "no"),)
+        if kind == "texts":
+            return tuple(FactItem(v) for v in value)
+        if kind in ("ref", "refs"):
+            refs = value if isinstance(value, tuple) else (value,)
+            return tuple(self.ref_item(url, r) for r in refs)
+        if kind == "publisher":
+            actor = self.corpus.records.get(value.text)
+            if actor is not None and actor.kind == "actors":
+                return (FactItem(actor.name, link(url, record_url(actor))),)
+            return (FactItem(value.text),)
+        if kind == "coordinates":
+            return (FactItem(_coordinates(value)),)
+        if kind == "path":
+            return (
+                FactItem(
+                    f"a line of {len(value)} points, from {_coordinates(value[0])} "
+                    f"to {_coordinates(value[-1])}"
+                ),
+            )
+        if kind == "records":
+            return tuple(self.entry_item(url, declared, entry) for entry in value)
+        return ()
+
+    def ref_item(self, url: str, ref: Ref, detail: str = "") -> FactItem:
+        target = self.corpus.records.get(ref.id)
+        if target is None:
+            return FactItem(ref.id, detail=detail)
+        return FactItem(target.name, link(url, record_url(target)), detail)
+
+    def entry_item(self, url: str, declared: Field, entry: dict[str, Any]) -> FactItem:
+        """A role, a period of control or a participant, as one line."""
+        period = _period(entry.get("from"), entry.get("to"))
+        if declared.name == "roles":
+            of = entry.get("of")
+            if of is not None:
+                target = self.corpus.records.get(of.id)
+                detail = ", ".join(p for p in (target.name if target else of.id, period) if p)
+                href = link(url, record_url(target)) if target else None
+                return FactItem(entry["title"], href, detail)
+            return FactItem(entry["title"], detail=period)
+        ref = entry.get(declared.shorthand or "")
+        role = entry.get("role", "")
+        detail = ", ".join(p for p in (role, period) if p)
+        if isinstance(ref, Ref):
+            return self.ref_item(url, ref, detail)
+        return FactItem(detail)
+
+    def kind_index(self, kind: str) -> KindPage:
+        url = kind_url(kind)
+        records = self.corpus.of_kind(kind)
+        rows = []
+        label = _DETAIL_LABELS.get(kind, "")
+        for record in records:
+            detail, sort_value = self.row_detail(record)
+            rows.append(
+                KindRow(self.to(url, record), detail, sort_value, self.html(url, record, "summary"))
+            )
+        if kind in chronology.DATED_KINDS:
+            rows.sort(key=lambda r: (r.sort_value, r.link.text))
+        return KindPage(
+            **self.page(url, "kind.html", TITLES[kind], f"Every {SINGULAR[kind]} on this site."),
+            kind=kind,
+            detail_label=label,
+            rows=tuple(rows),
+        )
+
+    def row_detail(self, record: Record) -> tuple[str, str]:
+        date = chronology.date_of(record, self.corpus)
+        if date is not None:
+            instant, _ = date.sort_key(self.tz)
+            end = record.get("end")
+            return display_range(date, end if isinstance(end, PartialDate) else None), (
+                f"{instant:020.3f}"
+            )
+        if record.kind == "deposits":
+            minerals = ", ".join(record.get("minerals", ()))
+            return minerals, minerals
+        if record.kind == "sources":
+            published = record.get("published")
+            publisher = self.publisher_name(record.get("publisher"))
+            text = ", ".join(p for p in (publisher, published.display() if published else "") if p)
+            return text, text
+        value = record.get("type", "")
+        return value, value
+
+    def chronology(self) -> ChronologyPage:
+        url = CHRONOLOGY
+        years = []
+        for year, months in chronology.by_year_and_month(chronology.everything(self.corpus)):
+            month_views = tuple(
+                MonthView(
+                    heading=_month_heading(year, month),
+                    anchor=f"y{year}" + (f"-{month:02d}" if month else ""),
+                    entries=self.entries(url, entries),
+                )
+                for month, entries in months
+            )
+            years.append(YearView(year, month_views))
+        return ChronologyPage(
+            **self.page(url, "chronology.html", "Chronology", "Every dated item, in order."),
+            years=tuple(years),
+        )
+
+    def not_found(self) -> NotFoundPage:
+        return NotFoundPage(**self.page("404.html", "404.html", "Page not found"))
+
+
+_DETAIL_LABELS = {
+    "stories": "Published",
+    "actors": "Type",
+    "deposits": "Minerals",
+    "places": "Type",
+    "events": "Date",
+    "notes": "Date",
+    "quotes": "Date",
+    "sources": "Publisher",
+}
+
+_MONTHS = [
+    *("January", "February", "March", "April", "May", "June"),
+    *("July", "August", "September", "October", "November", "December"),
+]
+
+
+def _month_heading(year: int, month: int | None) -> str:
+    return f"{_MONTHS[month - 1]} {year}" if month else f"{year} (month not known)"
+
+
+def _date_view(value: Any) -> DateView | None:
+    if not isinstance(value, PartialDate):
+        return None
+    return DateView(value.display(), value.machine(), value.approximate)
+
+
+def _period(start: PartialDate | None, end: PartialDate | None) -> str:
+    if start and end:
+        return display_range(start, end)
+    if start:
+        return f"from {start.display()}"
+    if end:
+        return f"until {end.display()}"
+    return ""
+
+
+def _coordinates(point: tuple[float, float]) -> str:
+    lat, lon = point
+    return f"{abs(lat):.4f}° {'N' if lat >= 0 else 'S'}, {abs(lon):.4f}° {'E' if lon >= 0 else 'W'}"
+
+
+def _alias_groups(aliases: tuple[Alias, ...]) -> tuple[AliasGroup, ...]:
+    groups: dict[str | None, list[str]] = {}
+    for alias in aliases:
+        groups.setdefault(alias.language, []).append(alias.name)
+    return tuple(AliasGroup(language, tuple(names)) for language, names in groups.items())
+
+
+__all__ = ["RECORD_KINDS", "Views"]

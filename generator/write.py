@@ -1,0 +1,95 @@
+"""Write a complete site atomically: build beside the old one, then swap it in.
+
+The new tree goes into a hidden temporary folder beside the output folder; only when every
+file is written is it renamed into place, so a failed or killed build leaves `site/` as it
+was. Folders we make carry a marker file; anything else is never overwritten or deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+MARKER = ".factsheet-site"
+_TEMP_PREFIX = ".factsheet-tmp-"
+_OLD_PREFIX = ".factsheet-old-"
+
+
+class OutputError(Exception):
+    """The output folder cannot be used; the message says why, for the editor."""
+
+
+def check_output(out: Path, content: Path) -> None:
+    """Refuse an output folder that holds the content, a repository, or foreign files."""
+    target, source = out.resolve(), content.resolve()
+    if target == source or source.is_relative_to(target):
+        raise OutputError(f"the output folder {out} holds the content folder; choose another")
+    if target.is_relative_to(source):
+        raise OutputError(f"the output folder {out} is inside the content folder; choose another")
+    if (target / ".git").exists() or target == Path(target.anchor):
+        raise OutputError(f"the output folder {out} is a repository or a root; choose another")
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"the output path {out} is a file, not a folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / MARKER).exists():
+        raise OutputError(
+            f"the output folder {out} is not empty and was not made by factsheet; "
+            "empty it or choose another"
+        )
+
+
+def _safe_relative(name: str) -> PurePosixPath:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in name:
+        raise OutputError(f"refusing to write outside the output folder: {name!r}")
+    return path
+
+
+def write_site(out: Path, files: Mapping[str, bytes], copies: Mapping[str, Path]) -> None:
+    """Write `files` (path -> bytes) and `copies` (path -> source file) as the new `out`."""
+    out = out.absolute()
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(parent, out.name)
+    temp = parent / f"{_TEMP_PREFIX}{out.name}-{os.getpid()}"
+    temp.mkdir()
+    try:
+        for name, data in files.items():
+            target = temp / _safe_relative(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        for name, source in copies.items():
+            target = temp / _safe_relative(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        (temp / MARKER).write_text("made by factsheet; safe to delete with the folder\n")
+        _swap(temp, out)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _swap(temp: Path, out: Path) -> None:
+    if not out.exists():
+        temp.rename(out)
+        return
+    old = out.parent / f"{_OLD_PREFIX}{out.name}-{os.getpid()}"
+    out.rename(old)
+    temp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_leftovers(parent: Path, name: str) -> None:
+    """Folders a killed build left beside the output (they carry our prefixes).
+
+    A build killed mid-swap leaves the old site renamed and no output folder: put it back.
+    """
+    if not (parent / name).exists():
+        olds = sorted(p for p in parent.glob(f"{_OLD_PREFIX}{name}-*") if (p / MARKER).exists())
+        if olds:
+            olds[-1].rename(parent / name)
+    for prefix in (_TEMP_PREFIX, _OLD_PREFIX):
+        for leftover in parent.glob(f"{prefix}{name}-*"):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
