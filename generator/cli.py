@@ -1,6 +1,7 @@
 """The `factsheet` command: the only module that prints or sets an exit status.
 
-Exit status: 0 success, 1 content errors (or warnings under --strict), 2 usage errors.
+Exit status: 0 success, 1 content errors (or warnings under --strict), 2 usage errors,
+3 an internal error (a bug, reported in one line instead of a traceback).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .diagnostics import Diagnostic, Severity
 from .pipeline import Options, build, load
 
 USAGE_ERROR = 2
+INTERNAL_ERROR = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     build_cmd.add_argument("--drafts", action="store_true", help="build draft stories too")
     build_cmd.add_argument("--strict", action="store_true", help="warnings fail the build")
     loudness = build_cmd.add_mutually_exclusive_group()
-    loudness.add_argument("--quiet", action="store_true", help="print only problems")
-    loudness.add_argument("--verbose", action="store_true", help="print more detail")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    loudness.add_argument("-v", "--verbose", action="store_true", help="print more detail")
 
     check_cmd = commands.add_parser("check", help="validate the content, write nothing")
     _content_option(check_cmd)
@@ -51,9 +53,12 @@ def _report(diagnostics: Sequence[Diagnostic]) -> tuple[int, int]:
     return errors, len(diagnostics) - errors
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
 def _counts(errors: int, warnings: int) -> str:
-    parts = [f"{errors} error{'s' * (errors != 1)}", f"{warnings} warning{'s' * (warnings != 1)}"]
-    return ", ".join(parts)
+    return f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +66,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0) and USAGE_ERROR
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("interrupted; the output folder was left as it was", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug of ours: say so plainly, never a traceback
+        print(
+            f"factsheet: internal error ({type(error).__name__}: {error}). This is a bug in "
+            "factsheet, not in your content; the output folder was left as it was.",
+            file=sys.stderr,
+        )
+        return INTERNAL_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.command == "check":
         _, _, diagnostics = load(Options(content=args.content))
@@ -91,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quiet:
         seconds = time.perf_counter() - started
         print(
-            f"built {result.pages} pages from {result.records} records into {args.out} "
+            f"built {_plural(result.pages, 'page')} from {_plural(result.records, 'record')} "
+            f"into {args.out} "
             f"in {seconds:.2f} s ({_counts(errors, warnings)})",
             file=sys.stderr,
         )

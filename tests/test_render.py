@@ -1,0 +1,50 @@
+"""Templates fail loudly: an error names the template line and the page being rendered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator.render import environment, render_page
+from generator.views import NotFoundPage
+
+
+def _page(template: str) -> NotFoundPage:
+    return NotFoundPage(
+        url="actors/x/",
+        template=template,
+        title="T",
+        site_title="S",
+        language="en",
+        root="../../",
+        home="../../index.html",
+        stylesheet="../../assets/style.css",
+        nav=(),
+        canonical=None,
+        meta_description="",
+    )
+
+
+def test_renders_a_page_with_autoescape(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text("<h1>{{ title }}</h1>{{ '<b>' }}", encoding="utf-8")
+    html, problem = render_page(environment(tmp_path), _page("t.html"))
+    assert problem is None
+    assert html == "<h1>T</h1>&lt;b&gt;"
+
+
+def test_undefined_variable_names_template_line_and_page(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text("line one\n{{ no_such_thing }}\n", encoding="utf-8")
+    html, problem = render_page(environment(tmp_path), _page("t.html"))
+    assert html is None and problem is not None
+    assert problem.format() == (
+        "templates/t.html:2:1: error[E0602]: UndefinedError: 'no_such_thing' is undefined "
+        "(while rendering actors/x/)"
+    )
+
+
+def test_syntax_error_is_a_diagnostic(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text("a\nb\n{% if %}\n", encoding="utf-8")
+    html, problem = render_page(environment(tmp_path), _page("t.html"))
+    assert html is None and problem is not None
+    assert problem.location.path == "templates/t.html"
+    assert problem.location.line == 3
+    assert problem.code == "E0602"
