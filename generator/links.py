@@ -19,6 +19,7 @@ from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
 
 MENTIONS = "Mentioned in"
+CITED_BY = "Cited by"
 # Ids the story page itself uses; headings in a story body must not take them.
 RESERVED_IDS = frozenset({"main", "facts", "chronology", "sources", "backlinks", "story", "search"})
 
@@ -138,7 +139,8 @@ class _Linker:
         for citation in citations:
             target = self.resolve(citation.source, "sources", "sources")
             if target is not None:
-                self.edges.add(Edge(record.id, target.id, "cites", field.backlink or "Cited by"))
+                label = f"{CITED_BY} {TITLES[record.kind].lower()}"
+                self.edges.add(Edge(record.id, target.id, "cites", label))
 
     def visit_publisher(self, record: Record, publisher: Publisher) -> None:
         target = self.corpus.records.get(publisher.text)
@@ -166,7 +168,8 @@ class _Linker:
         positions = dict(_positions(text))
         for target_id in rendered.links:
             if target_id in self.corpus.records:
-                self.edges.add(Edge(record.id, target_id, "mentions", MENTIONS))
+                label = f"{MENTIONS} {TITLES[record.kind].lower()}"
+                self.edges.add(Edge(record.id, target_id, "mentions", label))
         for index, target_id in enumerate(rendered.unresolved):
             if target_id in self.hidden:
                 continue
@@ -225,7 +228,10 @@ def _label_order() -> dict[str, int]:
             for sub in (field, *field.fields):
                 if sub.backlink and sub.backlink not in order:
                     order[sub.backlink] = len(order)
-    order.setdefault(MENTIONS, len(order))
+    # Mentions and citations are grouped by the kind of the record they come from.
+    for base in (MENTIONS, CITED_BY):
+        for kind in (STORY, *RECORD_KINDS):
+            order[f"{base} {TITLES[kind].lower()}"] = len(order)
     return order
 
 
@@ -256,6 +262,3 @@ def _story_members(corpus: Corpus, edges: tuple[Edge, ...]) -> dict[str, tuple[s
         elif target.kind == STORY and edge.relation.endswith(".stories"):
             members[target.id].add(source.id)
     return {story: tuple(sorted(ids)) for story, ids in sorted(members.items())}
-
-
-__all__ = ["TITLES", "Edge", "Links", "link_corpus"]

@@ -19,7 +19,7 @@ from .links import Links
 from .maps import MapView, locator_map
 from .markup import relativize
 from .model import Alias, Citation, Corpus, Publisher, Record, Ref
-from .schema import KINDS, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
+from .schema import KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import CHRONOLOGY, HOME, kind_url, link, record_url
 
 # Fields shown elsewhere on a sheet than in its definition list of facts.
@@ -269,6 +269,10 @@ class Views:
         # The HTML comes from our Markdown renderer, which escapes or sanitises raw HTML.
         return Markup(relativize(rendered, link(url, HOME).removesuffix("index.html")))
 
+    def sorted_links(self, url: str, ids: Iterable[str]) -> tuple[LinkView, ...]:
+        records = sorted((self.corpus[i] for i in ids), key=lambda r: (r.name.casefold(), r.id))
+        return tuple(self.to(url, r) for r in records)
+
     def plain_summary(self, record: Record) -> str:
         """The summary as plain text (links become their names), for meta descriptions."""
         return str(Markup(self.links.html.get((record.id, "summary"), "")).striptags())
@@ -422,7 +426,7 @@ class Views:
             description=self.html(url, record, "description"),
             sources=self.citations(url, record),
             backlinks=tuple(
-                BacklinkGroup(label, tuple(self.to(url, self.corpus[i]) for i in ids))
+                BacklinkGroup(label, self.sorted_links(url, ids))
                 for label, ids in self.links.backlinks.get(record.id, ())
             ),
             timeline=self.entries(url, chronology.record_timeline(record, self.corpus, self.links)),
@@ -616,6 +620,3 @@ def _alias_groups(aliases: tuple[Alias, ...]) -> tuple[AliasGroup, ...]:
     for alias in aliases:
         groups.setdefault(alias.language, []).append(alias.name)
     return tuple(AliasGroup(language, tuple(names)) for language, names in groups.items())
-
-
-__all__ = ["RECORD_KINDS", "Views"]
