@@ -122,8 +122,15 @@ class Diagnostics:
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """A ` (did you mean 'x'?)` suffix naming the closest candidates, or ''."""
-    close = difflib.get_close_matches(word, sorted(set(candidates)), n=3, cutoff=0.6)
+    """A ` (did you mean 'x'?)` suffix naming the closest candidates, or ''.
+
+    Matching ignores case ('TASS' finds 'tass'); the suggestion is spelled as declared.
+    """
+    spelled: dict[str, str] = {}
+    for candidate in sorted(set(candidates)):
+        spelled.setdefault(candidate.casefold(), candidate)
+    folded = difflib.get_close_matches(word.casefold(), list(spelled), n=3, cutoff=0.6)
+    close = [spelled[f] for f in folded]
     if not close:
         return ""
     if len(close) == 1:

@@ -101,6 +101,14 @@ class _Linker:
     def connect(self, record: Record, ref: Ref, field: Field, relation: str) -> None:
         kind = field.ref or ANY
         target = self.resolve(ref, kind, field.name)
+        if target is not None and field.ref_types and target.get("type") not in field.ref_types:
+            self.diagnostics.error(
+                ref.location,
+                "E0402",
+                f"'{field.name}' must name {' or '.join(_article(t) for t in field.ref_types)}, "
+                f"but '{ref.id}' is {_article(target.get('type') or SINGULAR[target.kind])}",
+            )
+            return
         if target is not None and field.backlink:
             self.edges.add(Edge(record.id, target.id, relation, field.backlink))
 
@@ -178,11 +186,13 @@ class _Linker:
                 where,
                 "E0403",
                 f"[[{target_id}]] names no record{did_you_mean(target_id, self.corpus.records)}"
-                " (write \\[[ for literal brackets)",
+                "; write \\[[ for literal brackets",
             )
+        searched_from = 0
         for url in rendered.rejected_urls:
+            where, searched_from = _find(text, url, searched_from, exact=name == "body")
             self.diagnostics.error(
-                text.location,
+                where,
                 "E0404",
                 f"the link target '{_clip(url)}' is not allowed: use http, https or mailto "
                 "links, or a [[link]] to a record",
@@ -199,6 +209,20 @@ class _Linker:
             story_members=_story_members(self.corpus, edges),
             publishers=self.publishers,
         )
+
+
+def _find(text: Text, needle: str, start: int, *, exact: bool) -> tuple[Location, int]:
+    """Where `needle` stands in the text, searching from `start`; the text's start if unsure.
+
+    A story body maps line for line onto its file; a YAML value may be folded or indented,
+    so there the value's own position is the honest answer.
+    """
+    index = text.value.find(needle, start)
+    if index < 0 or not exact:
+        return text.location, start
+    line = text.value.count("\n", 0, index)
+    column = index - (text.value.rfind("\n", 0, index) + 1) + 1
+    return text.location.at(text.location.line + line, column), index + len(needle)
 
 
 def _positions(text: Text) -> Iterator[tuple[tuple[str, int], Location]]:

@@ -7,9 +7,11 @@ a record with errors is still kept when it has an id, so references to it don't 
 from __future__ import annotations
 
 import bisect
+import difflib
 import re
 from collections.abc import Iterable
 from datetime import tzinfo
+from pathlib import Path
 from typing import Any
 
 from .dates import DateError, PartialDate, parse_date, parse_timezone, range_error
@@ -133,14 +135,23 @@ def _parse_document(document: Document, diagnostics: Diagnostics, tz: tzinfo) ->
                 )
                 continue
             id_node = item.get("id")
-            if not isinstance(id_node, Scalar) or id_node.is_null:
+            if id_node is not None and not isinstance(id_node, Scalar):
+                diagnostics.error(
+                    _node_location(document.path, id_node),
+                    "E0303",
+                    f"'id' must be text (the record's id), not {describe(id_node)}",
+                )
+                continue
+            if id_node is None or id_node.is_null:
                 diagnostics.error(
                     _node_location(document.path, item),
                     "E0301",
                     "a record in a list needs an 'id' field",
                 )
                 continue
-            record = _build_record(document, item, id_node.value, id_node, diagnostics, tz)
+            record = _build_record(
+                document, item, id_node.value, id_node, diagnostics, tz, from_name=False
+            )
             if record:
                 records.append(record)
         return records
@@ -152,6 +163,15 @@ def _parse_document(document: Document, diagnostics: Diagnostics, tz: tzinfo) ->
         )
         return []
     id_node = node.get("id")
+    if id_node is not None and not isinstance(id_node, Scalar):
+        diagnostics.error(
+            _node_location(document.path, id_node),
+            "E0303",
+            f"'id' must be text (the file name '{document.stem}'), not {describe(id_node)}",
+        )
+        return []
+    if isinstance(id_node, Scalar) and id_node.is_null:
+        id_node = None  # an empty field is the same as a missing one
     if isinstance(id_node, Scalar) and id_node.value != document.stem:
         diagnostics.error(
             _node_location(document.path, id_node),
@@ -160,7 +180,8 @@ def _parse_document(document: Document, diagnostics: Diagnostics, tz: tzinfo) ->
             "a record's id is its file name (drop the 'id' field or rename the file)",
         )
         return []
-    record = _build_record(document, node, document.stem, None, diagnostics, tz)
+    # An `id:` that repeats the file name is allowed (and checked as a field).
+    record = _build_record(document, node, document.stem, id_node, diagnostics, tz)
     return [record] if record else []
 
 
@@ -188,12 +209,18 @@ def _parse_story(document: Document, diagnostics: Diagnostics, tz: tzinfo) -> Re
     diagnostics.extend(problems)
     if any(p.severity.value == "error" for p in problems):
         return None
+    if node is None:
+        diagnostics.error(
+            here.at(2, 1),
+            "E0206",
+            "the front matter is empty: a story needs at least 'title:' and 'date:'",
+        )
+        return None
     if not isinstance(node, Mapping):
         diagnostics.error(
             here.at(2, 1),
             "E0206",
-            "the front matter must be fields (title: ..., date: ...), "
-            f"not {describe(node) if node else 'empty'}",
+            f"the front matter must be fields (title: ..., date: ...), not {describe(node)}",
         )
         return None
     body_line = closing + 2
@@ -214,14 +241,23 @@ def _build_record(
     diagnostics: Diagnostics,
     tz: tzinfo,
     body: Text | None = None,
+    from_name: bool = True,
 ) -> Record | None:
+    """One record; `from_name` when its id is its file (or story folder) name."""
     location = _node_location(document.path, id_node or node)
     if not _ID.match(record_id):
+        if from_name:
+            # The name is what must change: point at the file, not at a field in it.
+            folder = Path(document.path).stem != document.stem
+            where = Location(document.path)
+            advice = f"; rename the {'folder' if folder else 'file'}"
+        else:
+            where, advice = location, ""
         diagnostics.error(
-            location,
+            where,
             "E0305",
             f"'{record_id}' is not a valid id: use lowercase letters a-z, digits and single "
-            "hyphens (e.g. 'hikmet-hajiyev')" + ("; rename the file" if id_node is None else ""),
+            f"hyphens (e.g. 'hikmet-hajiyev'){advice}",
         )
         return None
     kind = document.kind
@@ -229,7 +265,7 @@ def _build_record(
     if id_node is not None:
         declared["id"] = Field("id", "text", "The record's id.")
     checker = _FieldChecker(document.path, diagnostics, tz, document.text)
-    values, locations = checker.check_mapping(node, declared, f"a {SINGULAR[kind]}")
+    values, locations = checker.check_mapping(node, declared, _article(SINGULAR[kind]))
     values.pop("id", None)
     name = values.get("title") if kind == STORY else values.get("name")
     if kind == "quotes" and not name and "text" in values:
@@ -238,7 +274,8 @@ def _build_record(
     if isinstance(start, PartialDate) and isinstance(end, PartialDate):
         problem = range_error(start, end, tz)
         if problem:
-            diagnostics.error(locations["end"], "E0502", problem)
+            # At the value, as for a role's `to`: the date is what needs changing.
+            diagnostics.error(_node_location(document.path, node.get("end")), "E0502", problem)
     if not isinstance(name, str):
         return Record(
             kind, record_id, record_id, location, values, locations, body, document.assets
@@ -251,6 +288,10 @@ def _shorten(text: str, limit: int = 80) -> str:
     if len(flat) <= limit:
         return f"“{flat}”"
     return f"“{flat[: limit - 1].rstrip()}…”"
+
+
+def _article(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
 
 
 def _node_location(path: str, node: Node | None) -> Location:
@@ -283,15 +324,15 @@ class _FieldChecker:
     ) -> tuple[dict[str, Any], dict[str, Location]]:
         values: dict[str, Any] = {}
         locations: dict[str, Location] = {}
+        # Fields that an unknown key is probably a typo of: their absence is no news.
+        suggested: set[str] = set()
         for key, value in node.items:
             name = key.value
             declaration = declared.get(name)
             if declaration is None:
-                self.error(
-                    key,
-                    "E0302",
-                    f"unknown field '{name}' for {what}{did_you_mean(name, declared)}",
-                )
+                suggestion = did_you_mean(name, declared)
+                suggested.update(difflib.get_close_matches(name, sorted(declared), 3, 0.6))
+                self.error(key, "E0302", f"unknown field '{name}' for {what}{suggestion}")
                 continue
             locations[name] = self.at(key)
             if isinstance(value, Scalar) and value.is_null and value.plain:
@@ -300,6 +341,8 @@ class _FieldChecker:
             if converted is not None:
                 values[name] = converted
         for declaration in declared.values():
+            if declaration.name in suggested and declaration.name not in locations:
+                continue
             if declaration.required and declaration.name not in locations:
                 hint = f" (one of {', '.join(declaration.choices)})" if declaration.choices else ""
                 self.diagnostics.error(
@@ -337,6 +380,15 @@ class _FieldChecker:
     def scalar(self, field: Field, node: Node) -> str | None:
         if not isinstance(node, Scalar):
             self.wrong_type(field, node)
+            return None
+        return node.value
+
+    def item(self, field: Field, node: Node, what: str) -> str | None:
+        """The text of one item of a list field; the message names the item, not the list."""
+        if not isinstance(node, Scalar):
+            self.error(
+                node, "E0303", f"each item of '{field.name}' must be {what}, not {describe(node)}"
+            )
             return None
         return node.value
 
@@ -413,21 +465,23 @@ class _FieldChecker:
     def _to_bool(self, field: Field, node: Node) -> bool | None:
         if isinstance(node, Scalar) and node.plain and node.value in ("true", "false"):
             return node.value == "true"
-        self.error(node, "E0303", f"'{field.name}' must be true or false")
+        shown = f", not '{node.value}'" if isinstance(node, Scalar) else f", not {describe(node)}"
+        self.error(node, "E0303", f"'{field.name}' must be true or false{shown}")
         return None
 
     def _to_integer(self, field: Field, node: Node) -> int | None:
         if isinstance(node, Scalar) and _INTEGER.match(node.value.strip()):
             return int(node.value)
-        self.error(node, "E0308", f"'{field.name}' must be a whole number, like 1 or -2")
+        shown = f", not '{node.value}'" if isinstance(node, Scalar) else f", not {describe(node)}"
+        self.error(node, "E0308", f"'{field.name}' must be a whole number, like 1 or -2{shown}")
         return None
 
     def _to_texts(self, field: Field, node: Node) -> tuple[str, ...] | None:
         if not isinstance(node, Sequence):
             self.wrong_type(field, node)
             return None
-        items = [self._to_text(field, item) for item in node.items]
-        return tuple(i for i in items if i)
+        items = [self.item(field, item, "text") for item in node.items]
+        return tuple(i.strip() for i in items if i and i.strip())
 
     def _to_aliases(self, field: Field, node: Node) -> tuple[Alias, ...] | None:
         if isinstance(node, Sequence):
@@ -459,8 +513,12 @@ class _FieldChecker:
         if not isinstance(node, Sequence):
             self.wrong_type(field, node)
             return None
-        refs = [self._to_ref(field, item) for item in node.items]
-        return tuple(r for r in refs if r)
+        refs = [
+            Ref(value.strip(), self.at(item))
+            for item in node.items
+            if (value := self.item(field, item, "an id")) is not None
+        ]
+        return tuple(refs)
 
     def _to_records(self, field: Field, node: Node) -> tuple[dict[str, Any], ...] | None:
         if not isinstance(node, Sequence):

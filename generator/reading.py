@@ -23,6 +23,23 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif")
 SITE_FILE = "site.yaml"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Folder names an editor may reach for, and the kind they mean ('people/' -> 'actors/').
+_FOLDER_MEANS = {
+    "people": "actors",
+    "persons": "actors",
+    "organisations": "actors",
+    "organizations": "actors",
+    "states": "actors",
+    "countries": "actors",
+    "mines": "deposits",
+    "locations": "places",
+    "towns": "places",
+    "regions": "places",
+    "dates": "events",
+    "letters": "notes",
+    "statements": "quotes",
+    "articles": "stories",
+}
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,8 @@ def read_content(content: Path) -> tuple[list[Document], list[Diagnostic]]:
         diagnostics.error(
             Location(_display(content / SITE_FILE, base)),
             "E0101",
-            "site.yaml is missing: it holds the site's title (see `factsheet new site`)",
+            "site.yaml is missing: create it with a line giving the site's title, "
+            "e.g. 'title: Mining fact sheets'",
         )
     return documents, diagnostics.items
 
@@ -70,30 +88,41 @@ def _display(path: Path, base: Path) -> str:
 def _walk(content: Path, base: Path, diagnostics: Diagnostics) -> list[Path]:
     """Every regular file below `content`, sorted; links are reported, never followed."""
     found: list[Path] = []
-    for folder, dirs, files in os.walk(content, followlinks=False):
+
+    def unreadable(error: OSError) -> None:
+        # os.walk skips a folder it cannot list; its files must not vanish silently.
+        where = Path(error.filename) if error.filename else content
+        diagnostics.error(
+            Location(_display(where, base)),
+            "E0101",
+            f"cannot read the folder: {error.strerror or error}",
+        )
+
+    for folder, dirs, files in os.walk(content, onerror=unreadable, followlinks=False):
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in [*dirs]:
             if (here / name).is_symlink():
                 dirs.remove(name)
-                _refuse_link(here / name, base, diagnostics)
+                _refuse_link(here / name, base, diagnostics, "folder")
         for name in sorted(files):
             if name.startswith("."):
                 continue
             path = here / name
             mode = path.lstat().st_mode
             if stat.S_ISLNK(mode):
-                _refuse_link(path, base, diagnostics)
+                _refuse_link(path, base, diagnostics, "file")
             elif stat.S_ISREG(mode):
                 found.append(path)
     return found
 
 
-def _refuse_link(path: Path, base: Path, diagnostics: Diagnostics) -> None:
+def _refuse_link(path: Path, base: Path, diagnostics: Diagnostics, what: str) -> None:
     diagnostics.error(
         Location(_display(path, base)),
         "E0101",
-        "symbolic links are not followed in content/; copy the file here instead",
+        f"this {what} is a symbolic link, and links are not followed in content/; "
+        f"copy the {what} here instead",
     )
 
 
@@ -119,7 +148,7 @@ def _classify(path: Path, content: Path, base: Path, diagnostics: Diagnostics) -
             diagnostics.error(
                 Location(shown),
                 "E0105",
-                f"'{kind}/' is not a kind of record{did_you_mean(kind, KINDS)}; "
+                f"'{kind}/' is not a kind of record{_folder_hint(kind)}; "
                 f"the kinds are {', '.join(KINDS)}",
             )
         return None
@@ -134,6 +163,11 @@ def _classify(path: Path, content: Path, base: Path, diagnostics: Diagnostics) -
             f"a Markdown file in {kind}/: facts are YAML files (.yaml); stories go in stories/",
         )
     return None
+
+
+def _folder_hint(name: str) -> str:
+    meant = _FOLDER_MEANS.get(name.lower())
+    return f" (did you mean '{meant}'?)" if meant else did_you_mean(name.lower(), KINDS)
 
 
 def _classify_story(
@@ -174,11 +208,16 @@ def _read(
     try:
         size = path.stat().st_size
         if size > limit:
+            what, advice = (
+                ("a story", "move long material out of it")
+                if kind == STORY
+                else ("a fact file", "split it into several files")
+            )
             diagnostics.error(
                 Location(shown),
                 "E0103",
-                f"the file is {size / 1048576:.1f} MiB; the limit for a "
-                f"{'story' if kind == STORY else 'fact file'} is {limit // 1048576} MiB",
+                f"the file is too large ({size:,} bytes): {what} may hold at most "
+                f"{limit // 1048576} MiB ({limit:,} bytes); {advice}",
             )
             return None
         raw = path.read_bytes()
@@ -209,7 +248,10 @@ def _read(
 def _decode(raw: bytes, shown: str, diagnostics: Diagnostics) -> str | None:
     if raw.startswith(b"\xef\xbb\xbf"):
         diagnostics.warning(
-            Location(shown), "W0101", "the file starts with a byte-order mark (BOM); it is ignored"
+            Location(shown),
+            "W0101",
+            "the file starts with a byte-order mark (BOM); it is ignored "
+            "(save the file as UTF-8 without BOM to remove it)",
         )
         raw = raw[3:]
     try:
@@ -221,7 +263,8 @@ def _decode(raw: bytes, shown: str, diagnostics: Diagnostics) -> str | None:
         diagnostics.error(
             Location(shown, line, column),
             "E0102",
-            f"byte 0x{raw[error.start]:02X} is not UTF-8; save the file as UTF-8",
+            f"the file is not UTF-8 text (byte 0x{raw[error.start]:02X} here): it was saved in "
+            "another encoding; save it as UTF-8 and check this character",
         )
         return None
     return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -67,6 +67,7 @@ class Field:
     shorthand: str | None = None
     backlink: str | None = None
     label: str | None = None
+    ref_types: tuple[str, ...] = ()  # the `type` values a ref's target may have
 
     @property
     def title(self) -> str:
@@ -181,9 +182,10 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         Field(
             "country",
             "ref",
-            "The state it belongs to.",
+            "The state it belongs to (an actor of type state).",
             ref="actors",
             backlink="Actors of this state",
+            ref_types=("state",),
         ),
         Field(
             "parent",
