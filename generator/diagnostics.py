@@ -58,6 +58,7 @@ CATALOGUE: dict[str, str] = {
     "E0103": "the file is larger than the limit for its kind",
     "E0104": "the file holds a NUL or another control character",
     "E0105": "a file or folder in content/ is in the wrong place",
+    "E0106": "Markdown nested too deeply to render in reasonable time",
     "E0201": "the YAML cannot be parsed",
     "E0202": "a key appears twice in one mapping",
     "E0203": "YAML tags, anchors and aliases are not allowed",

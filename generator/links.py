@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
-from .markup import render_inline, render_markdown
+from .markup import MarkupTooComplex, render_inline, render_markdown
 from .model import Citation, Corpus, Publisher, Record, Ref, Text
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
@@ -166,12 +166,16 @@ class _Linker:
 
     def render(self, record: Record, name: str, text: Text, *, inline: bool) -> None:
         allow_html = self.corpus.site.allow_html
-        if inline:
-            rendered = render_inline(text.value, self.lookup, allow_html=allow_html)
-        else:
-            rendered = render_markdown(
-                text.value, self.lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
-            )
+        try:
+            if inline:
+                rendered = render_inline(text.value, self.lookup, allow_html=allow_html)
+            else:
+                rendered = render_markdown(
+                    text.value, self.lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
+                )
+        except MarkupTooComplex:
+            return  # parse has reported it where it is; nothing of it can be shown
+
         self.html[(record.id, name)] = rendered.html
         positions = dict(_positions(text))
         for target_id in rendered.links:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .dates import DateError, PartialDate, parse_date, parse_timezone, range_error
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
-from .markup import find_links
+from .markup import MarkupTooComplex, check_nesting, find_links
 from .model import Alias, Citation, Corpus, Publisher, Record, Ref, Site, Text
 from .reading import Document
 from .schema import ID_PATTERN, SCHEMAS, SINGULAR, SITE_FIELDS, STORY, Field
@@ -225,10 +225,14 @@ def _parse_story(document: Document, diagnostics: Diagnostics, tz: tzinfo) -> Re
         return None
     body_line = closing + 2
     body_text = "\n".join(lines[closing + 1 :])
-    links = tuple(
-        (target, here.at(body_line + line - 1, column))
-        for target, line, column in find_links(body_text)
-    )
+    try:
+        check_nesting(body_text)
+        found = find_links(body_text)
+    except MarkupTooComplex as error:
+        where = here.at(body_line + (error.line or 1) - 1, 1)
+        diagnostics.error(where, "E0106", f"the story's Markdown is too complex: {error}")
+        return None
+    links = tuple((target, here.at(body_line + line - 1, column)) for target, line, column in found)
     body = Text(body_text, here.at(body_line, 1), links)
     return _build_record(document, node, document.stem, None, diagnostics, tz, body)
 
@@ -434,7 +438,13 @@ class _FieldChecker:
         found: list[tuple[str, Location]] = []
         line_index = min(node.line, len(self.line_starts)) - 1
         offset = self.line_starts[line_index] + node.column - 1
-        for target, _, _ in find_links(value):
+        try:
+            check_nesting(value)
+            targets = [target for target, _, _ in find_links(value)]
+        except MarkupTooComplex as error:
+            self.error(node, "E0106", f"the Markdown is too complex: {error}")
+            return ()
+        for target in targets:
             pattern = re.compile(r"(?<!\\)\[\[\s*" + re.escape(target))
             match = pattern.search(self.text, offset)
             if match is None:

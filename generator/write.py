@@ -86,10 +86,19 @@ def _remove_leftovers(parent: Path, name: str) -> None:
     A build killed mid-swap leaves the old site renamed and no output folder: put it back.
     """
     if not (parent / name).exists():
-        olds = sorted(p for p in parent.glob(f"{_OLD_PREFIX}{name}-*") if (p / MARKER).exists())
+        olds = sorted(p for p in _ours(parent, _OLD_PREFIX, name) if (p / MARKER).exists())
         if olds:
             olds[-1].rename(parent / name)
     for prefix in (_TEMP_PREFIX, _OLD_PREFIX):
-        for leftover in parent.glob(f"{prefix}{name}-*"):
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in _ours(parent, prefix, name):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _ours(parent: Path, prefix: str, name: str) -> list[Path]:
+    """Our hidden folders for the output `name` only: '<prefix><name>-<pid>', not 'site-2'."""
+    start = f"{prefix}{name}-"
+    return [
+        p
+        for p in parent.glob(f"{start}*")
+        if p.name[len(start) :].isdigit() and p.is_dir() and not p.is_symlink()
+    ]
