@@ -20,6 +20,7 @@ from .urls import output_path, record_url
 
 MENTIONS = "Mentioned in"
 CITED_BY = "Cited by"
+STORY_LINKS = f"{MENTIONS} {TITLES[STORY].lower()}"
 # Ids the story page itself uses; headings in a story body must not take them.
 RESERVED_IDS = frozenset({"main", "facts", "chronology", "sources", "backlinks", "story", "search"})
 
@@ -206,11 +207,12 @@ class _Linker:
 
     def result(self) -> Links:
         edges = tuple(sorted(self.edges))
+        members = _story_members(self.corpus, edges)
         return Links(
             edges=edges,
-            backlinks=_backlinks(edges),
+            backlinks=_backlinks(edges, members),
             html=self.html,
-            story_members=_story_members(self.corpus, edges),
+            story_members=members,
             publishers=self.publishers,
         )
 
@@ -266,11 +268,19 @@ def _label_order() -> dict[str, int]:
 _LABEL_ORDER = _label_order()
 
 
-def _backlinks(edges: tuple[Edge, ...]) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+def _backlinks(
+    edges: tuple[Edge, ...], story_members: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """Backlinks grouped by label. "Stories" lists every story a record belongs to, however
+    it is tied (the story's lists, its links, or the record's own `stories`), so links from
+    stories need no group of their own."""
     grouped: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for edge in edges:
-        if edge.source != edge.target:
+        if edge.source != edge.target and edge.label not in (STORY_LINKS, "Stories"):
             grouped[edge.target][edge.label].add(edge.source)
+    for story, members in story_members.items():
+        for member in members:
+            grouped[member]["Stories"].add(story)
     return {
         target: tuple(
             (label, tuple(sorted(sources)))

@@ -279,7 +279,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
             ref="actors",
             backlink="Sources published",
         ),
-        Field("url", "url", "Where it can be read (http or https)."),
+        Field("url", "url", "Where it can be read (http or https).", label="URL"),
         Field("published", "date", "When it was published."),
         Field("title", "text", "Its headline or title."),
         Field("language", "text", "The language it is written in, e.g. en, az, ru."),

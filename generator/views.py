@@ -64,6 +64,7 @@ class FactItem:
     href: str | None = None
     detail: str = ""
     external: bool = False
+    machine: str = ""  # set for a date: the template shows it in <time datetime>
 
 
 @dataclass(frozen=True)
@@ -438,11 +439,17 @@ class Views:
 
     def facts(self, url: str, record: Record) -> tuple[Fact, ...]:
         facts = []
-        if record.kind == "events":
-            date, end = record.get("date"), record.get("end")
-            facts.append(Fact("Date", (FactItem(display_range(date, end)),)))
+        date = chronology.date_of(record, self.corpus)
+        if date is not None and record.kind in ("events", "notes", "quotes"):
+            end = record.get("end")
+            text = display_range(date, end if isinstance(end, PartialDate) else None)
+            if record.date is None:
+                text += " (the date of the event it was said at)"
+            facts.append(Fact("Date", (FactItem(text, machine=date.machine()),)))
         for declared in SCHEMAS[record.kind]:
             value = record.get(declared.name)
+            if declared.name == "date" and record.kind in ("events", "notes", "quotes"):
+                continue
             if declared.name in _NOT_FACTS and not (
                 declared.name == "title" and record.kind in ("events", "sources")
             ):
@@ -461,7 +468,7 @@ class Views:
         if kind == "url":
             return (FactItem(value, value, external=True),)
         if kind == "date":
-            return (FactItem(value.display()),)
+            return (FactItem(value.display(), machine=value.machine()),)
         if kind == "integer":
             return (FactItem(str(value)),)
         if kind == "bool":
@@ -538,7 +545,7 @@ class Views:
             instant, _ = date.sort_key(self.tz)
             end = record.get("end")
             return display_range(date, end if isinstance(end, PartialDate) else None), (
-                f"{instant:020.3f}"
+                f"{instant + _EPOCH_SHIFT:020.3f}"
             )
         if record.kind == "deposits":
             minerals = ", ".join(record.get("minerals", ()))
@@ -558,7 +565,7 @@ class Views:
             month_views = tuple(
                 MonthView(
                     heading=_month_heading(year, month),
-                    anchor=f"y{year}" + (f"-{month:02d}" if month else ""),
+                    anchor=f"y{year}-{month:02d}" if month else f"y{year}-unknown",
                     entries=self.entries(url, entries),
                 )
                 for month, entries in months
@@ -572,6 +579,9 @@ class Views:
     def not_found(self) -> NotFoundPage:
         return NotFoundPage(**self.page("404.html", "404.html", "Page not found"))
 
+
+# Added to instants so that dates before 1970 sort as text too (year 1 is about -6.2e10 s).
+_EPOCH_SHIFT = 1e11
 
 _DETAIL_LABELS = {
     "stories": "Published",

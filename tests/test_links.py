@@ -1,0 +1,336 @@
+"""Tests for generator.links on hand-built records: resolution, diagnostics, typed backlinks,
+story members and publishers."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from generator.dates import parse_date
+from generator.diagnostics import Diagnostic, Location
+from generator.links import Edge, Links, link_corpus
+from generator.model import Citation, Corpus, Publisher, Record, Ref, Site, Text
+
+SITE = Site(title="Links", tz=UTC)
+
+
+def where(kind: str, ident: str, line: int = 1, column: int = 1) -> Location:
+    return Location(f"content/{kind}/{ident}.yaml", line, column)
+
+
+def ref(ident: str, line: int = 1, column: int = 1, path: str = "content/x.yaml") -> Ref:
+    return Ref(ident, Location(path, line, column))
+
+
+def md(value: str, *links: tuple[str, Location]) -> Text:
+    return Text(value, Location("content/x.yaml", 1, 1), tuple(links))
+
+
+def record(
+    kind: str, ident: str, name: str = "", body: Text | None = None, **fields: Any
+) -> Record:
+    return Record(kind, ident, name or ident.title(), where(kind, ident), fields, {}, body)
+
+
+def corpus(*records: Record) -> Corpus:
+    return Corpus(SITE, {r.id: r for r in records})
+
+
+def world() -> list[Record]:
+    """A small story with one record of every kind, each tie and each relation once."""
+    return [
+        record("actors", "azerbaijan", "Azerbaijan", type="state"),
+        record("actors", "russia", "Russia", type="state"),
+        record(
+            "actors",
+            "hajiyev",
+            "Hikmet Hajiyev",
+            type="person",
+            country=ref("azerbaijan"),
+            roles=({"title": "Aide", "of": ref("azerbaijan")},),
+        ),
+        record(
+            "actors",
+            "mfa",
+            "Foreign ministry",
+            type="organization",
+            country=ref("azerbaijan"),
+            parent=ref("azerbaijan"),
+        ),
+        record("actors", "tass", "TASS", type="organization"),
+        record("places", "shusha", "Shusha", description=md("[[shusha]] is itself.")),
+        record(
+            "deposits",
+            "gyzylbulag",
+            "Gyzylbulag",
+            minerals=("gold",),
+            place=ref("shusha"),
+            operator=ref("russia"),
+            controlled_by=({"actor": ref("russia")},),
+        ),
+        record(
+            "events",
+            "visit",
+            "The visit",
+            date=parse_date("2022-12-10"),
+            actors=({"actor": ref("hajiyev"), "role": "speaker"},),
+            places=(ref("shusha"),),
+            stories=(ref("story-a"),),
+        ),
+        record(
+            "notes",
+            "note",
+            "The note",
+            date=parse_date("2022-12-11"),
+            **{"from": ref("azerbaijan"), "to": ref("russia")},
+            delivered_by=ref("mfa"),
+        ),
+        record(
+            "notes",
+            "reply",
+            "The reply",
+            date=parse_date("2022-12-12"),
+            **{"from": ref("russia"), "to": ref("azerbaijan")},
+            in_response_to=ref("note"),
+        ),
+        record(
+            "quotes",
+            "q",
+            "A quote",
+            by=ref("hajiyev"),
+            text="It must stop.",
+            said_at=ref("visit"),
+            about=(ref("gyzylbulag"), ref("shusha")),
+        ),
+        record(
+            "sources", "src", "A TASS item", publisher=Publisher("tass", where("sources", "src"))
+        ),
+        record(
+            "sources",
+            "src2",
+            "A pamphlet",
+            publisher=Publisher("Free Text Agency", where("sources", "src2")),
+        ),
+        record(
+            "sources",
+            "src3",
+            "A place's leaflet",
+            publisher=Publisher("shusha", where("sources", "src3")),
+        ),
+        record(
+            "stories",
+            "story-a",
+            "Story A",
+            body=md("See [[gyzylbulag]] and [[q|the quote]]."),
+            date=parse_date("2022-12-13"),
+            actors=(ref("azerbaijan"),),
+            notes=(ref("note"),),
+            sources=(Citation(ref("src"), page="2"),),
+            summary=md("About [[russia|Moscow]]."),
+        ),
+        record(
+            "stories",
+            "story-b",
+            "Story B",
+            body=md("Follows [[story-a]]."),
+            date=parse_date("2022-12-14"),
+        ),
+    ]
+
+
+def linked(
+    *records: Record, hidden: frozenset[str] = frozenset()
+) -> tuple[Links, list[Diagnostic]]:
+    return link_corpus(corpus(*records), hidden)
+
+
+def test_a_consistent_corpus_links_without_diagnostics() -> None:
+    _, diagnostics = linked(*world())
+    assert diagnostics == []
+
+
+def test_typed_backlinks_grouped_by_label_in_declared_order() -> None:
+    links, _ = linked(*world())
+    assert dict(links.backlinks) == {
+        "azerbaijan": (
+            ("Stories", ("story-a",)),
+            ("Actors of this state", ("hajiyev", "mfa")),
+            ("Parts", ("mfa",)),
+            ("People", ("hajiyev",)),
+            ("Notes sent", ("note",)),
+            ("Notes received", ("reply",)),
+        ),
+        "russia": (
+            ("Stories", ("story-a",)),
+            ("Deposits operated", ("gyzylbulag",)),
+            ("Controls", ("gyzylbulag",)),
+            ("Notes sent", ("reply",)),
+            ("Notes received", ("note",)),
+        ),
+        "hajiyev": (("Took part in", ("visit",)), ("Quotes", ("q",))),
+        "mfa": (("Notes delivered", ("note",)),),
+        "tass": (("Sources published", ("src",)),),
+        "shusha": (("Deposits", ("gyzylbulag",)), ("Events", ("visit",)), ("Quoted on", ("q",))),
+        "gyzylbulag": (("Stories", ("story-a",)), ("Quoted on", ("q",))),
+        "visit": (("Stories", ("story-a",)), ("Quotes", ("q",))),
+        "note": (("Stories", ("story-a",)), ("Replies", ("reply",))),
+        "q": (("Stories", ("story-a",)),),
+        "src": (("Cited by stories", ("story-a",)),),
+        "story-a": (("Stories", ("story-b",)), ("Chronology items", ("visit",))),
+    }
+
+
+def test_a_record_that_links_to_itself_is_not_its_own_backlink() -> None:
+    links, _ = linked(*world())
+    assert Edge("shusha", "shusha", "mentions", "Mentioned in places") in links.edges
+    assert all(label != "Mentioned in places" for label, _ in links.backlinks["shusha"])
+
+
+def test_story_members_by_its_lists_the_items_stories_and_body_links() -> None:
+    links, _ = linked(*world())
+    assert links.story_members == {
+        # actors/notes lists; `stories` of the visit; [[links]] in the body and summary.
+        # The cited source is not a member.
+        "story-a": ("azerbaijan", "gyzylbulag", "note", "q", "russia", "visit"),
+        "story-b": ("story-a",),
+    }
+
+
+def test_publisher_resolves_to_an_actor_only_when_an_actor_has_that_id() -> None:
+    links, diagnostics = linked(*world())
+    assert links.publishers == {"src": "tass"}
+    assert Edge("src", "tass", "sources.publisher", "Sources published") in links.edges
+    assert not [e for e in links.outgoing("src2")]
+    assert not [e for e in links.outgoing("src3")]  # 'shusha' is a place: free text
+    assert diagnostics == []
+
+
+def test_markdown_is_rendered_with_site_root_links() -> None:
+    links, _ = linked(*world())
+    body = links.html[("story-a", "body")]
+    assert '<a class="xref" href="@/deposits/gyzylbulag/index.html">Gyzylbulag</a>' in body
+    assert '<a class="xref" href="@/quotes/q/index.html">the quote</a>' in body
+    assert links.html[("story-a", "summary")] == (
+        'About <a class="xref" href="@/actors/russia/index.html">Moscow</a>.'
+    )
+
+
+# --- diagnostics ---------------------------------------------------------------------------
+
+
+def codes(diagnostics: list[Diagnostic]) -> list[tuple[str, Location, str]]:
+    """(code, location, message) of each diagnostic, in the order the editor reads them."""
+    return sorted((d.code, d.location, d.message) for d in diagnostics)
+
+
+def test_unknown_ref_is_e0401_at_the_ref_with_a_did_you_mean_of_that_kind() -> None:
+    bad = record(
+        "events",
+        "bad",
+        date=parse_date("2022-12-10"),
+        places=(ref("shusa", 7, 11, "content/events/bad.yaml"),),
+    )
+    _, diagnostics = linked(*world(), bad)
+    assert codes(diagnostics) == [
+        (
+            "E0401",
+            Location("content/events/bad.yaml", 7, 11),
+            "'places' names no place 'shusa' (did you mean 'shusha'?)",
+        )
+    ]
+
+
+def test_unknown_ref_of_any_kind_and_in_a_list_entry() -> None:
+    quote = record("quotes", "q2", by=ref("hajiyv", 2, 5), text="x", about=(ref("visti", 3, 9),))
+    deposit = record(
+        "deposits", "d2", minerals=("gold",), controlled_by=({"actor": ref("rusia", 4, 13)},)
+    )
+    _, diagnostics = linked(*world(), quote, deposit)
+    assert [(code, at.line, message) for code, at, message in codes(diagnostics)] == [
+        ("E0401", 2, "'by' names no actor 'hajiyv' (did you mean 'hajiyev'?)"),
+        ("E0401", 3, "'about' names no record 'visti' (did you mean 'visit'?)"),
+        ("E0401", 4, "'actor' names no actor 'rusia' (did you mean 'russia'?)"),
+    ]
+
+
+def test_unknown_ref_without_a_close_id_has_no_suggestion() -> None:
+    bad = record("actors", "x", type="person", country=ref("atlantis"))
+    _, diagnostics = linked(*world(), bad)
+    assert [d.message for d in diagnostics] == ["'country' names no actor 'atlantis'"]
+
+
+def test_ref_to_the_wrong_kind_is_e0402() -> None:
+    note = record(
+        "notes",
+        "n2",
+        date=parse_date("2022-12-10"),
+        **{"from": ref("azerbaijan"), "to": ref("shusha", 5, 5)},
+    )
+    story = record(
+        "stories", "s2", date=parse_date("2022-12-10"), sources=(Citation(ref("tass", 6, 7)),)
+    )
+    _, diagnostics = linked(*world(), note, story)
+    assert codes(diagnostics) == [
+        (
+            "E0402",
+            Location("content/x.yaml", 5, 5),
+            "'to' must name an actor, but 'shusha' is a place",
+        ),
+        (
+            "E0402",
+            Location("content/x.yaml", 6, 7),
+            "'sources' must name a source, but 'tass' is an actor",
+        ),
+    ]
+
+
+def test_wrong_kind_suggests_a_close_id_of_the_right_kind() -> None:
+    places = record("places", "russia-region", name="Region")
+    event = record("events", "e2", date=parse_date("2022"), places=(ref("russia"),))
+    _, diagnostics = linked(*world(), places, event)
+    assert [d.message for d in diagnostics] == [
+        "'places' must name a place, but 'russia' is an actor (did you mean 'russia-region'?)"
+    ]
+
+
+def test_unknown_cross_link_is_e0403_at_the_link() -> None:
+    at = Location("content/stories/s2.md", 5, 5)
+    story = record(
+        "stories", "s2", body=md("See [[gyzylbulg]].", ("gyzylbulg", at)), date=parse_date("2022")
+    )
+    _, diagnostics = linked(*world(), story)
+    [(code, location, message)] = codes(diagnostics)
+    assert (code, location) == ("E0403", at)
+    assert message.startswith("[[gyzylbulg]] names no record (did you mean 'gyzylbulag'?)")
+    assert "\\[[" in message  # how to write literal brackets
+
+
+def test_escaped_brackets_are_text_not_a_link() -> None:
+    story = record(
+        "stories", "s2", body=md("Write \\[[gyzylbulg]] to link."), date=parse_date("2022")
+    )
+    links, diagnostics = linked(*world(), story)
+    assert diagnostics == []
+    assert "[[gyzylbulg]]" in links.html[("s2", "body")]
+    assert links.story_members["s2"] == ()
+
+
+def test_a_javascript_link_is_e0404_and_never_emitted() -> None:
+    story = record(
+        "stories", "s2", body=md("[click](javascript:alert(1))"), date=parse_date("2022")
+    )
+    links, diagnostics = linked(*world(), story)
+    assert [d.code for d in diagnostics] == ["E0404"]
+    assert "javascript" not in links.html[("s2", "body")]
+
+
+def test_hidden_drafts_are_no_error_and_no_edge() -> None:
+    visit = record(
+        "events", "v2", date=parse_date("2022"), stories=(ref("draft"),), summary=md("[[draft]]")
+    )
+    links, diagnostics = linked(*world(), visit, hidden=frozenset({"draft"}))
+    assert diagnostics == []
+    assert not [e for e in links.edges if e.target == "draft"]
+    assert 'class="xref-missing"' in links.html[("v2", "summary")]
+    _, diagnostics = linked(*world(), visit)
+    assert sorted(d.code for d in diagnostics) == ["E0401", "E0403"]

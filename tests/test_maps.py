@@ -1,0 +1,159 @@
+"""Tests for generator.maps: distances, compass directions and the locator map's shapes."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC
+from typing import Any
+
+import pytest
+
+from generator.diagnostics import Location
+from generator.maps import (
+    HEIGHT,
+    NEIGHBOURS,
+    WIDTH,
+    direction,
+    distance_km,
+    locator_map,
+)
+from generator.model import Corpus, Record, Site
+
+SITE = Site(title="Maps", tz=UTC)
+
+
+def place(ident: str, name: str | None = None, kind: str = "places", **fields: Any) -> Record:
+    return Record(kind, ident, name or ident, Location(f"content/{kind}/{ident}.yaml"), fields, {})
+
+
+def corpus(*records: Record) -> Corpus:
+    return Corpus(SITE, {r.id: r for r in records})
+
+
+def href(record: Record) -> str:
+    return f"../../{record.kind}/{record.id}/index.html"
+
+
+# --- distance and direction ----------------------------------------------------------------
+
+
+def test_distance_of_one_degree_of_latitude() -> None:
+    assert distance_km((0.0, 0.0), (1.0, 0.0)) == pytest.approx(111.19, abs=0.01)
+    assert distance_km((40.0, 46.0), (40.0, 46.0)) == 0.0
+
+
+def test_distance_is_symmetric_and_shrinks_east_west_with_latitude() -> None:
+    a, b = (40.14, 46.61), (39.76, 46.75)  # Gyzylbulag and Shusha: about 44 km
+    assert distance_km(a, b) == pytest.approx(distance_km(b, a))
+    assert distance_km(a, b) == pytest.approx(43.8, abs=0.5)
+    at_60 = distance_km((60.0, 0.0), (60.0, 1.0))
+    assert at_60 == pytest.approx(111.19 * math.cos(math.radians(60)), rel=0.01)
+
+
+def test_distance_across_the_antimeridian_and_between_antipodes() -> None:
+    assert distance_km((0.0, 179.5), (0.0, -179.5)) == pytest.approx(111.19, abs=0.01)
+    assert distance_km((0.0, 0.0), (0.0, 180.0)) == pytest.approx(math.pi * 6371.0)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ((1.0, 0.0), "north"),
+        ((1.0, 1.0), "north-east"),
+        ((0.0, 1.0), "east"),
+        ((-1.0, 1.0), "south-east"),
+        ((-1.0, 0.0), "south"),
+        ((-1.0, -1.0), "south-west"),
+        ((0.0, -1.0), "west"),
+        ((1.0, -1.0), "north-west"),
+        ((1.0, 0.2), "north"),  # 11 degrees off north rounds to north
+    ],
+)
+def test_direction(target: tuple[float, float], expected: str) -> None:
+    assert direction((0.0, 0.0), target) == expected
+
+
+# --- the locator map -----------------------------------------------------------------------
+
+
+def test_no_map_without_coordinates_or_path() -> None:
+    valley = place("valley")
+    town = place("town", coordinates=(40.0, 46.0))
+    assert locator_map(valley, corpus(valley, town), href) is None
+
+
+def test_a_lone_point_is_drawn_in_the_middle() -> None:
+    town = place("town", "Town", coordinates=(40.0, 46.0))
+    view = locator_map(town, corpus(town), href)
+    assert view is not None
+    assert (view.width, view.height) == (WIDTH, HEIGHT)
+    assert view.description == "Locator map of Town."
+    assert view.lines == ()
+    (point,) = view.points
+    assert (point.x, point.y) == (WIDTH / 2, HEIGHT / 2)
+    assert point.current and point.label == "Town" and point.href == href(town)
+    assert view.scale_km >= 1 and view.scale_length > 0
+
+
+def test_text_alternative_names_the_neighbours_nearest_first() -> None:
+    mine = place("gyzylbulag", "Gyzylbulag", "deposits", coordinates=(40.14, 46.61))
+    shusha = place("shusha", "Shusha", coordinates=(39.76, 46.75))
+    khankendi = place("khankendi", "Khankendi", coordinates=(39.82, 46.75))
+    lachin = place("lachin", "Lachin", coordinates=(39.64, 46.55))
+    road = place("road", "Road", path=((39.64, 46.55), (39.76, 46.75)))
+    nowhere = place("nowhere", "Nowhere")
+    view = locator_map(mine, corpus(mine, shusha, khankendi, lachin, road, nowhere), href)
+    assert view is not None
+    assert view.description == (
+        # Bearings 161, 164, 176 and 185 degrees: all nearer south than south-east.
+        "Locator map of Gyzylbulag. Nearby: Khankendi, 38 km south; Shusha, 44 km south; "
+        "Road, 49 km south; Lachin, 56 km south."
+    )
+    assert [p.label for p in view.points] == ["Gyzylbulag", "Khankendi", "Shusha", "Lachin"]
+    assert [p.current for p in view.points] == [True, False, False, False]
+    assert [(line.label, line.current) for line in view.lines] == [("Road", False)]
+    assert view.points[0].href == "../../deposits/gyzylbulag/index.html"
+    # North is up: the mine, furthest north, has the smallest y.
+    assert view.points[0].y == min(p.y for p in view.points)
+
+
+def test_every_shape_fits_in_the_frame_and_labels_stay_inside() -> None:
+    records = [place(f"p{i}", f"P{i}", coordinates=(40 + i * 0.1, 46 + i * 0.2)) for i in range(5)]
+    records.append(place("line", "Line", path=((39.5, 45.5), (40.8, 47.5), (40.0, 46.0))))
+    view = locator_map(records[0], corpus(*records), href)
+    assert view is not None
+    for point in view.points:
+        assert 0 <= point.x <= WIDTH and 0 <= point.y <= HEIGHT
+        assert point.label_anchor == ("end" if point.x > WIDTH * 0.66 else "start")
+    for line in view.lines:
+        for pair in line.points.split():
+            x, y = map(float, pair.split(","))
+            assert 0 <= x <= WIDTH and 0 <= y <= HEIGHT
+
+
+def test_at_most_the_nearest_neighbours_are_shown() -> None:
+    records = [place(f"p{i:02d}", coordinates=(40 + i * 0.01, 46.0)) for i in range(12)]
+    view = locator_map(records[0], corpus(*records), href)
+    assert view is not None
+    assert [p.label for p in view.points] == [f"p{i:02d}" for i in range(NEIGHBOURS + 1)]
+
+
+def test_a_path_is_its_own_current_line() -> None:
+    road = place("road", "Road", path=((39.64, 46.55), (39.70, 46.66), (39.82, 46.75)))
+    town = place("town", "Town", coordinates=(39.76, 46.75))
+    view = locator_map(road, corpus(road, town), href)
+    assert view is not None
+    (line,) = view.lines
+    assert line.current and line.label == "Road" and len(line.points.split()) == 3
+    assert view.description.startswith("Locator map of Road. Nearby: Town, ")
+
+
+@pytest.mark.parametrize("spread", [0.001, 0.05, 0.5, 5.0])
+def test_the_scale_bar_is_a_round_number_of_kilometres(spread: float) -> None:
+    a = place("a", coordinates=(40.0, 46.0))
+    b = place("b", coordinates=(40.0 + spread, 46.0 + spread))
+    view = locator_map(a, corpus(a, b), href)
+    assert view is not None
+    mantissa = view.scale_km / 10 ** math.floor(math.log10(view.scale_km))
+    assert mantissa in (1, 2, 5)
+    assert 0 < view.scale_length <= WIDTH

@@ -1,0 +1,254 @@
+"""The output folder: refusals, atomic swap, stale files, leftovers of killed builds, and a
+failed build that changes nothing (SPEC §5), through `pipeline.build` and `write` directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from generator.diagnostics import Severity
+from generator.pipeline import Options, Result, build
+from generator.write import MARKER, OutputError, check_output, write_site
+
+
+def make_content(folder: Path) -> Path:
+    """A tiny valid site: one actor and one story that names it."""
+    content = folder / "content"
+    (content / "actors").mkdir(parents=True)
+    (content / "stories").mkdir()
+    (content / "site.yaml").write_text("title: Write tests\n")
+    (content / "actors" / "miner.yaml").write_text("name: A miner\ntype: person\n")
+    (content / "actors" / "owner.yaml").write_text("name: An owner\ntype: organization\n")
+    (content / "stories" / "pit.md").write_text(
+        "---\ntitle: The pit\ndate: 2022-12-10\nactors: [miner, owner]\n---\n[[miner]] works.\n"
+    )
+    return content
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) below `folder`, hidden ones included."""
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def run(content: Path, out: Path) -> Result:
+    return build(Options(content=content, out=out))
+
+
+def output_errors(result: Result) -> list[str]:
+    return [
+        d.message for d in result.diagnostics if d.severity is Severity.ERROR and d.code == "E0601"
+    ]
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    return make_content(tmp_path)
+
+
+# --- a good build --------------------------------------------------------------------------
+
+
+def test_build_writes_the_site_with_its_marker_and_nothing_else(
+    content: Path, tmp_path: Path
+) -> None:
+    before = snapshot(content)
+    result = run(content, tmp_path / "site")
+    assert result.written and not result.failed
+    assert (tmp_path / "site" / MARKER).is_file()
+    assert (tmp_path / "site" / "actors" / "miner" / "index.html").is_file()
+    assert snapshot(content) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "site"]
+
+
+def test_rebuild_into_its_own_folder_is_allowed(content: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert run(content, out).written
+    first = snapshot(out)
+    assert run(content, out).written
+    assert snapshot(out) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "site"]
+
+
+def test_an_empty_existing_folder_is_used(content: Path, tmp_path: Path) -> None:
+    (tmp_path / "site").mkdir()
+    assert run(content, tmp_path / "site").written
+
+
+def test_missing_parent_folders_are_made(content: Path, tmp_path: Path) -> None:
+    out = tmp_path / "deep" / "er" / "site"
+    assert run(content, out).written
+    assert (out / "index.html").is_file()
+
+
+# --- refusals ------------------------------------------------------------------------------
+
+
+def refused(content: Path, out: Path, words: str) -> None:
+    parent = content.parent
+    before = snapshot(parent)
+    result = run(content, out)
+    assert not result.written
+    errors = output_errors(result)
+    assert len(errors) == 1 and words in errors[0], errors
+    assert snapshot(parent) == before
+
+
+def test_refuses_the_folder_that_holds_the_content(content: Path) -> None:
+    refused(content, content.parent, "holds the content folder")
+
+
+def test_refuses_the_content_folder_itself(content: Path) -> None:
+    refused(content, content, "holds the content folder")
+
+
+def test_refuses_a_folder_inside_the_content(content: Path) -> None:
+    refused(content, content / "site", "inside the content folder")
+    refused(content, content / "actors", "inside the content folder")
+
+
+def test_refuses_a_repository(content: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    refused(content, repo, "is a repository")
+
+
+def test_refuses_a_non_empty_folder_it_did_not_make(content: Path, tmp_path: Path) -> None:
+    foreign = tmp_path / "documents"
+    foreign.mkdir()
+    (foreign / "thesis.txt").write_text("years of work\n")
+    refused(content, foreign, "not empty and was not made by factsheet")
+
+
+def test_refuses_a_folder_holding_only_hidden_files(content: Path, tmp_path: Path) -> None:
+    foreign = tmp_path / "documents"
+    foreign.mkdir()
+    (foreign / ".keep").write_text("")
+    refused(content, foreign, "not empty and was not made by factsheet")
+
+
+def test_refuses_a_file(content: Path, tmp_path: Path) -> None:
+    (tmp_path / "site").write_text("not a folder\n")
+    refused(content, tmp_path / "site", "is a file")
+
+
+def test_refuses_the_root(content: Path) -> None:
+    with pytest.raises(OutputError):
+        check_output(Path(content.anchor), content)
+
+
+def test_write_site_refuses_paths_that_escape_and_leaves_no_trace(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    write_site(out, {"index.html": b"old"}, {})
+    before = snapshot(tmp_path)
+    for name in ("../escape.html", "/abs.html", "a/../../b.html", "a\\b.html", ""):
+        with pytest.raises(OutputError):
+            write_site(out, {"index.html": b"new", name: b"x"}, {})
+        assert snapshot(tmp_path) == before, name
+
+
+# --- stale files and leftovers -------------------------------------------------------------
+
+
+def test_stale_files_are_removed_on_rebuild(content: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert run(content, out).written
+    (out / "stale.html").write_text("from an older build")
+    (out / "actors" / "gone").mkdir()
+    (out / "actors" / "gone" / "index.html").write_text("a record since deleted")
+    (content / "actors" / "owner.yaml").unlink()
+    (content / "stories" / "pit.md").write_text(
+        "---\ntitle: The pit\ndate: 2022-12-10\nactors: [miner]\n---\nBody.\n"
+    )
+    assert run(content, out).written
+    assert not (out / "stale.html").exists()
+    assert not (out / "actors" / "gone").exists()
+    assert not (out / "actors" / "owner").exists()
+    assert (out / "actors" / "miner" / "index.html").is_file()
+
+
+def test_a_leftover_temporary_folder_is_removed(content: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert run(content, out).written
+    for leftover in (".factsheet-tmp-site-99999", ".factsheet-old-site-99998"):
+        (tmp_path / leftover / "actors").mkdir(parents=True)
+        (tmp_path / leftover / "actors" / "half.html").write_text("half written")
+    assert run(content, out).written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "site"]
+
+
+def test_a_build_killed_mid_swap_is_repaired(content: Path, tmp_path: Path) -> None:
+    # Killed between renaming the old site away and renaming the new one in: no site/ at all.
+    out = tmp_path / "site"
+    assert run(content, out).written
+    out.rename(tmp_path / ".factsheet-old-site-4242")
+    (tmp_path / ".factsheet-tmp-site-4242").mkdir()
+    assert run(content, out).written
+    assert (out / "index.html").is_file() and (out / MARKER).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "site"]
+
+
+def test_leftovers_of_a_sibling_output_are_left_alone(content: Path, tmp_path: Path) -> None:
+    sibling_temp = tmp_path / ".factsheet-tmp-site-2-777"
+    sibling_temp.mkdir()
+    (sibling_temp / "index.html").write_text("another build, still writing")
+    assert run(content, tmp_path / "site").written
+    assert (sibling_temp / "index.html").is_file()
+
+
+def test_a_sibling_outputs_old_tree_is_not_taken(content: Path, tmp_path: Path) -> None:
+    sibling_old = tmp_path / ".factsheet-old-site-2-777"
+    sibling_old.mkdir()
+    (sibling_old / MARKER).write_text("made by factsheet\n")
+    (sibling_old / "only-in-site-2.html").write_text("site-2's page")
+    assert run(content, tmp_path / "site").written
+    assert not (tmp_path / "site" / "only-in-site-2.html").exists()
+    assert (sibling_old / "only-in-site-2.html").is_file()
+
+
+# --- a failed build changes nothing ----------------------------------------------------------
+
+
+def test_a_content_error_leaves_the_old_site_intact(content: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert run(content, out).written
+    (content / "actors" / "miner.yaml").write_text(
+        "name: A miner\ntype: person\ncountry: atlantis\n"
+    )
+    before = snapshot(tmp_path)
+    result = run(content, out)
+    assert result.failed and not result.written
+    assert [d.code for d in result.diagnostics if d.severity is Severity.ERROR] == ["E0401"]
+    assert snapshot(tmp_path) == before  # the old site byte for byte, and no temporary folder
+
+
+def test_a_failed_first_build_writes_nothing_at_all(content: Path, tmp_path: Path) -> None:
+    (content / "stories" / "pit.md").write_text("---\ntitle: The pit\n---\nno date\n")
+    before = snapshot(tmp_path)
+    result = run(content, tmp_path / "new" / "site")
+    assert result.failed and not result.written
+    assert snapshot(tmp_path) == before
+
+
+def test_warnings_under_strict_leave_the_old_site_intact(content: Path, tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    assert run(content, out).written
+    before = snapshot(tmp_path)
+    result = build(Options(content=content, out=out, strict=True))
+    assert result.diagnostics and not result.failed  # warnings only: no source backs them
+    assert not result.written
+    assert snapshot(tmp_path) == before
+
+
+def test_a_write_error_leaves_the_old_site_intact(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    write_site(out, {"index.html": b"old"}, {})
+    before = snapshot(tmp_path)
+    with pytest.raises(OSError):
+        write_site(out, {"index.html": b"new"}, {"image.png": tmp_path / "missing.png"})
+    assert snapshot(tmp_path) == before
