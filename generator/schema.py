@@ -124,6 +124,9 @@ def _period() -> tuple[Field, ...]:
     )
 
 
+_ORDER = Field("order", "integer", "Breaks ties between items of the same date (lower first).")
+_COORDINATES = Field("coordinates", "coordinates", "[latitude, longitude] in decimal degrees.")
+
 ACTOR_TYPES = ("person", "organization", "state", "group")
 PLACE_TYPES = ("region", "city", "town", "village", "road", "corridor", "border", "other")
 
@@ -200,7 +203,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         *_common(),
         Field("minerals", "texts", "What is mined or found there.", required=True),
         Field("place", "ref", "Where it is.", ref="places", backlink="Deposits"),
-        Field("coordinates", "coordinates", "[latitude, longitude] in decimal degrees."),
+        _COORDINATES,
         Field("status", "text", "E.g. active, disputed, closed."),
         Field(
             "operator",
@@ -215,7 +218,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         *_common(),
         Field("type", "choice", "What kind of place it is.", choices=PLACE_TYPES),
         Field("within", "ref", "The larger place it lies in.", ref="places", backlink="Places"),
-        Field("coordinates", "coordinates", "[latitude, longitude] in decimal degrees."),
+        _COORDINATES,
         Field("path", "path", "A line of [latitude, longitude] points (roads, borders)."),
     ),
     "events": (
@@ -227,7 +230,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         Field("places", "refs", "Where it happened.", ref="places", backlink="Events"),
         Field("deposits", "refs", "Deposits it concerns.", ref="deposits", backlink="Events"),
         _story_refs(),
-        Field("order", "integer", "Breaks ties between items of the same date (lower first)."),
+        _ORDER,
     ),
     "notes": (
         *_common(),
@@ -258,7 +261,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         ),
         Field("status", "text", "E.g. delivered, answered, rejected."),
         _story_refs(),
-        Field("order", "integer", "Breaks ties between items of the same date (lower first)."),
+        _ORDER,
     ),
     "quotes": (
         *_common(name_required=False),
@@ -268,7 +271,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         Field("said_at", "ref", "The event where it was said.", ref="events", backlink="Quotes"),
         Field("about", "refs", "What it is about: ids of any kind.", ref=ANY, backlink="Quoted on"),
         _story_refs(),
-        Field("order", "integer", "Breaks ties between items of the same date (lower first)."),
+        _ORDER,
     ),
     "sources": (
         *_common(),
