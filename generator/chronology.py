@@ -58,8 +58,8 @@ def story_chronology(story: Record, corpus: Corpus, links: Links) -> list[Entry]
 
 def record_timeline(record: Record, corpus: Corpus, links: Links) -> list[Entry]:
     """Dated items that involve the record: those that refer to it, and those it refers to."""
-    related = {e.source for e in links.edges if e.target == record.id}
-    related |= {e.target for e in links.edges if e.source == record.id and e.relation != "cites"}
+    related = {e.source for e in links.incoming(record.id)}
+    related |= {e.target for e in links.outgoing(record.id) if e.relation != "cites"}
     related.discard(record.id)
     return in_order({corpus[i] for i in related}, corpus)
 

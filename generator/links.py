@@ -8,8 +8,9 @@ each story) and a diagnostic for every reference that names no record or the wro
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
@@ -47,8 +48,26 @@ class Links:
     # source id -> actor id, when a source's publisher names an actor
     publishers: Mapping[str, str]
 
-    def outgoing(self, source: str) -> Iterator[Edge]:
-        return (e for e in self.edges if e.source == source)
+    def outgoing(self, source: str) -> tuple[Edge, ...]:
+        return self._by_source.get(source, ())
+
+    def incoming(self, target: str) -> tuple[Edge, ...]:
+        return self._by_target.get(target, ())
+
+    @cached_property
+    def _by_source(self) -> dict[str, tuple[Edge, ...]]:
+        return _index(self.edges, lambda e: e.source)
+
+    @cached_property
+    def _by_target(self) -> dict[str, tuple[Edge, ...]]:
+        return _index(self.edges, lambda e: e.target)
+
+
+def _index(edges: tuple[Edge, ...], key: Callable[[Edge], str]) -> dict[str, tuple[Edge, ...]]:
+    grouped: dict[str, list[Edge]] = defaultdict(list)
+    for edge in edges:
+        grouped[key(edge)].append(edge)
+    return {k: tuple(v) for k, v in grouped.items()}
 
 
 def link_corpus(

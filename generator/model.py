@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,18 @@ class Corpus:
     records: Mapping[str, Record]
 
     def of_kind(self, kind: str) -> list[Record]:
-        return sorted(
-            (r for r in self.records.values() if r.kind == kind),
-            key=lambda r: (r.name.casefold(), r.id),
-        )
+        """The records of one kind, by name; a fresh list each call."""
+        return list(self._by_kind.get(kind, ()))
+
+    @cached_property
+    def _by_kind(self) -> dict[str, tuple[Record, ...]]:
+        grouped: dict[str, list[Record]] = {}
+        for record in self.records.values():
+            grouped.setdefault(record.kind, []).append(record)
+        return {
+            kind: tuple(sorted(records, key=lambda r: (r.name.casefold(), r.id)))
+            for kind, records in grouped.items()
+        }
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records[k] for k in sorted(self.records))

@@ -64,7 +64,7 @@ def load(options: Options) -> tuple[Corpus | None, Links | None, list[Diagnostic
 def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
     """Warnings: records that no source backs, and records nothing links to."""
     diagnostics = Diagnostics()
-    linked = {e.target for e in links.edges}
+    linked = {e.target for e in links.edges} | {e.source for e in links.edges}
     for record in corpus:
         if record.kind in (STORY, "sources"):
             continue
@@ -74,7 +74,7 @@ def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
                 "W0301",
                 f"no source backs the {record.kind[:-1]} '{record.id}'; add 'sources:'",
             )
-        if record.id not in linked and not any(e.source == record.id for e in links.edges):
+        if record.id not in linked:
             diagnostics.warning(
                 record.location,
                 "W0302",

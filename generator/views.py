@@ -230,17 +230,14 @@ class Views:
         self.corpus = corpus
         self.links = links
         self.tz = corpus.site.tz
+        self.kinds = tuple(kind for kind in KINDS if corpus.of_kind(kind))
 
     # helpers shared by every page
 
     def page(self, url: str, template: str, title: str, description: str = "") -> dict[str, Any]:
         site = self.corpus.site
         nav = (
-            *(
-                LinkView(link(url, kind_url(kind)), TITLES[kind])
-                for kind in KINDS
-                if self.corpus.of_kind(kind)
-            ),
+            *(LinkView(link(url, kind_url(kind)), TITLES[kind]) for kind in self.kinds),
             LinkView(link(url, CHRONOLOGY), "Chronology"),
         )
         full_title = title if title == site.title else f"{title} · {site.title}"

@@ -1,0 +1,188 @@
+"""Benchmark: a deterministic synthetic corpus written to the SPEC, then timed builds.
+
+    python scripts/bench.py --stories 1000 [--runs 3] [--keep DIR]
+
+N stories of 600-900 words (headings, lists, a table, cross-links) and about 5N fact records
+of every kind, cross-referenced, with dated events tied to stories. Prints a table of medians:
+cold build, no-change rebuild, rebuild after editing one story, one actor, one template;
+pages per second and peak memory (RSS) of the build process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = (
+    "mining deposit ministry protest road note statement peacekeepers agreement access "
+    "environment damage monitoring visit officials activists corridor border copper gold "
+    "molybdenum licence concession survey report diplomats region town village evidence"
+).split()
+
+
+def sentence(rng: random.Random, links: list[str]) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(8, 16))]
+    if links and rng.random() < 0.5:
+        words.insert(rng.randint(0, len(words)), f"[[{rng.choice(links)}]]")
+    return " ".join(words).capitalize() + "."
+
+
+def paragraph(rng: random.Random, links: list[str], sentences: int = 5) -> str:
+    return " ".join(sentence(rng, links) for _ in range(sentences))
+
+
+def write_corpus(content: Path, stories: int, seed: int = 7) -> None:
+    """Write the corpus: about 5 fact records per story, every kind, cross-referenced."""
+    rng = random.Random(seed)
+    n = stories
+    ids = {
+        "actors": [f"actor-{i}" for i in range(n * 3 // 2)],
+        "deposits": [f"deposit-{i}" for i in range(n // 4 + 1)],
+        "places": [f"place-{i}" for i in range(n // 2 + 1)],
+        "events": [f"event-{i}" for i in range(n * 2)],
+        "notes": [f"note-{i}" for i in range(n // 4 + 1)],
+        "quotes": [f"quote-{i}" for i in range(n // 2 + 1)],
+        "sources": [f"source-{i}" for i in range(n // 4 + 1)],
+    }
+    story_ids = [f"story-{i}" for i in range(n)]
+    for kind in (*ids, "stories"):
+        (content / kind).mkdir(parents=True, exist_ok=True)
+    (content / "site.yaml").write_text(
+        "title: Benchmark archive\ndescription: A synthetic corpus for make bench.\n"
+        "language: en\ntimezone: Asia/Baku\n",
+        encoding="utf-8",
+    )
+    linkable = ids["actors"] + ids["deposits"] + ids["places"]
+
+    def cite() -> str:
+        return f"sources: [{rng.choice(ids['sources'])}]\n"
+
+    def summary() -> str:
+        return f"summary: {sentence(rng, linkable)!r}\n".replace("'", '"')
+
+    for i, actor in enumerate(ids["actors"]):
+        kind = ("person", "organization", "state", "group")[i % 4]
+        text = f"name: Actor {i}\ntype: {kind}\n{summary()}{cite()}"
+        if kind == "person":
+            text += f"roles:\n  - title: Minister\n    of: actor-{(i + 1) % len(ids['actors'])}\n"
+        (content / "actors" / f"{actor}.yaml").write_text(text, encoding="utf-8")
+    for i, place in enumerate(ids["places"]):
+        lat, lon = 39 + rng.random() * 2, 45 + rng.random() * 2
+        within = f"within: place-{i // 2}\n" if i else ""
+        text = f"name: Place {i}\ntype: town\ncoordinates: [{lat:.4f}, {lon:.4f}]\n{within}"
+        (content / "places" / f"{place}.yaml").write_text(text + summary() + cite(), "utf-8")
+    for i, deposit in enumerate(ids["deposits"]):
+        text = (
+            f"name: Deposit {i}\nminerals: [gold, copper]\nplace: {rng.choice(ids['places'])}\n"
+            f"aliases: {{az: Yataq {i}, ru: Месторождение {i}}}\n"
+            f"controlled_by:\n  - actor: {rng.choice(ids['actors'])}\n    from: 2020-11\n"
+        )
+        (content / "deposits" / f"{deposit}.yaml").write_text(
+            text + summary() + cite(), encoding="utf-8"
+        )
+    for i, source in enumerate(ids["sources"]):
+        text = (
+            f"name: Source {i}\npublisher: Wire service {i % 7}\nurl: https://example.org/{i}\n"
+            f"published: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
+        )
+        (content / "sources" / f"{source}.yaml").write_text(text, encoding="utf-8")
+    for i, event in enumerate(ids["events"]):
+        story = story_ids[i // 2]
+        text = (
+            f"name: Event {i}\ndate: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
+            f"actors: [{rng.choice(ids['actors'])}, {rng.choice(ids['actors'])}]\n"
+            f"places: [{rng.choice(ids['places'])}]\ndeposits: [{rng.choice(ids['deposits'])}]\n"
+            f"stories: [{story}]\n"
+        )
+        (content / "events" / f"{event}.yaml").write_text(
+            text + summary() + cite(), encoding="utf-8"
+        )
+    for i, note in enumerate(ids["notes"]):
+        text = (
+            f"name: Note {i}\ndate: 2022-{1 + i % 12:02d}\nfrom: {rng.choice(ids['actors'])}\n"
+            f"to: {rng.choice(ids['actors'])}\nstories: [{rng.choice(story_ids)}]\n"
+        )
+        (content / "notes" / f"{note}.yaml").write_text(text + cite(), encoding="utf-8")
+    for i, quote in enumerate(ids["quotes"]):
+        text = (
+            f"by: {rng.choice(ids['actors'])}\ntext: {sentence(rng, [])!r}\n"
+            f"said_at: {rng.choice(ids['events'])}\nstories: [{rng.choice(story_ids)}]\n"
+        ).replace("'", '"')
+        (content / "quotes" / f"{quote}.yaml").write_text(text + cite(), encoding="utf-8")
+    for i, story in enumerate(story_ids):
+        body = []
+        for section in range(4):
+            body.append(f"## Section {section + 1}\n")
+            body.append(paragraph(rng, linkable, 6) + "\n")
+        body.append("- " + sentence(rng, linkable) + "\n- " + sentence(rng, linkable) + "\n")
+        body.append("| Deposit | Minerals |\n|---|---|\n| [[deposit-0]] | gold |\n")
+        body.append(paragraph(rng, linkable, 8) + "\n")
+        front = (
+            f"---\ntitle: Story {i}\ndate: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
+            f"dateline: BAKU\nactors: [{rng.choice(ids['actors'])}]\n{cite()}---\n"
+        )
+        (content / "stories" / f"{story}.md").write_text(front + "\n".join(body), "utf-8")
+
+
+def timed_build(content: Path, out: Path, extra: list[str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of one `factsheet build` process."""
+    command = [sys.executable, "-m", "generator.cli", "build", "--quiet"]
+    command += ["--content", str(content), "--out", str(out), *extra]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT, stderr=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stories", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="write the corpus here and keep it")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="factsheet-bench-"))
+    content, out = work / "content", work / "site"
+    if not content.exists():
+        write_corpus(content, args.stories)
+    files = sum(1 for _ in content.rglob("*.*"))
+    rows: dict[str, list[float]] = {"cold build": [], "no-change rebuild": []}
+    rows["one story edited"] = []
+    rows["one actor edited"] = []
+    peak = 0.0
+    story, actor = content / "stories" / "story-0.md", content / "actors" / "actor-0.yaml"
+    for run in range(args.runs):
+        shutil.rmtree(out, ignore_errors=True)
+        seconds, rss = timed_build(content, out, [])
+        rows["cold build"].append(seconds)
+        peak = max(peak, rss)
+        rows["no-change rebuild"].append(timed_build(content, out, [])[0])
+        story.write_text(story.read_text("utf-8") + f"\nEdit {run}.\n", "utf-8")
+        rows["one story edited"].append(timed_build(content, out, [])[0])
+        actor.write_text(actor.read_text("utf-8").replace("name: Actor 0", f"name: Actor 0 {run}"))
+        rows["one actor edited"].append(timed_build(content, out, [])[0])
+    pages = sum(1 for _ in out.rglob("*.html"))
+    print(f"corpus: {args.stories} stories, {files} files; {pages} pages; {work}")
+    print(f"{'measure':<22}{'median s':>10}{'pages/s':>10}   (of {args.runs} runs)")
+    for name, values in rows.items():
+        median = statistics.median(values)
+        print(f"{name:<22}{median:>10.2f}{pages / median:>10.0f}")
+    print(f"peak memory (RSS)     {peak:>10.0f} MiB")
+    print(f"reproduce: python scripts/bench.py --stories {args.stories} --runs {args.runs}")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
