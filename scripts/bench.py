@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORDS = (
-    "mining deposit ministry protest road note statement peacekeepers agreement access "
-    "environment damage monitoring visit officials activists corridor border copper gold "
-    "molybdenum licence concession survey report diplomats region town village evidence"
-).split()
+WORDS = [
+    *("mining", "deposit", "ministry", "protest", "road", "note", "statement", "access"),
+    *("peacekeepers", "agreement", "environment", "damage", "monitoring", "visit"),
+    *("officials", "activists", "corridor", "border", "copper", "gold", "molybdenum"),
+    *("licence", "concession", "survey", "report", "diplomats", "region", "town"),
+]
 
 
 def sentence(rng: random.Random, links: list[str]) -> str:
@@ -112,7 +113,7 @@ def write_corpus(content: Path, stories: int, seed: int = 7) -> None:
             f"to: {rng.choice(ids['actors'])}\nstories: [{rng.choice(story_ids)}]\n"
         )
         (content / "notes" / f"{note}.yaml").write_text(text + cite(), encoding="utf-8")
-    for i, quote in enumerate(ids["quotes"]):
+    for quote in ids["quotes"]:
         text = (
             f"by: {rng.choice(ids['actors'])}\ntext: {sentence(rng, [])!r}\n"
             f"said_at: {rng.choice(ids['events'])}\nstories: [{rng.choice(story_ids)}]\n"
