@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help build check test lint typecheck format clean
+.PHONY: help build check test lint typecheck format clean screenshots serve docs
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,19 +21,29 @@ build: $(STAMP) ## set up .venv if needed and build content/ into site/
 check: $(STAMP) ## validate content/ without writing anything
 	$(BIN)/factsheet check
 
+serve: $(STAMP) ## build, serve on 127.0.0.1:8000, rebuild and reload the browser on save
+	$(BIN)/factsheet serve
+
+docs: $(STAMP) ## regenerate docs/editors-guide.md and schemas/ from the declared schema
+	$(BIN)/factsheet schema --out schemas
+	$(BIN)/python -m generator.guide docs/editors-guide.md
+
 test: $(STAMP) lint typecheck ## run every test (lint, types, pytest)
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check generator tests
-	$(BIN)/ruff format --check generator tests
+	$(BIN)/ruff check generator tests scripts
+	$(BIN)/ruff format --check generator tests scripts
 
 typecheck: $(STAMP) ## mypy --strict on generator/
 	$(BIN)/mypy
 
 format: $(STAMP) ## format the code with ruff
-	$(BIN)/ruff format generator tests
-	$(BIN)/ruff check --fix generator tests
+	$(BIN)/ruff format generator tests scripts
+	$(BIN)/ruff check --fix generator tests scripts
 
 clean: ## remove the built site and caches (not content)
 	rm -rf site .pytest_cache .mypy_cache .ruff_cache
+
+screenshots: $(STAMP) ## README pictures of the example site into docs/img/ (needs chromium)
+	$(BIN)/python scripts/screenshots.py

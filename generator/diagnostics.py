@@ -7,6 +7,7 @@ sorted, one per line, as `path:line:col: error[CODE]: message`.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -47,7 +48,13 @@ class Diagnostic:
         return (loc.path, loc.line, loc.column, self.code, self.message)
 
     def format(self) -> str:
-        return f"{self.location}: {self.severity.value}[{self.code}]: {self.message}"
+        line = f"{self.location}: {self.severity.value}[{self.code}]: {self.message}"
+        # One line, whatever a message quotes: a line break or an escape sequence from the
+        # content would break the format (or the editor's terminal).
+        return _INVISIBLE.sub(lambda m: m.group().encode("unicode_escape").decode(), line)
+
+
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 # The catalogue of codes: stable, grouped by stage (E01 reading files, E02 YAML and front
@@ -122,6 +129,11 @@ class Diagnostics:
         return [unique[k] for k in sorted(unique)]
 
 
+def clip(text: str, limit: int = 60) -> str:
+    """Text from the content, shortened for a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """A ` (did you mean 'x'?)` suffix naming the closest candidates, or ''.
 
@@ -129,7 +141,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """
     spelled: dict[str, str] = {}
     for candidate in sorted(set(candidates)):
-        spelled.setdefault(candidate.casefold(), candidate)
+        # A ratio of 0.6 needs the shorter word to be 3/7 of the longer at least; the rest
+        # cannot match, and a hostile 900 KB word would cost difflib a second.
+        if 3 * max(len(word), len(candidate)) <= 7 * min(len(word), len(candidate)):
+            spelled.setdefault(candidate.casefold(), candidate)
+    if not spelled:
+        return ""
     folded = difflib.get_close_matches(word.casefold(), list(spelled), n=3, cutoff=0.6)
     close = [spelled[f] for f in folded]
     if not close:

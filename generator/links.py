@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
+from markupsafe import Markup
+
+from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
 from .markup import MarkupTooComplex, render_inline, render_markdown
 from .model import Citation, Corpus, Publisher, Record, Ref, Text
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
@@ -47,6 +49,10 @@ class Links:
     story_members: Mapping[str, tuple[str, ...]]
     # source id -> actor id, when a source's publisher names an actor
     publishers: Mapping[str, str]
+
+    def plain(self, record_id: str, name: str) -> str:
+        """A Markdown field as plain text ([[links]] become their names), for machines."""
+        return str(Markup(self.html.get((record_id, name), "")).striptags())
 
     def outgoing(self, source: str) -> tuple[Edge, ...]:
         return self._by_source.get(source, ())
@@ -104,7 +110,7 @@ class _Linker:
             self.diagnostics.error(
                 ref.location,
                 "E0401",
-                f"'{field}' names no {what} '{ref.id}'{did_you_mean(ref.id, candidates)}",
+                f"'{field}' names no {what} '{clip(ref.id)}'{did_you_mean(ref.id, candidates)}",
             )
             return None
         if kind not in (ANY, target.kind):
@@ -209,8 +215,8 @@ class _Linker:
             self.diagnostics.error(
                 where,
                 "E0403",
-                f"[[{target_id}]] names no record{did_you_mean(target_id, self.corpus.records)}"
-                "; write \\[[ for literal brackets",
+                f"[[{clip(target_id)}]] names no record"
+                f"{did_you_mean(target_id, self.corpus.records)}; write \\[[ for literal brackets",
             )
         searched_from = 0
         for url in rendered.rejected_urls:
@@ -218,7 +224,7 @@ class _Linker:
             self.diagnostics.error(
                 where,
                 "E0404",
-                f"the link target '{_clip(url)}' is not allowed: use http, https or mailto "
+                f"the link target '{clip(url)}' is not allowed: use http, https or mailto "
                 "links, or a [[link]] to a record",
             )
 
@@ -260,10 +266,6 @@ def _positions(text: Text) -> Iterator[tuple[tuple[str, int], Location]]:
 
 def _nth(items: tuple[str, ...], index: int) -> int:
     return items[:index].count(items[index])
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _article(word: str) -> str:

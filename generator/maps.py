@@ -1,21 +1,28 @@
 """Locator maps without tiles: a record's coordinates and its neighbours', as SVG-ready shapes.
 
 Input: a record with `coordinates` or `path`, and the Corpus. Output: a `MapView` in a fixed
-viewBox (equirectangular, scaled by latitude), with a scale bar, a north arrow and a text
-alternative that names every point with its distance and direction.
+viewBox (equirectangular, scaled by latitude), with a scale bar, a north arrow, labels placed
+so that they do not overlap, a legend of the symbols (shapes, not colours, tell the kinds
+apart) and a text alternative that names every point with its distance and direction.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .model import Corpus, Record
+from .schema import SINGULAR
 
-WIDTH, HEIGHT, MARGIN = 480, 300, 40
+WIDTH, HEIGHT, MARGIN = 360, 250, 34  # drawn about this size in the infobox: text stays legible
 NEIGHBOURS = 6
 EARTH_KM = 6371.0
+# Label boxes are estimated from the text: 13 px system sans is about 7 px a character.
+CHAR_WIDTH, LABEL_HEIGHT, PIN_RADIUS = 7.0, 14.0, 7.0
+# Room kept free for the north arrow (top right) and the scale bar (bottom left).
+_RESERVED = ((WIDTH - 44.0, 0.0, WIDTH, 60.0), (0.0, HEIGHT - 40.0, 150.0, HEIGHT))
 _COMPASS = [
     *("north", "north-east", "east", "south-east"),
     *("south", "south-west", "west", "north-west"),
@@ -29,7 +36,10 @@ class MapPoint:
     label: str
     href: str
     current: bool
-    label_anchor: str  # 'start' or 'end', so labels stay inside the frame
+    label_anchor: str  # 'start', 'middle' or 'end'
+    kind: str  # the record's kind, which picks the symbol: 'deposits' a diamond, else a circle
+    label_x: float = 0.0
+    label_y: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,15 @@ class MapLine:
     label: str
     href: str
     current: bool
+    label_x: float = 0.0
+    label_y: float = 0.0
+    label_anchor: str = "start"
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    symbol: str  # 'current', 'current-line', 'deposit', 'place' or 'line': drawn by the template
+    label: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,7 @@ class MapView:
     scale_km: int
     scale_length: float
     description: str
+    legend: tuple[LegendItem, ...] = ()
 
 
 def _shape(record: Record) -> list[tuple[float, float]]:
@@ -111,15 +131,26 @@ def locator_map(record: Record, corpus: Corpus, href: Callable[[Record], str]) -
         return round(x, 1), round(y, 1)
 
     points, lines = [], []
+    # Pins are placed first, so that no label covers a pin; then labels, the record's own
+    # first, each at the first free spot around its pin or along its line.
+    taken: list[_Box] = [*_RESERVED]
+    for _, shape in shown:
+        if len(shape) == 1:
+            x, y = project(shape[0])
+            taken.append((x - PIN_RADIUS, y - PIN_RADIUS, x + PIN_RADIUS, y + PIN_RADIUS))
     for other, shape in shown:
         current = other.id == record.id
         if len(shape) == 1:
             x, y = project(shape[0])
-            anchor = "end" if x > WIDTH * 0.66 else "start"
-            points.append(MapPoint(x, y, other.name, href(other), current, anchor))
+            lx, ly, anchor = _place_label(other.name, _around_pin(x, y), taken)
+            points.append(
+                MapPoint(x, y, other.name, href(other), current, anchor, other.kind, lx, ly)
+            )
         else:
-            coords = " ".join(f"{x},{y}" for x, y in map(project, shape))
-            lines.append(MapLine(coords, other.name, href(other), current))
+            projected = [project(p) for p in shape]
+            coords = " ".join(f"{x},{y}" for x, y in projected)
+            lx, ly, anchor = _place_label(other.name, _along_line(projected), taken)
+            lines.append(MapLine(coords, other.name, href(other), current, lx, ly, anchor))
     km_per_unit = 111.32 / scale  # a degree of latitude is about 111 km
     scale_km = _nice(km_per_unit * (WIDTH / 4))
     description = f"Locator map of {record.name}."
@@ -136,7 +167,74 @@ def locator_map(record: Record, corpus: Corpus, href: Callable[[Record], str]) -
         scale_km,
         round(scale_km / km_per_unit, 1),
         description,
+        _legend(record, points, lines),
     )
+
+
+_Box = tuple[float, float, float, float]  # left, top, right, bottom
+_Spot = tuple[float, float, str]  # x, y of the text's baseline, and its anchor
+
+
+def _around_pin(x: float, y: float) -> list[_Spot]:
+    """Right, left, above and below the pin, in that order of preference."""
+    gap = PIN_RADIUS + 6  # clear of the ring drawn round the record's own pin
+    return [
+        (x + gap, y + 4, "start"),
+        (x - gap, y + 4, "end"),
+        (x, y - gap, "middle"),
+        (x, y + gap + LABEL_HEIGHT - 4, "middle"),
+    ]
+
+
+def _along_line(points: list[tuple[float, float]]) -> list[_Spot]:
+    """Beside each vertex and segment middle of a line, its middle first."""
+    spots: list[tuple[float, float]] = list(points)
+    spots += [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in itertools.pairwise(points)]
+    middle = (sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points))
+    spots.sort(key=lambda p: (math.dist(p, middle), p))
+    return [spot for x, y in spots for spot in _around_pin(x, y)]
+
+
+def _box(text: str, spot: _Spot) -> _Box:
+    x, y, anchor = spot
+    width = CHAR_WIDTH * len(text)
+    left = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+    return (left, y - LABEL_HEIGHT + 3, left + width, y + 3)
+
+
+def _overlaps(a: _Box, b: _Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _place_label(text: str, spots: list[_Spot], taken: list[_Box]) -> _Spot:
+    """The first spot whose box is inside the frame and free; else the first inside."""
+    inside = [
+        spot
+        for spot in spots
+        if (box := _box(text, spot))[0] >= 2
+        and box[1] >= 2
+        and box[2] <= WIDTH - 2
+        and box[3] <= HEIGHT - 2
+    ] or spots
+    chosen = next(
+        (spot for spot in inside if not any(_overlaps(_box(text, spot), t) for t in taken)),
+        inside[0],
+    )
+    taken.append(_box(text, chosen))
+    x, y, anchor = chosen
+    return round(x, 1), round(y, 1), anchor
+
+
+def _legend(record: Record, points: list[MapPoint], lines: list[MapLine]) -> tuple[LegendItem, ...]:
+    own = "current-line" if record.get("coordinates") is None else "current"
+    items = [LegendItem(own, f"{record.name} (this {SINGULAR[record.kind]})")]
+    if any(p.kind == "deposits" and not p.current for p in points):
+        items.append(LegendItem("deposit", "Deposit"))
+    if any(p.kind != "deposits" and not p.current for p in points):
+        items.append(LegendItem("place", "Place"))
+    if any(not line.current for line in lines):
+        items.append(LegendItem("line", "Road, corridor or border"))
+    return tuple(items)
 
 
 def _nice(km: float) -> int:

@@ -12,6 +12,7 @@ import re
 import threading
 import unicodedata
 import xml.etree.ElementTree as etree
+from bisect import bisect_right
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,14 +34,17 @@ from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, AtomicString
 
 __all__ = [
+    "MARKUP_BUDGET",
     "MAX_NESTING",
     "SITE_ROOT",
     "MarkupTooComplex",
     "Rendered",
     "Resolver",
+    "check_complexity",
     "check_nesting",
     "check_url",
     "find_links",
+    "markup_cost",
     "relativize",
     "render_inline",
     "render_markdown",
@@ -81,6 +85,100 @@ def check_nesting(text: str) -> None:
                 f"it nests more than {MAX_NESTING} levels deep (lists, quotes or indentation)",
                 line_no,
             )
+
+
+# What python-markdown costs, in microseconds, for what a document holds (fitted to timings
+# of repeated shapes; tests/test_limits.py holds the worst of them to the budget). Most of it
+# grows with the text, some with its square: every heading, rule or setext underline re-splits
+# the rest of its block, every inline mark rebuilds its paragraph's text, list items and
+# blocks are inserted and taken from the front of Python lists, every code fence rescans the
+# whole document.
+_COST_BLOCK = 60.0
+_COST_BLOCK_PAIR = 0.008  # per pair of blocks
+_COST_LINE = 1.5
+_COST_ITEM = 45.0  # a list item or a quoted line
+_COST_ITEM_PAIR = 0.001  # per pair of items in one block
+_COST_SPLIT = 30.0
+_COST_SPLIT_LINE = 0.12  # per split, per line of its block
+_COST_MARK = 10.0
+_COST_MARK_CHAR = 0.0003  # per inline mark, per character of its paragraph
+_COST_CELL = 70.0  # per '|' of a table
+_COST_FENCE = 30.0
+_COST_FENCE_CHAR = 0.0002  # per code fence, per character of the document
+# Two and a half seconds: far above any real story (50 KB of text with links and headings
+# costs under 0.1 s), and above 2 MiB of prose in paragraphs of 300 characters (about 2 s).
+MARKUP_BUDGET = 2_500_000.0
+
+_BLANK_LINES = re.compile(r"(\n[ \t]*(?:\n[ \t]*)*\n)")
+_INLINE_MARK = re.compile(r"[\\`*_\[!<]|  \n")
+_SPLITTER = re.compile(
+    r"^(?:#|[ ]{0,3}(?:(?:-[ ]{0,2}){3,}|(?:_[ ]{0,2}){3,}|(?:\*[ ]{0,2}){3,})$|[=-]+[ ]*$)",
+    re.MULTILINE,
+)
+_ITEM = re.compile(r"^[ \t>]*(?:[*+-]|[0-9]{1,9}[.)])(?:[ \t]|$)|^[ ]{0,3}>", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^[ |:-]*\|[ |:-]*-[ |:-]*$", re.MULTILINE)
+_FENCE_LINE = re.compile(r"^[ ]{0,3}(?:```|~~~)", re.MULTILINE)
+
+
+def check_complexity(text: str, *, inline: bool = False) -> None:
+    """Raise MarkupTooComplex when `text` nests too deeply, or when rendering it would take
+    pathological time (by an estimate that reads the text once, in milliseconds)."""
+    if not inline:
+        check_nesting(text)
+    if text.count("\n\n") > MARKUP_BUDGET / _COST_BLOCK:
+        raise MarkupTooComplex(_TOO_MUCH)
+    cost, culprit = markup_cost(text, inline=inline)
+    if cost > MARKUP_BUDGET:
+        raise MarkupTooComplex(_TOO_MUCH if culprit is None else _TOO_MUCH_HERE, culprit)
+
+
+def markup_cost(text: str, *, inline: bool = False) -> tuple[float, int | None]:
+    """The estimated cost of rendering `text` (about microseconds), and the first line of the
+    costliest block when that block alone costs more than half of MARKUP_BUDGET."""
+    size = len(text)
+    fences = len(_FENCE_LINE.findall(text))
+    cost = fences * (_COST_FENCE + _COST_FENCE_CHAR * size) + _COST_LINE * text.count("\n")
+    if inline:
+        # A summary is one paragraph, whatever blank lines it holds.
+        marks = len(_INLINE_MARK.findall(text))
+        return cost + marks * (_COST_MARK + _COST_MARK_CHAR * size), None
+    parts = _BLANK_LINES.split(text)
+    blocks = (len(parts) + 1) // 2
+    cost += blocks * (_COST_BLOCK + _COST_BLOCK_PAIR * blocks)
+    worst, worst_line = 0.0, 1
+    line = 1
+    for i in range(0, len(parts), 2):
+        block = parts[i]
+        lines = block.count("\n") + 1
+        splits = len(_SPLITTER.findall(block))
+        marks = len(_INLINE_MARK.findall(block))
+        items = len(_ITEM.findall(block))
+        cells = block.count("|") if _TABLE_RULE.search(block) else 0
+        own = (
+            splits * (_COST_SPLIT + _COST_SPLIT_LINE * lines)
+            + marks * (_COST_MARK + _COST_MARK_CHAR * len(block))
+            + items * (_COST_ITEM + _COST_ITEM_PAIR * items)
+            + cells * _COST_CELL
+        )
+        cost += own
+        if own > worst:
+            worst, worst_line = own, line
+        if cost > 4 * MARKUP_BUDGET:
+            break  # the verdict cannot change
+        if i + 1 < len(parts):
+            line += lines - 1 + parts[i + 1].count("\n")
+    return cost, (worst_line if worst > MARKUP_BUDGET / 2 else None)
+
+
+_TOO_MUCH = (
+    "it would take too long to render (too many paragraphs, list items, headings, code "
+    "blocks or inline marks for one file); split it into several files"
+)
+_TOO_MUCH_HERE = (
+    "the block of text that starts here would take too long to render (too many headings, "
+    "list items, table cells or inline marks without a blank line between them); split it "
+    "with blank lines, or into several files"
+)
 
 
 @dataclass(frozen=True)
@@ -586,8 +684,7 @@ class _Renderer:
         self.md.reset()
         self.state.begin(resolve, reserved, check_urls=not self.allow_html)
         text = _normalise(text)
-        if not self.inline:
-            check_nesting(text)
+        check_complexity(text, inline=self.inline)
         try:
             out = self.md.convert(text)
         except RecursionError:
@@ -748,6 +845,8 @@ def find_links(
     r = _renderer(inline=inline, allow_html=allow_html)
     r.render("".join(pieces), _no_record, frozenset())
     seen = r.state.raw_links
+    # Counting newlines from the top for every link would be quadratic in a long story.
+    line_starts = [0, *(m.end() for m in re.finditer("\n", source))]
     out: list[tuple[str, int, int]] = []
     for raw in seen:
         queue = by_key.get(_key(raw))
@@ -755,8 +854,8 @@ def find_links(
             continue
         m = queue.popleft()
         start = m.start()
-        line = source.count("\n", 0, start) + 1
-        column = start - (source.rfind("\n", 0, start) + 1) + 1
+        line = bisect_right(line_starts, start)
+        column = start - line_starts[line - 1] + 1
         out.append((" ".join(m.group("id").split()), line, column))
     return out
 
@@ -773,8 +872,17 @@ def _key(raw_id: str) -> str:
     return " ".join(raw_id.split())
 
 
+_ALNUM = re.compile(r"[^\W_]")  # what str.isalnum() accepts
+
+
 def _shape(raw_id: str) -> str:
-    return "".join("a" if ch.isalnum() else ch for ch in _key(raw_id))
+    return _ALNUM.sub("a", _key(raw_id))
+
+
+def _retag(raw_id: str, digits: list[str]) -> str:
+    """`raw_id` with its first letters or digits replaced by `digits`."""
+    it = iter(digits)
+    return _ALNUM.sub(lambda _m: next(it), raw_id, count=len(digits))
 
 
 def _tag_candidates(
@@ -784,21 +892,23 @@ def _tag_candidates(
     for i, m in enumerate(candidates):
         groups[_shape(m.group("id"))].append(i)
     tagged = [m.group("id") for m in candidates]
-    for members in groups.values():
-        raw0 = candidates[members[0]].group("id")
-        slots = sum(ch.isalnum() for ch in raw0)
-        if len(members) > len(_TAG_DIGITS) ** slots:
+    base = len(_TAG_DIGITS)
+    for shape, members in groups.items():
+        slots = shape.count("a")
+        width = 1
+        while base**width < len(members) and width < slots:
+            width += 1
+        if len(members) > base**width:
             # Too many look-alikes to tell apart: they keep their ids and are matched in
             # order (still the right id, the position may be that of a look-alike).
             continue
         for n, i in enumerate(members):
+            # The first `width` letters or digits tell the look-alikes apart; the rest stay.
             digits = []
-            for _ in range(slots):
-                n, d = divmod(n, len(_TAG_DIGITS))
+            for _ in range(width):
+                n, d = divmod(n, base)
                 digits.append(_TAG_DIGITS[d])
-            it = iter(digits)
-            raw = candidates[i].group("id")
-            tagged[i] = "".join(next(it) if ch.isalnum() else ch for ch in raw)
+            tagged[i] = _retag(candidates[i].group("id"), digits)
     by_key: dict[str, deque[re.Match[str]]] = defaultdict(deque)
     for m, new_id in zip(candidates, tagged, strict=True):
         by_key[_key(new_id)].append(m)

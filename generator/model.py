@@ -60,6 +60,18 @@ class Publisher:
 
 
 @dataclass(frozen=True)
+class Identifier:
+    """The record's id in another database and the web address it resolves to.
+
+    `scheme` names the database ('wikidata'); it is 'url' for a plain web address.
+    """
+
+    scheme: str
+    value: str
+    url: str
+
+
+@dataclass(frozen=True)
 class Record:
     """One story or fact record.
 

@@ -15,14 +15,29 @@ from pathlib import Path
 from typing import Any
 
 from .dates import DateError, PartialDate, parse_date, parse_timezone, range_error
-from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
-from .markup import MarkupTooComplex, check_nesting, find_links
-from .model import Alias, Citation, Corpus, Publisher, Record, Ref, Site, Text
+from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
+from .markup import MarkupTooComplex, check_complexity, find_links
+from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Site, Text
 from .reading import Document
-from .schema import ID_PATTERN, SCHEMAS, SINGULAR, SITE_FIELDS, STORY, Field
+from .schema import (
+    ID_PATTERN,
+    IDENTIFIER_SCHEMES,
+    IDENTIFIER_URLS,
+    SCHEMAS,
+    SINGULAR,
+    SITE_FIELDS,
+    STORY,
+    Field,
+)
 from .yamlnodes import Mapping, Node, Scalar, Sequence, describe, load_yaml
 
 _ID = re.compile(ID_PATTERN)
+_WEB_ADDRESS = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+# Characters a URL may not hold as they are (RFC 3986): they would end an attribute, or
+# make an address the HTML checker refuses.
+_NOT_IN_URL = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')
+# An id is a folder and a file name in the site; file systems refuse names over 255 bytes.
+MAX_ID_LENGTH = 100
 _INTEGER = re.compile(r"^[-+]?[0-9]+$")
 _NUMBER = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$")
 _FENCE = re.compile(r"^(---|\.\.\.)[ \t]*$")
@@ -46,7 +61,25 @@ _TYPE_WORDS = {
     "records": "a list",
     "publisher": "text (an actor id or a name)",
     "url": "a web address",
+    "identifiers": "a mapping of scheme to id, like {wikidata: Q42}, or a list of web addresses",
 }
+
+
+def web_address_problem(value: str) -> str | None:
+    """Why `value` is not a web address a page may link to (http or https only), or None."""
+    if not _WEB_ADDRESS.match(value):
+        return "must be a web address starting with http:// or https://"
+    bad = _NOT_IN_URL.search(value)
+    if bad is not None:
+        return (
+            f"must be a web address, and one cannot hold {_show_char(bad.group())}; "
+            "percent-encode it (a space is %20)"
+        )
+    return None
+
+
+def _show_char(char: str) -> str:
+    return "a space" if char == " " else f"'{char}'" if char.isprintable() else repr(char)
 
 
 def parse_documents(documents: Iterable[Document]) -> tuple[Corpus | None, list[Diagnostic]]:
@@ -176,7 +209,7 @@ def _parse_document(document: Document, diagnostics: Diagnostics, tz: tzinfo) ->
         diagnostics.error(
             _node_location(document.path, id_node),
             "E0305",
-            f"the id '{id_node.value}' differs from the file name '{document.stem}'; "
+            f"the id '{clip(id_node.value)}' differs from the file name '{document.stem}'; "
             "a record's id is its file name (drop the 'id' field or rename the file)",
         )
         return []
@@ -226,7 +259,7 @@ def _parse_story(document: Document, diagnostics: Diagnostics, tz: tzinfo) -> Re
     body_line = closing + 2
     body_text = "\n".join(lines[closing + 1 :])
     try:
-        check_nesting(body_text)
+        check_complexity(body_text)
         found = find_links(body_text)
     except MarkupTooComplex as error:
         where = here.at(body_line + (error.line or 1) - 1, 1)
@@ -249,7 +282,7 @@ def _build_record(
 ) -> Record | None:
     """One record; `from_name` when its id is its file (or story folder) name."""
     location = _node_location(document.path, id_node or node)
-    if not _ID.match(record_id):
+    if not _ID.match(record_id) or len(record_id) > MAX_ID_LENGTH:
         if from_name:
             # The name is what must change: point at the file, not at a field in it.
             folder = Path(document.path).stem != document.stem
@@ -257,12 +290,14 @@ def _build_record(
             advice = f"; rename the {'folder' if folder else 'file'}"
         else:
             where, advice = location, ""
-        diagnostics.error(
-            where,
-            "E0305",
-            f"'{record_id}' is not a valid id: use lowercase letters a-z, digits and single "
-            f"hyphens (e.g. 'hikmet-hajiyev'){advice}",
+        why = (
+            "is not a valid id: use lowercase letters a-z, digits and single hyphens "
+            "(e.g. 'hikmet-hajiyev')"
+            if not _ID.match(record_id)
+            else f"is too long for an id ({len(record_id)} characters): use at most "
+            f"{MAX_ID_LENGTH}, it is part of every address of the record"
         )
+        diagnostics.error(where, "E0305", f"'{clip(record_id)}' {why}{advice}")
         return None
     kind = document.kind
     declared = {f.name: f for f in SCHEMAS[kind]}
@@ -336,7 +371,7 @@ class _FieldChecker:
             if declaration is None:
                 suggestion = did_you_mean(name, declared)
                 suggested.update(difflib.get_close_matches(name, sorted(declared), 3, 0.6))
-                self.error(key, "E0302", f"unknown field '{name}' for {what}{suggestion}")
+                self.error(key, "E0302", f"unknown field '{clip(name)}' for {what}{suggestion}")
                 continue
             locations[name] = self.at(key)
             if isinstance(value, Scalar) and value.is_null and value.plain:
@@ -374,7 +409,7 @@ class _FieldChecker:
     def wrong_type(self, field: Field, node: Node) -> None:
         hint = ""
         if isinstance(node, Scalar) and field.type in ("texts", "refs"):
-            hint = f"; write it as a list: [{node.value}]"
+            hint = f"; write it as a list: [{clip(node.value)}]"
         self.error(
             node,
             "E0303",
@@ -408,7 +443,7 @@ class _FieldChecker:
             self.error(
                 node,
                 "E0304",
-                f"'{value}' is not a {field.name} here{did_you_mean(value, field.choices)}; "
+                f"'{clip(value)}' is not a {field.name} here{did_you_mean(value, field.choices)}; "
                 f"use one of {', '.join(field.choices)}",
             )
             return None
@@ -418,12 +453,9 @@ class _FieldChecker:
         value = self._to_text(field, node)
         if value is None:
             return None
-        if not re.match(r"^https?://[^\s/$.?#][^\s]*$", value, re.IGNORECASE):
-            self.error(
-                node,
-                "E0404",
-                f"'{field.name}' must be a web address starting with http:// or https://",
-            )
+        problem = web_address_problem(value)
+        if problem is not None:
+            self.error(node, "E0404", f"'{field.name}' {problem}")
             return None
         return value
 
@@ -431,16 +463,19 @@ class _FieldChecker:
         value = self.scalar(field, node)
         if value is None:
             return None
-        return Text(value, self.at(node), self.locate_links(value, node))
+        links = self.locate_links(value, node, inline=field.type == "inline")
+        return Text(value, self.at(node), links)
 
-    def locate_links(self, value: str, node: Node) -> tuple[tuple[str, Location], ...]:
+    def locate_links(
+        self, value: str, node: Node, *, inline: bool
+    ) -> tuple[tuple[str, Location], ...]:
         """Find each [[link]] of a YAML text in the file, searching on from the node."""
         found: list[tuple[str, Location]] = []
         line_index = min(node.line, len(self.line_starts)) - 1
         offset = self.line_starts[line_index] + node.column - 1
         try:
-            check_nesting(value)
-            targets = [target for target, _, _ in find_links(value)]
+            check_complexity(value, inline=inline)
+            targets = [target for target, _, _ in find_links(value, inline=inline)]
         except MarkupTooComplex as error:
             self.error(node, "E0106", f"the Markdown is too complex: {error}")
             return ()
@@ -475,15 +510,15 @@ class _FieldChecker:
     def _to_bool(self, field: Field, node: Node) -> bool | None:
         if isinstance(node, Scalar) and node.plain and node.value in ("true", "false"):
             return node.value == "true"
-        shown = f", not '{node.value}'" if isinstance(node, Scalar) else f", not {describe(node)}"
-        self.error(node, "E0303", f"'{field.name}' must be true or false{shown}")
+        self.error(node, "E0303", f"'{field.name}' must be true or false{_not(node)}")
         return None
 
     def _to_integer(self, field: Field, node: Node) -> int | None:
         if isinstance(node, Scalar) and _INTEGER.match(node.value.strip()):
             return int(node.value)
-        shown = f", not '{node.value}'" if isinstance(node, Scalar) else f", not {describe(node)}"
-        self.error(node, "E0308", f"'{field.name}' must be a whole number, like 1 or -2{shown}")
+        self.error(
+            node, "E0308", f"'{field.name}' must be a whole number, like 1 or -2{_not(node)}"
+        )
         return None
 
     def _to_texts(self, field: Field, node: Node) -> tuple[str, ...] | None:
@@ -604,6 +639,64 @@ class _FieldChecker:
             return None
         return tuple(p for p in points if p is not None)
 
+    def _to_identifiers(self, field: Field, node: Node) -> tuple[Identifier, ...] | None:
+        if isinstance(node, Sequence):
+            return tuple(self.identifier_urls(field, node))
+        if not isinstance(node, Mapping):
+            self.wrong_type(field, node)
+            return None
+        found: list[Identifier] = []
+        for key, value in node.items:
+            if isinstance(value, Scalar) and value.is_null and value.plain:
+                continue
+            if key.value == IDENTIFIER_URLS:
+                found.extend(self.identifier_urls(field, value))
+                continue
+            scheme = IDENTIFIER_SCHEMES.get(key.value)
+            if scheme is None:
+                known = [*IDENTIFIER_SCHEMES, IDENTIFIER_URLS]
+                self.error(
+                    key,
+                    "E0304",
+                    f"'{clip(key.value)}' is not an identifier scheme here"
+                    f"{did_you_mean(key.value, known)}; use one of {', '.join(IDENTIFIER_SCHEMES)}"
+                    f", or '{IDENTIFIER_URLS}:' for other web addresses",
+                )
+                continue
+            if not isinstance(value, Scalar):
+                self.error(
+                    value,
+                    "E0303",
+                    f"the {scheme.title} id must be text like {scheme.example}, "
+                    f"not {describe(value)}",
+                )
+                continue
+            text = value.value
+            if not re.fullmatch(scheme.pattern, text.strip()):
+                hint = (
+                    f"; give the id alone, or the address under '{IDENTIFIER_URLS}:'"
+                    if "://" in text
+                    else ""
+                )
+                self.error(
+                    value,
+                    "E0304",
+                    f"'{text.strip()}' is not a {scheme.title} id; it looks like "
+                    f"{scheme.example}{hint}",
+                )
+                continue
+            found.append(Identifier(scheme.name, text.strip(), scheme.url.format(text.strip())))
+        return tuple(found)
+
+    def identifier_urls(self, field: Field, node: Node) -> list[Identifier]:
+        found = []
+        for item in node.items if isinstance(node, Sequence) else (node,):
+            if self.item(field, item, "a web address") is not None:
+                url = self._to_url(field, item)
+                if url is not None:
+                    found.append(Identifier("url", url, url))
+        return found
+
     def _to_mapping(self, field: Field, node: Node) -> dict[str, Any] | None:
         if not isinstance(node, Mapping):
             self.wrong_type(field, node)
@@ -623,6 +716,11 @@ def _plain(node: Node) -> Any:
     if node.plain and node.value in ("true", "false"):
         return node.value == "true"
     return node.value
+
+
+def _not(node: Node) -> str:
+    """What a value was instead, for a message: ", not 'yes'" or ", not a list"."""
+    return f", not '{clip(node.value)}'" if isinstance(node, Scalar) else f", not {describe(node)}"
 
 
 def _is_empty(node: Node | None) -> bool:

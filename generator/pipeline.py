@@ -6,16 +6,20 @@ every stage succeeded (no errors, and no warnings under --strict).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .data import export
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
+from .feeds import feeds
 from .links import Links, link_corpus
 from .model import Corpus
 from .parse import parse_documents
 from .reading import read_content
 from .render import TEMPLATES, environment, render_page
 from .schema import RECORD_KINDS, STORY
+from .search import INDEX, search_index
 from .urls import output_path, record_url
 from .views import Page, Views
 from .write import OutputError, check_output, write_site
@@ -43,11 +47,23 @@ class Result:
         return any(d.severity.value == "error" for d in self.diagnostics)
 
 
-def load(options: Options) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
+# Told the name of each stage as it starts ("read", "parse", ...), for progress and timings.
+Progress = Callable[[str], None]
+
+
+def _silent(stage: str) -> None:
+    """No one is watching the stages."""
+
+
+def load(
+    options: Options, progress: Progress = _silent
+) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
     """Read, parse, link and check the content: the model and every diagnostic."""
     diagnostics = Diagnostics()
+    progress("read")
     documents, problems = read_content(options.content)
     diagnostics.extend(problems)
+    progress("parse")
     corpus, problems = parse_documents(documents)
     diagnostics.extend(problems)
     if corpus is None:
@@ -55,8 +71,10 @@ def load(options: Options) -> tuple[Corpus | None, Links | None, list[Diagnostic
     corpus, hidden = _without_drafts(corpus, options)
     if options.base_url is not None:
         corpus = Corpus(replace(corpus.site, base_url=options.base_url), corpus.records)
+    progress("link")
     links, problems = link_corpus(corpus, hidden)
     diagnostics.extend(problems)
+    progress("check")
     diagnostics.extend(check_corpus(corpus, links))
     return corpus, links, diagnostics.sorted()
 
@@ -83,8 +101,8 @@ def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
     return diagnostics.items
 
 
-def build(options: Options) -> Result:
-    corpus, links, diagnostics = load(options)
+def build(options: Options, progress: Progress = _silent) -> Result:
+    corpus, links, diagnostics = load(options, progress)
     result = Result(diagnostics)
     if corpus is None or links is None or result.failed:
         return result
@@ -95,10 +113,12 @@ def build(options: Options) -> Result:
     except OutputError as error:
         result.diagnostics.append(_output_error(options.out, str(error)))
         return result
+    progress("render")
     files, copies, problems = render_site(corpus, links, options.templates)
     if problems:
         result.diagnostics.extend(problems)
         return result
+    progress("write")
     try:
         write_site(options.out, files, copies)
     except (OutputError, OSError) as error:
@@ -113,7 +133,7 @@ def build(options: Options) -> Result:
 def plan(corpus: Corpus, links: Links) -> list[Page]:
     """Every page of the site, as view models, in a stable order."""
     views = Views(corpus, links)
-    pages: list[Page] = [views.home(), views.chronology(), views.not_found()]
+    pages: list[Page] = [views.home(), views.chronology(), views.search(), views.not_found()]
     for kind in (STORY, *RECORD_KINDS):
         records = corpus.of_kind(kind)
         if records:
@@ -130,7 +150,8 @@ def render_site(
     env = environment(templates)
     files: dict[str, bytes] = {}
     problems: list[Diagnostic] = []
-    for page in plan(corpus, links):
+    pages = plan(corpus, links)
+    for page in pages:
         html, problem = render_page(env, page)
         path = output_path(page.url)
         if problem is not None:
@@ -141,6 +162,9 @@ def render_site(
             )
         elif html is not None:
             files[path] = html.encode("utf-8")
+    files[INDEX] = search_index(corpus, links)
+    files.update(export(corpus, links))
+    files.update(feeds(corpus, links, [page.url for page in pages]))
     copies = {
         f"assets/{asset.name}": asset
         for asset in sorted((templates / "assets").iterdir())

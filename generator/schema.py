@@ -41,6 +41,17 @@ TITLES: dict[str, str] = {
     "quotes": "Quotes",
     "sources": "Sources",
 }
+# What each kind holds, in an editor's words (for the JSON Schemas, skeletons and the guide).
+KIND_HELP: dict[str, str] = {
+    "stories": "A story: YAML front matter between '---' lines, then the Markdown body.",
+    "actors": "A person, organisation, state or group.",
+    "deposits": "A mineral deposit or mine.",
+    "places": "A region, town, road, corridor or border.",
+    "events": "A dated happening: the dates of a story.",
+    "notes": "A diplomatic note, protest or letter from one actor to another.",
+    "quotes": "An attributed statement.",
+    "sources": "A publication the facts come from.",
+}
 
 ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 ANY = "any"  # a ref that may name a record of any kind
@@ -52,7 +63,8 @@ class Field:
 
     `type` is one of: text, inline (inline Markdown), markdown, date, bool, integer, texts (list
     of text), aliases, citations, ref, refs, coordinates, path, mapping (free-form), choice,
-    records (a list of small mappings declared by `fields`), publisher, url.
+    records (a list of small mappings declared by `fields`), publisher, url, identifiers (ids
+    in other databases, see `IDENTIFIER_SCHEMES`).
     `ref` names the kind a ref must be (or ANY); `backlink` is the label the TARGET's sheet
     shows for this relation ("Notes received").
     """
@@ -103,8 +115,69 @@ def _common(name_required: bool = True) -> tuple[Field, ...]:
         _citations(),
         Field("tags", "texts", "Free keywords."),
         Field("updated", "date", "When the facts were last checked."),
+        Field(
+            "identifiers",
+            "identifiers",
+            "Its ids in other databases (Wikidata, GeoNames, ...), for linked data: a mapping "
+            "of scheme to id (wikidata: Q42) with 'urls:' for other web addresses, or a list "
+            "of web addresses.",
+        ),
         Field("extra", "mapping", "Free-form data passed to templates as is."),
     )
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A database the `identifiers` field may name: how its ids look, where they resolve."""
+
+    name: str
+    title: str
+    pattern: str  # a whole id matches it
+    url: str  # the web address of an id, with {} for the id
+    example: str
+
+
+IDENTIFIER_SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        Scheme("wikidata", "Wikidata", r"Q[1-9][0-9]*", "https://www.wikidata.org/wiki/{}", "Q42"),
+        Scheme("geonames", "GeoNames", r"[1-9][0-9]*", "https://www.geonames.org/{}", "587116"),
+        Scheme(
+            "osm",
+            "OpenStreetMap",
+            r"(node|way|relation)/[1-9][0-9]*",
+            "https://www.openstreetmap.org/{}",
+            "relation/364110",
+        ),
+        Scheme("mindat", "Mindat", r"[1-9][0-9]*", "https://www.mindat.org/loc-{}.html", "3318"),
+        Scheme(
+            "orcid",
+            "ORCID",
+            r"[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{3}[0-9X]",
+            "https://orcid.org/{}",
+            "0000-0002-1825-0097",
+        ),
+        Scheme("isni", "ISNI", r"[0-9]{15}[0-9X]", "https://isni.org/isni/{}", "0000000121032683"),
+        Scheme("viaf", "VIAF", r"[1-9][0-9]*", "https://viaf.org/viaf/{}", "113230702"),
+        Scheme(
+            "lei",
+            "LEI",
+            r"[A-Z0-9]{18}[0-9]{2}",
+            "https://search.gleif.org/#/record/{}",
+            "5493001KJTIIGC8Y1R12",
+        ),
+        Scheme(
+            "opencorporates",
+            "OpenCorporates",
+            r"[a-z]{2}(_[a-z]{2})?/[A-Za-z0-9]+",
+            "https://opencorporates.com/companies/{}",
+            "gb/00102498",
+        ),
+        Scheme("ror", "ROR", r"0[a-z0-9]{6}[0-9]{2}", "https://ror.org/{}", "05dxps055"),
+    )
+}
+# The key of `identifiers` that holds other web addresses (a URL or a list of them).
+IDENTIFIER_URLS = "urls"
 
 
 def _story_refs() -> Field:
@@ -309,7 +382,11 @@ SITE_FIELDS: tuple[Field, ...] = (
     Field("title", "text", "The site's name.", required=True),
     Field("description", "text", "One sentence about the site."),
     Field("language", "text", "The language of the site, e.g. en."),
-    Field("base_url", "url", "The address the site is published at, for canonical links."),
+    Field(
+        "base_url",
+        "url",
+        "The address the site is published at, for canonical links, feeds and the sitemap.",
+    ),
     Field("timezone", "text", "The time zone dates are read in (IANA name, default UTC)."),
     Field("allow_html", "bool", "true lets raw HTML through Markdown (sanitised)."),
     Field("extra", "mapping", "Free-form data passed to templates as is."),

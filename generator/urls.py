@@ -11,6 +11,10 @@ from .model import Record
 HOME = ""
 CHRONOLOGY = "chronology/"
 NOT_FOUND = "404.html"
+FEED = "feed.xml"
+SITEMAP = "sitemap.xml"
+ROBOTS = "robots.txt"
+GRAPH = "data/graph.json"
 
 
 def record_url(record: Record) -> str:
@@ -19,6 +23,36 @@ def record_url(record: Record) -> str:
 
 def kind_url(kind: str) -> str:
     return f"{kind}/"
+
+
+def data_url(record: Record) -> str:
+    """The record (or story) as JSON."""
+    return f"data/{record.kind}/{record.id}.json"
+
+
+def kind_data_url(kind: str) -> str:
+    """Every record of a kind as CSV."""
+    return f"data/{kind}.csv"
+
+
+def timeline_url(story: Record) -> str:
+    """A story's chronology in TimelineJS's JSON format."""
+    return f"data/timeline/{story.id}.json"
+
+
+def story_feed_url(story: Record) -> str:
+    """The Atom feed of a story's chronology."""
+    return f"{record_url(story)}{FEED}"
+
+
+def absolute(base_url: str, url: str) -> str:
+    """A page URL under the site's base URL; without one, the URL from the site root.
+
+    For machines (feeds, JSON, JSON-LD): the home page is './' rather than '' on its own.
+    """
+    if base_url:
+        return f"{base_url.rstrip('/')}/{url}"
+    return url or "./"
 
 
 def output_path(url: str) -> str:

@@ -14,13 +14,26 @@ from markupsafe import Markup
 
 from . import chronology
 from .chronology import Entry
-from .dates import PartialDate, display_range
+from .dates import PartialDate, Precision, display_range
+from .jsonld import Describer, script
 from .links import Links
 from .maps import MapView, locator_map
 from .markup import relativize
-from .model import Alias, Citation, Corpus, Publisher, Record, Ref
-from .schema import KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
-from .urls import CHRONOLOGY, HOME, kind_url, link, record_url
+from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref
+from .schema import IDENTIFIER_SCHEMES, KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
+from .search import INDEX, SCRIPT, SEARCH
+from .urls import (
+    CHRONOLOGY,
+    FEED,
+    HOME,
+    NOT_FOUND,
+    absolute,
+    data_url,
+    kind_url,
+    link,
+    record_url,
+    story_feed_url,
+)
 
 # Fields shown elsewhere on a sheet than in its definition list of facts.
 _NOT_FACTS = frozenset(
@@ -56,6 +69,7 @@ class DateView:
     text: str  # as written, at its precision: "10 December 2022", "c. December 2022"
     machine: str  # for <time datetime>
     approximate: bool = False
+    precision: str = "day"  # 'year', 'month', 'day' or 'time': how much of the date is known
 
 
 @dataclass(frozen=True)
@@ -109,8 +123,20 @@ class AliasGroup:
 
 
 @dataclass(frozen=True)
+class Alternate:
+    """Another form of the page, for <link rel="alternate">: a feed, the data as JSON."""
+
+    href: str
+    type: str
+    title: str
+
+
+@dataclass(frozen=True)
 class Page:
-    """What every page has. `root` leads back to the site root from this page."""
+    """What every page has. `root` leads back to the site root from this page.
+
+    `jsonld` is the page's schema.org data, already escaped for a script data block.
+    """
 
     url: str
     template: str
@@ -123,6 +149,9 @@ class Page:
     nav: tuple[LinkView, ...]
     canonical: str | None
     meta_description: str
+    search: str  # the search page, which every page's search box leads to
+    alternates: tuple[Alternate, ...]
+    jsonld: Markup
 
 
 @dataclass(frozen=True)
@@ -220,6 +249,12 @@ class NotFoundPage(Page):
     pass
 
 
+@dataclass(frozen=True)
+class SearchPage(Page):
+    index_script: str  # the index, as a script file (it loads from file:// too)
+    script: str  # the search code
+
+
 # --- building views ------------------------------------------------------------------------
 
 
@@ -231,15 +266,33 @@ class Views:
         self.links = links
         self.tz = corpus.site.tz
         self.kinds = tuple(kind for kind in KINDS if corpus.of_kind(kind))
+        self.describe = Describer(corpus, links)
 
     # helpers shared by every page
 
-    def page(self, url: str, template: str, title: str, description: str = "") -> dict[str, Any]:
+    def page(
+        self,
+        url: str,
+        template: str,
+        title: str,
+        description: str = "",
+        node: dict[str, Any] | None = None,
+        alternates: tuple[Alternate, ...] = (),
+    ) -> dict[str, Any]:
+        """The fields every page has; `node` is its JSON-LD (a plain WebPage if None)."""
         site = self.corpus.site
+
+        def to(target: str) -> str:
+            # A host serves 404.html at any missing address, so relative links would break.
+            if url == NOT_FOUND and site.base_url:
+                return absolute(site.base_url, link(url, target))
+            return link(url, target)
+
         nav = (
-            *(LinkView(link(url, kind_url(kind)), TITLES[kind]) for kind in self.kinds),
-            LinkView(link(url, CHRONOLOGY), "Chronology"),
+            *(LinkView(to(kind_url(kind)), TITLES[kind]) for kind in self.kinds),
+            LinkView(to(CHRONOLOGY), "Chronology"),
         )
+        feed = Alternate(to(FEED), "application/atom+xml", f"{site.title}: stories")
         full_title = title if title == site.title else f"{title} · {site.title}"
         return {
             "url": url,
@@ -247,12 +300,15 @@ class Views:
             "title": full_title,
             "site_title": site.title,
             "language": site.language,
-            "root": link(url, HOME).removesuffix("index.html"),
-            "home": link(url, HOME),
-            "stylesheet": link(url, "assets/style.css"),
+            "root": to(HOME).removesuffix("index.html"),
+            "home": to(HOME),
+            "stylesheet": to("assets/style.css"),
             "nav": nav,
-            "canonical": f"{site.base_url.rstrip('/')}/{url}" if site.base_url else None,
+            "canonical": absolute(site.base_url, url) if site.base_url else None,
             "meta_description": description or site.description,
+            "search": to(SEARCH),
+            "alternates": (feed, *alternates),
+            "jsonld": script(node or self.describe.web_page(url, title), url, site.base_url),
         }
 
     def to(self, url: str, record: Record) -> LinkView:
@@ -273,7 +329,12 @@ class Views:
 
     def plain_summary(self, record: Record) -> str:
         """The summary as plain text (links become their names), for meta descriptions."""
-        return str(Markup(self.links.html.get((record.id, "summary"), "")).striptags())
+        return self.links.plain(record.id, "summary")
+
+    def data_alternate(self, url: str, record: Record) -> Alternate:
+        return Alternate(
+            link(url, data_url(record)), "application/json", "The facts of this page as JSON"
+        )
 
     def citations(self, url: str, record: Record) -> tuple[CitationView, ...]:
         views = []
@@ -318,6 +379,7 @@ class Views:
                         display_range(entry.date, entry.end),
                         entry.date.machine(),
                         entry.date.approximate,
+                        _precision(entry.date),
                     ),
                     kind=SINGULAR[record.kind],
                     link=self.to(url, record),
@@ -348,7 +410,7 @@ class Views:
         cards = tuple(
             StoryCard(
                 link=self.to(url, e.record),
-                date=DateView(e.date.display(), e.date.machine(), e.date.approximate),
+                date=_date(e.date),
                 dateline=e.record.get("dateline", ""),
                 summary=self.html(url, e.record, "summary"),
             )
@@ -361,7 +423,7 @@ class Views:
             if self.corpus.of_kind(kind)
         )
         return HomePage(
-            **self.page(url, "home.html", self.corpus.site.title),
+            **self.page(url, "home.html", self.corpus.site.title, node=self.describe.website()),
             stories=cards,
             latest=self.entries(url, list(reversed(events))[:LATEST_EVENTS]),
             counts=counts,
@@ -373,9 +435,23 @@ class Views:
         date = story.date
         assert date is not None  # parse guarantees a story's date
         return StoryPage(
-            **self.page(url, "story.html", story.name, self.plain_summary(story)),
+            **self.page(
+                url,
+                "story.html",
+                story.name,
+                self.plain_summary(story),
+                self.describe.record(story),
+                (
+                    Alternate(
+                        link(url, story_feed_url(story)),
+                        "application/atom+xml",
+                        f"{story.name}: chronology",
+                    ),
+                    self.data_alternate(url, story),
+                ),
+            ),
             headline=story.name,
-            date=DateView(date.display(), date.machine(), date.approximate),
+            date=_date(date),
             updated=_date_view(story.get("updated")),
             dateline=story.get("dateline", ""),
             authors=story.get("authors", ()),
@@ -412,7 +488,14 @@ class Views:
     def record(self, record: Record) -> RecordPage:
         url = record_url(record)
         return RecordPage(
-            **self.page(url, "record.html", record.name, self.plain_summary(record)),
+            **self.page(
+                url,
+                "record.html",
+                record.name,
+                self.plain_summary(record),
+                self.describe.record(record),
+                (self.data_alternate(url, record),),
+            ),
             kind=SINGULAR[record.kind],
             kind_title=TITLES[record.kind],
             kind_link=LinkView(link(url, kind_url(record.kind)), TITLES[record.kind]),
@@ -482,6 +565,8 @@ class Views:
             return (FactItem(value.text),)
         if kind == "coordinates":
             return (FactItem(_coordinates(value)),)
+        if kind == "identifiers":
+            return tuple(_identifier_item(i) for i in value)
         if kind == "path":
             return (
                 FactItem(
@@ -530,7 +615,13 @@ class Views:
         if kind in chronology.DATED_KINDS:
             rows.sort(key=lambda r: (r.sort_value, r.link.text))
         return KindPage(
-            **self.page(url, "kind.html", TITLES[kind], f"Every {SINGULAR[kind]} on this site."),
+            **self.page(
+                url,
+                "kind.html",
+                TITLES[kind],
+                f"Every {SINGULAR[kind]} on this site.",
+                self.describe.kind_index(kind),
+            ),
             kind=kind,
             detail_label=label,
             rows=tuple(rows),
@@ -569,12 +660,25 @@ class Views:
             )
             years.append(YearView(year, month_views))
         return ChronologyPage(
-            **self.page(url, "chronology.html", "Chronology", "Every dated item, in order."),
+            **self.page(
+                url,
+                "chronology.html",
+                "Chronology",
+                "Every dated item, in order.",
+                self.describe.chronology(url),
+            ),
             years=tuple(years),
         )
 
     def not_found(self) -> NotFoundPage:
-        return NotFoundPage(**self.page("404.html", "404.html", "Page not found"))
+        return NotFoundPage(**self.page(NOT_FOUND, "404.html", "Page not found"))
+
+    def search(self) -> SearchPage:
+        return SearchPage(
+            **self.page(SEARCH, "search.html", "Search", "Search every fact sheet and story."),
+            index_script=link(SEARCH, INDEX),
+            script=link(SEARCH, SCRIPT),
+        )
 
 
 # Added to instants so that dates before 1970 sort as text too (year 1 is about -6.2e10 s).
@@ -604,7 +708,17 @@ def _month_heading(year: int, month: int | None) -> str:
 def _date_view(value: Any) -> DateView | None:
     if not isinstance(value, PartialDate):
         return None
-    return DateView(value.display(), value.machine(), value.approximate)
+    return _date(value)
+
+
+def _date(value: PartialDate) -> DateView:
+    return DateView(value.display(), value.machine(), value.approximate, _precision(value))
+
+
+def _precision(value: PartialDate) -> str:
+    return {Precision.YEAR: "year", Precision.MONTH: "month", Precision.DAY: "day"}.get(
+        value.precision, "time"
+    )
 
 
 def _period(start: PartialDate | None, end: PartialDate | None) -> str:
@@ -615,6 +729,13 @@ def _period(start: PartialDate | None, end: PartialDate | None) -> str:
     if end:
         return f"until {end.display()}"
     return ""
+
+
+def _identifier_item(identifier: Identifier) -> FactItem:
+    scheme = IDENTIFIER_SCHEMES.get(identifier.scheme)
+    if scheme is None:
+        return FactItem(identifier.url, identifier.url, external=True)
+    return FactItem(f"{scheme.title} {identifier.value}", identifier.url, external=True)
 
 
 def _coordinates(point: tuple[float, float]) -> str:

@@ -7,8 +7,11 @@ was. Folders we make carry a marker file; anything else is never overwritten or 
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -74,10 +77,37 @@ def _swap(temp: Path, out: Path) -> None:
     if not out.exists():
         temp.rename(out)
         return
+    if _exchange(temp, out):
+        shutil.rmtree(temp, ignore_errors=True)  # it holds the old site now
+        return
+    # Without an atomic exchange there is a moment with no output folder at all; a build
+    # killed then leaves the old site under _OLD_PREFIX, and the next build puts it back.
     old = out.parent / f"{_OLD_PREFIX}{out.name}-{os.getpid()}"
     out.rename(old)
     temp.rename(out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two folders in one step (Linux renameat2); False where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    status = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if status == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False  # a kernel or file system without it
+    raise OSError(error, os.strerror(error), str(second))
 
 
 def _remove_leftovers(parent: Path, name: str) -> None:

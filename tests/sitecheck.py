@@ -32,6 +32,9 @@ EXTERNAL_SCHEMES = frozenset({"http", "https", "mailto"})
 DATA_SCRIPT_TYPES = frozenset({"application/ld+json", "application/json"})
 # Pages that are not linked from anywhere on purpose.
 UNLINKED = frozenset({"404.html"})
+# Pages a host serves at any missing address: with a base URL, their links are absolute
+# (the canonical link's address minus the page's path is the base).
+ANY_ADDRESS = frozenset({"404.html"})
 
 
 @dataclass
@@ -250,7 +253,7 @@ def page_problems(page: Page) -> list[str]:
                 problem(f"srcset on {where} (not checked; the generator makes none)")
         if element.tag != "a" and not _canonical(element):
             for name in ("src", "href", "poster", "data"):
-                value = element.get(name)
+                value = _in_site(page, element.get(name))
                 if value and (urlsplit(value).scheme or value.startswith("//")):
                     problem(f"{where} loads {value!r} from outside the site")
     return problems
@@ -258,6 +261,19 @@ def page_problems(page: Page) -> list[str]:
 
 def _canonical(element: Element) -> bool:
     return element.tag == "link" and element.get("rel").split() == ["canonical"]
+
+
+def _in_site(page: Page, href: str) -> str:
+    """On a page served at any address, an absolute link into the site as a relative one."""
+    if page.path not in ANY_ADDRESS:
+        return href
+    for element in page.root.iter("link"):
+        canonical = element.get("href")
+        if _canonical(element) and canonical.endswith(page.path):
+            base = canonical.removesuffix(page.path)
+            if base and href.startswith(base):
+                return href.removeprefix(base) or "index.html"
+    return href
 
 
 # --- links across the site -------------------------------------------------------------------
@@ -277,6 +293,7 @@ def link_problems(folder: Path, pages: dict[str, Page]) -> list[str]:
     for path, page in pages.items():
         for element, attr, href in _links(page):
             where = f"{path}: <{element.tag} {attr}={href!r}> (line {element.line})"
+            href = _in_site(page, href)
             parts = urlsplit(href)
             if parts.scheme:
                 if parts.scheme.lower() not in EXTERNAL_SCHEMES or element.tag not in ("a",):

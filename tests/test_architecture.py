@@ -23,10 +23,18 @@ LADDER = [
     "links",
     "chronology",
     "maps",
+    "search",
+    "jsonld",
     "views",
+    "data",
+    "feeds",
     "render",
     "write",
     "pipeline",
+    "jsonschema",
+    "skeleton",
+    "guide",
+    "serve",
     "cli",
 ]
 

@@ -267,7 +267,7 @@ def test_other_files_are_ignored_and_the_story_image_is_copied(site: Built) -> N
     image = (story / "locator.png").read_bytes()
     assert image == (FIXTURE / "stories" / "concession-dispute" / "locator.png").read_bytes()
     assert image.startswith(b"\x89PNG\r\n\x1a\n")
-    assert sorted(p.name for p in story.iterdir()) == ["index.html", "locator.png"]
+    assert sorted(p.name for p in story.iterdir()) == ["feed.xml", "index.html", "locator.png"]
     names = {p.name for p in site.folder.rglob("*")}
     assert not names & {"README.txt", "notes.txt", "site.yaml"}
     img = site["stories/concession-dispute/index.html"].one("img")
@@ -615,15 +615,21 @@ def test_deposit_locator_map(site: Built) -> None:
     page = site.sheet("deposits", "cerro-alto")
     figure = page.one("figure", class_="locator")
     svg = figure.one("svg")
-    assert svg.get("role") == "img"
+    # A group, not an image: its pins and roads are links a keyboard and a screen reader reach.
+    assert (svg.get("role"), svg.get("aria-labelledby")) == ("group", "map-title")
     description = (
         "Locator map of Cerro Alto. Nearby: Mine road, 3 km north-east; San Isidro, 7 km "
         "north-east; Alto Province, 11 km east; Cerro Bajo, 12 km south-east; Puerto Alto, "
         "29 km south-east."
     )
     assert svg.one("title").text == description
-    assert figure.one("figcaption").text == description
-    pins = [(a.one("text").text, record_id(page.path, a.get("href"))) for a in svg.find_all("a")]
+    assert figure.one("figcaption").one("p").text == f"{description} North is up."
+    legend = [li.text for li in figure.one("ul", class_="legend").find_all("li")]
+    assert legend == ["Cerro Alto (this deposit)", "Deposit", "Place", "Road, corridor or border"]
+    pins = [
+        (a.one("text").text, record_id(page.path, a.get("href")))
+        for a in svg.find_all("a", class_="point")
+    ]
     assert pins[0] == ("Cerro Alto", "cerro-alto")
     assert sorted(pins[1:]) == [
         ("Alto Province", "alto-province"),
@@ -631,7 +637,12 @@ def test_deposit_locator_map(site: Built) -> None:
         ("Puerto Alto", "puerto-alto"),
         ("San Isidro", "san-isidro"),
     ]
-    assert len(svg.find_all("polyline")) == 1  # the mine road, drawn as a line
+    roads = [
+        (a.one("text").text, record_id(page.path, a.get("href")))
+        for a in svg.find_all("a", class_="line")
+    ]
+    assert roads == [("Mine road", "mine-road")]  # drawn as a line, labelled and linked
+    assert len(svg.find_all("polyline", class_="road")) == 1
 
 
 def test_place_sheets(site: Built) -> None:
@@ -643,7 +654,7 @@ def test_place_sheets(site: Built) -> None:
     assert facts(road)["Path"] == [
         ("a line of 3 points, from 13.4800° S, 72.0500° W to 13.5200° S, 72.1000° W", None)
     ]
-    line = road.one("polyline")
+    line = road.one("polyline", class_="road")
     assert line.has("current")
     province = backlinks(site.sheet("places", "alto-province"))
     assert sorted(province["Places"]) == ["alto-valley", "mine-road", "puerto-alto", "san-isidro"]
@@ -951,10 +962,9 @@ def test_shipped_story_chronology_section(shipped: Built) -> None:
     assert ("story", "baku-demands-halt-to-mining", "13 December 2022") in found
 
 
-# --- outputs of SPEC §3 the generator does not make yet --------------------------------------
+# --- the other outputs of SPEC §3 ----------------------------------------------------------
 
-MISSING_OUTPUTS = [
-    "search/index.html",
+SPEC_OUTPUTS = [
     "data/actors/norvalia.json",
     "data/graph.json",
     "feed.xml",
@@ -963,13 +973,11 @@ MISSING_OUTPUTS = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="SPEC §3 output not made by the generator yet")
-@pytest.mark.parametrize("path", MISSING_OUTPUTS)
+@pytest.mark.parametrize("path", SPEC_OUTPUTS)
 def test_spec_output_exists(site: Built, path: str) -> None:
     assert (site.folder / path).is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="SPEC §3: no page carries JSON-LD yet")
 def test_every_page_carries_json_ld(site: Built) -> None:
     for page in site.pages.values():
         blocks = [s for s in page.find_all("script") if s.get("type") == "application/ld+json"]

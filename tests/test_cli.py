@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_build_prints_a_summary_and_writes_the_site(
     out = tmp_path / "site"
     assert cli.main(["build", "--content", str(content), "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "built 5 pages from 1 record " in err
+    assert "built 6 pages from 1 record " in err
     assert "2 warnings" in err  # no source, nothing links to it
     assert (out / "actors" / "ada" / "index.html").is_file()
 
@@ -85,3 +86,32 @@ def test_missing_content_folder_is_a_located_error(
     monkeypatch.chdir(tmp_path)
     assert cli.main(["check", "--content", "nowhere"]) == 1
     assert "nowhere:1:1: error[E0101]: no content folder here" in capsys.readouterr().err
+
+
+def test_verbose_lists_each_stage_with_its_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = _content(tmp_path)
+    args = ["build", "--verbose", "--content", str(content), "--out", str(tmp_path / "s")]
+    assert cli.main(args) == 0
+    lines = capsys.readouterr().err.splitlines()
+    stages = [line.split()[0] for line in lines if line.endswith(" ms")]
+    assert stages == ["read", "parse", "link", "check", "render", "write"]
+    assert lines[-1].startswith("built ")
+
+
+def test_progress_only_on_a_terminal_and_not_when_quiet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = _content(tmp_path)
+    args = ["build", "--content", str(content), "--out", str(tmp_path / "s")]
+    assert cli.main(args) == 0
+    assert "\r" not in capsys.readouterr().err  # not a terminal: no progress line
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "\r\x1b[Kread…\r\x1b[Kparse…" in err
+    after = err.split("\r\x1b[K")[-1]  # the progress line is cleared before the summary
+    assert "…" not in after and "built " in after
+    assert cli.main([*args, "--quiet"]) == 0
+    assert "\r" not in capsys.readouterr().err

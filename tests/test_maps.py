@@ -10,9 +10,12 @@ import pytest
 
 from generator.diagnostics import Location
 from generator.maps import (
+    CHAR_WIDTH,
     HEIGHT,
+    LABEL_HEIGHT,
     NEIGHBOURS,
     WIDTH,
+    MapView,
     direction,
     distance_km,
     locator_map,
@@ -124,11 +127,57 @@ def test_every_shape_fits_in_the_frame_and_labels_stay_inside() -> None:
     assert view is not None
     for point in view.points:
         assert 0 <= point.x <= WIDTH and 0 <= point.y <= HEIGHT
-        assert point.label_anchor == ("end" if point.x > WIDTH * 0.66 else "start")
     for line in view.lines:
         for pair in line.points.split():
             x, y = map(float, pair.split(","))
             assert 0 <= x <= WIDTH and 0 <= y <= HEIGHT
+    for left, top, right, bottom in label_boxes(view):
+        assert left >= 0 and top >= 0 and right <= WIDTH and bottom <= HEIGHT
+
+
+def label_boxes(view: MapView) -> list[tuple[float, float, float, float]]:
+    """Each label's box, estimated as the map module estimates it."""
+    boxes = []
+    labels = [(p.label, p.label_x, p.label_y, p.label_anchor) for p in view.points]
+    labels += [(line.label, line.label_x, line.label_y, line.label_anchor) for line in view.lines]
+    for text, x, y, anchor in labels:
+        width = CHAR_WIDTH * len(text)
+        left = {"start": x, "middle": x - width / 2, "end": x - width}[anchor]
+        boxes.append((left, y - LABEL_HEIGHT + 3, left + width, y + 3))
+    return boxes
+
+
+def test_labels_of_close_neighbours_do_not_overlap_each_other_or_the_pins() -> None:
+    # Khankendi and Shusha are 7 km apart: side by side, their labels would collide.
+    mine = place("gyzylbulag", "Gyzylbulag", "deposits", coordinates=(40.14, 46.61))
+    khankendi = place("khankendi", "Khankendi", coordinates=(39.82, 46.75))
+    shusha = place("shusha", "Shusha", coordinates=(39.76, 46.75))
+    stepanakert = place("stepanakert", "Stepanakert", coordinates=(39.815, 46.752))
+    view = locator_map(mine, corpus(mine, khankendi, shusha, stepanakert), href)
+    assert view is not None
+    boxes = label_boxes(view)
+    pins = [(p.x - 7, p.y - 7, p.x + 7, p.y + 7) for p in view.points]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :] + pins:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+
+
+def test_roads_are_labelled_and_the_legend_names_the_symbols_shown() -> None:
+    mine = place("mine", "Mine", "deposits", coordinates=(40.0, 46.0))
+    other = place("other-mine", "Other mine", "deposits", coordinates=(40.05, 46.05))
+    road = place("road", "Road", path=((39.9, 45.9), (40.1, 46.1)))
+    view = locator_map(mine, corpus(mine, other, road), href)
+    assert view is not None
+    (line,) = view.lines
+    assert (line.label, line.href) == ("Road", href(road))
+    assert [(item.symbol, item.label) for item in view.legend] == [
+        ("current", "Mine (this deposit)"),
+        ("deposit", "Deposit"),
+        ("line", "Road, corridor or border"),
+    ]
+    own_road = locator_map(road, corpus(mine, road), href)
+    assert own_road is not None
+    assert [item.symbol for item in own_road.legend] == ["current-line", "deposit"]
 
 
 def test_at_most_the_nearest_neighbours_are_shown() -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import threading
 import time
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
+from conftest import public_suite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -279,12 +278,7 @@ def test_find_links_agrees_on_generated_markdown(parts: list[str], allow_html: b
 
 
 def commonmark_examples() -> list[dict[str, object]]:
-    root = os.environ.get("FACTSHEET_TESTDATA")
-    if not root:
-        if os.environ.get("CI") == "true":
-            pytest.fail("FACTSHEET_TESTDATA is not set on CI")
-        pytest.skip("FACTSHEET_TESTDATA is not set")
-    path = Path(root) / "commonmark" / "spec-examples.json"
+    path = public_suite("commonmark") / "spec-examples.json"
     examples: list[dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))
     assert len(examples) == 655
     return examples

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from markupsafe import Markup
+
 from generator.render import environment, render_page
 from generator.views import NotFoundPage
 
@@ -21,6 +23,9 @@ def _page(template: str) -> NotFoundPage:
         nav=(),
         canonical=None,
         meta_description="",
+        search="../../search/index.html",
+        alternates=(),
+        jsonld=Markup("{}"),
     )
 
 

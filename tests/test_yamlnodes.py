@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import public_suite
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -734,12 +734,7 @@ def test_never_raises(text: str, first_line: int) -> None:
 
 def suite_folder() -> Path:
     """The YAML test suite; skipped without FACTSHEET_TESTDATA, except under CI."""
-    root = os.environ.get("FACTSHEET_TESTDATA")
-    if not root:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but FACTSHEET_TESTDATA is not set: the YAML suite must run")
-        pytest.skip("FACTSHEET_TESTDATA is not set")
-    return Path(root) / "yaml-test-suite"
+    return public_suite("yaml-test-suite")
 
 
 def suite_cases() -> Iterator[tuple[Path, str]]:

@@ -1,0 +1,312 @@
+"""The facts as open data: each record as JSON, the fact graph, a CSV per kind, and each
+story's chronology in TimelineJS's format.
+
+Input: the Corpus and its Links; output: file path -> bytes, deterministic (sorted keys,
+stable order, nothing from the clock). The formats are documented in docs/data.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from html import escape
+from typing import Any
+
+from . import chronology
+from .chronology import Entry
+from .dates import PartialDate, display_range
+from .links import Edge, Links
+from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Text
+from .schema import KINDS, SCHEMAS, STORY, TITLES, Field
+from .urls import GRAPH, absolute, data_url, kind_data_url, record_url, timeline_url
+
+FORMAT = 1  # bumped when a change to the export would break a reader
+# Spreadsheets run a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export(corpus: Corpus, links: Links) -> dict[str, bytes]:
+    """Every data file of the site, by its path in the output folder."""
+    exporter = Exporter(corpus, links)
+    files = {data_url(r): _json(exporter.record(r)) for r in corpus}
+    files[GRAPH] = _json(exporter.graph())
+    for kind in KINDS:
+        records = corpus.of_kind(kind)
+        if records:
+            files[kind_data_url(kind)] = exporter.table(kind, records)
+    for story in corpus.of_kind(STORY):
+        files[timeline_url(story)] = _json(exporter.timeline(story))
+    return files
+
+
+def _json(data: Any) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8")
+
+
+class Exporter:
+    def __init__(self, corpus: Corpus, links: Links) -> None:
+        self.corpus = corpus
+        self.links = links
+        self.tz = corpus.site.tz
+
+    # --- JSON per record -----------------------------------------------------------------
+
+    def ref(self, record_id: str) -> dict[str, str] | None:
+        """A reference as {id, kind, name, url}; None for a record left out (a draft)."""
+        record = self.corpus.records.get(record_id)
+        return self.describe(record) if record is not None else None
+
+    def describe(self, record: Record) -> dict[str, str]:
+        url = absolute(self.corpus.site.base_url, record_url(record))
+        return {"id": record.id, "kind": record.kind, "name": record.name, "url": url}
+
+    def record(self, record: Record) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": FORMAT,
+            **self.describe(record),
+            "fields": {
+                declared.name: self.value(record, declared, record.fields[declared.name])
+                for declared in SCHEMAS[record.kind]
+                if declared.name in record.fields
+            },
+            "backlinks": [
+                {"label": label, "records": [r for i in ids if (r := self.ref(i))]}
+                for label, ids in self.links.backlinks.get(record.id, ())
+            ],
+            "edges": [
+                _edge(e)
+                for e in sorted({*self.links.outgoing(record.id), *self.links.incoming(record.id)})
+            ],
+        }
+        if record.body is not None:
+            data["body"] = self.text(record, "body", record.body)
+        if record.kind == STORY:
+            entries = chronology.story_chronology(record, self.corpus, self.links)
+            data["chronology"] = [self.entry(e) for e in entries]
+        return data
+
+    def entry(self, entry: Entry) -> dict[str, Any]:
+        found = {"record": self.describe(entry.record), "date": self.date(entry.date)}
+        if entry.end is not None:
+            found["end"] = self.date(entry.end)
+        return found
+
+    def value(self, record: Record, declared: Field, value: Any) -> Any:
+        """A field's value as JSON: refs resolved, dates as written and as machine values."""
+        kind = declared.type
+        if isinstance(value, PartialDate):
+            return self.date(value)
+        if isinstance(value, Text):
+            return self.text(record, declared.name, value)
+        if isinstance(value, Ref):
+            return self.ref(value.id)
+        if isinstance(value, Publisher):
+            actor = self.links.publishers.get(record.id)
+            return self.ref(actor) if actor else {"name": value.text}
+        if kind == "coordinates":
+            return _point(value)
+        if kind == "path":
+            return [_point(p) for p in value]
+        if kind == "records":
+            fields = {f.name: f for f in declared.fields}
+            return [
+                {k: self.value(record, fields[k], v) for k, v in entry.items()} for entry in value
+            ]
+        if isinstance(value, tuple):
+            return [x for item in value if (x := self.item(item)) is not None]
+        return value
+
+    def item(self, item: Any) -> Any:
+        if isinstance(item, Alias):
+            return {"name": item.name, "language": item.language}
+        if isinstance(item, Citation):
+            citation: dict[str, Any] = {"source": self.ref(item.source.id)}
+            for key in ("quote", "page"):
+                if getattr(item, key) is not None:
+                    citation[key] = getattr(item, key)
+            if item.accessed is not None:
+                citation["accessed"] = self.date(item.accessed)
+            return citation
+        if isinstance(item, Identifier):
+            return {"scheme": item.scheme, "id": item.value, "url": item.url}
+        if isinstance(item, Ref):
+            return self.ref(item.id)
+        return item
+
+    def text(self, record: Record, name: str, text: Text) -> dict[str, str]:
+        return {"markdown": text.value, "text": self.links.plain(record.id, name)}
+
+    def date(self, date: PartialDate) -> dict[str, Any]:
+        return {
+            "value": date.iso(),
+            "iso": date.machine(),
+            "display": date.display(),
+            "precision": date.precision.name.lower(),
+            "approximate": date.approximate,
+            "start": date.start(self.tz).isoformat(),
+        }
+
+    # --- the graph -----------------------------------------------------------------------
+
+    def graph(self) -> dict[str, Any]:
+        site = self.corpus.site
+        return {
+            "format": FORMAT,
+            "site": {"title": site.title, "base_url": site.base_url or None},
+            "nodes": [self.describe(r) for r in self.corpus],
+            "edges": [_edge(e) for e in self.links.edges],
+        }
+
+    # --- CSV per kind --------------------------------------------------------------------
+
+    def table(self, kind: str, records: list[Record]) -> bytes:
+        """One row per record, one column per field (coordinates as two); lists joined."""
+        declared = [f for f in SCHEMAS[kind] if f.name != "name"]  # it is the second column
+        header = ["id", "name", "url"]
+        for field in declared:
+            header += ["latitude", "longitude"] if field.type == "coordinates" else [field.name]
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        for record in records:
+            row = [record.id, record.name, absolute(self.corpus.site.base_url, record_url(record))]
+            for field in declared:
+                value = record.fields.get(field.name)
+                if field.type == "coordinates":
+                    row += [str(value[0]), str(value[1])] if value else ["", ""]
+                else:
+                    row.append(self.cell(record, field, value))
+            writer.writerow([_safe_cell(c) for c in row])
+        return out.getvalue().encode("utf-8")
+
+    def cell(self, record: Record, declared: Field, value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, PartialDate):
+            return value.iso()
+        if isinstance(value, Text):
+            return self.links.plain(record.id, declared.name)
+        if isinstance(value, Ref):
+            return value.id
+        if isinstance(value, Publisher):
+            return value.text
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if declared.type == "path":
+            return "; ".join(f"{lat} {lon}" for lat, lon in value)
+        if declared.type == "mapping":
+            return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if declared.type == "records":
+            fields = {f.name: f for f in declared.fields}
+            return "; ".join(
+                ", ".join(f"{k}: {self.cell(record, fields[k], v)}" for k, v in entry.items())
+                for entry in value
+            )
+        if isinstance(value, tuple):
+            return "; ".join(_cell_item(item) for item in value)
+        return str(value)
+
+    # --- TimelineJS ----------------------------------------------------------------------
+
+    def timeline(self, story: Record) -> dict[str, Any]:
+        """The story's chronology as TimelineJS3 JSON; each date at its precision."""
+        entries = chronology.story_chronology(story, self.corpus, self.links)
+        return {
+            "title": {
+                "text": {
+                    "headline": escape(story.name),
+                    "text": _paragraph(self.links.plain(story.id, "summary")),
+                }
+            },
+            "events": [self.slide(entry) for entry in entries],
+        }
+
+    def slide(self, entry: Entry) -> dict[str, Any]:
+        record = entry.record
+        slide: dict[str, Any] = {
+            "unique_id": record.id,
+            "group": TITLES[record.kind],
+            "start_date": _timeline_date(entry.date),
+            "display_date": display_range(entry.date, entry.end),
+            "text": {"headline": escape(record.name), "text": self.slide_text(record)},
+        }
+        if entry.end is not None:
+            slide["end_date"] = _timeline_date(entry.end)
+        return slide
+
+    def slide_text(self, record: Record) -> str:
+        parts = []
+        if record.kind == "quotes":
+            parts.append(f"<blockquote>{escape(record.get('text', ''))}</blockquote>")
+            by = self.ref(record.get("by").id)
+            if by:
+                parts.append(_paragraph(f"— {by['name']}"))
+        summary = self.links.plain(record.id, "summary")
+        if summary:
+            parts.append(_paragraph(summary))
+        elif record.kind == "notes":
+            sender, receiver = self.ref(record.get("from").id), self.ref(record.get("to").id)
+            if sender and receiver:
+                parts.append(_paragraph(f"From {sender['name']} to {receiver['name']}"))
+        if self.corpus.site.base_url:
+            url = absolute(self.corpus.site.base_url, record_url(record))
+            parts.append(f'<p><a href="{escape(url)}">Fact sheet</a></p>')
+        return "".join(parts)
+
+
+def _edge(edge: Edge) -> dict[str, str]:
+    return {
+        "source": edge.source,
+        "target": edge.target,
+        "relation": edge.relation,
+        "label": edge.label,
+    }
+
+
+def _point(point: tuple[float, float]) -> dict[str, float]:
+    return {"latitude": point[0], "longitude": point[1]}
+
+
+def _cell_item(item: Any) -> str:
+    if isinstance(item, Alias):
+        return f"{item.name} ({item.language})" if item.language else item.name
+    if isinstance(item, Citation):
+        return item.source.id
+    if isinstance(item, Identifier):
+        return item.url
+    if isinstance(item, Ref):
+        return item.id
+    return str(item)
+
+
+def _safe_cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula: a leading quote where it would."""
+    if text.startswith(_FORMULA_STARTS) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _paragraph(text: str) -> str:
+    return f"<p>{escape(text)}</p>" if text else ""
+
+
+def _timeline_date(date: PartialDate) -> dict[str, Any]:
+    """A TimelineJS date: only the parts that are known, and the date as written."""
+    parts = {
+        "year": date.year,
+        "month": date.month,
+        "day": date.day,
+        "hour": date.hour,
+        "minute": date.minute,
+        "second": date.second,
+    }
+    return {k: v for k, v in parts.items() if v is not None} | {"display_date": date.display()}

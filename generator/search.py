@@ -1,0 +1,54 @@
+"""The search index: every record and story as one entry of names, aliases, summary and text.
+
+Input: the Corpus and its Links (for the rendered Markdown); output: `search/records.js`, a
+script file that assigns the index to `self.factsheetSearch`. A script, not JSON: a page
+opened from disk may load scripts but may not `fetch`, so search works from `file://` too.
+The search code (`assets/search.js`) folds case and diacritics at load time.
+"""
+
+from __future__ import annotations
+
+import json
+
+from markupsafe import Markup
+
+from .links import Links
+from .model import Corpus, Record
+from .schema import SINGULAR, STORY
+from .urls import link, record_url
+
+SEARCH = "search/"
+INDEX = "search/records.js"
+SCRIPT = "assets/search.js"
+# The Markdown fields searched as the record's text (the summary is an entry of its own).
+_TEXT_FIELDS = ("description", "body")
+
+
+def search_entry(record: Record, links: Links) -> dict[str, object]:
+    """One record as the search code reads it; `url` is relative to the search page."""
+    aliases = [alias.name for alias in record.get("aliases", ())]
+    text = [_plain(links.html.get((record.id, name), "")) for name in _TEXT_FIELDS]
+    if record.kind == "quotes":
+        text.insert(0, record.get("text", ""))
+    return {
+        "url": link(SEARCH, record_url(record)),
+        "name": record.name,
+        "kind": SINGULAR[record.kind],
+        "aliases": aliases,
+        "summary": _plain(links.html.get((record.id, "summary"), "")),
+        "text": " ".join(t for t in text if t),
+        "tags": list(record.get("tags", ())),
+    }
+
+
+def search_index(corpus: Corpus, links: Links) -> bytes:
+    """The index script, byte-identical for the same content: stories first, then by kind."""
+    records = sorted(corpus, key=lambda r: (r.kind != STORY, r.kind, r.id))
+    entries = [search_entry(record, links) for record in records]
+    data = json.dumps({"records": entries}, ensure_ascii=True, sort_keys=True)
+    # ASCII only, so the file reads the same whatever charset a host declares for it.
+    return f"self.factsheetSearch = {data};\n".encode("ascii")
+
+
+def _plain(html: str) -> str:
+    return str(Markup(html).striptags()) if html else ""

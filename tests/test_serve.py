@@ -1,0 +1,295 @@
+"""`factsheet serve`: the real build served with a reload script, rebuilt on save, errors shown
+in the browser's overlay until fixed, a clear error for a busy port, and a clean Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browsing import CHROMIUM, launch, page_errors
+
+from generator import cli
+from generator.pipeline import Options, Result, build
+from generator.serve import DevServer, inject
+
+SITE = "title: Test site\n"
+ADA = "name: Ada\ntype: person\nsummary: Works with [[bob]].\n"
+BOB = "name: Bob\ntype: person\nsummary: Works with [[ada]].\n"
+TIMEOUT = 20.0
+BROWSER_REQUIRED = os.environ.get("FACTSHEET_BROWSER_TESTS", "") == "required"
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> Options:
+    content = tmp_path / "content"
+    (content / "actors").mkdir(parents=True)
+    (content / "site.yaml").write_text(SITE, encoding="utf-8")
+    (content / "actors" / "ada.yaml").write_text(ADA, encoding="utf-8")
+    (content / "actors" / "bob.yaml").write_text(BOB, encoding="utf-8")
+    return Options(content=content, out=tmp_path / "site")
+
+
+@pytest.fixture
+def server(options: Options) -> Iterator[DevServer]:
+    with DevServer(options, port=0) as running:
+        running.rebuild()
+        running.start()
+        yield running
+
+
+@pytest.fixture
+def watching(server: DevServer) -> Iterator[DevServer]:
+    stop = threading.Event()
+    thread = threading.Thread(target=server.watch, args=(_ignore, stop), daemon=True)
+    thread.start()
+    yield server
+    stop.set()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive()
+
+
+def _ignore(result: Result, seconds: float, changed: tuple[str, ...]) -> None:
+    """The tests read the server's endpoints, not the report."""
+
+
+def _get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers["Content-Type"], error.read()
+
+
+def _status(server: DevServer) -> dict[str, Any]:
+    status: dict[str, Any] = json.loads(_get(server.url + "__factsheet/status")[2])
+    return status
+
+
+def _save_until(
+    server: DevServer, path: Path, text: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """Save the file (again, until the watcher has seen it) and wait for the status."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        path.write_text(text, encoding="utf-8")
+        saved = time.monotonic()
+        while time.monotonic() < min(saved + 3, deadline):
+            status = _status(server)
+            if done(status):
+                return status
+            time.sleep(0.05)
+    raise AssertionError(f"no rebuild after saving {path.name}")
+
+
+class _Events:
+    """The server-sent events stream, read as the browser's EventSource would."""
+
+    def __init__(self, server: DevServer) -> None:
+        self.response = urllib.request.urlopen(server.url + "__factsheet/events", timeout=TIMEOUT)
+        assert self.response.headers["Content-Type"] == "text/event-stream"
+
+    def next(self) -> dict[str, Any]:
+        while True:
+            line = self.response.readline().decode()
+            assert line, "the stream closed"
+            if line.startswith("data: "):
+                event: dict[str, Any] = json.loads(line.removeprefix("data: "))
+                return event
+
+    def until(self, build: str) -> dict[str, Any]:
+        event = self.next()
+        while event["build"] != build:
+            event = self.next()
+        return event
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def test_serves_the_real_build_with_the_reload_script(
+    server: DevServer, options: Options, tmp_path: Path
+) -> None:
+    code, kind, body = _get(server.url + "actors/ada/")
+    assert (code, kind) == (200, "text/html; charset=utf-8")
+    build_id = _status(server)["build"]
+    tag = f'<script src="/__factsheet/reload.js" data-build="{build_id}" defer></script></head>'
+    assert tag.encode() in body
+    written = (options.out / "actors" / "ada" / "index.html").read_bytes()
+    assert b"__factsheet" not in written  # the script is added on the way out only
+    assert body.replace(tag.encode(), b"</head>") == written
+    other = build(Options(content=options.content, out=tmp_path / "other"))
+    assert other.written
+    for file in (tmp_path / "other").rglob("*"):
+        if file.is_file():
+            assert (options.out / file.relative_to(tmp_path / "other")).read_bytes() == (
+                file.read_bytes()
+            )
+
+
+def test_other_files_and_missing_pages(server: DevServer) -> None:
+    code, kind, body = _get(server.url + "assets/style.css")
+    assert (code, kind) == (200, "text/css")
+    assert b"__factsheet" not in body
+    code, _, body = _get(server.url + "no/such/page/")
+    assert code == 404
+    assert b"/__factsheet/reload.js" in body
+    code, kind, body = _get(server.url + "__factsheet/reload.js")
+    assert (code, kind) == (200, "text/javascript; charset=utf-8")
+    assert b"EventSource" in body and b"/__factsheet/status" in body
+    assert _get(server.url + "__factsheet/nothing")[0] == 404
+
+
+def test_a_save_rebuilds_and_signals_the_browser(watching: DevServer, options: Options) -> None:
+    events = _Events(watching)
+    try:
+        first = events.next()
+        assert first["ok"] is True
+        ada = options.content / "actors" / "ada.yaml"
+        status = _save_until(
+            watching,
+            ada,
+            ADA.replace("Ada", "Ada Lovelace"),
+            lambda s: s["build"] != first["build"],
+        )
+        assert status == {"build": status["build"], "ok": True, "problems": []}
+        assert events.until(status["build"])["ok"] is True
+        assert b"Ada Lovelace" in _get(watching.url + "actors/ada/")[2]
+    finally:
+        events.close()
+
+
+def test_errors_show_in_the_overlay_until_fixed(watching: DevServer, options: Options) -> None:
+    events = _Events(watching)
+    try:
+        before = events.next()
+        ada = options.content / "actors" / "ada.yaml"
+        broken = "name: Ada\ntype: persn\nsummary: Works with [[bob]].\n"
+        status = _save_until(watching, ada, broken, lambda s: not s["ok"])
+        assert events.until(status["build"])["ok"] is False
+        [problem] = status["problems"]
+        assert problem["path"] == "content/actors/ada.yaml"
+        assert (problem["line"], problem["column"], problem["code"]) == (2, 7, "E0304")
+        assert "'persn' is not a type here (did you mean 'person'?)" in problem["message"]
+        assert problem["text"].startswith("content/actors/ada.yaml:2:7: error[E0304]: ")
+        assert problem["context"] == [
+            [1, "name: Ada"],
+            [2, "type: persn"],
+            [3, "summary: Works with [[bob]]."],
+        ]
+        # The last good site is still there, and still served, under the overlay.
+        assert _get(watching.url + "actors/ada/")[0] == 200
+        fixed = _save_until(watching, ada, ADA, lambda s: s["ok"])
+        assert fixed["problems"] == []
+        assert fixed["build"] not in (before["build"], status["build"])
+        assert events.until(fixed["build"])["ok"] is True
+    finally:
+        events.close()
+
+
+def test_a_browser_shows_the_overlay_and_reloads(watching: DevServer, options: Options) -> None:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed: pip install -e '.[dev]'")
+    if not CHROMIUM.is_file():
+        _missing(f"no browser at {CHROMIUM}: apt-get install chromium")
+    ada = options.content / "actors" / "ada.yaml"
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            page = browser.new_page()
+            errors = page_errors(page)  # the server sends the site's strict policy
+            page.goto(watching.url + "actors/ada/")
+            broken = "name: Ada\ntype: persn\nsummary: Works with [[bob]].\n"
+            _save_until(watching, ada, broken, lambda s: not s["ok"])
+            overlay = page.wait_for_selector("#factsheet-errors", timeout=TIMEOUT * 1000)
+            text = overlay.inner_text()
+            assert "content/actors/ada.yaml:2:7" in text
+            assert "'persn' is not a type here" in text
+            assert "type: persn" in text
+            fixed = ADA.replace("Ada", "Ada Lovelace")
+            _save_until(watching, ada, fixed, lambda s: s["ok"])
+            page.wait_for_function(
+                "document.title.includes('Ada Lovelace')", timeout=TIMEOUT * 1000
+            )
+            assert page.query_selector("#factsheet-errors") is None
+            assert errors == []
+        finally:
+            browser.close()
+
+
+def _missing(what: str) -> None:
+    """Skip locally; under FACTSHEET_BROWSER_TESTS=required a missing tool is a failure."""
+    if BROWSER_REQUIRED:
+        pytest.fail(f"{what} (FACTSHEET_BROWSER_TESTS=required)", pytrace=False)
+    pytest.skip(what)
+
+
+def test_inject_without_a_head() -> None:
+    assert inject(b"<p>x</p>", "7") == (
+        b'<p>x</p><script src="/__factsheet/reload.js" data-build="7" defer></script>'
+    )
+
+
+def test_a_busy_port_is_a_usage_error(options: Options, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["serve", "--content", str(options.content), "--port", str(port)]
+        assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is already in use" in err
+    assert "--port N" in err
+    assert not options.out.exists()
+
+
+def test_a_bad_port_is_a_usage_error(options: Options) -> None:
+    assert cli.main(["serve", "--port", "http"]) == 2
+    assert cli.main(["serve", "--port", "70000"]) == 2
+
+
+def test_ctrl_c_stops_the_server_cleanly(options: Options) -> None:
+    # Ctrl-C as a terminal sends it, even where this test runs as a job that ignores SIGINT.
+    start = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from generator.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    args = ["serve", "--content", str(options.content), "--port", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", start, *args],
+        cwd=options.content.parent,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line)
+            if line.startswith("serving "):
+                break
+        process.send_signal(signal.SIGINT)
+        rest = process.communicate(timeout=TIMEOUT)[1]
+    finally:
+        process.kill()
+        process.wait()
+    output = "".join(lines) + rest
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert re.search(r"built \d+ pages from 2 records into site", output)
+    assert output.rstrip().endswith("stopped")
