@@ -69,11 +69,14 @@ class MarkupTooComplex(ValueError):
 # any real story, well below where python-markdown slows down (~300) or overflows (~600).
 MAX_NESTING = 50
 _CONTAINER = re.compile(r"\s*(?:>|[*+-](?=\s|$)|[0-9]{1,9}[.)](?=\s|$))")
+_LONG_LINE = re.compile(f"^[^\\n]{{{MAX_NESTING + 1},}}", re.MULTILINE)
 
 
 def check_nesting(text: str) -> None:
     """Raise MarkupTooComplex when a line nests deeper than MAX_NESTING containers."""
-    for line_no, line in enumerate(text.split("\n"), start=1):
+    # Every level takes a character at least, so only the long lines need a look.
+    for long_line in _LONG_LINE.finditer(text):
+        line = long_line.group()
         depth = 0
         pos = 0
         while (m := _CONTAINER.match(line, pos)) is not None and m.end() > pos:
@@ -83,16 +86,16 @@ def check_nesting(text: str) -> None:
         if depth + len(line[:indent].expandtabs(4)) // 4 > MAX_NESTING:
             raise MarkupTooComplex(
                 f"it nests more than {MAX_NESTING} levels deep (lists, quotes or indentation)",
-                line_no,
+                text.count("\n", 0, long_line.start()) + 1,
             )
 
 
 # What python-markdown costs, in microseconds, for what a document holds (fitted to timings
-# of repeated shapes; tests/test_limits.py holds the worst of them to the budget). Most of it
-# grows with the text, some with its square: every heading, rule or setext underline re-splits
-# the rest of its block, every inline mark rebuilds its paragraph's text, list items and
-# blocks are inserted and taken from the front of Python lists, every code fence rescans the
-# whole document.
+# of some fifty shapes, each repeated to 10 KB ... 2 MB; tests/test_limits.py refuses the
+# worst of them through the pipeline). Most of it grows with the text, some with its square:
+# every heading, rule or setext underline re-splits the rest of its block, every inline mark
+# rebuilds its paragraph's text, list items and blocks are inserted and taken from the front
+# of Python lists, every code fence rescans the whole document.
 _COST_BLOCK = 60.0
 _COST_BLOCK_PAIR = 0.008  # per pair of blocks
 _COST_LINE = 1.5
@@ -123,10 +126,10 @@ _FENCE_LINE = re.compile(r"^[ ]{0,3}(?:```|~~~)", re.MULTILINE)
 def check_complexity(text: str, *, inline: bool = False) -> None:
     """Raise MarkupTooComplex when `text` nests too deeply, or when rendering it would take
     pathological time (by an estimate that reads the text once, in milliseconds)."""
-    if not inline:
-        check_nesting(text)
     if text.count("\n\n") > MARKUP_BUDGET / _COST_BLOCK:
         raise MarkupTooComplex(_TOO_MUCH)
+    if not inline:
+        check_nesting(text)
     cost, culprit = markup_cost(text, inline=inline)
     if cost > MARKUP_BUDGET:
         raise MarkupTooComplex(_TOO_MUCH if culprit is None else _TOO_MUCH_HERE, culprit)
