@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from markupsafe import Markup
@@ -20,6 +20,7 @@ from .markup import MarkupTooComplex, render_inline, render_markdown
 from .model import Citation, Corpus, Publisher, Record, Ref, Text
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
+from .workers import run_all, slices
 
 MENTIONS = "Mentioned in"
 CITED_BY = "Cited by"
@@ -77,13 +78,34 @@ def _index(edges: tuple[Edge, ...], key: Callable[[Edge], str]) -> dict[str, tup
 
 
 def link_corpus(
-    corpus: Corpus, hidden: frozenset[str] = frozenset()
+    corpus: Corpus, hidden: frozenset[str] = frozenset(), jobs: int = 1
 ) -> tuple[Links, list[Diagnostic]]:
-    """Resolve and render. `hidden` ids (draft stories left out) are not errors to link to."""
+    """Resolve and render. `hidden` ids (draft stories left out) are not errors to link to.
+
+    With jobs > 1, forked workers visit slices of the records; their findings are merged in
+    the records' order, so the result is the same as visiting them here one by one.
+    """
+    records = list(corpus)
+
+    def visit(start: int, stop: int) -> _Found:
+        # The findings only: a _Linker holds the corpus, which must not cross the pipe.
+        linker = _Linker(corpus, hidden)
+        for record in records[start:stop]:
+            linker.visit(record)
+        return linker.edges, linker.html, linker.publishers, linker.diagnostics.items
+
     linker = _Linker(corpus, hidden)
-    for record in corpus:
-        linker.visit(record)
+    tasks = [partial(visit, a, b) for a, b in slices(len(records), jobs * 4)]
+    for edges, html, publishers, diagnostics in run_all(tasks, jobs):
+        linker.edges |= edges
+        linker.html.update(html)
+        linker.publishers.update(publishers)
+        linker.diagnostics.extend(diagnostics)
     return linker.result(), linker.diagnostics.items
+
+
+# What a linker finds: edges, rendered Markdown, publishers, diagnostics.
+_Found = tuple[set["Edge"], dict[tuple[str, str], str], dict[str, str], list[Diagnostic]]
 
 
 class _Linker:

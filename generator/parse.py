@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import itertools
 import re
 from collections.abc import Iterable
 from datetime import tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from .schema import (
     STORY,
     Field,
 )
+from .workers import run_all, slices
 from .yamlnodes import Mapping, Node, Scalar, Sequence, describe, load_yaml
 
 _ID = re.compile(ID_PATTERN)
@@ -82,8 +85,14 @@ def _show_char(char: str) -> str:
     return "a space" if char == " " else f"'{char}'" if char.isprintable() else repr(char)
 
 
-def parse_documents(documents: Iterable[Document]) -> tuple[Corpus | None, list[Diagnostic]]:
-    """Check every document; return the Corpus (None when there is no usable site.yaml)."""
+def parse_documents(
+    documents: Iterable[Document], jobs: int = 1
+) -> tuple[Corpus | None, list[Diagnostic]]:
+    """Check every document; return the Corpus (None when there is no usable site.yaml).
+
+    With jobs > 1, forked workers parse slices of the documents; records and diagnostics are
+    merged in the documents' order, so the result is the same as parsing them here.
+    """
     diagnostics = Diagnostics()
     records: dict[str, Record] = {}
     documents = list(documents)
@@ -92,10 +101,19 @@ def parse_documents(documents: Iterable[Document]) -> tuple[Corpus | None, list[
         if document.kind == "site":
             site = _parse_site(document, diagnostics)
     tz = site.tz if site else _UTC
-    for document in documents:
-        if document.kind == "site":
-            continue
-        for record in _parse_document(document, diagnostics, tz):
+    facts = [document for document in documents if document.kind != "site"]
+
+    def parse(start: int, stop: int) -> list[tuple[list[Record], list[Diagnostic]]]:
+        parsed = []
+        for document in facts[start:stop]:
+            found = Diagnostics()
+            parsed.append((_parse_document(document, found, tz), found.items))
+        return parsed
+
+    parts = run_all([partial(parse, a, b) for a, b in slices(len(facts), jobs * 4)], jobs)
+    for records_found, found in itertools.chain.from_iterable(parts):
+        diagnostics.extend(found)
+        for record in records_found:
             other = records.get(record.id)
             if other is not None:
                 diagnostics.error(

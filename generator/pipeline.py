@@ -6,9 +6,12 @@ every stage succeeded (no errors, and no warnings under --strict).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
+from typing import cast
 
 from .data import export
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
@@ -22,6 +25,7 @@ from .schema import RECORD_KINDS, STORY
 from .search import INDEX, search_index
 from .urls import output_path, record_url
 from .views import Page, Views
+from .workers import run_all, slices
 from .write import OutputError, check_output, write_site
 
 
@@ -33,6 +37,7 @@ class Options:
     strict: bool = False
     base_url: str | None = None
     templates: Path = TEMPLATES
+    jobs: int = 1
 
 
 @dataclass
@@ -64,7 +69,7 @@ def load(
     documents, problems = read_content(options.content)
     diagnostics.extend(problems)
     progress("parse")
-    corpus, problems = parse_documents(documents)
+    corpus, problems = parse_documents(documents, options.jobs)
     diagnostics.extend(problems)
     if corpus is None:
         return None, None, diagnostics.sorted()
@@ -72,7 +77,7 @@ def load(
     if options.base_url is not None:
         corpus = Corpus(replace(corpus.site, base_url=options.base_url), corpus.records)
     progress("link")
-    links, problems = link_corpus(corpus, hidden)
+    links, problems = link_corpus(corpus, hidden, options.jobs)
     diagnostics.extend(problems)
     progress("check")
     diagnostics.extend(check_corpus(corpus, links))
@@ -114,7 +119,7 @@ def build(options: Options, progress: Progress = _silent) -> Result:
         result.diagnostics.append(_output_error(options.out, str(error)))
         return result
     progress("render")
-    files, copies, problems = render_site(corpus, links, options.templates)
+    files, copies, problems = render_site(corpus, links, options.templates, options.jobs)
     if problems:
         result.diagnostics.extend(problems)
         return result
@@ -132,28 +137,66 @@ def build(options: Options, progress: Progress = _silent) -> Result:
 
 def plan(corpus: Corpus, links: Links) -> list[Page]:
     """Every page of the site, as view models, in a stable order."""
-    views = Views(corpus, links)
-    pages: list[Page] = [views.home(), views.chronology(), views.search(), views.not_found()]
+    return [make() for make in _page_makers(Views(corpus, links), corpus)]
+
+
+def _page_makers(views: Views, corpus: Corpus) -> list[Callable[[], Page]]:
+    """One function per page of the site, in the plan's order, that builds its view model."""
+    makers: list[Callable[[], Page]] = [
+        views.home,
+        views.chronology,
+        views.search,
+        views.not_found,
+    ]
     for kind in (STORY, *RECORD_KINDS):
         records = corpus.of_kind(kind)
         if records:
-            pages.append(views.kind_index(kind))
+            makers.append(partial(views.kind_index, kind))
         for record in records:
-            pages.append(views.story(record) if kind == STORY else views.record(record))
-    return pages
+            makers.append(partial(views.story if kind == STORY else views.record, record))
+    return makers
+
+
+# A rendered page: its URL, its path in the output folder, its bytes or the problem instead.
+Rendered = tuple[str, str, bytes | None, Diagnostic | None]
 
 
 def render_site(
-    corpus: Corpus, links: Links, templates: Path = TEMPLATES
+    corpus: Corpus, links: Links, templates: Path = TEMPLATES, jobs: int = 1
 ) -> tuple[dict[str, bytes], dict[str, Path], list[Diagnostic]]:
-    """Every output file as bytes, files to copy (assets, story images), and problems."""
+    """Every output file as bytes, files to copy (assets, story images), and problems.
+
+    With jobs > 1 forked workers render slices of the plan and export the data files;
+    the output is the same bytes as with one process.
+    """
     env = environment(templates)
+    makers = _page_makers(Views(corpus, links), corpus)
+
+    def render(start: int, stop: int) -> list[Rendered]:
+        out: list[Rendered] = []
+        for make in makers[start:stop]:
+            page = make()
+            html, problem = render_page(env, page)
+            out.append(
+                (
+                    page.url,
+                    output_path(page.url),
+                    None if html is None else html.encode("utf-8"),
+                    problem,
+                )
+            )
+        return out
+
+    tasks: list[Callable[[], object]] = [partial(export, corpus, links)]
+    tasks += [partial(render, a, b) for a, b in slices(len(makers), jobs * 4)]
+    data, *rendered = run_all(tasks, jobs)
     files: dict[str, bytes] = {}
     problems: list[Diagnostic] = []
-    pages = plan(corpus, links)
-    for page in pages:
-        html, problem = render_page(env, page)
-        path = output_path(page.url)
+    urls: list[str] = []
+    for url, path, html, problem in itertools.chain.from_iterable(
+        cast(list[Rendered], part) for part in rendered
+    ):
+        urls.append(url)
         if problem is not None:
             problems.append(problem)
         elif path in files:
@@ -161,10 +204,10 @@ def render_site(
                 _output_error(Path(path), f"two pages would be written to {path}", "E0603")
             )
         elif html is not None:
-            files[path] = html.encode("utf-8")
+            files[path] = html
     files[INDEX] = search_index(corpus, links)
-    files.update(export(corpus, links))
-    files.update(feeds(corpus, links, [page.url for page in pages]))
+    files.update(cast(dict[str, bytes], data))
+    files.update(feeds(corpus, links, urls))
     copies = {
         f"assets/{asset.name}": asset
         for asset in sorted((templates / "assets").iterdir())

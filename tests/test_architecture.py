@@ -12,6 +12,7 @@ PACKAGE = Path(generator.__file__).parent
 # Earlier stages first; a module may import only modules listed before it.
 LADDER = [
     "diagnostics",
+    "workers",
     "dates",
     "schema",
     "yamlnodes",
