@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from .cache import default_folder
 from .diagnostics import Diagnostic, Location, Severity
 from .jsonschema import documents, dumps, file_name
 from .model import Corpus
@@ -48,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         metavar="N",
         help="render on N processes (default: all cores)",
+    )
+    caching = build_cmd.add_mutually_exclusive_group()
+    caching.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="the build cache's folder (default: .factsheet-cache beside the content folder)",
+    )
+    caching.add_argument(
+        "--no-cache", action="store_true", help="build without reading or writing a cache"
     )
     loudness = build_cmd.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="print only problems")
@@ -171,6 +182,7 @@ def _build(args: argparse.Namespace) -> int:
         strict=args.strict,
         base_url=args.base_url,
         jobs=args.jobs,
+        cache=None if args.no_cache else args.cache or default_folder(args.content),
     )
     stages = _Stages(live=sys.stderr.isatty() and not args.quiet and not args.verbose)
     result = build(options, stages)

@@ -6,6 +6,7 @@ every stage succeeded (no errors, and no warnings under --strict).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import cast
 
+from . import cache
+from .cache import Memo
 from .data import export
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
 from .feeds import feeds
@@ -38,6 +41,7 @@ class Options:
     base_url: str | None = None
     templates: Path = TEMPLATES
     jobs: int = 1
+    cache: Path | None = None  # the build cache's folder; None: build without one
 
 
 @dataclass
@@ -52,6 +56,9 @@ class Result:
         return any(d.severity.value == "error" for d in self.diagnostics)
 
 
+# The parts of the build cache: parsed documents, rendered Markdown.
+MEMOS = ("parse", "markdown")
+
 # Told the name of each stage as it starts ("read", "parse", ...), for progress and timings.
 Progress = Callable[[str], None]
 
@@ -61,15 +68,19 @@ def _silent(stage: str) -> None:
 
 
 def load(
-    options: Options, progress: Progress = _silent
+    options: Options, progress: Progress = _silent, memos: dict[str, Memo] | None = None
 ) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
-    """Read, parse, link and check the content: the model and every diagnostic."""
+    """Read, parse, link and check the content: the model and every diagnostic.
+
+    `memos` (from the build cache) give parse and link results of unchanged inputs.
+    """
+    memos = memos or {}
     diagnostics = Diagnostics()
     progress("read")
     documents, problems = read_content(options.content)
     diagnostics.extend(problems)
     progress("parse")
-    corpus, problems = parse_documents(documents, options.jobs)
+    corpus, problems = parse_documents(documents, options.jobs, memos.get("parse"))
     diagnostics.extend(problems)
     if corpus is None:
         return None, None, diagnostics.sorted()
@@ -77,7 +88,7 @@ def load(
     if options.base_url is not None:
         corpus = Corpus(replace(corpus.site, base_url=options.base_url), corpus.records)
     progress("link")
-    links, problems = link_corpus(corpus, hidden, options.jobs)
+    links, problems = link_corpus(corpus, hidden, options.jobs, memos.get("markdown"))
     diagnostics.extend(problems)
     progress("check")
     diagnostics.extend(check_corpus(corpus, links))
@@ -107,7 +118,8 @@ def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
 
 
 def build(options: Options, progress: Progress = _silent) -> Result:
-    corpus, links, diagnostics = load(options, progress)
+    memos = cache.load(options.cache, MEMOS) if options.cache is not None else None
+    corpus, links, diagnostics = load(options, progress, memos)
     result = Result(diagnostics)
     if corpus is None or links is None or result.failed:
         return result
@@ -129,6 +141,10 @@ def build(options: Options, progress: Progress = _silent) -> Result:
     except (OutputError, OSError) as error:
         result.diagnostics.append(_output_error(options.out, str(error)))
         return result
+    if options.cache is not None and memos is not None:
+        # The site is built; a cache that cannot be written only costs time next time.
+        with contextlib.suppress(OSError):
+            cache.save(options.cache, memos)
     result.pages = sum(1 for name in files if name.endswith(".html"))
     result.records = len(corpus.records)
     result.written = True

@@ -13,6 +13,7 @@ PACKAGE = Path(generator.__file__).parent
 LADDER = [
     "diagnostics",
     "workers",
+    "cache",
     "dates",
     "schema",
     "yamlnodes",
