@@ -77,6 +77,15 @@ def load(folder: Path | None, names: tuple[str, ...]) -> dict[str, Memo]:
     return {name: Memo(old=_entries(data.get(name))) for name in names}
 
 
+def carry(memos: dict[str, Memo], succeeded: bool) -> dict[str, Memo]:
+    """Memos for the next build in this process: what this one used (all it knew, if it
+    failed before using everything)."""
+    return {
+        name: Memo(old=memo.new if succeeded else {**memo.old, **memo.new})
+        for name, memo in memos.items()
+    }
+
+
 def save(folder: Path, memos: dict[str, Memo]) -> None:
     """Write the entries this build used, by a temporary file renamed into place."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,8 @@ class Result:
     pages: int = 0
     records: int = 0
     written: bool = False
+    # What this build parsed and rendered, for the next build in the same process (serve).
+    memos: dict[str, Memo] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -117,10 +119,15 @@ def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
     return diagnostics.items
 
 
-def build(options: Options, progress: Progress = _silent) -> Result:
-    memos = cache.load(options.cache, MEMOS) if options.cache is not None else None
+def build(
+    options: Options, progress: Progress = _silent, memos: dict[str, Memo] | None = None
+) -> Result:
+    """Build the site. `memos` from an earlier build in this process take the place of the
+    build cache's (see `cache.carry`); otherwise they are read from options.cache, if any."""
+    if memos is None:
+        memos = cache.load(options.cache, MEMOS)
     corpus, links, diagnostics = load(options, progress, memos)
-    result = Result(diagnostics)
+    result = Result(diagnostics, memos=memos)
     if corpus is None or links is None or result.failed:
         return result
     if options.strict and diagnostics:
@@ -141,7 +148,7 @@ def build(options: Options, progress: Progress = _silent) -> Result:
     except (OutputError, OSError) as error:
         result.diagnostics.append(_output_error(options.out, str(error)))
         return result
-    if options.cache is not None and memos is not None:
+    if options.cache is not None:
         # The site is built; a cache that cannot be written only costs time next time.
         with contextlib.suppress(OSError):
             cache.save(options.cache, memos)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli
+from generator import cache, cli, links, parse
 from generator.pipeline import Options, build
 from generator.render import TEMPLATES
 
@@ -154,23 +154,29 @@ def test_the_command_keeps_its_cache_beside_the_content_unless_told(tmp_path: Pa
     assert cli.main([*argv, "--cache", str(elsewhere), "--no-cache"]) == 2
 
 
-def test_a_rebuild_parses_and_renders_only_what_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from generator import links, parse
-
-    content, templates = _site(tmp_path)
-    folder = tmp_path / "cache"
-    _build(content, tmp_path / "site", templates, folder)
+def counting(
+    monkeypatch: pytest.MonkeyPatch, render: str = "render_markdown"
+) -> tuple[list[str], list[str]]:
+    """The paths parse reads and the texts links renders (with `render`) from now on."""
     parsed: list[str] = []
     rendered: list[str] = []
-    real_parse, real_render = parse._parse_document, links.render_markdown
+    real_parse, real_render = parse._parse_document, getattr(links, render)
     monkeypatch.setattr(
         parse, "_parse_document", lambda d, *a: parsed.append(d.path) or real_parse(d, *a)
     )
     monkeypatch.setattr(
-        links, "render_markdown", lambda t, *a, **k: rendered.append(t) or real_render(t, *a, **k)
+        links, render, lambda t, *a, **k: rendered.append(t) or real_render(t, *a, **k)
     )
+    return parsed, rendered
+
+
+def test_a_rebuild_parses_and_renders_only_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, templates = _site(tmp_path)
+    folder = tmp_path / "cache"
+    _build(content, tmp_path / "site", templates, folder)
+    parsed, rendered = counting(monkeypatch)
     _build(content, tmp_path / "site", templates, folder)
     assert parsed == [] and rendered == []
     _rename_actor(content, templates)
