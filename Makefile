@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+N ?= 1000
+RUNS ?= 3
 
-.PHONY: help build check test lint typecheck format clean screenshots serve docs
+.PHONY: help build check test lint typecheck format clean screenshots serve docs bench
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,3 +49,6 @@ clean: ## remove the built site and caches (not content)
 
 screenshots: $(STAMP) ## README pictures of the example site into docs/img/ (needs chromium)
 	$(BIN)/python scripts/screenshots.py
+
+bench: $(STAMP) ## time builds of a synthetic corpus of N stories (make bench N=10000 RUNS=1)
+	$(BIN)/python scripts/bench.py --stories $(N) --runs $(RUNS)

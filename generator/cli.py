@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from .cache import default_folder
 from .diagnostics import Diagnostic, Location, Severity
 from .jsonschema import documents, dumps, file_name
 from .model import Corpus
@@ -42,6 +43,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     build_cmd.add_argument("--drafts", action="store_true", help="build draft stories too")
     build_cmd.add_argument("--strict", action="store_true", help="warnings fail the build")
+    build_cmd.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="render on N processes (default: all cores)",
+    )
+    caching = build_cmd.add_mutually_exclusive_group()
+    caching.add_argument(
+        "--cache",
+        type=Path,
+        metavar="DIR",
+        help="the build cache's folder (default: .factsheet-cache beside the content folder)",
+    )
+    caching.add_argument(
+        "--no-cache", action="store_true", help="build without reading or writing a cache"
+    )
     loudness = build_cmd.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     loudness.add_argument("-v", "--verbose", action="store_true", help="print more detail")
@@ -75,6 +93,12 @@ _KIND_WORDS = tuple(SINGULAR[kind] for kind in KINDS)
 def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"'{text}' is not a port number (0 to 65535)")
+    return int(text)
+
+
+def _jobs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of processes (1 or more)")
     return int(text)
 
 
@@ -157,6 +181,8 @@ def _build(args: argparse.Namespace) -> int:
         drafts=args.drafts,
         strict=args.strict,
         base_url=args.base_url,
+        jobs=args.jobs,
+        cache=None if args.no_cache else args.cache or default_folder(args.content),
     )
     stages = _Stages(live=sys.stderr.isatty() and not args.quiet and not args.verbose)
     result = build(options, stages)

@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any
+from functools import cached_property, partial
+from typing import Any, cast
 
 from markupsafe import Markup
 
+from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
-from .markup import MarkupTooComplex, render_inline, render_markdown
+from .markup import MarkupTooComplex, Rendered, render_inline, render_markdown
 from .model import Citation, Corpus, Publisher, Record, Ref, Text
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
+from .workers import run_all, slices
 
 MENTIONS = "Mentioned in"
 CITED_BY = "Cited by"
@@ -77,19 +79,50 @@ def _index(edges: tuple[Edge, ...], key: Callable[[Edge], str]) -> dict[str, tup
 
 
 def link_corpus(
-    corpus: Corpus, hidden: frozenset[str] = frozenset()
+    corpus: Corpus, hidden: frozenset[str] = frozenset(), jobs: int = 1, memo: Memo | None = None
 ) -> tuple[Links, list[Diagnostic]]:
-    """Resolve and render. `hidden` ids (draft stories left out) are not errors to link to."""
-    linker = _Linker(corpus, hidden)
-    for record in corpus:
-        linker.visit(record)
+    """Resolve and render. `hidden` ids (draft stories left out) are not errors to link to.
+
+    With jobs > 1, forked workers visit slices of the records; their findings are merged in
+    the records' order, so the result is the same as visiting them here one by one. A memo
+    of earlier builds gives the rendering of a text when every record it links to has the
+    same name and address as then.
+    """
+    records = list(corpus)
+    memo = memo if memo is not None else Memo()
+
+    def visit(start: int, stop: int) -> _Found:
+        # The findings only: a _Linker holds the corpus, which must not cross the pipe.
+        linker = _Linker(corpus, hidden, memo)
+        for record in records[start:stop]:
+            linker.visit(record)
+        found = linker.diagnostics.items, linker.found
+        return linker.edges, linker.html, linker.publishers, *found
+
+    linker = _Linker(corpus, hidden, memo)
+    tasks = [partial(visit, a, b) for a, b in slices(len(records), jobs * 4)]
+    for edges, html, publishers, diagnostics, rendered in run_all(tasks, jobs):
+        linker.edges |= edges
+        linker.html.update(html)
+        linker.publishers.update(publishers)
+        linker.diagnostics.extend(diagnostics)
+        memo.new.update(rendered)
     return linker.result(), linker.diagnostics.items
 
 
+# What a linker finds: edges, rendered Markdown, publishers, diagnostics, memo entries.
+_Found = tuple[
+    set["Edge"], dict[tuple[str, str], str], dict[str, str], list[Diagnostic], dict[str, Any]
+]
+
+
 class _Linker:
-    def __init__(self, corpus: Corpus, hidden: frozenset[str]) -> None:
+    def __init__(self, corpus: Corpus, hidden: frozenset[str], memo: Memo) -> None:
         self.corpus = corpus
         self.hidden = hidden
+        self.memo = memo
+        # Renderings this build used: Markdown text -> (Rendered, every lookup it made).
+        self.found: dict[str, tuple[Rendered, tuple[tuple[str, Any], ...]]] = {}
         self.diagnostics = Diagnostics()
         self.edges: set[Edge] = set()
         self.html: dict[tuple[str, str], str] = {}
@@ -191,17 +224,9 @@ class _Linker:
         return output_path(record_url(target)), target.name
 
     def render(self, record: Record, name: str, text: Text, *, inline: bool) -> None:
-        allow_html = self.corpus.site.allow_html
-        try:
-            if inline:
-                rendered = render_inline(text.value, self.lookup, allow_html=allow_html)
-            else:
-                rendered = render_markdown(
-                    text.value, self.lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
-                )
-        except MarkupTooComplex:
+        rendered = self.rendered(text.value, inline=inline)
+        if rendered is None:
             return  # parse has reported it where it is; nothing of it can be shown
-
         self.html[(record.id, name)] = rendered.html
         positions = dict(_positions(text))
         for target_id in rendered.links:
@@ -227,6 +252,32 @@ class _Linker:
                 f"the link target '{clip(url)}' is not allowed: use http, https or mailto "
                 "links, or a [[link]] to a record",
             )
+
+    def rendered(self, value: str, *, inline: bool) -> Rendered | None:
+        """The text rendered, from the memo when every record it looked up looks the same."""
+        allow_html = self.corpus.site.allow_html
+        key = fingerprint(value, inline, allow_html)
+        known = self.memo.old.get(key)
+        if known is not None and all(self.lookup(i) == seen for i, seen in known[1]):
+            self.found[key] = known
+            return cast(Rendered, known[0])
+        looked_up: dict[str, tuple[str, str] | None] = {}
+
+        def lookup(target_id: str) -> tuple[str, str] | None:
+            looked_up[target_id] = self.lookup(target_id)
+            return looked_up[target_id]
+
+        try:
+            if inline:
+                rendered = render_inline(value, lookup, allow_html=allow_html)
+            else:
+                rendered = render_markdown(
+                    value, lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
+                )
+        except MarkupTooComplex:
+            return None
+        self.found[key] = (rendered, tuple(looked_up.items()))
+        return rendered
 
     # --- result --------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Locator maps without tiles: a record's coordinates and its neighbours', as SVG-ready shapes.
 
-Input: a record with `coordinates` or `path`, and the Corpus. Output: a `MapView` in a fixed
+Input: a record with `coordinates` or `path`, and a Gazetteer of the Corpus (every shaped
+record once, sorted by latitude, so that finding neighbours is not a scan of the corpus per
+map). Output: a `MapView` in a fixed
 viewBox (equirectangular, scaled by latitude), with a scale bar, a north arrow, labels placed
 so that they do not overlap, a legend of the symbols (shapes, not colours, tell the kinds
 apart) and a text alternative that names every point with its distance and direction.
@@ -8,6 +10,7 @@ apart) and a text alternative that names every point with its distance and direc
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Callable
@@ -102,19 +105,53 @@ def direction(a: tuple[float, float], b: tuple[float, float]) -> str:
     return _COMPASS[round(bearing / 45) % 8]
 
 
-def locator_map(record: Record, corpus: Corpus, href: Callable[[Record], str]) -> MapView | None:
+class Gazetteer:
+    """Every record with a shape, its centre, sorted by latitude: nearest neighbours quickly."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        shaped = [(r, _shape(r)) for r in corpus]
+        self.places = sorted(
+            ((_centre(shape)[0], _centre(shape), r) for r, shape in shaped if shape),
+            key=lambda item: (item[0], item[2].id),
+        )
+        self.latitudes = [lat for lat, _, _ in self.places]
+
+    def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:
+        """The NEIGHBOURS records closest to centre, by (distance, id), record left out.
+
+        Walks outward in latitude from centre; a great-circle distance is never shorter than
+        the arc of the latitude difference, so the walk stops once that arc exceeds the
+        farthest of the best found (same result as sorting every shaped record).
+        """
+        best: list[tuple[float, str, Record]] = []
+        below = bisect.bisect_left(self.latitudes, centre[0]) - 1
+        above = below + 1
+        while below >= 0 or above < len(self.places):
+            gap_below = centre[0] - self.latitudes[below] if below >= 0 else math.inf
+            gap_above = self.latitudes[above] - centre[0] if above < len(self.places) else math.inf
+            if gap_below <= gap_above:
+                index, gap, below = below, gap_below, below - 1
+            else:
+                index, gap, above = above, gap_above, above + 1
+            bound = EARTH_KM * math.radians(gap) * (1 - 1e-9)
+            if len(best) == NEIGHBOURS and bound > best[-1][0]:
+                break
+            _, other_centre, other = self.places[index]
+            if other.id == record.id:
+                continue
+            bisect.insort(best, (distance_km(centre, other_centre), other.id, other))
+            del best[NEIGHBOURS:]
+        return [(d, r) for d, _, r in best]
+
+
+def locator_map(
+    record: Record, gazetteer: Gazetteer, href: Callable[[Record], str]
+) -> MapView | None:
     own = _shape(record)
     if not own:
         return None
     centre = _centre(own)
-    others = sorted(
-        (
-            (distance_km(centre, _centre(_shape(r))), r)
-            for r in corpus
-            if r.id != record.id and _shape(r)
-        ),
-        key=lambda pair: (pair[0], pair[1].id),
-    )[:NEIGHBOURS]
+    others = gazetteer.nearest(record, centre)
     shown = [(record, own), *((r, _shape(r)) for _, r in others)]
     every = [p for _, shape in shown for p in shape]
     lat_min, lat_max = min(p[0] for p in every), max(p[0] for p in every)

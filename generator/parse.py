@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import itertools
 import re
 from collections.abc import Iterable
 from datetime import tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .cache import Memo, fingerprint
 from .dates import DateError, PartialDate, parse_date, parse_timezone, range_error
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
 from .markup import MarkupTooComplex, check_complexity, find_links
@@ -29,6 +32,7 @@ from .schema import (
     STORY,
     Field,
 )
+from .workers import run_all, slices
 from .yamlnodes import Mapping, Node, Scalar, Sequence, describe, load_yaml
 
 _ID = re.compile(ID_PATTERN)
@@ -82,8 +86,19 @@ def _show_char(char: str) -> str:
     return "a space" if char == " " else f"'{char}'" if char.isprintable() else repr(char)
 
 
-def parse_documents(documents: Iterable[Document]) -> tuple[Corpus | None, list[Diagnostic]]:
-    """Check every document; return the Corpus (None when there is no usable site.yaml)."""
+# What parsing one document gives: its records (none, or one) and its diagnostics.
+_Parsed = tuple[list[Record], list[Diagnostic]]
+
+
+def parse_documents(
+    documents: Iterable[Document], jobs: int = 1, memo: Memo | None = None
+) -> tuple[Corpus | None, list[Diagnostic]]:
+    """Check every document; return the Corpus (None when there is no usable site.yaml).
+
+    With jobs > 1, forked workers parse slices of the documents; records and diagnostics are
+    merged in the documents' order, so the result is the same as parsing them here. A memo
+    of earlier builds gives the result for a document whose file and time zone are unchanged.
+    """
     diagnostics = Diagnostics()
     records: dict[str, Record] = {}
     documents = list(documents)
@@ -92,10 +107,26 @@ def parse_documents(documents: Iterable[Document]) -> tuple[Corpus | None, list[
         if document.kind == "site":
             site = _parse_site(document, diagnostics)
     tz = site.tz if site else _UTC
-    for document in documents:
-        if document.kind == "site":
-            continue
-        for record in _parse_document(document, diagnostics, tz):
+    facts = [document for document in documents if document.kind != "site"]
+    keys = [fingerprint(d.path, d.kind, d.stem, d.text, d.assets, str(tz)) for d in facts]
+    known: list[_Parsed | None] = [memo.get(k) if memo is not None else None for k in keys]
+    todo = [i for i, parsed in enumerate(known) if parsed is None]
+
+    def parse(start: int, stop: int) -> list[_Parsed]:
+        parsed = []
+        for document in (facts[i] for i in todo[start:stop]):
+            found = Diagnostics()
+            parsed.append((_parse_document(document, found, tz), found.items))
+        return parsed
+
+    parts = run_all([partial(parse, a, b) for a, b in slices(len(todo), jobs * 4)], jobs)
+    for i, parsed in zip(todo, itertools.chain.from_iterable(parts), strict=True):
+        known[i] = parsed
+        if memo is not None:
+            memo.new[keys[i]] = parsed
+    for records_found, found in filter(None, known):
+        diagnostics.extend(found)
+        for record in records_found:
             other = records.get(record.id)
             if other is not None:
                 diagnostics.error(

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import watchfiles
 
+from .cache import Memo, carry
 from .diagnostics import Diagnostic, Severity
 from .pipeline import Options, Result, build
 
@@ -124,6 +125,9 @@ class DevServer:
                 ) from None
             raise ServeError(f"cannot listen on {host}:{port}: {error.strerror}") from None
         self._thread: threading.Thread | None = None
+        # Parsed documents and rendered Markdown of the last build: a save re-parses and
+        # re-renders only the files it changed (and texts that link to a renamed record).
+        self._memos: dict[str, Memo] | None = None
 
     @property
     def url(self) -> str:
@@ -151,7 +155,8 @@ class DevServer:
     def rebuild(self) -> tuple[Result, float]:
         """Build into the output folder and tell the browsers; the Result and its seconds."""
         started = time.perf_counter()
-        result = build(self.options)
+        result = build(self.options, memos=self._memos)
+        self._memos = carry(result.memos, result.written)
         seconds = time.perf_counter() - started
         errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
         problems = tuple(_problem(d, self._roots()) for d in errors)

@@ -17,7 +17,7 @@ from .chronology import Entry
 from .dates import PartialDate, Precision, display_range
 from .jsonld import Describer, script
 from .links import Links
-from .maps import MapView, locator_map
+from .maps import Gazetteer, MapView, locator_map
 from .markup import relativize
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref
 from .schema import IDENTIFIER_SCHEMES, KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
@@ -267,6 +267,7 @@ class Views:
         self.tz = corpus.site.tz
         self.kinds = tuple(kind for kind in KINDS if corpus.of_kind(kind))
         self.describe = Describer(corpus, links)
+        self.gazetteer = Gazetteer(corpus)
 
     # helpers shared by every page
 
@@ -511,7 +512,7 @@ class Views:
                 for label, ids in self.links.backlinks.get(record.id, ())
             ),
             timeline=self.entries(url, chronology.record_timeline(record, self.corpus, self.links)),
-            map=locator_map(record, self.corpus, lambda r: link(url, record_url(r))),
+            map=locator_map(record, self.gazetteer, lambda r: link(url, record_url(r))),
             tags=record.get("tags", ()),
             updated=_date_view(record.get("updated")),
             extra=dict(record.get("extra", {})),

@@ -3,6 +3,7 @@
 The new tree goes into a hidden temporary folder beside the output folder; only when every
 file is written is it renamed into place, so a failed or killed build leaves `site/` as it
 was. Folders we make carry a marker file; anything else is never overwritten or deleted.
+A file whose bytes are unchanged is hard-linked from the old site instead of written again.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ctypes
 import errno
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -61,7 +63,8 @@ def write_site(out: Path, files: Mapping[str, bytes], copies: Mapping[str, Path]
         for name, data in files.items():
             target = temp / _safe_relative(name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            if not _keep(out / _safe_relative(name), target, data):
+                target.write_bytes(data)
         for name, source in copies.items():
             target = temp / _safe_relative(name)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +74,21 @@ def write_site(out: Path, files: Mapping[str, bytes], copies: Mapping[str, Path]
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+def _keep(old: Path, target: Path, data: bytes) -> bool:
+    """Link the old site's file into the new tree when its bytes are the same: an unchanged
+    page keeps its file (and time), so a deploy tool sees only what changed."""
+    try:
+        status = os.lstat(old)
+        if not stat.S_ISREG(status.st_mode) or status.st_size != len(data):
+            return False
+        if old.read_bytes() != data:
+            return False
+        os.link(old, target, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
 
 
 def _swap(temp: Path, out: Path) -> None:

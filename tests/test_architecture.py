@@ -12,6 +12,8 @@ PACKAGE = Path(generator.__file__).parent
 # Earlier stages first; a module may import only modules listed before it.
 LADDER = [
     "diagnostics",
+    "workers",
+    "cache",
     "dates",
     "schema",
     "yamlnodes",

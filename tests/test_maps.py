@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC
 from typing import Any
 
@@ -15,6 +16,7 @@ from generator.maps import (
     LABEL_HEIGHT,
     NEIGHBOURS,
     WIDTH,
+    Gazetteer,
     MapView,
     direction,
     distance_km,
@@ -76,18 +78,36 @@ def test_direction(target: tuple[float, float], expected: str) -> None:
     assert direction((0.0, 0.0), target) == expected
 
 
+def test_gazetteer_finds_the_same_neighbours_as_sorting_every_record() -> None:
+    rng = random.Random(3)
+    records = [
+        place(f"p{i:03}", coordinates=(rng.choice([40.0, 40.5]), rng.uniform(44.0, 48.0)))
+        if i % 3
+        else place(f"p{i:03}", coordinates=(rng.uniform(-80.0, 80.0), rng.uniform(-179.0, 179.0)))
+        for i in range(150)
+    ]
+    records.append(place("road", path=[(40.0, 45.0), (40.5, 45.5)]))
+    gazetteer = Gazetteer(corpus(*records))
+    for record in records:
+        centre = gazetteer.places[[r.id for _, _, r in gazetteer.places].index(record.id)][1]
+        expected = sorted(
+            (distance_km(centre, c), r.id) for _, c, r in gazetteer.places if r.id != record.id
+        )[:NEIGHBOURS]
+        assert [(d, r.id) for d, r in gazetteer.nearest(record, centre)] == expected
+
+
 # --- the locator map -----------------------------------------------------------------------
 
 
 def test_no_map_without_coordinates_or_path() -> None:
     valley = place("valley")
     town = place("town", coordinates=(40.0, 46.0))
-    assert locator_map(valley, corpus(valley, town), href) is None
+    assert locator_map(valley, Gazetteer(corpus(valley, town)), href) is None
 
 
 def test_a_lone_point_is_drawn_in_the_middle() -> None:
     town = place("town", "Town", coordinates=(40.0, 46.0))
-    view = locator_map(town, corpus(town), href)
+    view = locator_map(town, Gazetteer(corpus(town)), href)
     assert view is not None
     assert (view.width, view.height) == (WIDTH, HEIGHT)
     assert view.description == "Locator map of Town."
@@ -105,7 +125,9 @@ def test_text_alternative_names_the_neighbours_nearest_first() -> None:
     lachin = place("lachin", "Lachin", coordinates=(39.64, 46.55))
     road = place("road", "Road", path=((39.64, 46.55), (39.76, 46.75)))
     nowhere = place("nowhere", "Nowhere")
-    view = locator_map(mine, corpus(mine, shusha, khankendi, lachin, road, nowhere), href)
+    view = locator_map(
+        mine, Gazetteer(corpus(mine, shusha, khankendi, lachin, road, nowhere)), href
+    )
     assert view is not None
     assert view.description == (
         # Bearings 161, 164, 176 and 185 degrees: all nearer south than south-east.
@@ -123,7 +145,7 @@ def test_text_alternative_names_the_neighbours_nearest_first() -> None:
 def test_every_shape_fits_in_the_frame_and_labels_stay_inside() -> None:
     records = [place(f"p{i}", f"P{i}", coordinates=(40 + i * 0.1, 46 + i * 0.2)) for i in range(5)]
     records.append(place("line", "Line", path=((39.5, 45.5), (40.8, 47.5), (40.0, 46.0))))
-    view = locator_map(records[0], corpus(*records), href)
+    view = locator_map(records[0], Gazetteer(corpus(*records)), href)
     assert view is not None
     for point in view.points:
         assert 0 <= point.x <= WIDTH and 0 <= point.y <= HEIGHT
@@ -153,7 +175,7 @@ def test_labels_of_close_neighbours_do_not_overlap_each_other_or_the_pins() -> N
     khankendi = place("khankendi", "Khankendi", coordinates=(39.82, 46.75))
     shusha = place("shusha", "Shusha", coordinates=(39.76, 46.75))
     stepanakert = place("stepanakert", "Stepanakert", coordinates=(39.815, 46.752))
-    view = locator_map(mine, corpus(mine, khankendi, shusha, stepanakert), href)
+    view = locator_map(mine, Gazetteer(corpus(mine, khankendi, shusha, stepanakert)), href)
     assert view is not None
     boxes = label_boxes(view)
     pins = [(p.x - 7, p.y - 7, p.x + 7, p.y + 7) for p in view.points]
@@ -166,7 +188,7 @@ def test_roads_are_labelled_and_the_legend_names_the_symbols_shown() -> None:
     mine = place("mine", "Mine", "deposits", coordinates=(40.0, 46.0))
     other = place("other-mine", "Other mine", "deposits", coordinates=(40.05, 46.05))
     road = place("road", "Road", path=((39.9, 45.9), (40.1, 46.1)))
-    view = locator_map(mine, corpus(mine, other, road), href)
+    view = locator_map(mine, Gazetteer(corpus(mine, other, road)), href)
     assert view is not None
     (line,) = view.lines
     assert (line.label, line.href) == ("Road", href(road))
@@ -175,14 +197,14 @@ def test_roads_are_labelled_and_the_legend_names_the_symbols_shown() -> None:
         ("deposit", "Deposit"),
         ("line", "Road, corridor or border"),
     ]
-    own_road = locator_map(road, corpus(mine, road), href)
+    own_road = locator_map(road, Gazetteer(corpus(mine, road)), href)
     assert own_road is not None
     assert [item.symbol for item in own_road.legend] == ["current-line", "deposit"]
 
 
 def test_at_most_the_nearest_neighbours_are_shown() -> None:
     records = [place(f"p{i:02d}", coordinates=(40 + i * 0.01, 46.0)) for i in range(12)]
-    view = locator_map(records[0], corpus(*records), href)
+    view = locator_map(records[0], Gazetteer(corpus(*records)), href)
     assert view is not None
     assert [p.label for p in view.points] == [f"p{i:02d}" for i in range(NEIGHBOURS + 1)]
 
@@ -190,7 +212,7 @@ def test_at_most_the_nearest_neighbours_are_shown() -> None:
 def test_a_path_is_its_own_current_line() -> None:
     road = place("road", "Road", path=((39.64, 46.55), (39.70, 46.66), (39.82, 46.75)))
     town = place("town", "Town", coordinates=(39.76, 46.75))
-    view = locator_map(road, corpus(road, town), href)
+    view = locator_map(road, Gazetteer(corpus(road, town)), href)
     assert view is not None
     (line,) = view.lines
     assert line.current and line.label == "Road" and len(line.points.split()) == 3
@@ -201,7 +223,7 @@ def test_a_path_is_its_own_current_line() -> None:
 def test_the_scale_bar_is_a_round_number_of_kilometres(spread: float) -> None:
     a = place("a", coordinates=(40.0, 46.0))
     b = place("b", coordinates=(40.0 + spread, 46.0 + spread))
-    view = locator_map(a, corpus(a, b), href)
+    view = locator_map(a, Gazetteer(corpus(a, b)), href)
     assert view is not None
     mantissa = view.scale_km / 10 ** math.floor(math.log10(view.scale_km))
     assert mantissa in (1, 2, 5)

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 from browsing import CHROMIUM, launch, page_errors
+from test_cache import counting
+from test_determinism import tree
 
 from generator import cli
 from generator.pipeline import Options, Result, build
@@ -170,6 +172,38 @@ def test_a_save_rebuilds_and_signals_the_browser(watching: DevServer, options: O
         assert b"Ada Lovelace" in _get(watching.url + "actors/ada/")[2]
     finally:
         events.close()
+
+
+def test_a_rebuild_reparses_only_what_changed_and_equals_a_clean_build(
+    tmp_path: Path, options: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed, rendered = counting(monkeypatch, "render_inline")
+    with DevServer(options, port=0) as server:
+        assert server.rebuild()[0].written
+        assert len(parsed) == 2 and len(rendered) == 2
+        parsed.clear()
+        rendered.clear()
+        bob = options.content / "actors" / "bob.yaml"
+        bob.write_text(BOB.replace("name: Bob", "name: Robert"), encoding="utf-8")
+        assert server.rebuild()[0].written
+        # Bob's file, and Ada's summary, which links to Bob, whose name changed; not Bob's
+        # own summary: its text and the record it links to are as they were.
+        assert parsed == ["content/actors/bob.yaml"]
+        assert rendered == ["Works with [[bob]]."]
+        parsed.clear()
+        rendered.clear()
+        (options.content / "actors" / "ada.yaml").write_text("name: [", encoding="utf-8")
+        assert not server.rebuild()[0].written
+        (options.content / "actors" / "ada.yaml").write_text(ADA, encoding="utf-8")
+        assert server.rebuild()[0].written
+        # The broken file was parsed; the file as it was before came from the failed
+        # build's memo, which kept what the last good build knew. Bob's summary links to
+        # Ada: rendered while she was missing, and again when she was back.
+        assert parsed == ["content/actors/ada.yaml"]
+        assert rendered == ["Works with [[ada]]."] * 2
+    clean = tmp_path / "clean"
+    assert build(Options(content=options.content, out=clean)).written
+    assert tree(options.out) == tree(clean)
 
 
 def test_errors_show_in_the_overlay_until_fixed(watching: DevServer, options: Options) -> None:

@@ -252,3 +252,22 @@ def test_a_write_error_leaves_the_old_site_intact(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_site(out, {"index.html": b"new"}, {"image.png": tmp_path / "missing.png"})
     assert snapshot(tmp_path) == before
+
+
+def test_unchanged_files_are_kept_not_written_again(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    write_site(out, {"a.html": b"same", "b.html": b"old", "c.html": b"gone soon"}, {})
+    (tmp_path / "elsewhere.html").write_bytes(b"linked")
+    before = {name: (out / name).stat().st_ino for name in ("a.html", "b.html")}
+    (out / "d.html").symlink_to(tmp_path / "elsewhere.html")  # not ours: never linked
+    write_site(out, {"a.html": b"same", "b.html": b"new", "d.html": b"linked"}, {})
+    assert (out / "a.html").stat().st_ino == before["a.html"]
+    assert (out / "b.html").stat().st_ino != before["b.html"]
+    assert not (out / "d.html").is_symlink()
+    assert snapshot(out) == {
+        MARKER: snapshot(out)[MARKER],
+        "a.html": b"same",
+        "b.html": b"new",
+        "d.html": b"linked",
+    }
+    assert (tmp_path / "elsewhere.html").read_bytes() == b"linked"

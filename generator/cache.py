@@ -1,0 +1,107 @@
+"""The build cache: what earlier builds worked out, kept to skip work that would come out the same.
+
+Input: a folder (beside the content by default) and the running code; output: one `Memo` per
+stage, whose entries are keyed by a fingerprint of everything that entry depends on. A cache
+that cannot be read, or that other code wrote, is ignored; it is saved (atomically, holding
+only what this build used) only after a build succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+FILE = "cache.pickle"
+_CODE = Path(__file__).resolve().parent
+_LEFTOVER_SECONDS = 3600
+_LIBRARIES = ("markdown", "pyyaml", "nh3")
+
+
+@dataclass
+class Memo:
+    """Entries of the last build (`old`, read only) and those this build used or made (`new`)."""
+
+    old: dict[str, Any] = field(default_factory=dict)
+    new: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str) -> Any:
+        value = self.old.get(key)
+        if value is not None:
+            self.new[key] = value
+        return value
+
+
+def default_folder(content: Path) -> Path:
+    """A hidden folder beside the content folder."""
+    return content.absolute().parent / ".factsheet-cache"
+
+
+def fingerprint(*parts: object) -> str:
+    """A hash of the parts' text: equal parts, equal fingerprint."""
+    text = repr(parts).encode("utf-8", "backslashreplace")
+    return hashlib.sha256(text).hexdigest()
+
+
+def code_version() -> str:
+    """The generator's source, its libraries and Python's version: from other code, stale.
+
+    (Templates are not part of it: nothing kept here depends on them.)
+    """
+    digest = hashlib.sha256(sys.version.encode())
+    for library in _LIBRARIES:
+        digest.update(f"{library} {metadata.version(library)}\0".encode())
+    for path in sorted(_CODE.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def load(folder: Path | None, names: tuple[str, ...]) -> dict[str, Memo]:
+    """A Memo per name, empty when there is no cache, or it is corrupt, stale or foreign."""
+    data: Any = None
+    if folder is not None:
+        try:
+            with (folder / FILE).open("rb") as file:
+                data = pickle.load(file)
+        except Exception:  # a missing, truncated or foreign file is not worth a failed build
+            data = None
+    if not isinstance(data, dict) or data.get("version") != code_version():
+        data = {}
+    return {name: Memo(old=_entries(data.get(name))) for name in names}
+
+
+def carry(memos: dict[str, Memo], succeeded: bool) -> dict[str, Memo]:
+    """Memos for the next build in this process: what this one used (all it knew, if it
+    failed before using everything)."""
+    return {
+        name: Memo(old=memo.new if succeeded else {**memo.old, **memo.new})
+        for name, memo in memos.items()
+    }
+
+
+def save(folder: Path, memos: dict[str, Memo]) -> None:
+    """Write the entries this build used, by a temporary file renamed into place."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob(".tmp-*"):  # from a killed build (not one still running)
+        if time.time() - leftover.stat().st_mtime > _LEFTOVER_SECONDS:
+            leftover.unlink(missing_ok=True)
+    data = {"version": code_version(), **{name: memo.new for name, memo in memos.items()}}
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            pickle.dump(data, file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, folder / FILE)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _entries(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

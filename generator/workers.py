@@ -1,0 +1,46 @@
+"""Fan work out to forked processes: a list of tasks run on up to N processes, results in order.
+
+Input: argument-free functions (closures over the corpus, the views...). Fork hands every
+worker the tasks and everything they read, so only a task's index and its result cross a
+pipe. Without fork, or with one process, the tasks run here, one after the other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+Result = TypeVar("Result")
+
+# The tasks of the pool being run: set just before the pool forks, read by _run.
+_tasks: Sequence[Callable[[], Any]] = ()
+
+
+def can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def slices(count: int, parts: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) bounds that cover range(count) in at most `parts` slices."""
+    parts = max(1, min(count, parts))
+    edges = [count * i // parts for i in range(parts + 1)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if a < b]
+
+
+def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
+    """Every task's result, in the order of tasks, computed on up to `jobs` processes."""
+    if jobs <= 1 or len(tasks) <= 1 or not can_fork():
+        return [task() for task in tasks]
+    global _tasks
+    _tasks = tasks
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(tasks))) as pool:
+            return pool.map(_run, range(len(tasks)), chunksize=1)
+    finally:
+        _tasks = ()
+
+
+def _run(index: int) -> Any:
+    return _tasks[index]()

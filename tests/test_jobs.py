@@ -1,0 +1,69 @@
+"""Parallel builds (--jobs): forked workers give the same site and diagnostics as one process."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from test_determinism import FULL, tree
+
+from generator import cli
+from generator.pipeline import Options, build, load
+from generator.render import TEMPLATES
+from generator.workers import run_all, slices
+
+INVALID = Path(__file__).parent / "fixtures" / "invalid"
+
+
+@pytest.mark.parametrize(("count", "parts"), [(0, 4), (1, 4), (5, 2), (10, 4), (3, 8)])
+def test_slices_cover_every_item_once_in_order(count: int, parts: int) -> None:
+    bounds = slices(count, parts)
+    assert [i for a, b in bounds for i in range(a, b)] == list(range(count))
+    assert len(bounds) <= max(1, parts)
+
+
+def test_run_all_keeps_the_order_of_tasks() -> None:
+    tasks = [lambda n=n: n * n for n in range(9)]
+    assert run_all(tasks, 3) == run_all(tasks, 1) == [n * n for n in range(9)]
+
+
+def test_two_processes_build_the_same_site_as_one(tmp_path: Path) -> None:
+    sites = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"site-{jobs}"
+        result = build(Options(content=FULL, out=out, jobs=jobs))
+        assert result.written, [d.format() for d in result.diagnostics]
+        sites[jobs] = tree(out)
+    assert sorted(sites[1]) == sorted(sites[2])
+    assert [name for name in sites[1] if sites[1][name] != sites[2][name]] == []
+
+
+def test_two_processes_find_the_same_problems_as_one() -> None:
+    folders = sorted(p / "content" for p in INVALID.iterdir() if (p / "content").is_dir())
+    assert folders
+    for content in folders:
+        one = load(Options(content=content, jobs=1))[2]
+        assert load(Options(content=content, jobs=3))[2] == one, content
+
+
+def test_a_template_error_in_a_worker_is_reported_as_in_one_process(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    record = templates / "record.html"
+    broken = record.read_text("utf-8").replace(
+        "{% block main %}", "{% block main %}{{ page.no_such_field }}", 1
+    )
+    record.write_text(broken, "utf-8")
+    problems = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"site-{jobs}"
+        result = build(Options(content=FULL, out=out, templates=templates, jobs=jobs))
+        assert not result.written and not out.exists()
+        problems[jobs] = [d.format() for d in result.diagnostics if d.code == "E0602"]
+    assert problems[1] and problems[1] == problems[2]
+
+
+def test_jobs_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["build", "--jobs", "0"]) == 2
+    assert "not a number of processes" in capsys.readouterr().err
