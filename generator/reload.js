@@ -80,7 +80,15 @@
 
   if (window.EventSource) {
     var events = new EventSource("/__factsheet/events");
-    events.onmessage = function (message) { update(JSON.parse(message.data)); };
+    events.onmessage = function (message) {
+      var status;
+      try {
+        status = JSON.parse(message.data);
+      } catch (error) {
+        return; // a message cut short while the page unloads: the next one says it all
+      }
+      update(status);
+    };
   } else {
     window.setInterval(function () {
       fetch("/__factsheet/status", { cache: "no-store" })
