@@ -7,6 +7,8 @@ each story) and a diagnostic for every reference that names no record or the wro
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from markupsafe import Markup
 
 from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
-from .markup import MarkupTooComplex, Rendered, render_inline, render_markdown
+from .markup import MarkupTooComplex, Rendered, find_links, render_inline, render_markdown
 from .model import Citation, Corpus, Publisher, Record, Ref, Text
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
@@ -224,11 +226,14 @@ class _Linker:
         return output_path(record_url(target)), target.name
 
     def render(self, record: Record, name: str, text: Text, *, inline: bool) -> None:
-        rendered = self.rendered(text.value, inline=inline)
-        if rendered is None:
-            return  # parse has reported it where it is; nothing of it can be shown
+        try:
+            rendered = self.rendered(text.value, inline=inline)
+        except MarkupTooComplex as error:
+            self.too_complex(text, error, body=name == "body")
+            return
         self.html[(record.id, name)] = rendered.html
-        positions = dict(_positions(text))
+        broken = [i for i in rendered.unresolved if i not in self.hidden]
+        positions = dict(_positions(link_locations(text, inline=inline))) if broken else {}
         for target_id in rendered.links:
             if target_id in self.corpus.records:
                 label = f"{MENTIONS} {TITLES[record.kind].lower()}"
@@ -253,7 +258,15 @@ class _Linker:
                 "links, or a [[link]] to a record",
             )
 
-    def rendered(self, value: str, *, inline: bool) -> Rendered | None:
+    def too_complex(self, text: Text, error: MarkupTooComplex, *, body: bool) -> None:
+        """Python-markdown gave up where parse's cost check did not (its own recursion)."""
+        if body:
+            where = text.location.at(text.location.line + (error.line or 1) - 1, 1)
+            self.diagnostics.error(where, "E0106", f"the story's Markdown is too complex: {error}")
+        else:
+            self.diagnostics.error(text.location, "E0106", f"the Markdown is too complex: {error}")
+
+    def rendered(self, value: str, *, inline: bool) -> Rendered:
         """The text rendered, from the memo when every record it looked up looks the same."""
         allow_html = self.corpus.site.allow_html
         key = fingerprint(value, inline, allow_html)
@@ -267,15 +280,12 @@ class _Linker:
             looked_up[target_id] = self.lookup(target_id)
             return looked_up[target_id]
 
-        try:
-            if inline:
-                rendered = render_inline(value, lookup, allow_html=allow_html)
-            else:
-                rendered = render_markdown(
-                    value, lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
-                )
-        except MarkupTooComplex:
-            return None
+        if inline:
+            rendered = render_inline(value, lookup, allow_html=allow_html)
+        else:
+            rendered = render_markdown(
+                value, lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
+            )
         self.found[key] = (rendered, tuple(looked_up.items()))
         return rendered
 
@@ -307,10 +317,40 @@ def _find(text: Text, needle: str, start: int, *, exact: bool) -> tuple[Location
     return text.location.at(text.location.line + line, column), index + len(needle)
 
 
-def _positions(text: Text) -> Iterator[tuple[tuple[str, int], Location]]:
+def link_locations(text: Text, *, inline: bool) -> list[tuple[str, Location]]:
+    """Each [[link]] of the text, in the renderer's order, with its position in the file.
+
+    A story body maps line for line onto its file. A YAML value is searched for in its file,
+    on from where the value starts, so quoting and block styles cannot shift the position.
+    """
+    try:
+        found = find_links(text.value, inline=inline)
+    except MarkupTooComplex:
+        return []
+    start = text.location
+    if text.origin is None:
+        return [(target, start.at(start.line + line - 1, column)) for target, line, column in found]
+    source = text.origin
+    line_starts = [0, *(m.end() for m in re.finditer("\n", source))]
+    offset = line_starts[min(start.line, len(line_starts)) - 1] + start.column - 1
+    located: list[tuple[str, Location]] = []
+    for target, _, _ in found:
+        match = re.compile(r"(?<!\\)\[\[\s*" + re.escape(target)).search(source, offset)
+        if match is None:
+            located.append((target, start))
+            continue
+        offset = match.end()
+        line = bisect.bisect_right(line_starts, match.start())
+        located.append((target, start.at(line, match.start() - line_starts[line - 1] + 1)))
+    return located
+
+
+def _positions(
+    located: list[tuple[str, Location]],
+) -> Iterator[tuple[tuple[str, int], Location]]:
     """(id, n) -> location of the n-th link to that id in the text."""
     seen: dict[str, int] = defaultdict(int)
-    for target_id, location in text.links:
+    for target_id, location in located:
         yield (target_id, seen[target_id]), location
         seen[target_id] += 1
 

@@ -26,15 +26,17 @@ class Ref:
 
 @dataclass(frozen=True)
 class Text:
-    """Markdown (or inline Markdown) text, where it starts, and where each [[link]] in it is.
+    """Markdown (or inline Markdown) text, and where it starts in its file.
 
-    `links` pairs each link target, in order, with its file position, so that a broken link
-    is reported at the exact line and column whatever the YAML quoting or block style.
+    A story body maps line for line onto its file (`origin` is None). A YAML value may be
+    quoted, folded or indented, so `origin` keeps the whole file: a broken [[link]] is then
+    found by searching the file on from `location`, and reported at its exact line and
+    column. Positions are worked out only when a link is broken (`links.link_locations`).
     """
 
     value: str
     location: Location
-    links: tuple[tuple[str, Location], ...] = ()
+    origin: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ a record with errors is still kept when it has an id, so references to it don't 
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import itertools
 import re
@@ -19,7 +18,7 @@ from typing import Any
 from .cache import Memo, fingerprint
 from .dates import DateError, PartialDate, parse_date, parse_timezone, range_error
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
-from .markup import MarkupTooComplex, check_complexity, find_links
+from .markup import MarkupTooComplex, check_complexity
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Site, Text
 from .reading import Document
 from .schema import (
@@ -291,13 +290,11 @@ def _parse_story(document: Document, diagnostics: Diagnostics, tz: tzinfo) -> Re
     body_text = "\n".join(lines[closing + 1 :])
     try:
         check_complexity(body_text)
-        found = find_links(body_text)
     except MarkupTooComplex as error:
         where = here.at(body_line + (error.line or 1) - 1, 1)
         diagnostics.error(where, "E0106", f"the story's Markdown is too complex: {error}")
         return None
-    links = tuple((target, here.at(body_line + line - 1, column)) for target, line, column in found)
-    body = Text(body_text, here.at(body_line, 1), links)
+    body = Text(body_text, here.at(body_line, 1))
     return _build_record(document, node, document.stem, None, diagnostics, tz, body)
 
 
@@ -380,7 +377,6 @@ class _FieldChecker:
         self.path = path
         self.tz = tz
         self.text = text
-        self.line_starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
         self.diagnostics = diagnostics
 
     def at(self, node: Node) -> Location:
@@ -494,33 +490,12 @@ class _FieldChecker:
         value = self.scalar(field, node)
         if value is None:
             return None
-        links = self.locate_links(value, node, inline=field.type == "inline")
-        return Text(value, self.at(node), links)
-
-    def locate_links(
-        self, value: str, node: Node, *, inline: bool
-    ) -> tuple[tuple[str, Location], ...]:
-        """Find each [[link]] of a YAML text in the file, searching on from the node."""
-        found: list[tuple[str, Location]] = []
-        line_index = min(node.line, len(self.line_starts)) - 1
-        offset = self.line_starts[line_index] + node.column - 1
         try:
-            check_complexity(value, inline=inline)
-            targets = [target for target, _, _ in find_links(value, inline=inline)]
+            check_complexity(value, inline=field.type == "inline")
         except MarkupTooComplex as error:
             self.error(node, "E0106", f"the Markdown is too complex: {error}")
-            return ()
-        for target in targets:
-            pattern = re.compile(r"(?<!\\)\[\[\s*" + re.escape(target))
-            match = pattern.search(self.text, offset)
-            if match is None:
-                found.append((target, self.at(node)))
-                continue
-            offset = match.end()
-            line = bisect.bisect_right(self.line_starts, match.start())
-            column = match.start() - self.line_starts[line - 1] + 1
-            found.append((target, Location(self.path, line, column)))
-        return tuple(found)
+            return None
+        return Text(value, self.at(node), self.text)
 
     _to_markdown = _to_inline
 
