@@ -185,7 +185,7 @@ class _Linker:
             elif field.type == "records":
                 self.visit_entries(record, field, value, relation)
             elif field.type == "citations":
-                self.visit_citations(record, field, value)
+                self.visit_citations(record, value)
             elif field.type == "publisher":
                 self.visit_publisher(record, value)
             elif field.type in ("inline", "markdown"):
@@ -202,9 +202,7 @@ class _Linker:
                 if isinstance(value, Ref):
                     self.connect(record, value, declared[name], f"{relation}.{name}")
 
-    def visit_citations(
-        self, record: Record, field: Field, citations: tuple[Citation, ...]
-    ) -> None:
+    def visit_citations(self, record: Record, citations: tuple[Citation, ...]) -> None:
         for citation in citations:
             target = self.resolve(citation.source, "sources", "sources")
             if target is not None:

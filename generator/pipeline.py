@@ -24,7 +24,7 @@ from .model import Corpus
 from .parse import parse_documents
 from .reading import read_content
 from .render import TEMPLATES, environment, render_page
-from .schema import RECORD_KINDS, STORY
+from .schema import RECORD_KINDS, SINGULAR, STORY
 from .search import INDEX, search_index
 from .urls import output_path, record_url
 from .views import Page, Views
@@ -108,7 +108,7 @@ def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
             diagnostics.warning(
                 record.location,
                 "W0301",
-                f"no source backs the {record.kind[:-1]} '{record.id}'; add 'sources:'",
+                f"no source backs the {SINGULAR[record.kind]} '{record.id}'; add 'sources:'",
             )
         if record.id not in linked:
             diagnostics.warning(
