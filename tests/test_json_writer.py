@@ -1,0 +1,112 @@
+"""The data export's JSON writer (orjson, json.dumps where they differ) writes the very bytes
+`json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)` wrote before it: for any
+JSON value, for the values orjson writes differently or refuses, and for every JSON file of
+the full fixture's export."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opendata import FULL
+
+from generator import data
+from generator.pipeline import Options, load
+
+
+def dumps(value: Any) -> bytes:
+    """The export's JSON as json.dumps wrote it before orjson."""
+    return (json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+
+
+SPECIAL_CHARACTERS = ["\x00", "\x08", "\x1f", "\x7f", "\x85", "\u2028", "\u2029", '"', "\\"]
+text = st.text(st.characters(codec="utf-8") | st.sampled_from([*SPECIAL_CHARACTERS, "é", "😀"]))
+integers = st.integers() | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63) - 1])
+floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
+    [0.1, -0.0, 1e-7, 1e-5, 1e-4, 1e16, 40.123456, -179.99999999, 5e-324]
+)
+scalars = st.none() | st.booleans() | integers | floats | text
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=4).map(tuple)
+        | st.dictionaries(text, inner, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=1000, derandomize=True, deadline=None)
+@given(values)
+def test_any_json_value_is_written_as_json_dumps_wrote_it(value: Any) -> None:
+    assert data.to_json(value) == dumps(value)
+
+
+class Text(str):
+    pass
+
+
+class Number(float):
+    pass
+
+
+class Pair(tuple[int, int]):
+    pass
+
+
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"small": 1e-05, "tiny": -2.5e-07, "nan": math.nan, "inf": [math.inf, -math.inf]},
+        {"beyond 64 bits": 2**64, "below": -(2**63) - 1},
+        {1: "a key that is not text", 2: None},
+        {"subclasses": [Text("text"), Pair((1, 2))]},
+        {"float subclass": Number(1.5)},
+        nested(300),  # deeper than orjson goes
+    ],
+    ids=["floats", "integers", "keys", "subclasses", "float-subclass", "nesting"],
+)
+def test_what_orjson_writes_differently_or_refuses_is_written_by_json_dumps(value: Any) -> None:
+    assert data.to_json(value) == dumps(value)
+
+
+def test_what_json_dumps_refuses_is_still_refused() -> None:
+    circular: list[Any] = []
+    circular.append(circular)
+    with pytest.raises(ValueError, match="Circular"):
+        data.to_json(circular)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        data.to_json({"a date": date(2022, 12, 10)})  # orjson would write "2022-12-10"
+
+
+def test_every_json_file_of_the_export_is_what_json_dumps_wrote(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus, links, _ = load(Options(content=FULL))
+    assert corpus is not None and links is not None
+    written: list[Any] = []
+    write = data.to_json
+
+    def recording(value: Any) -> bytes:
+        written.append(value)
+        return write(value)
+
+    monkeypatch.setattr(data, "to_json", recording)
+    files = data.export(corpus, links)
+    assert len(written) == sum(path.endswith(".json") for path in files)
+    assert any(b'"latitude": ' in files[path] for path in files)  # floats are among them
+    for value in written:
+        assert write(value) == dumps(value)
