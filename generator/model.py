@@ -36,7 +36,7 @@ class Text:
 
     value: str
     location: Location
-    origin: str | None = None
+    origin: str | None = field(default=None, repr=False)  # not in repr: the whole file
 
 
 @dataclass(frozen=True)

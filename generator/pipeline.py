@@ -7,29 +7,23 @@ every stage succeeded (no errors, and no warnings under --strict).
 from __future__ import annotations
 
 import contextlib
-import itertools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
-from typing import cast
 
-from . import cache
+from . import cache, plan, rebuild
 from .cache import Memo
-from .data import export
+from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
-from .feeds import feeds
 from .links import Links, link_corpus
 from .model import Corpus
 from .parse import parse_documents
 from .reading import read_content
-from .render import TEMPLATES, environment, render_page
-from .schema import RECORD_KINDS, SINGULAR, STORY
-from .search import INDEX, search_index
-from .urls import output_path, record_url
-from .views import Page, Views
-from .workers import run_all, slices
-from .write import OutputError, check_output, write_site
+from .rebuild import Trace
+from .render import TEMPLATES
+from .schema import KINDS, SINGULAR, STORY
+from .write import OutputError, Staging, check_output, site_stamp
 
 
 @dataclass(frozen=True)
@@ -58,8 +52,8 @@ class Result:
         return any(d.severity.value == "error" for d in self.diagnostics)
 
 
-# The parts of the build cache: parsed documents, rendered Markdown.
-MEMOS = ("parse", "markdown")
+# The parts of the build cache: parsed documents, rendered Markdown, the dependency record.
+MEMOS = ("parse", "markdown", "deps")
 
 # Told the name of each stage as it starts ("read", "parse", ...), for progress and timings.
 Progress = Callable[[str], None]
@@ -138,108 +132,82 @@ def build(
         result.diagnostics.append(_output_error(options.out, str(error)))
         return result
     progress("render")
-    files, copies, problems = render_site(corpus, links, options.templates, options.jobs)
-    if problems:
-        result.diagnostics.extend(problems)
-        return result
-    progress("write")
     try:
-        write_site(options.out, files, copies)
+        deps = memos.setdefault("deps", Memo())
+        result.pages, problems = make_site(corpus, links, options, deps, progress)
     except (OutputError, OSError) as error:
         result.diagnostics.append(_output_error(options.out, str(error)))
+        return result
+    if problems:
+        result.diagnostics.extend(problems)
         return result
     if options.cache is not None:
         # The site is built; a cache that cannot be written only costs time next time.
         with contextlib.suppress(OSError):
             cache.save(options.cache, memos)
-    result.pages = sum(1 for name in files if name.endswith(".html"))
     result.records = len(corpus.records)
     result.written = True
     return result
 
 
-def plan(corpus: Corpus, links: Links) -> list[Page]:
-    """Every page of the site, as view models, in a stable order."""
-    return [make() for make in _page_makers(Views(corpus, links), corpus)]
+def make_site(
+    corpus: Corpus, links: Links, options: Options, memo: Memo, progress: Progress = _silent
+) -> tuple[int, list[Diagnostic]]:
+    """Write the site (the number of pages), running only the makers whose inputs changed
+    since the build that `memo` remembers, if that build's site is still in options.out.
 
-
-def _page_makers(views: Views, corpus: Corpus) -> list[Callable[[], Page]]:
-    """One function per page of the site, in the plan's order, that builds its view model."""
-    makers: list[Callable[[], Page]] = [
-        views.home,
-        views.chronology,
-        views.search,
-        views.not_found,
-    ]
-    for kind in (STORY, *RECORD_KINDS):
-        records = corpus.of_kind(kind)
-        if records:
-            makers.append(partial(views.kind_index, kind))
-        for record in records:
-            makers.append(partial(views.story if kind == STORY else views.record, record))
-    return makers
-
-
-# A rendered page: its URL, its path in the output folder, its bytes or the problem instead.
-Rendered = tuple[str, str, bytes | None, Diagnostic | None]
-
-
-def render_site(
-    corpus: Corpus, links: Links, templates: Path = TEMPLATES, jobs: int = 1
-) -> tuple[dict[str, bytes], dict[str, Path], list[Diagnostic]]:
-    """Every output file as bytes, files to copy (assets, story images), and problems.
-
-    With jobs > 1 forked workers render slices of the plan and export the data files;
-    the output is the same bytes as with one process.
+    Nothing is written when every file is as that build left it; otherwise the new site is
+    staged beside the old one (unchanged files hard-linked from it) and swapped in.
     """
-    env = environment(templates)
-    makers = _page_makers(Views(corpus, links), corpus)
-
-    def render(start: int, stop: int) -> list[Rendered]:
-        out: list[Rendered] = []
-        for make in makers[start:stop]:
-            page = make()
-            html, problem = render_page(env, page)
-            out.append(
-                (
-                    page.url,
-                    output_path(page.url),
-                    None if html is None else html.encode("utf-8"),
-                    problem,
-                )
+    makers = plan.makers(corpus, links, options.templates)
+    pages = [m.name for m in makers if m.url is not None]
+    problems = [
+        _output_error(Path(name), f"two pages would be written to {name}", "E0603")
+        for name, count in Counter(pages).items()
+        if count > 1
+    ]
+    if problems:
+        return 0, problems
+    previous = memo.old.get(_TRACES) if memo.old.get(_SITE) == site_stamp(options.out) else None
+    traces: dict[str, Trace] = previous if isinstance(previous, dict) else {}
+    fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
+    todo = rebuild.stale(makers, traces, fingerprints, options.out.absolute())
+    names = {m.name for m in makers}
+    if todo or names != traces.keys():
+        staging = Staging(options.out)
+        try:
+            made, problems = rebuild.run(
+                makers, todo, corpus, links, options.templates, fingerprints, staging, options.jobs
             )
-        return out
+            if problems:
+                staging.discard()
+                return 0, problems
+            progress("write")
+            kept = {m.name: traces[m.name] for m in makers if m.name not in made}
+            for trace in kept.values():
+                for name, _, _ in trace.files:
+                    staging.keep(name)
+            staging.commit()
+        except BaseException:
+            staging.discard()
+            raise
+        traces = {m.name: made.get(m.name) or kept[m.name] for m in makers}
+    memo.new[_TRACES] = traces
+    memo.new[_SITE] = site_stamp(options.out)
+    return len(pages), []
 
-    tasks: list[Callable[[], object]] = [partial(export, corpus, links)]
-    tasks += [partial(render, a, b) for a, b in slices(len(makers), jobs * 4)]
-    data, *rendered = run_all(tasks, jobs)
-    files: dict[str, bytes] = {}
-    problems: list[Diagnostic] = []
-    urls: list[str] = []
-    for url, path, html, problem in itertools.chain.from_iterable(
-        cast(list[Rendered], part) for part in rendered
-    ):
-        urls.append(url)
-        if problem is not None:
-            problems.append(problem)
-        elif path in files:
-            problems.append(
-                _output_error(Path(path), f"two pages would be written to {path}", "E0603")
-            )
-        elif html is not None:
-            files[path] = html
-    files[INDEX] = search_index(corpus, links)
-    files.update(cast(dict[str, bytes], data))
-    files.update(feeds(corpus, links, urls))
-    copies = {
-        f"assets/{asset.name}": asset
-        for asset in sorted((templates / "assets").iterdir())
-        if asset.is_file()
-    }
-    for story in corpus.of_kind(STORY):
-        for image in story.assets:
-            copies[f"{record_url(story)}{image.name}"] = image
-    return files, copies, problems
+
+# The dependency record's entries in the cache: the traces of every maker, and the stamp of
+# the site they describe.
+_TRACES, _SITE = "traces", "site"
+
+
+def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:
+    """What every maker reads: the site settings, the kinds present, the templates."""
+    kinds = tuple(kind for kind in KINDS if corpus.of_kind(kind))
+    files = sorted(p for p in templates.rglob("*") if p.is_file())
+    shown = "".join(f"{p.relative_to(templates)}\0{digest_bytes(p.read_bytes())}\0" for p in files)
+    return {"site": digest(repr(corpus.site)), "kinds": repr(kinds), "templates": digest(shown)}
 
 
 def _without_drafts(corpus: Corpus, options: Options) -> tuple[Corpus, frozenset[str]]:

@@ -53,27 +53,80 @@ def _safe_relative(name: str) -> PurePosixPath:
 
 def write_site(out: Path, files: Mapping[str, bytes], copies: Mapping[str, Path]) -> None:
     """Write `files` (path -> bytes) and `copies` (path -> source file) as the new `out`."""
-    out = out.absolute()
-    parent = out.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(parent, out.name)
-    temp = parent / f"{_TEMP_PREFIX}{out.name}-{os.getpid()}"
-    temp.mkdir()
+    staging = Staging(out)
     try:
         for name, data in files.items():
-            target = temp / _safe_relative(name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not _keep(out / _safe_relative(name), target, data):
-                target.write_bytes(data)
+            staging.put(name, data)
         for name, source in copies.items():
-            target = temp / _safe_relative(name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        (temp / MARKER).write_text("made by factsheet; safe to delete with the folder\n")
-        _swap(temp, out)
+            staging.put(name, source.read_bytes())
+        staging.commit()
     except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
+        staging.discard()
         raise
+
+
+class Staging:
+    """The next site, built in a hidden folder beside the output folder, then swapped in.
+
+    Files are put into it one by one (by any process: `put` needs only the folder's path);
+    a file unchanged since the old site is hard-linked from there, and `keep` links an old
+    file whose inputs did not change without looking at it. `commit` swaps the folder in;
+    `discard` removes it, leaving the old site as it was.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out.absolute()
+        parent = self.out.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(parent, self.out.name)
+        self.folder = parent / f"{_TEMP_PREFIX}{self.out.name}-{os.getpid()}"
+        self.folder.mkdir()
+        self._made: set[PurePosixPath] = set()
+
+    def _target(self, name: str) -> tuple[Path, Path]:
+        relative = _safe_relative(name)
+        if relative.parent not in self._made:
+            (self.folder / relative.parent).mkdir(parents=True, exist_ok=True)
+            self._made.add(relative.parent)
+        return self.out / relative, self.folder / relative
+
+    def put(self, name: str, data: bytes) -> os.stat_result:
+        """Write a file (or link the old site's, when its bytes are the same); its status."""
+        old, target = self._target(name)
+        if not _keep(old, target, data):
+            target.write_bytes(data)
+        return os.lstat(target)
+
+    def keep(self, name: str) -> None:
+        """Link the old site's file, known to be what this build would write."""
+        old, target = self._target(name)
+        os.link(old, target, follow_symlinks=False)
+
+    def commit(self) -> None:
+        (self.folder / MARKER).write_text("made by factsheet; safe to delete with the folder\n")
+        _swap(self.folder, self.out)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def site_stamp(out: Path) -> tuple[int, int] | None:
+    """The identity of the site now in `out` (its marker file's inode and time), if any:
+    a build that finds the stamp it left knows the files there are the ones it wrote."""
+    try:
+        status = os.lstat(out / MARKER)
+    except OSError:
+        return None
+    return status.st_ino, status.st_mtime_ns
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """A file's size and modification time, None if it is not a regular file."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return None
+    return (status.st_size, status.st_mtime_ns) if stat.S_ISREG(status.st_mode) else None
 
 
 def _keep(old: Path, target: Path, data: bytes) -> bool:

@@ -1,0 +1,227 @@
+"""The dependency record: what each output file read of the model, to skip what is unchanged.
+
+Every page and data file is made by a function (a *maker*) from the Corpus and its Links.
+While a maker runs, the Corpus and Links it is given are watched: each lookup names a piece
+of the model, a *key* (a tag and its parts, joined by SEP):
+
+    r id           a record: every field but a story's body (its name, its summary...)
+    body id        a story's body, as written
+    h id field     the rendered HTML of a Markdown field ("body" for a story's body)
+    b id           the backlinks of a record        m id     the records tied to a story
+    o id           the edges from a record          i id     the edges to it
+    p id           the actor that publishes a source
+    k kind         every record of a kind, in order all      every record
+    edges          every edge                       g        where every mapped record is
+    file path      a file copied into the site (its size, time and inode)
+
+and every maker also reads the "global" keys the pipeline gives (the site settings, the kinds
+present, the templates). The record of a build keeps, per maker, the keys it read and one
+digest of their values. The next build works out the digest of those keys again: when it is
+the same, the maker would read the same values and make the same bytes, so its files are
+kept. A maker whose inputs changed runs again, and may read other keys this time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, cast
+
+from .links import Edge, Links
+from .maps import Gazetteer
+from .model import Corpus, Record
+
+# A key: its tag and parts joined by SEP, e.g. "r\x1factor-1" (strings pickle small).
+Key = str
+Reads = set[Key]
+SEP = "\x1f"
+
+
+def key(*parts: str) -> Key:
+    return SEP.join(parts)
+
+
+# The fingerprint of a key whose value does not exist (a record left out, no backlinks).
+_ABSENT = "-"
+
+
+def digest(text: str) -> str:
+    return digest_bytes(text.encode("utf-8", "backslashreplace"))
+
+
+def digest_bytes(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def record_fingerprint(record: Record) -> str:
+    """Everything about the record but a story's body (the key "body id")."""
+    body = record.body
+    shown = repr((record.kind, record.id, record.name, record.location, record.fields))
+    shown += repr((record.field_locations, record.assets, body.location if body else None))
+    return digest(shown)
+
+
+class Fingerprints:
+    """The current value of every key, as a short digest, worked out once when first asked."""
+
+    def __init__(self, corpus: Corpus, links: Links, globals_: Mapping[Key, str]) -> None:
+        self.corpus = corpus
+        self.links = links
+        self.known: dict[Key, str] = dict(globals_)
+        self.globals = tuple(sorted(globals_))
+        self._record_fingerprints: dict[str, str] = {}
+
+    def __call__(self, name: Key) -> str:
+        value = self.known.get(name)
+        if value is None:
+            value = self.known[name] = self._compute(name.split(SEP))
+        return value
+
+    def of(self, keys: Iterable[Key]) -> str:
+        """One digest for the values of all the keys, in the order given."""
+        return digest("\0".join(f"{k}={self(k)}" for k in keys))
+
+    def record(self, record_id: str) -> str:
+        known = self._record_fingerprints.get(record_id)
+        if known is None:
+            record = self.corpus.records.get(record_id)
+            known = record_fingerprint(record) if record is not None else _ABSENT
+            self._record_fingerprints[record_id] = known
+        return known
+
+    def _compute(self, key: list[str]) -> str:
+        tag = key[0]
+        corpus, links = self.corpus, self.links
+        if tag == "r":
+            return self.record(key[1])
+        if tag == "body":
+            record = corpus.records.get(key[1])
+            body = record.body if record is not None else None
+            return digest(body.value) if body is not None else _ABSENT
+        if tag == "h":
+            html = links.html.get((key[1], key[2]))
+            return digest(html) if html is not None else _ABSENT
+        if tag == "k":
+            return digest(" ".join(self.record(r.id) for r in corpus.of_kind(key[1])))
+        if tag == "all":
+            return digest(" ".join(self.record(i) for i in sorted(corpus.records)))
+        if tag == "file":
+            try:
+                status = os.stat(key[1])
+            except OSError:
+                return _ABSENT
+            return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ino}"
+        if tag == "g":
+            places = Gazetteer(corpus).places
+            return digest(repr([(centre, record.id) for _, centre, record in places]))
+        values: dict[str, Callable[[str], object]] = {
+            "b": lambda i: links.backlinks.get(i),
+            "m": lambda i: links.story_members.get(i),
+            "p": lambda i: links.publishers.get(i),
+            "o": links.outgoing,
+            "i": links.incoming,
+        }
+        if tag == "edges":
+            return digest(repr(links.edges))
+        if tag in values:
+            return digest(repr(values[tag](key[1])))
+        raise KeyError(f"no such key in the dependency record: {SEP.join(key)!r}")
+
+
+class _Watched(Mapping[Any, Any]):
+    """A mapping that notes, in `reads`, the key of every entry looked up."""
+
+    def __init__(self, data: Mapping[Any, Any], reads: Reads, name: Callable[[Any], Key]) -> None:
+        self._data = data
+        self._reads = reads
+        self._name = name
+
+    def __getitem__(self, key: Any) -> Any:
+        self._reads.add(self._name(key))
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        self._reads.add(self._name(key))
+        return key in self._data
+
+    def __iter__(self) -> Iterator[Any]:
+        self._reads.add("all")  # every record (these mappings are keyed by record)
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        self._reads.add("all")
+        return len(self._data)
+
+
+class WatchedCorpus:
+    """The Corpus as a maker sees it: every lookup noted in `reads`."""
+
+    def __init__(self, corpus: Corpus, reads: Reads) -> None:
+        self._corpus = corpus
+        self._reads = reads
+        self.site = corpus.site
+        self.records = _Watched(corpus.records, reads, lambda i: key("r", i))
+
+    def of_kind(self, kind: str) -> list[Record]:
+        self._reads.add(key("k", kind))
+        return self._corpus.of_kind(kind)
+
+    def __iter__(self) -> Iterator[Record]:
+        self._reads.add("all")
+        return iter(self._corpus)
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self.records
+
+    def __getitem__(self, record_id: str) -> Record:
+        return cast(Record, self.records[record_id])
+
+
+class WatchedLinks:
+    """The Links as a maker sees them: every lookup noted in `reads`."""
+
+    def __init__(self, links: Links, reads: Reads) -> None:
+        self._links = links
+        self._reads = reads
+        self.backlinks = _Watched(links.backlinks, reads, lambda i: key("b", i))
+        self.html = _Watched(links.html, reads, lambda k: key("h", *k))
+        self.story_members = _Watched(links.story_members, reads, lambda i: key("m", i))
+        self.publishers = _Watched(links.publishers, reads, lambda i: key("p", i))
+
+    @property
+    def edges(self) -> tuple[Edge, ...]:
+        self._reads.add("edges")
+        return self._links.edges
+
+    def plain(self, record_id: str, name: str) -> str:
+        self._reads.add(key("h", record_id, name))
+        return self._links.plain(record_id, name)
+
+    def outgoing(self, source: str) -> tuple[Edge, ...]:
+        self._reads.add(key("o", source))
+        return self._links.outgoing(source)
+
+    def incoming(self, target: str) -> tuple[Edge, ...]:
+        self._reads.add(key("i", target))
+        return self._links.incoming(target)
+
+
+class WatchedGazetteer(Gazetteer):
+    """The map neighbours of a record read where every mapped record is, and the neighbours."""
+
+    def __init__(self, gazetteer: Gazetteer, reads: Reads) -> None:  # no super(): a view
+        self.places = gazetteer.places
+        self.latitudes = gazetteer.latitudes
+        self._reads = reads
+
+    def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:
+        found = super().nearest(record, centre)
+        self._reads.add("g")
+        self._reads.update(key("r", other.id) for _, other in found)
+        return found
+
+
+def watch(corpus: Corpus, links: Links, reads: Reads) -> tuple[Corpus, Links]:
+    """The corpus and links to give makers, typed as what they stand in for."""
+    return cast(Corpus, WatchedCorpus(corpus, reads)), cast(Links, WatchedLinks(links, reads))

@@ -1,0 +1,119 @@
+"""Make the site's files: run the makers whose inputs changed, keep the files of the others.
+
+Input: the makers (`plan`), the corpus and links, the dependency record of the last build
+(`deps`), and a `Staging` folder. Output: the files put into the staging folder and the new
+dependency record. Makers run on forked workers when jobs > 1, each writing its own files
+into the staging folder; the bytes do not depend on which process made them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from .deps import Fingerprints, Key, Reads, WatchedGazetteer, watch
+from .diagnostics import Diagnostic
+from .links import Links
+from .model import Corpus
+from .plan import Maker, Workshop
+from .workers import run_all, slices
+from .write import Staging, file_stamp
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What a maker read (keys), one digest of their values then, and the files it wrote
+    with their size and time, so that a file changed by hand is not trusted."""
+
+    keys: tuple[Key, ...]
+    digest: str
+    files: tuple[tuple[str, int, int], ...]
+
+
+def stale(
+    makers: Sequence[Maker], traces: Mapping[str, Trace], fingerprints: Fingerprints, out: Path
+) -> list[int]:
+    """The makers to run: those with no trace, a changed input, or a file not as written."""
+    todo = []
+    for index, maker in enumerate(makers):
+        trace = traces.get(maker.name)
+        if trace is None or not _still(trace, fingerprints, out):
+            todo.append(index)
+    return todo
+
+
+def _still(trace: Trace, fingerprints: Fingerprints, out: Path) -> bool:
+    """The maker's inputs are as they were, and its files as it wrote them."""
+    if fingerprints.of(trace.keys) != trace.digest:
+        return False
+    return all(file_stamp(out / name) == (size, time) for name, size, time in trace.files)
+
+
+# What running one maker gives: its name, its trace (None if it failed) and its problems.
+_Ran = tuple[str, Trace | None, list[Diagnostic]]
+
+
+def run(
+    makers: Sequence[Maker],
+    todo: Sequence[int],
+    corpus: Corpus,
+    links: Links,
+    templates: Path,
+    fingerprints: Fingerprints,
+    staging: Staging,
+    jobs: int = 1,
+) -> tuple[dict[str, Trace], list[Diagnostic]]:
+    """Run the makers `todo` (indices), putting their files into staging: their traces and
+    the problems (template errors) of those that failed."""
+
+    def work(start: int, stop: int) -> list[_Ran]:
+        reads: Reads = set()
+        shop = _workshop(corpus, links, templates, reads)
+        ran: list[_Ran] = []
+        for index in todo[start:stop]:
+            maker = makers[index]
+            reads.clear()
+            files, problems = maker.make(shop)
+            if problems:
+                ran.append((maker.name, None, problems))
+                continue
+            keys = tuple(sorted(reads.union(maker.reads, fingerprints.globals)))
+            stamps = []
+            for name, data in sorted(files.items()):
+                status = staging.put(name, data)
+                stamps.append((name, status.st_size, status.st_mtime_ns))
+            trace = Trace(keys, fingerprints.of(keys), tuple(stamps))
+            ran.append((maker.name, trace, []))
+        return ran
+
+    # A few slices per process, so that a process that finishes early takes another.
+    parts = run_all([partial(work, a, b) for a, b in slices(len(todo), jobs * 4)], jobs)
+    traces: dict[str, Trace] = {}
+    problems: list[Diagnostic] = []
+    for name, trace, found in itertools.chain.from_iterable(parts):
+        problems.extend(found)
+        if trace is not None:
+            traces[name] = _interned(trace)
+    return traces, problems
+
+
+def _workshop(corpus: Corpus, links: Links, templates: Path, reads: Reads) -> Workshop:
+    """A workshop over the watched corpus and links; what building it read is not noted
+    (every maker reads the global keys that stand for it)."""
+    watched_corpus, watched_links = watch(corpus, links, reads)
+    shop = Workshop(watched_corpus, watched_links, templates)
+    shop.views.gazetteer = WatchedGazetteer(shop.views.gazetteer, reads)
+    for part in (shop.env, shop.exporter, shop.feeds):
+        assert part is not None
+    reads.clear()
+    return shop
+
+
+def _interned(trace: Trace) -> Trace:
+    """The same trace with its keys interned: the many traces that name one key share it,
+    in memory and in the pickled cache."""
+    return Trace(tuple(sys.intern(k) for k in trace.keys), trace.digest, trace.files)

@@ -1,0 +1,292 @@
+"""Incremental rebuilds: a rebuild makes only the files whose inputs changed, and its site is
+byte for byte the site a clean build makes — after any sequence of edits.
+
+The dependency record (generator/deps.py) notes what each page and data file read; a key it
+failed to note would leave a stale page. The random walk below edits names, summaries, dates,
+links, places, memberships, templates and site settings, in many orders, and compares every
+rebuild with a clean build of the same content.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from test_determinism import FULL, tree
+
+from generator import rebuild
+from generator.pipeline import Options, build
+from generator.render import TEMPLATES
+from generator.write import MARKER
+
+
+def _site(tmp_path: Path) -> tuple[Path, Path]:
+    content, templates = tmp_path / "content", tmp_path / "templates"
+    shutil.copytree(FULL, content)
+    shutil.copytree(TEMPLATES, templates)
+    return content, templates
+
+
+def _options(tmp_path: Path, out: str, cached: bool, jobs: int = 1) -> Options:
+    return Options(
+        content=tmp_path / "content",
+        out=tmp_path / out,
+        templates=tmp_path / "templates",
+        cache=tmp_path / "cache" if cached else None,
+        jobs=jobs,
+    )
+
+
+def _built(tmp_path: Path) -> tuple[Path, Options]:
+    """The fixture site, built once with a cache: its content folder and build options."""
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True)
+    assert build(options).written
+    return content, options
+
+
+def _made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the makers run from now on."""
+    names: list[str] = []
+    real = rebuild.run
+
+    def run(makers: list, todo: list[int], *args: object, **kwargs: object) -> object:
+        names.extend(makers[i].name for i in todo)
+        return real(makers, todo, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rebuild, "run", run)
+    return names
+
+
+# --- edits: each changes the content (or templates) and keeps it valid, or returns False ---
+
+Edit = Callable[[random.Random, Path, Path], bool]
+
+
+def _files(content: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in content.rglob(pattern) if p.is_file())
+
+
+def _sub(path: Path, pattern: str, replace: str | Callable[[re.Match[str]], str]) -> bool:
+    text = path.read_text("utf-8")
+    new = re.sub(pattern, replace, text, count=1, flags=re.MULTILINE)
+    if new == text:
+        return False
+    path.write_text(new, "utf-8")
+    return True
+
+
+def _ids(content: Path) -> list[str]:
+    ids = [p.stem for p in _files(content, "*.yaml") if p.parent.name != "content"]
+    return [i for i in ids if i not in ("ministries", "towns", "site")]
+
+
+def rename(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "*.yaml"))
+    return _sub(path, r"^name: (.*)$", lambda m: f"name: {m.group(1)} {rng.randint(2, 99)}")
+
+
+def retitle_story(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "*.md"))
+    return _sub(path, r"^title: (.*)$", lambda m: f"title: {m.group(1).strip(chr(34))} again")
+
+
+def edit_body(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice([p for p in _files(content, "*.md") if p.name != "README.md"])
+    target = rng.choice(_ids(content))
+    with path.open("a", encoding="utf-8") as file:
+        file.write(f"\nMore on [[{target}]] and *emphasis* {rng.randint(0, 999)}.\n")
+    return True
+
+
+def edit_summary(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "*.yaml"))
+    return _sub(path, r"^summary: ([^>|\n].*)$", lambda m: f"summary: {m.group(1)} Also.")
+
+
+def redate(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "events/*.yaml") + _files(content, "notes/*.yaml"))
+    return _sub(path, r"^date: (\d{4})", lambda m: f"date: {int(m.group(1)) - rng.randint(1, 3)}")
+
+
+def move_place(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "places/*.yaml") + _files(content, "deposits/*.yaml"))
+    return _sub(path, r"\[(-?\d+\.\d+)", lambda m: f"[{float(m.group(1)) + 0.05:.4f}")
+
+
+def add_actor(rng: random.Random, content: Path, templates: Path) -> bool:
+    n = rng.randint(0, 10**6)
+    (content / "actors" / f"new-actor-{n}.yaml").write_text(
+        f"name: New Actor {n}\ntype: person\nsummary: Seen at [[{rng.choice(_ids(content))}]].\n"
+        "sources: [ministry-statement]\n",
+        "utf-8",
+    )
+    return True
+
+
+def delete_record(rng: random.Random, content: Path, templates: Path) -> bool:
+    rng.choice(_files(content, "*.yaml") + _files(content, "*.md")).unlink()
+    return True
+
+
+def tie_to_story(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "events/*.yaml"))
+    stories = ["blockade-on-mine-road", "concession-dispute"]
+    text = path.read_text("utf-8")
+    if "stories:" in text:
+        return False
+    path.write_text(text + f"stories: [{rng.choice(stories)}]\n", "utf-8")
+    return True
+
+
+def draft_story(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "*.md"))
+    return _sub(path, r"^---\n", "---\ndraft: true\n")
+
+
+def edit_template(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(sorted(templates.glob("*.html")))
+    with path.open("a", encoding="utf-8") as file:
+        file.write(f"{{# edit {rng.randint(0, 999)} #}}\n")
+    return True
+
+
+def edit_site(rng: random.Random, content: Path, templates: Path) -> bool:
+    return _sub(content / "site.yaml", r'^title: "?', f'title: "Edition {rng.randint(2, 99)} ')
+
+
+def touch(rng: random.Random, content: Path, templates: Path) -> bool:
+    path = rng.choice(_files(content, "*.yaml"))
+    path.write_bytes(path.read_bytes())
+    return True
+
+
+EDITS: list[Edit] = [
+    rename,
+    retitle_story,
+    edit_body,
+    edit_summary,
+    redate,
+    move_place,
+    add_actor,
+    delete_record,
+    tie_to_story,
+    draft_story,
+    edit_template,
+    edit_site,
+    touch,
+]
+
+
+@pytest.mark.parametrize(("seed", "jobs"), [(1, 1), (2, 2), (3, 1)])
+def test_rebuilds_after_random_edits_equal_clean_builds(
+    tmp_path: Path, seed: int, jobs: int
+) -> None:
+    rng = random.Random(seed)
+    content, templates = _site(tmp_path)
+    assert build(_options(tmp_path, "site", cached=True, jobs=jobs)).written
+    done = []
+    for step in range(24):
+        backup = tmp_path / "backup"
+        shutil.rmtree(backup, ignore_errors=True)
+        shutil.copytree(content, backup / "content")
+        shutil.copytree(templates, backup / "templates")
+        edit = rng.choice(EDITS)
+        if not edit(rng, content, templates):
+            continue
+        shutil.rmtree(tmp_path / "clean", ignore_errors=True)
+        clean = build(_options(tmp_path, "clean", cached=False))
+        if not clean.written:  # the edit broke the content (a deleted record still named)
+            shutil.rmtree(content)
+            shutil.rmtree(templates)
+            shutil.copytree(backup / "content", content)
+            shutil.copytree(backup / "templates", templates)
+            continue
+        done.append(edit.__name__)
+        result = build(_options(tmp_path, "site", cached=True, jobs=jobs))
+        assert result.written, [d.format() for d in result.diagnostics]
+        rebuilt, expected = tree(tmp_path / "site"), tree(tmp_path / "clean")
+        assert sorted(rebuilt) == sorted(expected), (step, done)
+        stale = [name for name in expected if rebuilt[name] != expected[name]]
+        assert stale == [], (step, done)
+    assert len(done) >= 12, done
+
+
+def test_a_rebuild_without_changes_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True)
+    assert build(options).written
+    marker = (tmp_path / "site" / MARKER).stat()
+    made = _made(monkeypatch)
+    assert build(options).written
+    assert made == []
+    again = (tmp_path / "site" / MARKER).stat()
+    assert (again.st_ino, again.st_mtime_ns) == (marker.st_ino, marker.st_mtime_ns)
+
+
+def test_a_story_edit_remakes_the_story_and_what_shows_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, options = _built(tmp_path)
+    made = _made(monkeypatch)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    story.write_text(story.read_text("utf-8") + "\nOne more sentence.\n", "utf-8")
+    assert build(options).written
+    assert sorted(made) == [
+        "data/stories/blockade-on-mine-road.json",
+        "feed.xml",
+        "search/records.js",
+        "stories/blockade-on-mine-road/index.html",
+    ]
+
+
+def test_a_new_name_remakes_every_page_that_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, options = _built(tmp_path)
+    before = tree(tmp_path / "site")
+    made = _made(monkeypatch)
+    path = content / "actors" / "elena-marsh.yaml"
+    path.write_text(path.read_text("utf-8").replace("Elena Marsh", "Elena March"), "utf-8")
+    assert build(options).written
+    after = tree(tmp_path / "site")
+    showing = sorted(n for n in after if b"Elena March" in after[n])
+    changed = sorted(n for n in after if before.get(n) != after[n])
+    assert "stories/blockade-on-mine-road/index.html" in showing  # through a [[link]]
+    assert set(showing) <= set(made)
+    assert changed == sorted(n for n in made if before.get(n) != after.get(n))
+    assert len(made) < len(after) // 2  # not the whole site
+
+
+def test_a_file_changed_in_the_site_by_hand_is_made_again(tmp_path: Path) -> None:
+    _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True)
+    assert build(options).written
+    page = tmp_path / "site" / "index.html"
+    good = page.read_bytes()
+    page.write_bytes(good.replace(b"<main", b"<main data-hand-edited"))
+    assert build(options).written
+    assert page.read_bytes() == good
+
+
+def test_a_site_the_last_build_did_not_leave_is_made_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _site(tmp_path)
+    assert build(_options(tmp_path, "site", cached=True)).written
+    shutil.rmtree(tmp_path / "site")
+    made = _made(monkeypatch)
+    assert build(_options(tmp_path, "site", cached=True)).written
+    assert len(made) == len(tree(tmp_path / "site")) - 1  # all but the marker file
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def tree_of_clean(tmp_path: Path) -> dict[str, bytes]:
+    assert build(_options(tmp_path, "clean", cached=False)).written
+    return tree(tmp_path / "clean")
