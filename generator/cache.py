@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 FILE = "cache.pickle"
+# The last build's inputs and outcome, small, so that a build with nothing to do is quick.
+STATE = "state.pickle"
 _CODE = Path(__file__).resolve().parent
 _LEFTOVER_SECONDS = 3600
 _LIBRARIES = ("markdown", "pyyaml", "nh3")
@@ -86,18 +88,69 @@ def carry(memos: dict[str, Memo], succeeded: bool) -> dict[str, Memo]:
     }
 
 
-def save(folder: Path, memos: dict[str, Memo]) -> None:
-    """Write the entries this build used, by a temporary file renamed into place."""
+def save(folder: Path, memos: dict[str, Memo], state: Any = None) -> None:
+    """Write the entries this build used, and its `state`, each by a temporary file
+    renamed into place (the state last: it vouches for the cache written before it)."""
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in folder.glob(".tmp-*"):  # from a killed build (not one still running)
         if time.time() - leftover.stat().st_mtime > _LEFTOVER_SECONDS:
             leftover.unlink(missing_ok=True)
-    data = {"version": code_version(), **{name: memo.new for name, memo in memos.items()}}
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    (folder / STATE).unlink(missing_ok=True)
+    version = code_version()
+    _write(folder / FILE, {"version": version, **{n: memo.new for n, memo in memos.items()}})
+    if state is not None:
+        _write(folder / STATE, {"version": version, "state": state})
+
+
+def load_state(folder: Path | None) -> Any:
+    """The state the last successful build saved, None if there is none (or it is stale)."""
+    if folder is None:
+        return None
+    try:
+        with (folder / STATE).open("rb") as file:
+            data = pickle.load(file)
+    except Exception:  # missing, truncated or foreign: build as if there were none
+        return None
+    if not isinstance(data, dict) or data.get("version") != code_version():
+        return None
+    return data.get("state")
+
+
+def stamps(*folders: Path) -> str:
+    """A digest of every file and folder below `folders`: names, sizes, times and inodes.
+
+    Any edit, new, moved or deleted file changes it (a save changes a file's ctime even
+    when its size and mtime stay), without reading a single file.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for top in folders:
+        digest.update(f"{top}\0".encode("utf-8", "backslashreplace"))
+        _stamp_tree(str(top), digest)
+    return digest.hexdigest()
+
+
+def _stamp_tree(folder: str, digest: Any) -> None:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as error:
+        digest.update(f"!{error.errno}\0".encode())
+        return
+    for entry in entries:
+        status = entry.stat(follow_symlinks=False)
+        line = f"{entry.name}\0{status.st_mode} {status.st_size} {status.st_mtime_ns} "
+        line += f"{status.st_ctime_ns} {status.st_ino}\n"
+        digest.update(line.encode("utf-8", "surrogateescape"))
+        if entry.is_dir(follow_symlinks=False):
+            _stamp_tree(entry.path, digest)
+            digest.update(b"..\n")
+
+
+def _write(path: Path, data: Any) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             pickle.dump(data, file, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(temporary, folder / FILE)
+        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -206,10 +206,11 @@ def _build(args: argparse.Namespace) -> int:
 
 def _built(result: Result, out: Path, seconds: float) -> str:
     errors, warnings = _tally(result.diagnostics)
-    return (
+    done = (
         f"built {_plural(result.pages, 'page')} from {_plural(result.records, 'record')} "
         f"into {out} in {seconds:.2f} s ({_counts(errors, warnings)})"
     )
+    return f"{done}; nothing changed since the last build" if result.unchanged else done
 
 
 class _Stages:

@@ -54,14 +54,6 @@ def digest_bytes(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def record_fingerprint(record: Record) -> str:
-    """Everything about the record but a story's body (the key "body id")."""
-    body = record.body
-    shown = repr((record.kind, record.id, record.name, record.location, record.fields))
-    shown += repr((record.field_locations, record.assets, body.location if body else None))
-    return digest(shown)
-
-
 class Fingerprints:
     """The current value of every key, as a short digest, worked out once when first asked."""
 
@@ -70,7 +62,6 @@ class Fingerprints:
         self.links = links
         self.known: dict[Key, str] = dict(globals_)
         self.globals = tuple(sorted(globals_))
-        self._record_fingerprints: dict[str, str] = {}
 
     def __call__(self, name: Key) -> str:
         value = self.known.get(name)
@@ -78,17 +69,9 @@ class Fingerprints:
             value = self.known[name] = self._compute(name.split(SEP))
         return value
 
-    def of(self, keys: Iterable[Key]) -> str:
-        """One digest for the values of all the keys, in the order given."""
-        return digest("\0".join(f"{k}={self(k)}" for k in keys))
-
     def record(self, record_id: str) -> str:
-        known = self._record_fingerprints.get(record_id)
-        if known is None:
-            record = self.corpus.records.get(record_id)
-            known = record_fingerprint(record) if record is not None else _ABSENT
-            self._record_fingerprints[record_id] = known
-        return known
+        record = self.corpus.records.get(record_id)
+        return record.fingerprint if record is not None else _ABSENT
 
     def _compute(self, key: list[str]) -> str:
         tag = key[0]
@@ -119,14 +102,21 @@ class Fingerprints:
             "b": lambda i: links.backlinks.get(i),
             "m": lambda i: links.story_members.get(i),
             "p": lambda i: links.publishers.get(i),
-            "o": links.outgoing,
-            "i": links.incoming,
         }
         if tag == "edges":
-            return digest(repr(links.edges))
+            return digest(_edges(links.edges))
+        if tag == "o":
+            return digest(_edges(links.outgoing(key[1])))
+        if tag == "i":
+            return digest(_edges(links.incoming(key[1])))
         if tag in values:
             return digest(repr(values[tag](key[1])))
         raise KeyError(f"no such key in the dependency record: {SEP.join(key)!r}")
+
+
+def _edges(edges: Iterable[Edge]) -> str:
+    """Edges as text (a dataclass's repr is slow)."""
+    return "\n".join(f"{e.source}\t{e.target}\t{e.relation}\t{e.label}" for e in edges)
 
 
 class _Watched(Mapping[Any, Any]):

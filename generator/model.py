@@ -5,6 +5,7 @@ No I/O and no rendering here; `parse` builds these from documents, later stages 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -104,6 +105,17 @@ class Record:
     def date(self) -> PartialDate | None:
         value = self.fields.get("date")
         return value if isinstance(value, PartialDate) else None
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of everything about the record but a story's body: equal digests, equal
+        records. Kept with the record (and in the build cache, once worked out)."""
+        body = self.body
+        shown = repr((self.kind, self.id, self.name, self.location, self.fields))
+        shown += repr((self.field_locations, self.assets, body.location if body else None))
+        return hashlib.blake2b(
+            shown.encode("utf-8", "backslashreplace"), digest_size=16
+        ).hexdigest()
 
 
 @dataclass(frozen=True)

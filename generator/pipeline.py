@@ -23,7 +23,7 @@ from .reading import read_content
 from .rebuild import Trace
 from .render import TEMPLATES
 from .schema import KINDS, SINGULAR, STORY
-from .write import OutputError, Staging, check_output, site_stamp
+from .write import OutputError, Staging, check_output, site_stamp, spare_folder
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Result:
     pages: int = 0
     records: int = 0
     written: bool = False
+    unchanged: bool = False  # nothing was read: content, templates and site as last built
     # What this build parsed and rendered, for the next build in the same process (serve).
     memos: dict[str, Memo] = field(default_factory=dict)
 
@@ -118,7 +119,14 @@ def build(
 ) -> Result:
     """Build the site. `memos` from an earlier build in this process take the place of the
     build cache's (see `cache.carry`); otherwise they are read from options.cache, if any."""
+    inputs = None
     if memos is None:
+        if options.cache is not None:
+            progress("inputs")
+            inputs = _inputs(options)
+            last = cache.load_state(options.cache)
+            if isinstance(last, _State) and (last.inputs, last.site) == (inputs, _site(options)):
+                return Result(list(last.diagnostics), last.pages, last.records, True, True)
         memos = cache.load(options.cache, MEMOS)
     corpus, links, diagnostics = load(options, progress, memos)
     result = Result(diagnostics, memos=memos)
@@ -141,13 +149,39 @@ def build(
     if problems:
         result.diagnostics.extend(problems)
         return result
-    if options.cache is not None:
-        # The site is built; a cache that cannot be written only costs time next time.
-        with contextlib.suppress(OSError):
-            cache.save(options.cache, memos)
     result.records = len(corpus.records)
     result.written = True
+    if options.cache is not None:
+        site = _site(options)
+        state = inputs and _State(inputs, site, diagnostics, result.pages, result.records)
+        # The site is built; a cache that cannot be written only costs time next time.
+        with contextlib.suppress(OSError):
+            cache.save(options.cache, memos, state)
     return result
+
+
+@dataclass(frozen=True)
+class _State:
+    """A successful build: a digest of its inputs (content, templates, options), of the site
+    it left, and what it reported. Given the same inputs and site, a build has nothing to do."""
+
+    inputs: str
+    site: str
+    diagnostics: list[Diagnostic]
+    pages: int
+    records: int
+
+
+def _site(options: Options) -> str:
+    """A digest of the site's files by their stamps: a file changed by hand changes it."""
+    return cache.stamps(options.out)
+
+
+def _inputs(options: Options) -> str:
+    """A digest of everything a build reads: content, templates (by their stamps), options."""
+    folders = (options.content.absolute(), options.out.absolute(), options.templates.absolute())
+    shown = repr((*folders, options.drafts, options.strict, options.base_url))
+    return digest(shown + cache.stamps(options.content, options.templates))
 
 
 def make_site(
@@ -156,8 +190,10 @@ def make_site(
     """Write the site (the number of pages), running only the makers whose inputs changed
     since the build that `memo` remembers, if that build's site is still in options.out.
 
-    Nothing is written when every file is as that build left it; otherwise the new site is
-    staged beside the old one (unchanged files hard-linked from it) and swapped in.
+    Nothing is written when every file is as that build left it. Otherwise the new site is
+    staged beside the old one and swapped in: in the spare (the site before the old one,
+    kept beside it when there is a cache) where the spare is as remembered, changing only
+    what differs; else in a new folder, with unchanged files hard-linked from the old site.
     """
     makers = plan.makers(corpus, links, options.templates)
     pages = [m.name for m in makers if m.url is not None]
@@ -168,13 +204,19 @@ def make_site(
     ]
     if problems:
         return 0, problems
-    previous = memo.old.get(_TRACES) if memo.old.get(_SITE) == site_stamp(options.out) else None
-    traces: dict[str, Trace] = previous if isinstance(previous, dict) else {}
+    out = options.out.absolute()
+    known = memo.old.get(_SITE) == site_stamp(out) and isinstance(memo.old.get(_TRACES), dict)
+    traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
     fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
-    todo = rebuild.stale(makers, traces, fingerprints, options.out.absolute())
+    changed = rebuild.changed(memo.old.get(_SEEN, {}) if known else {}, fingerprints)
+    todo = rebuild.stale(makers, traces, changed, out)
     names = {m.name for m in makers}
+    spare_stamp = site_stamp(spare_folder(out))
+    trusted = known and spare_stamp is not None and memo.old.get(_SPARE) == spare_stamp
+    spare = memo.old.get(_SPARE_FILES) if trusted else None
     if todo or names != traces.keys():
-        staging = Staging(options.out)
+        keep_spare = options.cache is not None or bool(memo.old)
+        staging = Staging(options.out, spare, keep_spare=keep_spare)
         try:
             made, problems = rebuild.run(
                 makers, todo, corpus, links, options.templates, fingerprints, staging, options.jobs
@@ -184,22 +226,37 @@ def make_site(
                 return 0, problems
             progress("write")
             kept = {m.name: traces[m.name] for m in makers if m.name not in made}
+            # The spare holds, as the site does, every file the last build did not write.
+            written = memo.old.get(_WRITTEN)
+            unsure = set(written) if spare is not None and isinstance(written, list) else None
             for trace in kept.values():
-                for name, _, _ in trace.files:
-                    staging.keep(name)
-            staging.commit()
+                for name, _ in trace.files:
+                    if unsure is None or name in unsure:
+                        staging.keep(name)
+            new = {m.name: made.get(m.name) or kept[m.name] for m in makers}
+            staging.commit(name for trace in new.values() for name, _ in trace.files)
         except BaseException:
             staging.discard()
             raise
-        traces = {m.name: made.get(m.name) or kept[m.name] for m in makers}
+        # The old site is the spare now: its files are those the old traces name.
+        memo.new[_SPARE_FILES] = [name for trace in traces.values() for name, _ in trace.files]
+        memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
+        memo.new[_WRITTEN] = [name for trace in made.values() for name, _ in trace.files]
+        traces = new
+    else:
+        for entry in (_SPARE_FILES, _SPARE, _WRITTEN):
+            memo.new[entry] = memo.old.get(entry)
     memo.new[_TRACES] = traces
-    memo.new[_SITE] = site_stamp(options.out)
+    memo.new[_SEEN] = rebuild.seen(traces, fingerprints)
+    memo.new[_SITE] = site_stamp(out)
     return len(pages), []
 
 
-# The dependency record's entries in the cache: the traces of every maker, and the stamp of
-# the site they describe.
-_TRACES, _SITE = "traces", "site"
+# The dependency record's entries in the cache: the traces of every maker, the value of
+# every key they name, the stamp of the site they describe, and of the spare beside it
+# with the names of its files, and the files the last build that wrote any wrote.
+_TRACES, _SEEN, _SITE, _SPARE, _SPARE_FILES = "traces", "seen", "site", "spare", "spare files"
+_WRITTEN = "written"
 
 
 def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:

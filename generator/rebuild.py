@@ -21,36 +21,44 @@ from .links import Links
 from .model import Corpus
 from .plan import Maker, Workshop
 from .workers import run_all, slices
-from .write import Staging, file_stamp
+from .write import Staging, Stamp, file_stamp
 
 
 @dataclass(frozen=True)
 class Trace:
-    """What a maker read (keys), one digest of their values then, and the files it wrote
-    with their size and time, so that a file changed by hand is not trusted."""
+    """What a maker read (keys) and the files it wrote with their stamps, so that a file
+    changed by hand is not trusted."""
 
     keys: tuple[Key, ...]
-    digest: str
-    files: tuple[tuple[str, int, int], ...]
+    files: tuple[tuple[str, Stamp], ...]
+
+
+def changed(seen: Mapping[Key, str], fingerprints: Fingerprints) -> set[Key]:
+    """The keys whose value is not what the last build saw."""
+    return {key for key, value in seen.items() if fingerprints(key) != value}
 
 
 def stale(
-    makers: Sequence[Maker], traces: Mapping[str, Trace], fingerprints: Fingerprints, out: Path
+    makers: Sequence[Maker], traces: Mapping[str, Trace], changed: set[Key], out: Path
 ) -> list[int]:
     """The makers to run: those with no trace, a changed input, or a file not as written."""
     todo = []
+    site = f"{out}/"
     for index, maker in enumerate(makers):
         trace = traces.get(maker.name)
-        if trace is None or not _still(trace, fingerprints, out):
+        if (
+            trace is None
+            or not changed.isdisjoint(trace.keys)
+            or any(file_stamp(site + name) != stamp for name, stamp in trace.files)
+        ):
             todo.append(index)
     return todo
 
 
-def _still(trace: Trace, fingerprints: Fingerprints, out: Path) -> bool:
-    """The maker's inputs are as they were, and its files as it wrote them."""
-    if fingerprints.of(trace.keys) != trace.digest:
-        return False
-    return all(file_stamp(out / name) == (size, time) for name, size, time in trace.files)
+def seen(traces: Mapping[str, Trace], fingerprints: Fingerprints) -> dict[Key, str]:
+    """The value of every key the traces name, for the next build to compare."""
+    keys = {key for trace in traces.values() for key in trace.keys}
+    return {key: fingerprints(key) for key in keys}
 
 
 # What running one maker gives: its name, its trace (None if it failed) and its problems.
@@ -82,11 +90,8 @@ def run(
                 ran.append((maker.name, None, problems))
                 continue
             keys = tuple(sorted(reads.union(maker.reads, fingerprints.globals)))
-            stamps = []
-            for name, data in sorted(files.items()):
-                status = staging.put(name, data)
-                stamps.append((name, status.st_size, status.st_mtime_ns))
-            trace = Trace(keys, fingerprints.of(keys), tuple(stamps))
+            stamps = tuple((name, staging.put(name, data)) for name, data in sorted(files.items()))
+            trace = Trace(keys, stamps)
             ran.append((maker.name, trace, []))
         return ran
 
@@ -116,4 +121,4 @@ def _workshop(corpus: Corpus, links: Links, templates: Path, reads: Reads) -> Wo
 def _interned(trace: Trace) -> Trace:
     """The same trace with its keys interned: the many traces that name one key share it,
     in memory and in the pickled cache."""
-    return Trace(tuple(sys.intern(k) for k in trace.keys), trace.digest, trace.files)
+    return Trace(tuple(sys.intern(k) for k in trace.keys), trace.files)

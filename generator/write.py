@@ -8,18 +8,20 @@ A file whose bytes are unchanged is hard-linked from the old site instead of wri
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 import shutil
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 MARKER = ".factsheet-site"
 _TEMP_PREFIX = ".factsheet-tmp-"
 _OLD_PREFIX = ".factsheet-old-"
+_SPARE_PREFIX = ".factsheet-spare-"
 
 
 class OutputError(Exception):
@@ -44,11 +46,12 @@ def check_output(out: Path, content: Path) -> None:
         )
 
 
-def _safe_relative(name: str) -> PurePosixPath:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts or "\\" in name:
+def _safe_relative(name: str) -> str:
+    """`name`, a path inside the output folder ('a/b.html'), or an OutputError."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or ".." in parts or "\\" in name or "\0" in name:
         raise OutputError(f"refusing to write outside the output folder: {name!r}")
-    return path
+    return name
 
 
 def write_site(out: Path, files: Mapping[str, bytes], copies: Mapping[str, Path]) -> None:
@@ -65,98 +68,167 @@ def write_site(out: Path, files: Mapping[str, bytes], copies: Mapping[str, Path]
         raise
 
 
-class Staging:
-    """The next site, built in a hidden folder beside the output folder, then swapped in.
+# A file's identity and state: inode, size, modification time (ns).
+Stamp = tuple[int, int, int]
 
-    Files are put into it one by one (by any process: `put` needs only the folder's path);
-    a file unchanged since the old site is hard-linked from there, and `keep` links an old
-    file whose inputs did not change without looking at it. `commit` swaps the folder in;
-    `discard` removes it, leaving the old site as it was.
+
+class Staging:
+    """The next site, made in a hidden folder beside the output folder, then swapped in.
+
+    The folder is new, or it is the spare: the site before the current one, which the last
+    swap left beside it (`keep_spare`) and which `spare` lists, brought up to date file by
+    file, so that only what differs from the new site is written, linked or removed. The
+    spare's marker file goes first: a build killed meanwhile leaves a spare no one trusts.
+    Files are put by any process (`put` needs only paths). `commit` swaps the folder in (the
+    old site becomes the spare); `discard` removes the folder, leaving the site as it was.
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(
+        self, out: Path, spare: Iterable[str] | None = None, *, keep_spare: bool = False
+    ) -> None:
         self.out = out.absolute()
+        self.keep_spare = keep_spare
         parent = self.out.parent
         parent.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(parent, self.out.name)
-        self.folder = parent / f"{_TEMP_PREFIX}{self.out.name}-{os.getpid()}"
-        self.folder.mkdir()
-        self._made: set[PurePosixPath] = set()
+        self.spare = spare_folder(self.out)
+        self.spare_names = set(spare) if spare is not None and keep_spare else None
+        if self.spare_names is not None:
+            self.folder = self.spare
+            (self.folder / MARKER).unlink()
+        else:
+            shutil.rmtree(self.spare, ignore_errors=True)
+            self.folder = parent / f"{_TEMP_PREFIX}{self.out.name}-{os.getpid()}"
+            self.folder.mkdir()
+        self._made: set[str] = set()
 
-    def _target(self, name: str) -> tuple[Path, Path]:
+    def _target(self, name: str, *, make: bool = True) -> tuple[str, str]:
+        """The file's path in the site and in the folder (made, unless make=False)."""
         relative = _safe_relative(name)
-        if relative.parent not in self._made:
-            (self.folder / relative.parent).mkdir(parents=True, exist_ok=True)
-            self._made.add(relative.parent)
-        return self.out / relative, self.folder / relative
+        parent = os.path.dirname(relative)
+        if make and parent not in self._made:
+            os.makedirs(os.path.join(self.folder, parent), exist_ok=True)
+            self._made.add(parent)
+        return os.path.join(self.out, relative), os.path.join(self.folder, relative)
 
-    def put(self, name: str, data: bytes) -> os.stat_result:
-        """Write a file (or link the old site's, when its bytes are the same); its status."""
+    def put(self, name: str, data: bytes) -> Stamp:
+        """Write a file (or link the site's, when its bytes are the same); its stamp."""
         old, target = self._target(name)
+        if self.spare_names is not None:
+            _unlink(target)  # it may be a link to the site's file: never write into that
         if not _keep(old, target, data):
-            target.write_bytes(data)
-        return os.lstat(target)
+            with open(target, "wb") as file:
+                file.write(data)
+        return _stamp(os.lstat(target))
 
     def keep(self, name: str) -> None:
-        """Link the old site's file, known to be what this build would write."""
+        """Link the site's file, known to be what this build would write."""
+        if self.spare_names is not None:
+            old, target = self._target(name, make=False)
+            try:
+                if os.lstat(target).st_ino == os.lstat(old).st_ino:
+                    return  # the spare holds this very file already
+            except OSError:
+                pass
+            _unlink(target)
         old, target = self._target(name)
         os.link(old, target, follow_symlinks=False)
 
-    def commit(self) -> None:
+    def commit(self, names: Iterable[str] = ()) -> None:
+        """Swap the new site in. `names`: every file of the new site (the spare may hold
+        others, which go)."""
+        if self.spare_names is not None:
+            for name in sorted(self.spare_names.difference(names)):
+                _remove(self.folder, PurePosixPath(_safe_relative(name)))
         (self.folder / MARKER).write_text("made by factsheet; safe to delete with the folder\n")
-        _swap(self.folder, self.out)
+        old = _swap(self.folder, self.out)
+        if old is None:
+            return
+        if self.keep_spare:
+            if old != self.spare:
+                old.rename(self.spare)
+        else:
+            shutil.rmtree(old, ignore_errors=True)
 
     def discard(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.folder != self.spare:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def site_stamp(out: Path) -> tuple[int, int] | None:
-    """The identity of the site now in `out` (its marker file's inode and time), if any:
-    a build that finds the stamp it left knows the files there are the ones it wrote."""
+def spare_folder(out: Path) -> Path:
+    """Where the site before the current one is kept, beside it."""
+    out = out.absolute()
+    return out.parent / f"{_SPARE_PREFIX}{out.name}"
+
+
+def site_stamp(out: Path) -> Stamp | None:
+    """The identity of a site folder (its marker file's stamp), if it has one: a build that
+    finds the stamp it left knows the files there are the ones it wrote."""
     try:
-        status = os.lstat(out / MARKER)
+        return _stamp(os.lstat(out / MARKER))
     except OSError:
         return None
-    return status.st_ino, status.st_mtime_ns
 
 
-def file_stamp(path: Path) -> tuple[int, int] | None:
-    """A file's size and modification time, None if it is not a regular file."""
+def file_stamp(path: str | Path) -> Stamp | None:
+    """A regular file's stamp, None if there is no such file."""
     try:
         status = os.lstat(path)
     except OSError:
         return None
-    return (status.st_size, status.st_mtime_ns) if stat.S_ISREG(status.st_mode) else None
+    return _stamp(status) if stat.S_ISREG(status.st_mode) else None
 
 
-def _keep(old: Path, target: Path, data: bytes) -> bool:
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _stamp(status: os.stat_result) -> Stamp:
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def _remove(folder: Path, relative: PurePosixPath) -> None:
+    """Remove a file and the folders it leaves empty, up to `folder`."""
+    (folder / relative).unlink(missing_ok=True)
+    for parent in relative.parents:
+        if parent == PurePosixPath("."):
+            break
+        try:
+            os.rmdir(folder / parent)
+        except OSError:  # not empty (or gone)
+            break
+
+
+def _keep(old: str, target: str, data: bytes) -> bool:
     """Link the old site's file into the new tree when its bytes are the same: an unchanged
     page keeps its file (and time), so a deploy tool sees only what changed."""
     try:
         status = os.lstat(old)
         if not stat.S_ISREG(status.st_mode) or status.st_size != len(data):
             return False
-        if old.read_bytes() != data:
-            return False
+        with open(old, "rb") as file:
+            if file.read() != data:
+                return False
         os.link(old, target, follow_symlinks=False)
     except OSError:
         return False
     return True
 
 
-def _swap(temp: Path, out: Path) -> None:
+def _swap(temp: Path, out: Path) -> Path | None:
+    """Put `temp` in the place of `out`; where the old site is now (None: there was none)."""
     if not out.exists():
         temp.rename(out)
-        return
+        return None
     if _exchange(temp, out):
-        shutil.rmtree(temp, ignore_errors=True)  # it holds the old site now
-        return
+        return temp  # it holds the old site now
     # Without an atomic exchange there is a moment with no output folder at all; a build
     # killed then leaves the old site under _OLD_PREFIX, and the next build puts it back.
     old = out.parent / f"{_OLD_PREFIX}{out.name}-{os.getpid()}"
     out.rename(old)
     temp.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
+    return old
 
 
 _RENAME_EXCHANGE = 2

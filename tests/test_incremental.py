@@ -13,12 +13,13 @@ import random
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from test_determinism import FULL, tree
 
-from generator import rebuild
+from generator import cache, cli, parse, rebuild
 from generator.pipeline import Options, build
 from generator.render import TEMPLATES
 from generator.write import MARKER
@@ -49,7 +50,7 @@ def _built(tmp_path: Path) -> tuple[Path, Options]:
     return content, options
 
 
-def _made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def makers_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the makers run from now on."""
     names: list[str] = []
     real = rebuild.run
@@ -219,22 +220,82 @@ def test_rebuilds_after_random_edits_equal_clean_builds(
 def test_a_rebuild_without_changes_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _site(tmp_path)
-    options = _options(tmp_path, "site", cached=True)
-    assert build(options).written
+    content, options = _built(tmp_path)
     marker = (tmp_path / "site" / MARKER).stat()
-    made = _made(monkeypatch)
-    assert build(options).written
+    made = makers_run(monkeypatch)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    story.write_bytes(story.read_bytes())  # saved again, unchanged: the content is read
+    result = build(options)
+    assert result.written and not result.unchanged
     assert made == []
     again = (tmp_path / "site" / MARKER).stat()
     assert (again.st_ino, again.st_mtime_ns) == (marker.st_ino, marker.st_mtime_ns)
+
+
+def test_a_build_with_nothing_changed_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, _ = _site(tmp_path)
+    (content / "actors" / "loner.yaml").write_text("name: A loner\ntype: person\n", "utf-8")
+    options = _options(tmp_path, "site", cached=True)
+    assert build(options).written
+    first = build(options)
+    assert first.unchanged and (first.pages, first.records) == (49, 37)
+    assert sorted(d.code for d in first.diagnostics) == ["W0301", "W0302"]
+    monkeypatch.setattr(cache, "load", lambda *a: pytest.fail("the cache was read"))
+    monkeypatch.setattr(parse, "parse_documents", lambda *a: pytest.fail("content was read"))
+    again = build(options)
+    assert again.unchanged and again.written
+    assert [d.format() for d in again.diagnostics] == [d.format() for d in first.diagnostics]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["content", "new file", "deleted file", "template", "drafts", "base_url", "site", "state"],
+)
+def test_any_change_to_the_inputs_or_the_site_means_a_real_build(
+    tmp_path: Path, change: str
+) -> None:
+    content, options = _built(tmp_path)
+    templates = tmp_path / "templates"
+    if change == "content":
+        path = content / "actors" / "elena-marsh.yaml"
+        path.write_text(path.read_text("utf-8").replace("Elena Marsh", "Elena Marsch"), "utf-8")
+    elif change == "new file":
+        (content / "actors" / "notes.txt").write_text("not a record\n", "utf-8")
+    elif change == "deleted file":
+        (content / "actors" / "README.txt").unlink()
+    elif change == "template":
+        (templates / "404.html").write_text((templates / "404.html").read_text() + "\n")
+    elif change == "drafts":
+        options = replace(options, drafts=True)
+    elif change == "base_url":
+        options = replace(options, base_url="https://example.org/facts/")
+    elif change == "site":
+        shutil.rmtree(tmp_path / "site")
+    else:
+        (tmp_path / "cache" / cache.STATE).write_bytes(b"garbage")
+    result = build(options)
+    assert result.written and not result.unchanged
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, options)
+
+
+def test_the_command_says_when_nothing_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, _ = _site(tmp_path)
+    argv = ["build", "--content", str(content), "--out", str(tmp_path / "site")]
+    assert cli.main(argv) == 0
+    assert "nothing changed" not in capsys.readouterr().err
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().err.rstrip().endswith("; nothing changed since the last build")
 
 
 def test_a_story_edit_remakes_the_story_and_what_shows_its_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     content, options = _built(tmp_path)
-    made = _made(monkeypatch)
+    made = makers_run(monkeypatch)
     story = content / "stories" / "blockade-on-mine-road.md"
     story.write_text(story.read_text("utf-8") + "\nOne more sentence.\n", "utf-8")
     assert build(options).written
@@ -251,7 +312,7 @@ def test_a_new_name_remakes_every_page_that_shows_it(
 ) -> None:
     content, options = _built(tmp_path)
     before = tree(tmp_path / "site")
-    made = _made(monkeypatch)
+    made = makers_run(monkeypatch)
     path = content / "actors" / "elena-marsh.yaml"
     path.write_text(path.read_text("utf-8").replace("Elena Marsh", "Elena March"), "utf-8")
     assert build(options).written
@@ -281,12 +342,15 @@ def test_a_site_the_last_build_did_not_leave_is_made_in_full(
     _site(tmp_path)
     assert build(_options(tmp_path, "site", cached=True)).written
     shutil.rmtree(tmp_path / "site")
-    made = _made(monkeypatch)
+    made = makers_run(monkeypatch)
     assert build(_options(tmp_path, "site", cached=True)).written
     assert len(made) == len(tree(tmp_path / "site")) - 1  # all but the marker file
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
 
 
-def tree_of_clean(tmp_path: Path) -> dict[str, bytes]:
-    assert build(_options(tmp_path, "clean", cached=False)).written
+def tree_of_clean(tmp_path: Path, options: Options | None = None) -> dict[str, bytes]:
+    clean = _options(tmp_path, "clean", cached=False)
+    if options is not None:
+        clean = replace(options, out=clean.out, cache=None)
+    assert build(clean).written
     return tree(tmp_path / "clean")

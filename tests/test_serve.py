@@ -22,6 +22,7 @@ import pytest
 from browsing import CHROMIUM, launch, page_errors
 from test_cache import counting
 from test_determinism import tree
+from test_incremental import makers_run
 
 from generator import cli
 from generator.pipeline import Options, Result, build
@@ -201,6 +202,30 @@ def test_a_rebuild_reparses_only_what_changed_and_equals_a_clean_build(
         # Ada: rendered while she was missing, and again when she was back.
         assert parsed == ["content/actors/ada.yaml"]
         assert rendered == ["Works with [[ada]]."] * 2
+    clean = tmp_path / "clean"
+    assert build(Options(content=options.content, out=clean)).written
+    assert tree(options.out) == tree(clean)
+
+
+def test_a_save_remakes_the_pages_that_show_it_not_the_site(
+    tmp_path: Path, options: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = makers_run(monkeypatch)
+    carl = options.content / "actors" / "carl.yaml"
+    carl.write_text("name: Carl\ntype: person\nsummary: Alone.\n", encoding="utf-8")
+    with DevServer(options, port=0) as server:
+        assert server.rebuild()[0].written
+        everything = len(made)
+        made.clear()
+        bob = options.content / "actors" / "bob.yaml"
+        bob.write_text(BOB.replace("name: Bob", "name: Robert"), encoding="utf-8")
+        assert server.rebuild()[0].written
+        # Bob's page and data, and Ada's, whose summary links to him; the lists of actors,
+        # the search index and the graph that name him. Not Carl's page, nor the feeds.
+        assert "actors/bob/index.html" in made and "actors/ada/index.html" in made
+        assert "actors/index.html" in made and "search/records.js" in made
+        assert not {"actors/carl/index.html", "data/actors/carl.json", "feed.xml"} & set(made)
+        assert len(made) < everything
     clean = tmp_path / "clean"
     assert build(Options(content=options.content, out=clean)).written
     assert tree(options.out) == tree(clean)
