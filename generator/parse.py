@@ -20,7 +20,7 @@ from .dates import DateError, PartialDate, parse_date, parse_timezone, range_err
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
 from .markup import MarkupTooComplex, check_complexity
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Site, Text
-from .reading import Document
+from .reading import Document, Unread, reread
 from .schema import (
     ID_PATTERN,
     IDENTIFIER_SCHEMES,
@@ -90,30 +90,46 @@ _Parsed = tuple[list[Record], list[Diagnostic]]
 
 
 def parse_documents(
-    documents: Iterable[Document], jobs: int = 1, memo: Memo | None = None
+    documents: Iterable[Document | Unread], jobs: int = 1, memo: Memo | None = None
 ) -> tuple[Corpus | None, list[Diagnostic]]:
     """Check every document; return the Corpus (None when there is no usable site.yaml).
 
     With jobs > 1, forked workers parse slices of the documents; records and diagnostics are
     merged in the documents' order, so the result is the same as parsing them here. A memo
-    of earlier builds gives the result for a document whose file and time zone are unchanged.
+    of earlier builds gives the result for a document whose text and time zone are unchanged
+    (an `Unread` file is read only if the memo has no result for it).
     """
     diagnostics = Diagnostics()
     records: dict[str, Record] = {}
     documents = list(documents)
     site: Site | None = None
     for document in documents:
-        if document.kind == "site":
+        if isinstance(document, Document) and document.kind == "site":
             site = _parse_site(document, diagnostics)
     tz = site.tz if site else _UTC
     facts = [document for document in documents if document.kind != "site"]
-    keys = [fingerprint(d.path, d.kind, d.stem, d.text, d.assets, str(tz)) for d in facts]
+    keys = [_key(d, tz) for d in facts]
     known: list[_Parsed | None] = [memo.get(k) if memo is not None else None for k in keys]
     todo = [i for i, parsed in enumerate(known) if parsed is None]
+    texts: dict[int, Document] = {}
+    for i in todo:
+        fact = facts[i]
+        if isinstance(fact, Document):
+            texts[i] = fact
+            continue
+        read, problems = reread(fact)  # its warnings were given when it was left unread
+        if read is None:
+            known[i] = ([], problems)
+        else:
+            texts[i] = read
+            keys[i] = fingerprint(
+                read.path, read.kind, read.stem, read.digest, read.assets, str(tz)
+            )
+    todo = [i for i in todo if i in texts]
 
     def parse(start: int, stop: int) -> list[_Parsed]:
         parsed = []
-        for document in (facts[i] for i in todo[start:stop]):
+        for document in (texts[i] for i in todo[start:stop]):
             found = Diagnostics()
             parsed.append((_parse_document(document, found, tz), found.items))
         return parsed
@@ -139,6 +155,12 @@ def parse_documents(
     if site is None:
         return None, diagnostics.items
     return Corpus(site, dict(sorted(records.items()))), diagnostics.items
+
+
+def _key(document: Document | Unread, tz: tzinfo) -> str:
+    """What the parse of a document depends on: its file, its text and the time zone."""
+    d = document
+    return fingerprint(d.path, d.kind, d.stem, d.digest, d.assets, str(tz))
 
 
 # --- documents -----------------------------------------------------------------------------

@@ -53,8 +53,9 @@ class Result:
         return any(d.severity.value == "error" for d in self.diagnostics)
 
 
-# The parts of the build cache: parsed documents, rendered Markdown, the dependency record.
-MEMOS = ("parse", "markdown", "deps")
+# The parts of the build cache: files read, parsed documents, rendered Markdown, the
+# dependency record.
+MEMOS = ("files", "parse", "markdown", "deps")
 
 # Told the name of each stage as it starts ("read", "parse", ...), for progress and timings.
 Progress = Callable[[str], None]
@@ -74,7 +75,7 @@ def load(
     memos = memos or {}
     diagnostics = Diagnostics()
     progress("read")
-    documents, problems = read_content(options.content)
+    documents, problems = read_content(options.content, memos.get("files"))
     diagnostics.extend(problems)
     progress("parse")
     corpus, problems = parse_documents(documents, options.jobs, memos.get("parse"))

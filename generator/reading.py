@@ -6,13 +6,17 @@ file (links, encoding, size, control characters, misplaced files) is a located d
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import cast
 
+from .cache import Memo
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
 from .schema import KINDS, STORY
 
@@ -52,18 +56,44 @@ class Document:
     text: str
     assets: tuple[Path, ...] = ()
 
+    @cached_property
+    def digest(self) -> str:
+        """Names the text (in the parse cache, and in the memo of files read)."""
+        return hashlib.blake2b(self.text.encode("utf-8"), digest_size=16).hexdigest()
 
-def read_content(content: Path) -> tuple[list[Document], list[Diagnostic]]:
+
+@dataclass(frozen=True)
+class Unread:
+    """A content file left unread: its name, size, times and inode are those of a file read
+    before, whose text had `digest`. `reread` reads it, if its text is needed after all."""
+
+    path: str
+    kind: str
+    stem: str
+    digest: str
+    assets: tuple[Path, ...]
+    file: Path
+
+
+def read_content(
+    content: Path, memo: Memo | None = None
+) -> tuple[list[Document | Unread], list[Diagnostic]]:
+    """Every content file, read, and every problem with the files.
+
+    With a memo of earlier builds, a fact file or story whose stamps (name, size, times,
+    inode) are as when it was read is not read again: it comes back as `Unread`, and the
+    warnings reading it gave are given again.
+    """
     diagnostics = Diagnostics()
     base = content.resolve().parent
-    documents: list[Document] = []
+    documents: list[Document | Unread] = []
     if not content.is_dir():
         diagnostics.error(
             Location(_display(content.absolute(), base)), "E0101", "no content folder here"
         )
         return documents, diagnostics.items
     for path in _walk(content, base, diagnostics):
-        document = _classify(path, content, base, diagnostics)
+        document = _classify(path, content, base, diagnostics, memo)
         if document is not None:
             documents.append(document)
     if not any(d.kind == "site" for d in documents) and not any(
@@ -126,7 +156,9 @@ def _refuse_link(path: Path, base: Path, diagnostics: Diagnostics, what: str) ->
     )
 
 
-def _classify(path: Path, content: Path, base: Path, diagnostics: Diagnostics) -> Document | None:
+def _classify(
+    path: Path, content: Path, base: Path, diagnostics: Diagnostics, memo: Memo | None
+) -> Document | Unread | None:
     relative = path.relative_to(content)
     parts = relative.parts
     suffix = path.suffix.lower()
@@ -153,9 +185,9 @@ def _classify(path: Path, content: Path, base: Path, diagnostics: Diagnostics) -
             )
         return None
     if kind == STORY:
-        return _classify_story(path, relative, shown, diagnostics)
+        return _classify_story(path, relative, shown, diagnostics, memo)
     if suffix in YAML_SUFFIXES:
-        return _read(path, shown, kind, path.stem, FACT_LIMIT, diagnostics)
+        return _read(path, shown, kind, path.stem, FACT_LIMIT, diagnostics, memo=memo)
     if suffix == ".md":
         diagnostics.error(
             Location(shown),
@@ -171,8 +203,8 @@ def _folder_hint(name: str) -> str:
 
 
 def _classify_story(
-    path: Path, relative: Path, shown: str, diagnostics: Diagnostics
-) -> Document | None:
+    path: Path, relative: Path, shown: str, diagnostics: Diagnostics, memo: Memo | None
+) -> Document | Unread | None:
     suffix = path.suffix.lower()
     if path.name == "index.md" and len(relative.parts) >= 3:
         assets = tuple(
@@ -182,11 +214,11 @@ def _classify_story(
                 if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.is_symlink()
             )
         )
-        return _read(path, shown, STORY, path.parent.name, STORY_LIMIT, diagnostics, assets)
+        return _read(path, shown, STORY, path.parent.name, STORY_LIMIT, diagnostics, assets, memo)
     if suffix == ".md":
         if (path.parent / "index.md").exists() and path.parent.name != STORY:
             return None  # a note kept beside a story folder's index.md, not a story
-        return _read(path, shown, STORY, path.stem, STORY_LIMIT, diagnostics)
+        return _read(path, shown, STORY, path.stem, STORY_LIMIT, diagnostics, memo=memo)
     if suffix in YAML_SUFFIXES:
         diagnostics.error(
             Location(shown),
@@ -194,6 +226,15 @@ def _classify_story(
             "a YAML file in stories/: a story is a Markdown file (.md) with front matter",
         )
     return None
+
+
+def reread(document: Unread) -> tuple[Document | None, list[Diagnostic]]:
+    """Read a file `read_content` left unread; None and why, if it cannot be read now."""
+    found = Diagnostics()
+    limit = STORY_LIMIT if document.kind == STORY else FACT_LIMIT
+    kind, stem, assets = document.kind, document.stem, document.assets
+    read = _read(document.file, document.path, kind, stem, limit, found, assets)
+    return cast(Document | None, read), found.items
 
 
 def _read(
@@ -204,9 +245,11 @@ def _read(
     limit: int,
     diagnostics: Diagnostics,
     assets: tuple[Path, ...] = (),
-) -> Document | None:
+    memo: Memo | None = None,
+) -> Document | Unread | None:
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        size = status.st_size
         if size > limit:
             what, advice = (
                 ("a story", "move long material out of it")
@@ -220,11 +263,19 @@ def _read(
                 f"{limit // 1048576} MiB ({limit:,} bytes); {advice}",
             )
             return None
+        stamp = f"{shown}\0{size} {status.st_mtime_ns} {status.st_ctime_ns} {status.st_ino}"
+        known = memo.get(stamp) if memo is not None and kind != "site" else None
+        if known is not None:
+            digest, warnings = known
+            diagnostics.extend(warnings)
+            return Unread(shown, kind, stem, digest, assets, path)
         raw = path.read_bytes()
     except OSError as error:
         diagnostics.error(Location(shown), "E0101", f"cannot read the file: {error.strerror}")
         return None
-    text = _decode(raw, shown, diagnostics)
+    found = Diagnostics()  # this file's warnings (a BOM), kept with its stamp
+    text = _decode(raw, shown, found)
+    diagnostics.extend(found.items)
     if text is None:
         return None
     match = _CONTROL.search(text)
@@ -242,7 +293,10 @@ def _read(
             f"the file holds {name}; remove it (is this a text file?)",
         )
         return None
-    return Document(shown, kind, stem, unicodedata.normalize("NFC", text), assets)
+    document = Document(shown, kind, stem, unicodedata.normalize("NFC", text), assets)
+    if memo is not None:
+        memo.new[stamp] = (document.digest, found.items)
+    return document
 
 
 def _decode(raw: bytes, shown: str, diagnostics: Diagnostics) -> str | None:

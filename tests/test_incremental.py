@@ -9,6 +9,7 @@ rebuild with a clean build of the same content.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, parse, rebuild
+from generator import cache, cli, parse, reading, rebuild
 from generator.pipeline import Options, build
 from generator.render import TEMPLATES
 from generator.write import MARKER
@@ -354,3 +355,56 @@ def tree_of_clean(tmp_path: Path, options: Options | None = None) -> dict[str, b
         clean = replace(options, out=clean.out, cache=None)
     assert build(clean).written
     return tree(tmp_path / "clean")
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The content files read (decoded) from now on."""
+    read: list[str] = []
+    real = reading._decode
+
+    def decode(raw: bytes, shown: str, *args: object) -> str | None:
+        read.append(shown)
+        return real(raw, shown, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reading, "_decode", decode)
+    return read
+
+
+def test_a_rebuild_reads_only_the_files_saved_since(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, _ = _site(tmp_path)
+    bom = content / "actors" / "kestria.yaml"
+    bom.write_bytes(b"\xef\xbb\xbf" + bom.read_bytes())
+    options = _options(tmp_path, "site", cached=True)
+    first = build(options)
+    assert [d.code for d in first.diagnostics] == ["W0101"]
+    read = _reads(monkeypatch)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    story.write_text(story.read_text("utf-8") + "\nSaved again.\n", "utf-8")
+    again = build(options)
+    assert read == ["content/site.yaml", "content/stories/blockade-on-mine-road.md"]
+    assert [d.format() for d in again.diagnostics] == [d.format() for d in first.diagnostics]
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def test_a_file_changed_behind_its_size_and_time_is_read(tmp_path: Path) -> None:
+    content, options = _built(tmp_path)
+    path = content / "actors" / "elena-marsh.yaml"
+    before = path.stat()
+    text = path.read_text("utf-8")
+    path.write_text(text.replace("Elena Marsh", "Elena Marsk"), "utf-8")  # same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same modification time
+    assert build(options).written
+    assert (
+        b"Elena Marsk" in (tmp_path / "site" / "actors" / "elena-marsh" / "index.html").read_bytes()
+    )
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def test_a_new_time_zone_reads_the_files_left_unread(tmp_path: Path) -> None:
+    content, options = _built(tmp_path)
+    site = content / "site.yaml"
+    site.write_text(site.read_text("utf-8").replace("America/Lima", "Asia/Tokyo"), "utf-8")
+    assert build(options).written
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
