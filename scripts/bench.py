@@ -7,11 +7,14 @@ of every kind, cross-referenced, with dated events tied to stories. Prints a tab
 cold build, no-change rebuild, rebuild after editing one story, one actor, one template;
 pages per second and peak memory (RSS) of the build processes. The template edit appends an
 HTML comment to templates/story.html and restores the file afterwards, even on failure.
+"serve: one story saved" times the rebuild `factsheet serve` runs after a save (same
+process, the last build's work in memory), from save to updated site/.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import shutil
@@ -147,6 +150,34 @@ def timed_build(content: Path, out: Path, extra: list[str]) -> tuple[float, floa
     return seconds, max(peak, before) / 1024
 
 
+def served_rebuild(content: Path, out: Path, story: Path) -> float:
+    """Seconds of the rebuild `factsheet serve` runs after a story is saved: the build in
+    the same process, with what the last build parsed, rendered and read kept in memory
+    (the third save: as an editor at work, with the spare site in place)."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from generator.cache import carry\n"
+        "from generator.pipeline import Options, build\n"
+        "options = Options(content=Path(sys.argv[1]), out=Path(sys.argv[2]), jobs=JOBS)\n"
+        "result = build(options, memos=None)\n"
+        "assert result.written\n"
+        "memos = carry(result.memos, True)\n"
+        "story = Path(sys.argv[3])\n"
+        "for save in range(3):  # the first saves set up the spare site; the last is timed\n"
+        "    story.write_text(story.read_text('utf-8') + f'\\nSaved {save}.\\n', 'utf-8')\n"
+        "    started = time.perf_counter()\n"
+        "    result = build(options, memos=memos)\n"
+        "    seconds = time.perf_counter() - started\n"
+        "    assert result.written\n"
+        "    memos = carry(result.memos, True)\n"
+        "print(seconds)\n"
+    ).replace("JOBS", str(os.cpu_count() or 1))
+    command = [sys.executable, "-c", code, str(content), str(out), str(story)]
+    done = subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
+    return float(done.stdout.split()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=1000)
@@ -159,9 +190,11 @@ def main() -> int:
         write_corpus(content, args.stories)
     files = sum(1 for _ in content.rglob("*.*"))
     rows: dict[str, list[float]] = {"cold build": [], "no-change rebuild": []}
+    rows["a file saved unchanged"] = []
     rows["one story edited"] = []
     rows["one actor edited"] = []
     rows["one template edited"] = []
+    rows["serve: one story saved"] = []
     peak = 0.0
     story, actor = content / "stories" / "story-0.md", content / "actors" / "actor-0.yaml"
     template = ROOT / "templates" / "story.html"
@@ -175,6 +208,8 @@ def main() -> int:
             rows["cold build"].append(seconds)
             peak = max(peak, rss)
             rows["no-change rebuild"].append(timed_build(content, out, [])[0])
+            actor.write_bytes(actor.read_bytes())  # a save without a change: all is read
+            rows["a file saved unchanged"].append(timed_build(content, out, [])[0])
             story.write_text(story.read_text("utf-8") + f"\nEdit {run}.\n", "utf-8")
             rows["one story edited"].append(timed_build(content, out, [])[0])
             renamed = f"name: Actor 0 {run}"
@@ -182,6 +217,8 @@ def main() -> int:
             rows["one actor edited"].append(timed_build(content, out, [])[0])
             template.write_bytes(original + f"<!-- bench edit {run} -->\n".encode())
             rows["one template edited"].append(timed_build(content, out, [])[0])
+            template.write_bytes(original)
+            rows["serve: one story saved"].append(served_rebuild(content, work / "served", story))
     finally:
         template.write_bytes(original)
     pages = sum(1 for _ in out.rglob("*.html"))
