@@ -37,6 +37,9 @@ from .urls import (
 ATOM = "http://www.w3.org/2005/Atom"
 SITEMAPS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
+# The site's feed carries the newest stories only, as feeds do: a reader polls it for what is
+# new, and an archive of thousands of stories in full would be a file of many megabytes.
+FEED_STORIES = 50
 # A feed of a site without stories still needs an `updated`; a fixed one keeps builds equal.
 EPOCH = "1970-01-01T00:00:00+00:00"
 # The date part of the `tag:` ids used without base_url (RFC 4151); fixed so ids never change.
@@ -103,14 +106,15 @@ class Feeds:
         return _xml(root)
 
     def stories(self) -> bytes:
-        """Every story, newest first, with its full text."""
+        """The newest stories (FEED_STORIES of them), newest first, with their full text."""
         entries = chronology.in_order(self.corpus.of_kind(STORY), self.corpus)
+        newest = list(reversed(entries))[:FEED_STORIES]
         return self.feed(
             FEED,
             self.site.title,
             self.site.description,
             HOME,
-            [self.story_entry(e.record) for e in reversed(entries)],
+            [self.story_entry(e.record) for e in newest],
         )
 
     def story_entry(self, story: Record) -> ET.Element:

@@ -9,8 +9,11 @@ from typing import Any
 
 import feedparser
 import pytest
-from opendata import BASE_URL, page_file
+from opendata import BASE_URL, page_file, write_content
 from sitecheck import load_site, resolve
+
+from generator.feeds import FEED_STORIES
+from generator.pipeline import Options, build
 
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 STORIES = ["blockade-on-mine-road", "concession-dispute"]  # oldest first
@@ -144,3 +147,15 @@ def test_pages_link_their_feeds(full_site: Path) -> None:
         ]
         own = [f"stories/{s}/feed.xml" for s in STORIES if path == f"stories/{s}/index.html"]
         assert feeds == ["feed.xml", *own], path
+
+
+def test_the_site_feed_carries_the_newest_stories_only(tmp_path: Path) -> None:
+    files = {"site.yaml": "title: Desk\n"}
+    for n in range(FEED_STORIES + 5):
+        day = f"2022-{n // 28 + 1:02d}-{n % 28 + 1:02d}"
+        files[f"stories/story-{n}.md"] = f"---\ntitle: Story {n}\ndate: {day}\n---\nText {n}.\n"
+    content = write_content(tmp_path / "content", files)
+    assert build(Options(content=content, out=tmp_path / "site")).written
+    feed = parse_feed(tmp_path / "site", "feed.xml")
+    titles = [entry.title for entry in feed.entries]
+    assert titles == [f"Story {n}" for n in range(FEED_STORIES + 4, 4, -1)]
