@@ -8,12 +8,15 @@ each story) and a diagnostic for every reference that names no record or the wro
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import Any, cast
+from operator import attrgetter
+from typing import Any, NamedTuple, cast
 
 from markupsafe import Markup
 
@@ -85,62 +88,168 @@ def link_corpus(
 ) -> tuple[Links, list[Diagnostic]]:
     """Resolve and render. `hidden` ids (draft stories left out) are not errors to link to.
 
-    With jobs > 1, forked workers visit slices of the records; their findings are merged in
-    the records' order, so the result is the same as visiting them here one by one. A memo
-    of earlier builds gives the rendering of a text when every record it links to has the
-    same name and address as then.
+    A memo of earlier builds gives what visiting a record found, when the record is the same
+    and every question the visit asked of other records gets the same answer; a record it
+    does not give is visited, with the rendering of each text whose links all look the same
+    as then. With jobs > 1, forked workers visit slices of those records. Findings are merged
+    in the records' order, so the result is the same as visiting them all here one by one.
     """
     records = list(corpus)
     memo = memo if memo is not None else Memo()
+    world = _World(corpus, hidden)
+    keys = [f"{_RECORD}{corpus.site.allow_html}:{record.id}" for record in records]
+    visits = [world.recall(memo.old.get(k), r) for k, r in zip(keys, records, strict=True)]
+    todo = [i for i, found in enumerate(visits) if found is None]
 
-    def visit(start: int, stop: int) -> _Found:
-        # The findings only: a _Linker holds the corpus, which must not cross the pipe.
-        linker = _Linker(corpus, hidden, memo)
-        for record in records[start:stop]:
-            linker.visit(record)
-        found = linker.diagnostics.items, linker.found
-        return linker.edges, linker.html, linker.publishers, *found
+    def visit(start: int, stop: int) -> list[_Visit]:
+        # The findings only: the world holds the corpus, which must not cross the pipe.
+        return [_Linker(world, memo).findings(records[i]) for i in todo[start:stop]]
 
-    linker = _Linker(corpus, hidden, memo)
-    tasks = [partial(visit, a, b) for a, b in slices(len(records), jobs * 4)]
-    for edges, html, publishers, diagnostics, rendered in run_all(tasks, jobs):
-        linker.edges |= edges
-        linker.html.update(html)
-        linker.publishers.update(publishers)
-        linker.diagnostics.extend(diagnostics)
-        memo.new.update(rendered)
-    return linker.result(), linker.diagnostics.items
+    tasks = [partial(visit, a, b) for a, b in slices(len(todo), jobs * 4)]
+    for i, found in zip(todo, itertools.chain.from_iterable(run_all(tasks, jobs)), strict=True):
+        visits[i] = found
+    edges: list[Edge] = []
+    html: dict[tuple[str, str], str] = {}
+    publishers: dict[str, str] = {}
+    diagnostics = Diagnostics()
+    for key, record, found in zip(keys, records, cast(list[_Visit], visits), strict=True):
+        edges.extend(found.edges)
+        html.update(found.html)
+        if found.publisher is not None:
+            publishers[record.id] = found.publisher
+        diagnostics.extend(found.diagnostics)
+        memo.new.update(found.rendered)
+        # A message may suggest any id ("did you mean"): a visit that gave one is not kept.
+        if not found.diagnostics:
+            memo.new[key] = (record, found)
+    return _links(corpus, edges, html, publishers), diagnostics.items
 
 
-# What a linker finds: edges, rendered Markdown, publishers, diagnostics, memo entries.
-_Found = tuple[
-    set["Edge"], dict[tuple[str, str], str], dict[str, str], list[Diagnostic], dict[str, Any]
-]
+# The memo's entries for whole visits: this prefix, the site's allow_html, the record's id.
+_RECORD = "record:"
+
+# A rendering in the memo: Markdown text key -> (Rendered, every lookup it made).
+_Rendering = tuple[Rendered, tuple[tuple[str, Any], ...]]
+
+
+class _Target(NamedTuple):
+    """What a reference learns of the record it names."""
+
+    kind: str
+    type: Any
+
+
+class _Visit(NamedTuple):
+    """What visiting one record found, and every question it asked of other records.
+
+    The memo keeps one for every record, so it is lean: few objects, and shared strings.
+    """
+
+    edges: tuple[Edge, ...]  # in order
+    html: dict[tuple[str, str], str]
+    publisher: str | None  # the actor a source's publisher names
+    diagnostics: tuple[Diagnostic, ...]
+    rendered: dict[str, _Rendering]  # the renderings it used, for the memo
+    asked: tuple[Any, ...]  # question, id, answer, question, id, answer... (_World.answer)
+
+
+class _World:
+    """The records as a visit sees them from another one. Every answer is kept: many records
+    ask about the same few, and a memoized visit is checked by asking its questions again."""
+
+    def __init__(self, corpus: Corpus, hidden: frozenset[str]) -> None:
+        self.corpus = corpus
+        self.hidden = hidden
+        self.answers: dict[tuple[str, str], Any] = {}
+
+    def answer(self, question: str, target_id: str) -> Any:
+        """The answer to "record" (the _Target a reference finds), "link" (the page and name
+        a [[link]] shows) or "hidden" (a draft left out?) about the id; None: no such record."""
+        key = (question, target_id)
+        if key in self.answers:
+            return self.answers[key]
+        target = self.corpus.records.get(target_id)
+        answer: Any
+        if question == "hidden":
+            answer = target_id in self.hidden
+        elif target is None:
+            answer = None
+        elif question == "record":
+            answer = _Target(target.kind, target.get("type"))
+        else:
+            answer = (output_path(record_url(target)), target.name)
+        self.answers[key] = answer
+        return answer
+
+    def recall(self, entry: Any, record: Record) -> _Visit | None:
+        """The memo's visit of the record, if it is the same and all it asked still holds.
+
+        Records of unchanged files are the very objects the parse memo kept; the others are
+        compared by repr, which leaves out `Text.origin` (the whole file, for positions only).
+        """
+        if entry is None:
+            return None
+        seen, found = entry
+        if seen is not record and repr(seen) != repr(record):
+            return None
+        asked = found.asked
+        triples = zip(asked[::3], asked[1::3], asked[2::3], strict=True)
+        if any(self.answer(question, i) != answer for question, i, answer in triples):
+            return None
+        return cast(_Visit, found)
+
+    @cached_property
+    def ids_by_kind(self) -> dict[str, list[str]]:
+        """For "did you mean": worked out only when a message needs it."""
+        ids: dict[str, list[str]] = defaultdict(list)
+        for record in self.corpus.records.values():
+            ids[record.kind].append(record.id)
+        return ids
 
 
 class _Linker:
-    def __init__(self, corpus: Corpus, hidden: frozenset[str], memo: Memo) -> None:
-        self.corpus = corpus
-        self.hidden = hidden
+    """Visits a record: what it finds there, and what it asks of other records to find it."""
+
+    def __init__(self, world: _World, memo: Memo) -> None:
+        self.world = world
+        self.corpus = world.corpus
         self.memo = memo
-        # Renderings this build used: Markdown text -> (Rendered, every lookup it made).
-        self.found: dict[str, tuple[Rendered, tuple[tuple[str, Any], ...]]] = {}
+        self.found: dict[str, _Rendering] = {}
+        self.asked: dict[tuple[str, str], Any] = {}
         self.diagnostics = Diagnostics()
         self.edges: set[Edge] = set()
         self.html: dict[tuple[str, str], str] = {}
-        self.publishers: dict[str, str] = {}
-        self.ids_by_kind: dict[str, list[str]] = defaultdict(list)
-        for record in corpus:
-            self.ids_by_kind[record.kind].append(record.id)
+        self.publisher: str | None = None
+
+    def findings(self, record: Record) -> _Visit:
+        """Visit the record (a new _Linker for each): what it found and asked."""
+        self.visit(record)
+        return _Visit(
+            edges=tuple(sorted(self.edges, key=_EDGE_ORDER)),
+            html=self.html,
+            publisher=self.publisher,
+            diagnostics=tuple(self.diagnostics.items),
+            rendered=self.found,
+            asked=tuple(itertools.chain.from_iterable((*q, a) for q, a in self.asked.items())),
+        )
+
+    def ask(self, question: str, target_id: str) -> Any:
+        """Every look at another record goes through here, to be asked again (`recall`)."""
+        answer = self.asked[(question, target_id)] = self.world.answer(question, target_id)
+        return answer
+
+    def add_edge(self, record: Record, target_id: str, relation: str, label: str) -> None:
+        # Interned: the memo keeps every edge, and pickle writes a shared string once.
+        self.edges.add(Edge(record.id, target_id, sys.intern(relation), sys.intern(label)))
 
     # --- references ----------------------------------------------------------------------
 
-    def resolve(self, ref: Ref, kind: str, field: str) -> Record | None:
-        target = self.corpus.records.get(ref.id)
+    def resolve(self, ref: Ref, kind: str, field: str) -> _Target | None:
+        target: _Target | None = self.ask("record", ref.id)
         if target is None:
-            if ref.id in self.hidden:
+            if self.ask("hidden", ref.id):
                 return None
-            candidates = self.corpus.records if kind == ANY else self.ids_by_kind[kind]
+            candidates = self.corpus.records if kind == ANY else self.world.ids_by_kind[kind]
             what = "record" if kind == ANY else SINGULAR[kind]
             self.diagnostics.error(
                 ref.location,
@@ -154,7 +263,7 @@ class _Linker:
                 "E0402",
                 f"'{field}' must name {_article(SINGULAR[kind])}, but '{ref.id}' is "
                 f"{_article(SINGULAR[target.kind])}"
-                f"{did_you_mean(ref.id, self.ids_by_kind[kind])}",
+                f"{did_you_mean(ref.id, self.world.ids_by_kind[kind])}",
             )
             return None
         return target
@@ -162,16 +271,16 @@ class _Linker:
     def connect(self, record: Record, ref: Ref, field: Field, relation: str) -> None:
         kind = field.ref or ANY
         target = self.resolve(ref, kind, field.name)
-        if target is not None and field.ref_types and target.get("type") not in field.ref_types:
+        if target is not None and field.ref_types and target.type not in field.ref_types:
             self.diagnostics.error(
                 ref.location,
                 "E0402",
                 f"'{field.name}' must name {' or '.join(_article(t) for t in field.ref_types)}, "
-                f"but '{ref.id}' is {_article(target.get('type') or SINGULAR[target.kind])}",
+                f"but '{ref.id}' is {_article(target.type or SINGULAR[target.kind])}",
             )
             return
         if target is not None and field.backlink:
-            self.edges.add(Edge(record.id, target.id, relation, field.backlink))
+            self.add_edge(record, ref.id, relation, field.backlink)
 
     def visit(self, record: Record) -> None:
         for field in SCHEMAS[record.kind]:
@@ -204,24 +313,21 @@ class _Linker:
 
     def visit_citations(self, record: Record, citations: tuple[Citation, ...]) -> None:
         for citation in citations:
-            target = self.resolve(citation.source, "sources", "sources")
-            if target is not None:
+            if self.resolve(citation.source, "sources", "sources") is not None:
                 label = f"{CITED_BY} {TITLES[record.kind].lower()}"
-                self.edges.add(Edge(record.id, target.id, "cites", label))
+                self.add_edge(record, citation.source.id, "cites", label)
 
     def visit_publisher(self, record: Record, publisher: Publisher) -> None:
-        target = self.corpus.records.get(publisher.text)
+        target: _Target | None = self.ask("record", publisher.text)
         if target is not None and target.kind == "actors":
-            self.publishers[record.id] = target.id
-            self.edges.add(Edge(record.id, target.id, "sources.publisher", "Sources published"))
+            self.publisher = publisher.text
+            self.add_edge(record, publisher.text, "sources.publisher", "Sources published")
 
     # --- Markdown ------------------------------------------------------------------------
 
     def lookup(self, target_id: str) -> tuple[str, str] | None:
-        target = self.corpus.records.get(target_id)
-        if target is None:
-            return None
-        return output_path(record_url(target)), target.name
+        """What a [[link]] to the id shows: its page and name (None: no such record)."""
+        return cast(tuple[str, str] | None, self.ask("link", target_id))
 
     def render(self, record: Record, name: str, text: Text, *, inline: bool) -> None:
         try:
@@ -230,14 +336,14 @@ class _Linker:
             self.too_complex(text, error, body=name == "body")
             return
         self.html[(record.id, name)] = rendered.html
-        broken = [i for i in rendered.unresolved if i not in self.hidden]
+        broken = [i for i in rendered.unresolved if not self.ask("hidden", i)]
         positions = dict(_positions(link_locations(text, inline=inline))) if broken else {}
         for target_id in rendered.links:
-            if target_id in self.corpus.records:
+            if self.lookup(target_id) is not None:
                 label = f"{MENTIONS} {TITLES[record.kind].lower()}"
-                self.edges.add(Edge(record.id, target_id, "mentions", label))
+                self.add_edge(record, target_id, "mentions", label)
         for index, target_id in enumerate(rendered.unresolved):
-            if target_id in self.hidden:
+            if self.ask("hidden", target_id):
                 continue
             where = positions.get((target_id, _nth(rendered.unresolved, index)), text.location)
             self.diagnostics.error(
@@ -287,18 +393,23 @@ class _Linker:
         self.found[key] = (rendered, tuple(looked_up.items()))
         return rendered
 
-    # --- result --------------------------------------------------------------------------
 
-    def result(self) -> Links:
-        edges = tuple(sorted(self.edges))
-        members = _story_members(self.corpus, edges)
-        return Links(
-            edges=edges,
-            backlinks=_backlinks(edges, members),
-            html=self.html,
-            story_members=members,
-            publishers=self.publishers,
-        )
+def _links(
+    corpus: Corpus, edges: list[Edge], html: dict[tuple[str, str], str], publishers: dict[str, str]
+) -> Links:
+    ordered = tuple(sorted(edges, key=_EDGE_ORDER))
+    members = _story_members(corpus, ordered)
+    return Links(
+        edges=ordered,
+        backlinks=_backlinks(ordered, members),
+        html=html,
+        story_members=members,
+        publishers=publishers,
+    )
+
+
+# Edges' own order (their fields in turn), as a key: faster than comparing Edges.
+_EDGE_ORDER = attrgetter("source", "target", "relation", "label")
 
 
 def _find(text: Text, needle: str, start: int, *, exact: bool) -> tuple[Location, int]:
@@ -402,11 +513,12 @@ def _backlinks(
 
 def _story_members(corpus: Corpus, edges: tuple[Edge, ...]) -> dict[str, tuple[str, ...]]:
     """Records tied to each story: its own refs and links, and items naming it in `stories`."""
-    members: dict[str, set[str]] = {r.id: set() for r in corpus.of_kind(STORY)}
+    members: dict[str, set[str]] = {
+        record.id: set() for record in corpus.records.values() if record.kind == STORY
+    }
     for edge in edges:
-        source, target = corpus.records[edge.source], corpus.records[edge.target]
-        if source.kind == STORY and edge.relation != "cites":
-            members[source.id].add(target.id)
-        elif target.kind == STORY and edge.relation.endswith(".stories"):
-            members[target.id].add(source.id)
+        if edge.source in members and edge.relation != "cites":
+            members[edge.source].add(edge.target)
+        elif edge.target in members and edge.relation.endswith(".stories"):
+            members[edge.target].add(edge.source)
     return {story: tuple(sorted(ids)) for story, ids in sorted(members.items())}
