@@ -8,12 +8,15 @@ only what this build used) only after a build succeeded.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import os
 import pickle
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -70,13 +73,32 @@ def load(folder: Path | None, names: tuple[str, ...]) -> dict[str, Memo]:
     data: Any = None
     if folder is not None:
         try:
-            with (folder / FILE).open("rb") as file:
+            with (folder / FILE).open("rb") as file, _no_collection():
                 data = pickle.load(file)
         except Exception:  # a missing, truncated or foreign file is not worth a failed build
             data = None
     if not isinstance(data, dict) or data.get("version") != code_version():
         data = {}
     return {name: Memo(old=_entries(data.get(name))) for name in names}
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Load without the cyclic garbage collector, then exempt what was loaded from it.
+
+    Unpickling makes millions of objects, and the collector, woken every few hundred
+    allocations, would walk all of them again and again (0.8 s of 1 s at 1,000 stories).
+    What the cache holds lives as long as the build; freezing it spares every later
+    collection the walk too (objects are still freed when no longer referenced).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def carry(memos: dict[str, Memo], succeeded: bool) -> dict[str, Memo]:

@@ -163,8 +163,9 @@ def build(
 
 @dataclass(frozen=True)
 class _State:
-    """A successful build: a digest of its inputs (content, templates, options), of the site
-    it left, and what it reported. Given the same inputs and site, a build has nothing to do."""
+    """A successful build: a digest of its inputs (content, templates, options), the stamp of
+    the site it left, and what it reported. Given the same inputs and site, a build has
+    nothing to do."""
 
     inputs: str
     site: str
@@ -174,8 +175,12 @@ class _State:
 
 
 def _site(options: Options) -> str:
-    """A digest of the site's files by their stamps: a file changed by hand changes it."""
-    return cache.stamps(options.out)
+    """The stamp of the site's marker file: another site, or none, changes it.
+
+    (Not every file's: that walk costs more than the rest of such a build. A file changed
+    by hand in site/ is found, and made again, by the next build that reads the content.)
+    """
+    return repr(site_stamp(options.out.absolute()))
 
 
 def _inputs(options: Options) -> str:
