@@ -225,7 +225,15 @@ def make_site(
         staging = Staging(options.out, spare, keep_spare=keep_spare)
         try:
             made, problems = rebuild.run(
-                makers, todo, corpus, links, options.templates, fingerprints, staging, options.jobs
+                makers,
+                todo,
+                corpus,
+                links,
+                options.templates,
+                fingerprints,
+                staging,
+                options.jobs,
+                traces,
             )
             if problems:
                 staging.discard()

@@ -4,12 +4,12 @@ Input: the Corpus and its Links. Output: a list of `Maker`s in a stable order â€
 record's JSON, a feed, the search index... â€” each named by the path of the file it writes.
 A maker is handed a `Workshop`: the Jinja environment and the helpers (views, exporter,
 feeds) built over the corpus and links it may read, which `deps` watches when a build keeps
-a dependency record.
+a dependency record, and a memo of its own (the search index keeps each record's entry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
@@ -51,6 +51,9 @@ class Workshop:
         self.corpus = corpus
         self.links = links
         self.templates = templates
+        # The running maker's memo: what it kept last time it ran, and what it keeps now.
+        self.known: Mapping[str, str] = {}
+        self.used: dict[str, str] = {}
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -170,7 +173,7 @@ def _story_feed(story: Record, shop: Workshop) -> Made:
 
 
 def _search_index(shop: Workshop) -> Made:
-    return {INDEX: search_index(shop.corpus, shop.links)}, []
+    return {INDEX: search_index(shop.corpus, shop.links, shop.known, shop.used)}, []
 
 
 def _site_feed(shop: Workshop) -> Made:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -26,11 +26,12 @@ from .write import Staging, Stamp, file_stamp
 
 @dataclass(frozen=True)
 class Trace:
-    """What a maker read (keys) and the files it wrote with their stamps, so that a file
-    changed by hand is not trusted."""
+    """What a maker read (keys), the files it wrote with their stamps (so that a file
+    changed by hand is not trusted), and what it kept for the next time it runs."""
 
     keys: tuple[Key, ...]
     files: tuple[tuple[str, Stamp], ...]
+    memo: Mapping[str, str] = field(default_factory=dict)
 
 
 def changed(seen: Mapping[Key, str], fingerprints: Fingerprints) -> set[Key]:
@@ -74,9 +75,12 @@ def run(
     fingerprints: Fingerprints,
     staging: Staging,
     jobs: int = 1,
+    traces: Mapping[str, Trace] | None = None,
 ) -> tuple[dict[str, Trace], list[Diagnostic]]:
     """Run the makers `todo` (indices), putting their files into staging: their traces and
-    the problems (template errors) of those that failed."""
+    the problems (template errors) of those that failed. A maker is given the memo of its
+    last trace in `traces`."""
+    last = traces or {}
 
     def work(start: int, stop: int) -> list[_Ran]:
         reads: Reads = set()
@@ -85,25 +89,26 @@ def run(
         for index in todo[start:stop]:
             maker = makers[index]
             reads.clear()
+            trace = last.get(maker.name)
+            shop.known, shop.used = (trace.memo if trace else {}), {}
             files, problems = maker.make(shop)
             if problems:
                 ran.append((maker.name, None, problems))
                 continue
             keys = tuple(sorted(reads.union(maker.reads, fingerprints.globals)))
             stamps = tuple((name, staging.put(name, data)) for name, data in sorted(files.items()))
-            trace = Trace(keys, stamps)
-            ran.append((maker.name, trace, []))
+            ran.append((maker.name, Trace(keys, stamps, shop.used), []))
         return ran
 
     # A few slices per process, so that a process that finishes early takes another.
     parts = run_all([partial(work, a, b) for a, b in slices(len(todo), jobs * 4)], jobs)
-    traces: dict[str, Trace] = {}
+    made: dict[str, Trace] = {}
     problems: list[Diagnostic] = []
     for name, trace, found in itertools.chain.from_iterable(parts):
         problems.extend(found)
         if trace is not None:
-            traces[name] = _interned(trace)
-    return traces, problems
+            made[name] = _interned(trace)
+    return made, problems
 
 
 def _workshop(corpus: Corpus, links: Links, templates: Path, reads: Reads) -> Workshop:
@@ -121,4 +126,4 @@ def _workshop(corpus: Corpus, links: Links, templates: Path, reads: Reads) -> Wo
 def _interned(trace: Trace) -> Trace:
     """The same trace with its keys interned: the many traces that name one key share it,
     in memory and in the pickled cache."""
-    return Trace(tuple(sys.intern(k) for k in trace.keys), trace.files)
+    return Trace(tuple(sys.intern(k) for k in trace.keys), trace.files, trace.memo)

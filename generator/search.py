@@ -8,7 +8,9 @@ The search code (`assets/search.js`) folds case and diacritics at load time.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 
 from markupsafe import Markup
 
@@ -41,13 +43,32 @@ def search_entry(record: Record, links: Links) -> dict[str, object]:
     }
 
 
-def search_index(corpus: Corpus, links: Links) -> bytes:
-    """The index script, byte-identical for the same content: stories first, then by kind."""
+def search_index(
+    corpus: Corpus,
+    links: Links,
+    known: Mapping[str, str] | None = None,
+    used: dict[str, str] | None = None,
+) -> bytes:
+    """The index script, byte-identical for the same content: stories first, then by kind.
+
+    `known`: each record's entry as JSON, by a digest of all it is made from, from the last
+    build; the entries of unchanged records are taken from there. `used` gets this index's.
+    """
     records = sorted(corpus, key=lambda r: (r.kind != STORY, r.kind, r.id))
-    entries = [search_entry(record, links) for record in records]
-    data = json.dumps({"records": entries}, ensure_ascii=True, sort_keys=True)
-    # ASCII only, so the file reads the same whatever charset a host declares for it.
-    return f"self.factsheetSearch = {data};\n".encode("ascii")
+    known = known or {}
+    entries = []
+    for record in records:
+        texts = (links.html.get((record.id, name), "") for name in (*_TEXT_FIELDS, "summary"))
+        key = hashlib.blake2b("\0".join((record.fingerprint, *texts)).encode(), digest_size=16)
+        entry = known.get(key.hexdigest())
+        if entry is None:
+            entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+        if used is not None:
+            used[key.hexdigest()] = entry
+        entries.append(entry)
+    # As json.dumps({"records": entries}) writes it. ASCII only, so the file reads the same
+    # whatever charset a host declares for it.
+    return f'self.factsheetSearch = {{"records": [{", ".join(entries)}]}};\n'.encode("ascii")
 
 
 def _plain(html: str) -> str:

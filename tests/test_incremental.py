@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, parse, reading, rebuild
+from generator import cache, cli, parse, reading, rebuild, search
 from generator.pipeline import Options, build
 from generator.render import TEMPLATES
 from generator.write import MARKER
@@ -410,4 +410,22 @@ def test_a_new_time_zone_reads_the_files_left_unread(tmp_path: Path) -> None:
     site = content / "site.yaml"
     site.write_text(site.read_text("utf-8").replace("America/Lima", "Asia/Tokyo"), "utf-8")
     assert build(options).written
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def test_the_search_index_makes_again_only_the_entries_of_changed_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, options = _built(tmp_path)
+    made: list[str] = []
+    real = search.search_entry
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, links: made.append(record.id) or real(record, links)
+    )
+    story = content / "stories" / "blockade-on-mine-road.md"
+    story.write_text(story.read_text("utf-8") + "\nA word for the index.\n", "utf-8")
+    assert build(options).written
+    assert made == ["blockade-on-mine-road"]
+    index = (tmp_path / "site" / search.INDEX).read_bytes()
+    assert b"A word for the index." in index
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
