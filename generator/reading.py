@@ -92,8 +92,9 @@ def read_content(
             Location(_display(content.absolute(), base)), "E0101", "no content folder here"
         )
         return documents, diagnostics.items
+    top = _display(content, base)  # how paths below it are shown: "content/actors/x.yaml"
     for path in _walk(content, base, diagnostics):
-        document = _classify(path, content, base, diagnostics, memo)
+        document = _classify(path, content, top, diagnostics, memo)
         if document is not None:
             documents.append(document)
     if not any(d.kind == "site" for d in documents) and not any(
@@ -157,12 +158,12 @@ def _refuse_link(path: Path, base: Path, diagnostics: Diagnostics, what: str) ->
 
 
 def _classify(
-    path: Path, content: Path, base: Path, diagnostics: Diagnostics, memo: Memo | None
+    path: Path, content: Path, top: str, diagnostics: Diagnostics, memo: Memo | None
 ) -> Document | Unread | None:
     relative = path.relative_to(content)
     parts = relative.parts
     suffix = path.suffix.lower()
-    shown = _display(path, base)
+    shown = f"{top}/{relative.as_posix()}"  # as _display shows it, without its cost
     if len(parts) == 1:
         if parts[0] == SITE_FILE or parts[0] == "site.yml":
             return _read(path, shown, "site", "site", FACT_LIMIT, diagnostics)
