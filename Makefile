@@ -45,7 +45,7 @@ format: $(STAMP) ## format the code with ruff
 	$(BIN)/ruff check --fix generator tests scripts
 
 clean: ## remove the built site and caches (not content)
-	rm -rf site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf site .factsheet-spare-site .factsheet-cache .pytest_cache .mypy_cache .ruff_cache
 
 screenshots: $(STAMP) ## README pictures of the example site into docs/img/ (needs chromium)
 	$(BIN)/python scripts/screenshots.py
