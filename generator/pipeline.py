@@ -214,12 +214,14 @@ def make_site(
     known = memo.old.get(_SITE) == site_stamp(out) and isinstance(memo.old.get(_TRACES), dict)
     traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
     fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
-    changed = rebuild.changed(memo.old.get(_SEEN, {}) if known else {}, fingerprints)
+    last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
+    changed = rebuild.changed(last, fingerprints)
     todo = rebuild.stale(makers, traces, changed, out)
     names = {m.name for m in makers}
     spare_stamp = site_stamp(spare_folder(out))
     trusted = known and spare_stamp is not None and memo.old.get(_SPARE) == spare_stamp
     spare = memo.old.get(_SPARE_FILES) if trusted else None
+    made: dict[str, Trace] = {}
     if todo or names != traces.keys():
         keep_spare = options.cache is not None or bool(memo.old)
         staging = Staging(options.out, spare, keep_spare=keep_spare)
@@ -261,7 +263,7 @@ def make_site(
         for entry in (_SPARE_FILES, _SPARE, _WRITTEN):
             memo.new[entry] = memo.old.get(entry)
     memo.new[_TRACES] = traces
-    memo.new[_SEEN] = rebuild.seen(traces, fingerprints)
+    memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made)
     memo.new[_SITE] = site_stamp(out)
     return len(pages), []
 

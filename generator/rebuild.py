@@ -56,10 +56,30 @@ def stale(
     return todo
 
 
-def seen(traces: Mapping[str, Trace], fingerprints: Fingerprints) -> dict[Key, str]:
-    """The value of every key the traces name, for the next build to compare."""
-    keys = {key for trace in traces.values() for key in trace.keys}
-    return {key: fingerprints(key) for key in keys}
+def seen(
+    traces: Mapping[str, Trace],
+    fingerprints: Fingerprints,
+    last: Mapping[Key, str],
+    changed: set[Key],
+    made: Mapping[str, Trace],
+) -> dict[Key, str]:
+    """The value of every key the traces name, for the next build to compare.
+
+    From `last` (what the last build saw) when few makers ran: only the keys that changed
+    and the new keys of the makers that ran are worked out. (Keys no trace names any more
+    stay until a build that runs most makers starts afresh; they cost nothing but room.)
+    """
+    if not last or len(made) * 2 > len(traces):
+        keys = {key for trace in traces.values() for key in trace.keys}
+        return {key: fingerprints(key) for key in keys}
+    now = dict(last)
+    for key in changed:
+        now[key] = fingerprints(key)
+    for trace in made.values():
+        for key in trace.keys:
+            if key not in now:
+                now[key] = fingerprints(key)
+    return now
 
 
 # What running one maker gives: its name, its trace (None if it failed) and its problems.
