@@ -7,6 +7,7 @@ every stage succeeded (no errors, and no warnings under --strict).
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -120,6 +121,13 @@ def build(
 ) -> Result:
     """Build the site. `memos` from an earlier build in this process take the place of the
     build cache's (see `cache.carry`); otherwise they are read from options.cache, if any."""
+    try:
+        return _build(options, progress, memos)
+    finally:
+        gc.unfreeze()  # what the build exempted from the cyclic collector goes back to it
+
+
+def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) -> Result:
     inputs = None
     if memos is None:
         if options.cache is not None:
@@ -130,6 +138,10 @@ def build(
                 return Result(list(last.diagnostics), last.pages, last.records, True, True)
         memos = cache.load(options.cache, MEMOS)
     corpus, links, diagnostics = load(options, progress, memos)
+    # The model lives as long as the build: exempt it from the cyclic collector, which would
+    # walk its millions of objects again and again while the site is made (1,000 stories:
+    # serve's rebuild after a save 1.7 s -> 1.4 s). `build` gives them back at the end.
+    gc.freeze()
     result = Result(diagnostics, memos=memos)
     if corpus is None or links is None or result.failed:
         return result
