@@ -20,28 +20,14 @@ from .chronology import Entry
 from .dates import PartialDate, display_range
 from .links import Edge, Links
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Text
-from .schema import KINDS, SCHEMAS, STORY, TITLES, Field
-from .urls import GRAPH, absolute, data_url, kind_data_url, record_url, timeline_url
+from .schema import SCHEMAS, STORY, TITLES, Field
+from .urls import absolute, record_url
 
 FORMAT = 1  # bumped when a change to the export would break a reader
 # Spreadsheets run a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Types orjson writes byte for byte as json.dumps does (or refuses: a 65-bit integer).
 _PLAIN = frozenset({str, int, bool, type(None)})
-
-
-def export(corpus: Corpus, links: Links) -> dict[str, bytes]:
-    """Every data file of the site, by its path in the output folder."""
-    exporter = Exporter(corpus, links)
-    files = {data_url(r): to_json(exporter.record(r)) for r in corpus}
-    files[GRAPH] = to_json(exporter.graph())
-    for kind in KINDS:
-        records = corpus.of_kind(kind)
-        if records:
-            files[kind_data_url(kind)] = exporter.table(kind, records)
-    for story in corpus.of_kind(STORY):
-        files[timeline_url(story)] = to_json(exporter.timeline(story))
-    return files
 
 
 def to_json(data: Any) -> bytes:

@@ -25,7 +25,6 @@ from .urls import (
     FEED,
     HOME,
     NOT_FOUND,
-    ROBOTS,
     SITEMAP,
     absolute,
     link,
@@ -47,17 +46,6 @@ TAG_DATE = "2000"
 
 # Characters XML 1.0 cannot hold even escaped (a YAML "\x01" escape can produce them).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def feeds(corpus: Corpus, links: Links, page_urls: Iterable[str]) -> dict[str, bytes]:
-    """feed.xml, a feed per story, sitemap.xml and robots.txt, by path."""
-    maker = Feeds(corpus, links)
-    files = {FEED: maker.stories()}
-    for story in corpus.of_kind(STORY):
-        files[story_feed_url(story)] = maker.story_chronology(story)
-    files[SITEMAP] = maker.sitemap(page_urls)
-    files[ROBOTS] = maker.robots()
-    return files
 
 
 class Feeds:

@@ -9,6 +9,7 @@ into the staging folder; the bytes do not depend on which process made them.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,10 +102,15 @@ def run(
     the problems (template errors) of those that failed. A maker is given the memo of its
     last trace in `traces`."""
     last = traces or {}
+    # One workshop per process, shared by the slices it runs: building one (its views, a
+    # gazetteer of every mapped record) costs as much as making many pages.
+    shops: dict[int, tuple[Workshop, Reads]] = {}
 
     def work(start: int, stop: int) -> list[_Ran]:
-        reads: Reads = set()
-        shop = _workshop(corpus, links, templates, reads)
+        if os.getpid() not in shops:
+            made_reads: Reads = set()
+            shops[os.getpid()] = _workshop(corpus, links, templates, made_reads), made_reads
+        shop, reads = shops[os.getpid()]
         ran: list[_Ran] = []
         for index in todo[start:stop]:
             maker = makers[index]

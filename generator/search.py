@@ -59,12 +59,13 @@ def search_index(
     entries = []
     for record in records:
         texts = (links.html.get((record.id, name), "") for name in (*_TEXT_FIELDS, "summary"))
-        key = hashlib.blake2b("\0".join((record.fingerprint, *texts)).encode(), digest_size=16)
-        entry = known.get(key.hexdigest())
+        made_from = "\0".join((record.fingerprint, *texts)).encode()
+        key = hashlib.blake2b(made_from, digest_size=16).hexdigest()
+        entry = known.get(key)
         if entry is None:
             entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
         if used is not None:
-            used[key.hexdigest()] = entry
+            used[key] = entry
         entries.append(entry)
     # As json.dumps({"records": entries}) writes it. ASCII only, so the file reads the same
     # whatever charset a host declares for it.

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opendata import FULL
 
-from generator import data
+from generator import data, plan
 from generator.pipeline import Options, load
+from generator.render import TEMPLATES
 
 
 def dumps(value: Any) -> bytes:
@@ -104,8 +105,12 @@ def test_every_json_file_of_the_export_is_what_json_dumps_wrote(
         written.append(value)
         return write(value)
 
-    monkeypatch.setattr(data, "to_json", recording)
-    files = data.export(corpus, links)
+    monkeypatch.setattr(plan, "to_json", recording)
+    shop = plan.Workshop(corpus, links, TEMPLATES)
+    files: dict[str, bytes] = {}
+    for maker in plan.makers(corpus, links, TEMPLATES):
+        if maker.name.startswith("data/"):
+            files.update(maker.make(shop)[0])
     assert len(written) == sum(path.endswith(".json") for path in files)
     assert any(b'"latitude": ' in files[path] for path in files)  # floats are among them
     for value in written:
