@@ -29,8 +29,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 from .links import Edge, Links
-from .maps import Gazetteer
+from .maps import Gazetteer, is_mapped
 from .model import Corpus, Record
+from .schema import KINDS, SCHEMAS
 
 # A key: its tag and parts joined by SEP, e.g. "r\x1factor-1" (strings pickle small).
 Key = str
@@ -81,7 +82,7 @@ class Fingerprints:
         if tag == "body":
             record = corpus.records.get(key[1])
             body = record.body if record is not None else None
-            return digest(body.value) if body is not None else _ABSENT
+            return body.digest if body is not None else _ABSENT
         if tag == "h":
             html = links.html.get((key[1], key[2]))
             return digest(html) if html is not None else _ABSENT
@@ -112,6 +113,69 @@ class Fingerprints:
         if tag in values:
             return digest(repr(values[tag](key[1])))
         raise KeyError(f"no such key in the dependency record: {SEP.join(key)!r}")
+
+
+# What the dependency record keeps of each record, for the next build to tell what changed:
+# a digest of the record with its body, whether it is on the map, a digest of its edges,
+# and the records they lead to.
+Summary = tuple[str, bool, str, tuple[str, ...]]
+
+
+def summary(record: Record, links: Links) -> Summary:
+    edges = links.outgoing(record.id)
+    targets = tuple(sorted({e.target for e in edges}))
+    return _state(record), is_mapped(record), digest(_edges(edges)), targets
+
+
+# Every field a record may have (whose HTML makers may ask for), and a story's body.
+_FIELDS = frozenset({"body", *(f.name for kind in KINDS for f in SCHEMAS[kind])})
+
+
+def _state(record: Record) -> str:
+    """The record with its body, as a digest."""
+    return record.fingerprint + (record.body.digest if record.body is not None else "")
+
+
+def survey(
+    corpus: Corpus, links: Links, last: Mapping[str, Summary]
+) -> tuple[dict[str, Summary], set[Key]]:
+    """The summary of every record now, and the keys whose value may differ from the build
+    that `last` summarises: those of the records that changed or were visited afresh by the
+    link stage (`links.revisited`), and those that gather many records (a kind, every record,
+    every edge, the map) if one of their parts changed. Every other key has the value that
+    build saw: its record is the same, and so are the edges to and from it.
+    """
+    records = corpus.records
+    summaries = dict(last)
+    dirty: set[str] = set(last.keys() - records.keys())
+    for record_id, record in records.items():
+        was = last.get(record_id)
+        if was is None or was[0] != _state(record):
+            dirty.add(record_id)
+    touched = dirty | (links.revisited & records.keys())
+    suspects: set[Key] = set()
+    reach = set(touched)
+    for record_id in touched:
+        was = summaries.pop(record_id, None)
+        found = records.get(record_id)
+        now = summary(found, links) if found is not None else None
+        if now is not None:
+            summaries[record_id] = now
+        suspects.update(key(tag, record_id) for tag in ("r", "body", "o", "p"))
+        suspects.update(key("h", record_id, name) for name in _FIELDS)
+        for part in (was, now):
+            if part is not None:
+                reach.update(part[3])
+        if (was and was[2]) != (now and now[2]):
+            suspects.add("edges")
+        if record_id in dirty and ((was and was[1]) or (now and now[1])):
+            suspects.add("g")
+    for record_id in reach:
+        suspects.update(key(tag, record_id) for tag in ("b", "i", "m"))
+    if dirty:
+        suspects.add("all")
+        suspects.update(key("k", kind) for kind in KINDS)
+    return summaries, suspects
 
 
 def _edges(edges: Iterable[Edge]) -> str:

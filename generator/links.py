@@ -8,6 +8,7 @@ each story) and a diagnostic for every reference that names no record or the wro
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import re
 import sys
@@ -56,6 +57,9 @@ class Links:
     story_members: Mapping[str, tuple[str, ...]]
     # source id -> actor id, when a source's publisher names an actor
     publishers: Mapping[str, str]
+    # The records visited afresh (the others' findings came from the memo, unchanged):
+    # only their edges, HTML and publisher can differ from the last build's.
+    revisited: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
 
     def plain(self, record_id: str, name: str) -> str:
         """A Markdown field as plain text ([[links]] become their names), for machines."""
@@ -122,7 +126,8 @@ def link_corpus(
         # A message may suggest any id ("did you mean"): a visit that gave one is not kept.
         if not found.diagnostics:
             memo.new[key] = (record, found)
-    return _links(corpus, edges, html, publishers), diagnostics.items
+    revisited = frozenset(records[i].id for i in todo)
+    return _links(corpus, edges, html, publishers, revisited), diagnostics.items
 
 
 # The memo's entries for whole visits: this prefix, the site's allow_html, the record's id.
@@ -395,7 +400,11 @@ class _Linker:
 
 
 def _links(
-    corpus: Corpus, edges: list[Edge], html: dict[tuple[str, str], str], publishers: dict[str, str]
+    corpus: Corpus,
+    edges: list[Edge],
+    html: dict[tuple[str, str], str],
+    publishers: dict[str, str],
+    revisited: frozenset[str],
 ) -> Links:
     ordered = tuple(sorted(edges, key=_EDGE_ORDER))
     members = _story_members(corpus, ordered)
@@ -405,6 +414,7 @@ def _links(
         html=html,
         story_members=members,
         publishers=publishers,
+        revisited=revisited,
     )
 
 

@@ -80,6 +80,11 @@ def _shape(record: Record) -> list[tuple[float, float]]:
     return list(record.get("path", ()))
 
 
+def is_mapped(record: Record) -> bool:
+    """Whether the record has a place on the map (its coordinates or path)."""
+    return bool(_shape(record))
+
+
 def _centre(points: list[tuple[float, float]]) -> tuple[float, float]:
     return (
         sum(p[0] for p in points) / len(points),

@@ -39,6 +39,12 @@ class Text:
     location: Location
     origin: str | None = field(default=None, repr=False)  # not in repr: the whole file
 
+    @cached_property
+    def digest(self) -> str:
+        """A digest of the text as written (kept with it, and in the build cache)."""
+        data = self.value.encode("utf-8", "backslashreplace")
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
+
 
 @dataclass(frozen=True)
 class Alias:

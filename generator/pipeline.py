@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cache, plan, rebuild
+from . import cache, deps, plan, rebuild
 from .cache import Memo
 from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
@@ -227,7 +227,10 @@ def make_site(
     traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
     fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
     last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
-    changed = rebuild.changed(last, fingerprints)
+    summaries, suspects = _survey(corpus, links, memo, known, makers)
+    if suspects is not None:
+        suspects.update(fingerprints.globals)
+    changed = rebuild.changed(last, fingerprints, suspects)
     todo = rebuild.stale(makers, traces, changed, out)
     names = {m.name for m in makers}
     spare_stamp = site_stamp(spare_folder(out))
@@ -277,7 +280,23 @@ def make_site(
     memo.new[_TRACES] = traces
     memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made)
     memo.new[_SITE] = site_stamp(out)
+    memo.new[_SUMMARIES] = summaries
     return len(pages), []
+
+
+def _survey(
+    corpus: Corpus, links: Links, memo: Memo, known: bool, makers: list[plan.Maker]
+) -> tuple[dict[str, deps.Summary], set[Key] | None]:
+    """The summary of every record, and the keys that may have changed since the build the
+    memo remembers (None: any key may have): see `deps.survey`; with the keys every maker
+    reads whatever the corpus holds (files copied into the site)."""
+    last = memo.old.get(_SUMMARIES)
+    if not known or not isinstance(last, dict):
+        return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
+    summaries, suspects = deps.survey(corpus, links, last)
+    files = deps.key("file", "")
+    suspects.update(k for maker in makers for k in maker.reads if k.startswith(files))
+    return summaries, suspects
 
 
 # The dependency record's entries in the cache: the traces of every maker, the value of
@@ -285,6 +304,8 @@ def make_site(
 # with the names of its files, and the files the last build that wrote any wrote.
 _TRACES, _SEEN, _SITE, _SPARE, _SPARE_FILES = "traces", "seen", "site", "spare", "spare files"
 _WRITTEN = "written"
+# A summary of every record, to tell the next build what changed (`deps.survey`).
+_SUMMARIES = "summaries"
 
 
 def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -35,9 +35,13 @@ class Trace:
     memo: Mapping[str, str] = field(default_factory=dict)
 
 
-def changed(seen: Mapping[Key, str], fingerprints: Fingerprints) -> set[Key]:
-    """The keys whose value is not what the last build saw."""
-    return {key for key, value in seen.items() if fingerprints(key) != value}
+def changed(
+    seen: Mapping[Key, str], fingerprints: Fingerprints, suspects: Iterable[Key] | None = None
+) -> set[Key]:
+    """The keys whose value is not what the last build saw: of the `suspects` only, when
+    given (every other key is known to have kept its value, see `deps.survey`)."""
+    keys = seen.keys() if suspects is None else [k for k in suspects if k in seen]
+    return {key for key in keys if fingerprints(key) != seen[key]}
 
 
 def stale(

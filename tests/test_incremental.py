@@ -186,9 +186,10 @@ EDITS: list[Edit] = [
 
 @pytest.mark.parametrize(("seed", "jobs"), [(1, 1), (2, 2), (3, 1)])
 def test_rebuilds_after_random_edits_equal_clean_builds(
-    tmp_path: Path, seed: int, jobs: int
+    tmp_path: Path, seed: int, jobs: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(seed)
+    surveyed = _check_surveys(monkeypatch)
     content, templates = _site(tmp_path)
     assert build(_options(tmp_path, "site", cached=True, jobs=jobs)).written
     done = []
@@ -216,6 +217,24 @@ def test_rebuilds_after_random_edits_equal_clean_builds(
         stale = [name for name in expected if rebuilt[name] != expected[name]]
         assert stale == [], (step, done)
     assert len(done) >= 12, done
+    assert len(surveyed) >= 12, surveyed
+
+
+def _check_surveys(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, check that the keys a rebuild finds changed among the suspects of
+    `deps.survey` are all the keys that changed; the number of suspects, per rebuild."""
+    real = rebuild.changed
+    surveyed: list[int] = []
+
+    def changed(seen: dict, fingerprints: object, suspects: object = None) -> set[str]:
+        found = real(seen, fingerprints, suspects)  # type: ignore[arg-type]
+        if suspects is not None:
+            assert found == real(seen, fingerprints), sorted(real(seen, fingerprints) - found)  # type: ignore[arg-type]
+            surveyed.append(len(suspects))  # type: ignore[arg-type]
+        return found
+
+    monkeypatch.setattr(rebuild, "changed", changed)
+    return surveyed
 
 
 def test_a_rebuild_without_changes_writes_nothing(
