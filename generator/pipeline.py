@@ -121,10 +121,12 @@ def build(
 ) -> Result:
     """Build the site. `memos` from an earlier build in this process take the place of the
     build cache's (see `cache.carry`); otherwise they are read from options.cache, if any."""
+    thresholds = gc.get_threshold()
     try:
         return _build(options, progress, memos)
     finally:
         gc.unfreeze()  # what the build exempted from the cyclic collector goes back to it
+        gc.set_threshold(*thresholds)
 
 
 def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) -> Result:
@@ -142,6 +144,10 @@ def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) 
     # walk its millions of objects again and again while the site is made (1,000 stories:
     # serve's rebuild after a save 1.7 s -> 1.4 s). `build` gives them back at the end.
     gc.freeze()
+    # And collect less often: the build makes hundreds of thousands of lasting objects (the
+    # makers, their traces), and each full collection walks all made since the freeze
+    # (planning 2,000 stories' files: 0.33 s of CPU at the default threshold, 0.20 s here).
+    gc.set_threshold(10_000, 10, 10)
     result = Result(diagnostics, memos=memos)
     if corpus is None or links is None or result.failed:
         return result

@@ -22,7 +22,7 @@ from .links import Links
 from .model import Corpus
 from .plan import Maker, Workshop
 from .workers import run_all, slices
-from .write import Staging, Stamp, file_stamp
+from .write import Staging, Stamp, as_written
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,7 @@ def stale(
     site = f"{out}/"
     for index, maker in enumerate(makers):
         trace = traces.get(maker.name)
-        if (
-            trace is None
-            or not changed.isdisjoint(trace.keys)
-            or any(file_stamp(site + name) != stamp for name, stamp in trace.files)
-        ):
+        if trace is None or not changed.isdisjoint(trace.keys) or not as_written(site, trace.files):
             todo.append(index)
     return todo
 
@@ -86,6 +82,9 @@ def seen(
                 now[key] = fingerprints(key)
     return now
 
+
+# So few makers to run that they run in this process.
+_FEW = 32
 
 # What running one maker gives: its name, its trace (None if it failed) and its problems.
 _Ran = tuple[str, Trace | None, list[Diagnostic]]
@@ -130,7 +129,9 @@ def run(
             ran.append((maker.name, Trace(keys, stamps, shop.used), []))
         return ran
 
-    # A few slices per process, so that a process that finishes early takes another.
+    # A few slices per process, so that a process that finishes early takes another; a few
+    # makers are run here (forking, and a workshop per process, would cost more than them).
+    jobs = jobs if len(todo) > _FEW else 1
     parts = run_all([partial(work, a, b) for a, b in slices(len(todo), jobs * 4)], jobs)
     made: dict[str, Trace] = {}
     problems: list[Diagnostic] = []
