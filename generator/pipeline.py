@@ -122,6 +122,9 @@ def build(
     """Build the site. `memos` from an earlier build in this process take the place of the
     build cache's (see `cache.carry`); otherwise they are read from options.cache, if any."""
     thresholds = gc.get_threshold()
+    # What the last build in this process left (serve's memos) lives through this one:
+    # exempt it from the cyclic collector, which would walk it at every full collection.
+    gc.freeze()
     try:
         return _build(options, progress, memos)
     finally:
