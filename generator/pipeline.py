@@ -67,16 +67,20 @@ def _silent(stage: str) -> None:
 
 
 def load(
-    options: Options, progress: Progress = _silent, memos: dict[str, Memo] | None = None
+    options: Options,
+    progress: Progress = _silent,
+    memos: dict[str, Memo] | None = None,
+    listing: cache.Listing | None = None,
 ) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
     """Read, parse, link and check the content: the model and every diagnostic.
 
-    `memos` (from the build cache) give parse and link results of unchanged inputs.
+    `memos` (from the build cache) give parse and link results of unchanged inputs;
+    `listing`, this build's walk of the content folder, if it made one.
     """
     memos = memos or {}
     diagnostics = Diagnostics()
     progress("read")
-    documents, problems = read_content(options.content, memos.get("files"))
+    documents, problems = read_content(options.content, memos.get("files"), listing)
     diagnostics.extend(problems)
     progress("parse")
     corpus, problems = parse_documents(documents, options.jobs, memos.get("parse"))
@@ -133,16 +137,17 @@ def build(
 
 
 def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) -> Result:
-    inputs = None
+    inputs = listing = None
     if memos is None:
         if options.cache is not None:
             progress("inputs")
-            inputs = _inputs(options)
+            listing = cache.walk(options.content)  # listed once: for the inputs, and to read
+            inputs = _inputs(options, listing)
             last = cache.load_state(options.cache)
             if isinstance(last, _State) and (last.inputs, last.site) == (inputs, _site(options)):
                 return Result(list(last.diagnostics), last.pages, last.records, True, True)
         memos = cache.load(options.cache, MEMOS)
-    corpus, links, diagnostics = load(options, progress, memos)
+    corpus, links, diagnostics = load(options, progress, memos, listing)
     # The model lives as long as the build: exempt it from the cyclic collector, which would
     # walk its millions of objects again and again while the site is made (1,000 stories:
     # serve's rebuild after a save 1.7 s -> 1.4 s). `build` gives them back at the end.
@@ -204,11 +209,12 @@ def _site(options: Options) -> str:
     return repr(site_stamp(options.out.absolute()))
 
 
-def _inputs(options: Options) -> str:
-    """A digest of everything a build reads: content, templates (by their stamps), options."""
+def _inputs(options: Options, content: cache.Listing) -> str:
+    """A digest of everything a build reads: content (as listed), templates (by their
+    stamps), options."""
     folders = (options.content.absolute(), options.out.absolute(), options.templates.absolute())
     shown = repr((*folders, options.drafts, options.strict, options.base_url))
-    return digest(shown + cache.stamps(options.content, options.templates))
+    return digest(shown + cache.stamps(content, cache.walk(options.templates)))
 
 
 def make_site(

@@ -14,9 +14,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
-from .cache import Memo
+from .cache import Folder, Listing, Memo, walk
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
 from .schema import KINDS, STORY
 
@@ -62,27 +62,30 @@ class Document:
         return hashlib.blake2b(self.text.encode("utf-8"), digest_size=16).hexdigest()
 
 
-@dataclass(frozen=True)
-class Unread:
+class Unread(NamedTuple):
     """A content file left unread: its name, size, times and inode are those of a file read
-    before, whose text had `digest`. `reread` reads it, if its text is needed after all."""
+    before, whose text had `digest`; `file` is where it is on disk. `reread` reads it, if
+    its text is needed after all. (A named tuple, quicker to make than a dataclass: a build
+    with a memo makes one for nearly every file.)"""
 
     path: str
     kind: str
     stem: str
     digest: str
     assets: tuple[Path, ...]
-    file: Path
+    file: str
 
 
 def read_content(
-    content: Path, memo: Memo | None = None
+    content: Path, memo: Memo | None = None, listing: Listing | None = None
 ) -> tuple[list[Document | Unread], list[Diagnostic]]:
     """Every content file, read, and every problem with the files.
 
-    With a memo of earlier builds, a fact file or story whose stamps (name, size, times,
-    inode) are as when it was read is not read again: it comes back as `Unread`, and the
-    warnings reading it gave are given again.
+    `listing` is this build's walk of `content` (`cache.walk`), if it made one: the folder is
+    not listed again, and each file's stamps are those the listing saw. With a memo of
+    earlier builds, a fact file or story whose stamps (name, size, times, inode) are as when
+    it was read is not read again: it comes back as `Unread`, and the warnings reading it
+    gave are given again.
     """
     diagnostics = Diagnostics()
     base = content.resolve().parent
@@ -93,8 +96,12 @@ def read_content(
         )
         return documents, diagnostics.items
     top = _display(content, base)  # how paths below it are shown: "content/actors/x.yaml"
-    for path in _walk(content, base, diagnostics):
-        document = _classify(path, content, top, diagnostics, memo)
+    if listing is None or listing.top != os.fspath(content):
+        listing = walk(content)
+    # Where the files are on disk: the listing's top, then each file's path below it.
+    root = listing.top if listing.top.endswith("/") else f"{listing.top}/"
+    for relative, status, folder in _files(listing, content, base, diagnostics):
+        document = _classify(relative, status, folder, root, top, diagnostics, memo)
         if document is not None:
             documents.append(document)
     if not any(d.kind == "site" for d in documents) and not any(
@@ -116,35 +123,40 @@ def _display(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def _walk(content: Path, base: Path, diagnostics: Diagnostics) -> list[Path]:
-    """Every regular file below `content`, sorted; links are reported, never followed."""
-    found: list[Path] = []
-
-    def unreadable(error: OSError) -> None:
-        # os.walk skips a folder it cannot list; its files must not vanish silently.
-        where = Path(error.filename) if error.filename else content
-        diagnostics.error(
-            Location(_display(where, base)),
-            "E0101",
-            f"cannot read the folder: {error.strerror or error}",
-        )
-
-    for folder, dirs, files in os.walk(content, onerror=unreadable, followlinks=False):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in [*dirs]:
-            if (here / name).is_symlink():
-                dirs.remove(name)
-                _refuse_link(here / name, base, diagnostics, "folder")
-        for name in sorted(files):
-            if name.startswith("."):
+def _files(
+    listing: Listing, content: Path, base: Path, diagnostics: Diagnostics
+) -> list[tuple[str, os.stat_result, Folder]]:
+    """Every regular file in `listing` (path below the content folder, stat, folder), in the
+    order os.walk finds them: hidden files and folders skipped, links reported, never
+    followed, and every folder that cannot be listed reported."""
+    found: list[tuple[str, os.stat_result, Folder]] = []
+    for folder in listing.folders:
+        path = folder.path
+        if path[:1] == "." or "/." in path:
+            continue  # a hidden folder, or one inside it
+        here = os.path.join(listing.top, path) if path else listing.top
+        if folder.error is not None:
+            # Its files must not vanish silently.
+            error = folder.error
+            diagnostics.error(
+                Location(_display(Path(error.filename or here), base)),
+                "E0101",
+                f"cannot read the folder: {error.strerror or error}",
+            )
+            continue
+        links = [n for n, s in folder.entries if stat.S_ISLNK(s.st_mode) and n[:1] != "."]
+        to_folders = [n for n in links if os.path.isdir(os.path.join(here, n))]
+        for name in to_folders:
+            _refuse_link(Path(here, name), base, diagnostics, "folder")
+        prefix = f"{path}/" if path else ""
+        for name, status in folder.entries:
+            if name[:1] == ".":
                 continue
-            path = here / name
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                _refuse_link(path, base, diagnostics, "file")
-            elif stat.S_ISREG(mode):
-                found.append(path)
+            mode = status.st_mode
+            if stat.S_ISREG(mode):
+                found.append((prefix + name, status, folder))
+            elif stat.S_ISLNK(mode) and name not in to_folders:
+                _refuse_link(Path(here, name), base, diagnostics, "file")
     return found
 
 
@@ -158,15 +170,21 @@ def _refuse_link(path: Path, base: Path, diagnostics: Diagnostics, what: str) ->
 
 
 def _classify(
-    path: Path, content: Path, top: str, diagnostics: Diagnostics, memo: Memo | None
+    relative: str,
+    status: os.stat_result,
+    folder: Folder,
+    root: str,
+    top: str,
+    diagnostics: Diagnostics,
+    memo: Memo | None,
 ) -> Document | Unread | None:
-    relative = path.relative_to(content)
-    parts = relative.parts
-    suffix = path.suffix.lower()
-    shown = f"{top}/{relative.as_posix()}"  # as _display shows it, without its cost
+    parts = relative.split("/")
+    stem, suffix = _stem_suffix(parts[-1])
+    shown = f"{top}/{relative}"  # as _display shows it, without its cost
+    file = root + relative
     if len(parts) == 1:
         if parts[0] == SITE_FILE or parts[0] == "site.yml":
-            return _read(path, shown, "site", "site", FACT_LIMIT, diagnostics)
+            return _read(file, shown, "site", "site", FACT_LIMIT, diagnostics, (), None, status)
         if suffix in YAML_SUFFIXES or suffix == ".md":
             diagnostics.error(
                 Location(shown),
@@ -186,9 +204,9 @@ def _classify(
             )
         return None
     if kind == STORY:
-        return _classify_story(path, relative, shown, diagnostics, memo)
+        return _classify_story(file, parts, stem, suffix, status, folder, shown, diagnostics, memo)
     if suffix in YAML_SUFFIXES:
-        return _read(path, shown, kind, path.stem, FACT_LIMIT, diagnostics, memo=memo)
+        return _read(file, shown, kind, stem, FACT_LIMIT, diagnostics, (), memo, status)
     if suffix == ".md":
         diagnostics.error(
             Location(shown),
@@ -198,28 +216,44 @@ def _classify(
     return None
 
 
+def _stem_suffix(name: str) -> tuple[str, str]:
+    """A file name's stem, and its suffix in lower case (as `Path.stem`, `Path.suffix`)."""
+    dot = name.rfind(".")
+    if 0 < dot < len(name) - 1:
+        return name[:dot], name[dot:].lower()
+    return name, ""
+
+
 def _folder_hint(name: str) -> str:
     meant = _FOLDER_MEANS.get(name.lower())
     return f" (did you mean '{meant}'?)" if meant else did_you_mean(name.lower(), KINDS)
 
 
 def _classify_story(
-    path: Path, relative: Path, shown: str, diagnostics: Diagnostics, memo: Memo | None
+    file: str,
+    parts: list[str],
+    stem: str,
+    suffix: str,
+    status: os.stat_result,
+    folder: Folder,
+    shown: str,
+    diagnostics: Diagnostics,
+    memo: Memo | None,
 ) -> Document | Unread | None:
-    suffix = path.suffix.lower()
-    if path.name == "index.md" and len(relative.parts) >= 3:
+    if parts[-1] == "index.md" and len(parts) >= 3:
+        # The images beside it (regular files, not links), sorted by name as listed.
+        here = os.path.dirname(file)
         assets = tuple(
-            sorted(
-                p
-                for p in path.parent.iterdir()
-                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not p.is_symlink()
-            )
+            Path(here, name)
+            for name, found in folder.entries
+            if _stem_suffix(name)[1] in IMAGE_SUFFIXES and stat.S_ISREG(found.st_mode)
         )
-        return _read(path, shown, STORY, path.parent.name, STORY_LIMIT, diagnostics, assets, memo)
+        return _read(file, shown, STORY, parts[-2], STORY_LIMIT, diagnostics, assets, memo, status)
     if suffix == ".md":
-        if (path.parent / "index.md").exists() and path.parent.name != STORY:
+        beside = parts[-2] != STORY and os.path.join(os.path.dirname(file), "index.md")
+        if beside and os.path.exists(beside):
             return None  # a note kept beside a story folder's index.md, not a story
-        return _read(path, shown, STORY, path.stem, STORY_LIMIT, diagnostics, memo=memo)
+        return _read(file, shown, STORY, stem, STORY_LIMIT, diagnostics, (), memo, status)
     if suffix in YAML_SUFFIXES:
         diagnostics.error(
             Location(shown),
@@ -239,7 +273,7 @@ def reread(document: Unread) -> tuple[Document | None, list[Diagnostic]]:
 
 
 def _read(
-    path: Path,
+    file: str,
     shown: str,
     kind: str,
     stem: str,
@@ -247,9 +281,13 @@ def _read(
     diagnostics: Diagnostics,
     assets: tuple[Path, ...] = (),
     memo: Memo | None = None,
+    status: os.stat_result | None = None,
 ) -> Document | Unread | None:
+    """Read `file` (`status`: its stat result, if it has been listed), or leave it unread if
+    the memo knows its stamps."""
     try:
-        status = path.stat()
+        if status is None:
+            status = os.stat(file)
         size = status.st_size
         if size > limit:
             what, advice = (
@@ -268,9 +306,11 @@ def _read(
         known = memo.get(stamp) if memo is not None and kind != "site" else None
         if known is not None:
             digest, warnings = known
-            diagnostics.extend(warnings)
-            return Unread(shown, kind, stem, digest, assets, path)
-        raw = path.read_bytes()
+            if warnings:
+                diagnostics.extend(warnings)
+            return Unread(shown, kind, stem, digest, assets, file)
+        with open(file, "rb") as opened:
+            raw = opened.read()
     except OSError as error:
         diagnostics.error(Location(shown), "E0101", f"cannot read the file: {error.strerror}")
         return None

@@ -1,0 +1,250 @@
+"""The one walk of the content a build makes (`cache.walk`): its digest (`cache.stamps`)
+notices every change a build must see, and reading takes each file's stamps from it and
+opens only the files whose stamps it has not seen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_determinism import FULL
+
+from generator import cache, reading
+from generator.cache import Memo
+from generator.pipeline import Options, build
+from generator.reading import Document, Unread, read_content
+from generator.render import TEMPLATES
+
+
+def _copy(tmp_path: Path) -> tuple[Path, Path]:
+    content, templates = tmp_path / "content", tmp_path / "templates"
+    shutil.copytree(FULL, content)
+    shutil.copytree(TEMPLATES, templates)
+    return content, templates
+
+
+def _digest(*folders: Path) -> str:
+    return cache.stamps(*(cache.walk(folder) for folder in folders))
+
+
+def _touch_ctime(path: Path) -> None:
+    """Change only the file's ctime: the same bytes, size, mtime and inode."""
+    before = path.stat()
+    deadline = time.monotonic() + 10
+    while path.stat().st_ctime_ns == before.st_ctime_ns:
+        assert time.monotonic() < deadline, "the ctime did not change"
+        time.sleep(0.005)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino, after.st_mode) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+        before.st_mode,
+    )
+
+
+def test_the_listing_is_os_walk_with_stamps(tmp_path: Path) -> None:
+    content, _ = _copy(tmp_path)
+    (content / ".hidden").mkdir()
+    (content / ".hidden" / "x.yaml").write_text("name: X\n", "utf-8")
+    (content / "actors" / "link.yaml").symlink_to("elena-marsh.yaml")
+    listing = cache.walk(content)
+    assert listing.top == str(content)
+    walked = []
+    for folder, dirs, files in os.walk(content):
+        dirs.sort()
+        below = "" if folder == str(content) else Path(folder).relative_to(content).as_posix()
+        walked.append((below, sorted(dirs + files)))
+    assert [(f.path, [name for name, _ in f.entries]) for f in listing.folders] == walked
+
+    def stamps(status: os.stat_result) -> tuple[int, ...]:
+        return status.st_mode, status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino
+
+    for folder in listing.folders:
+        for name, status in folder.entries:  # links not followed
+            assert stamps(status) == stamps(os.lstat(content / folder.path / name))
+    assert all(f.error is None for f in listing.folders)
+
+
+CHANGES: dict[str, Callable[[Path], None]] = {
+    "edit": lambda c: (c / "actors" / "tomas-reyes.yaml").write_text("name: T\n", "utf-8"),
+    "new file": lambda c: (c / "actors" / "notes.txt").write_text("a note\n", "utf-8"),
+    "deleted file": lambda c: (c / "actors" / "README.txt").unlink(),
+    "renamed file": lambda c: (c / "actors" / "tomas-reyes.yaml").rename(c / "actors" / "t.yaml"),
+    "moved file": lambda c: (c / "actors" / "tomas-reyes.yaml").rename(
+        c / "places" / "tomas-reyes.yaml"
+    ),
+    "new folder": lambda c: (c / "actors" / "more").mkdir(),
+    "ctime only": lambda c: _touch_ctime(c / "actors" / "tomas-reyes.yaml"),
+    "mode": lambda c: (c / "actors" / "tomas-reyes.yaml").chmod(0o600),
+    "new link": lambda c: (c / "actors" / "l.yaml").symlink_to("tomas-reyes.yaml"),
+    "deep edit": lambda c: (c / "stories" / "concession-dispute" / "index.md").write_text(
+        "---\ntitle: T\ndate: 2020\n---\n", "utf-8"
+    ),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_the_digest_changes_with_any_change_to_a_folder(tmp_path: Path, change: str) -> None:
+    content, templates = _copy(tmp_path)
+    before = _digest(content, templates)
+    assert _digest(content, templates) == before  # nothing changed: the same digest
+    CHANGES[change](content)
+    assert _digest(content, templates) != before
+
+
+@pytest.mark.parametrize("change", ["edit", "new file", "deleted file", "ctime only"])
+def test_the_digest_changes_with_any_change_to_the_templates(tmp_path: Path, change: str) -> None:
+    content, templates = _copy(tmp_path)
+    before = _digest(content, templates)
+    page = templates / "404.html"
+    if change == "edit":
+        page.write_text(page.read_text("utf-8") + "\n", "utf-8")
+    elif change == "new file":
+        (templates / "extra.html").write_text("x", "utf-8")
+    elif change == "deleted file":
+        page.unlink()
+    else:
+        _touch_ctime(page)
+    assert _digest(content, templates) != before
+    # A file moved from one folder to the other is a change too.
+    assert cache.stamps(cache.walk(templates), cache.walk(content)) != _digest(content, templates)
+
+
+def _read(content: Path, memo: Memo | None, listing: cache.Listing | None = None) -> Any:
+    documents, diagnostics = read_content(content, memo, listing)
+    return [(type(d), d.path, d.kind, d.stem, d.digest, d.assets) for d in documents], [
+        d.format() for d in diagnostics
+    ]
+
+
+def test_reading_with_the_listing_reads_as_without(tmp_path: Path) -> None:
+    content, _ = _copy(tmp_path)
+    (content / "actors" / "link.yaml").symlink_to("elena-marsh.yaml")
+    (content / "places" / "linked").symlink_to("../actors", target_is_directory=True)
+    (content / "people").mkdir()
+    (content / "people" / "x.yaml").write_text("name: X\n", "utf-8")
+    (content / ".hidden.yaml").write_text("name: X\n", "utf-8")
+    without = _read(content, None)
+    assert any("symbolic link" in d for d in without[1])
+    assert _read(content, None, cache.walk(content)) == without
+    first = Memo()
+    assert _read(content, first, cache.walk(content)) == without
+    assert _read(content, Memo(old=first.new)) == _read(
+        content, Memo(old=first.new), cache.walk(content)
+    )
+
+
+def test_a_listing_given_is_not_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    content, _ = _copy(tmp_path)
+    listing = cache.walk(content)
+    expected = _read(content, None)
+    monkeypatch.setattr(reading, "walk", lambda *a: pytest.fail("the content was listed again"))
+    monkeypatch.setattr(os, "scandir", lambda *a: pytest.fail("a folder was listed again"))
+    assert _read(content, None, listing) == expected
+
+
+def _opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files reading opens from now on."""
+    names: list[str] = []
+
+    def opening(file: str, *args: Any, **kwargs: Any) -> Any:
+        names.append(file)
+        return open(file, *args, **kwargs)
+
+    monkeypatch.setattr(reading, "open", opening, raising=False)
+    return names
+
+
+@pytest.mark.parametrize("change", ["nothing", "edit", "ctime only", "renamed file"])
+def test_only_files_with_new_stamps_are_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    content, _ = _copy(tmp_path)
+    first = Memo()
+    documents, _ = read_content(content, first, cache.walk(content))
+    assert all(isinstance(d, Document) for d in documents)
+    actor = content / "actors" / "tomas-reyes.yaml"
+    if change == "edit":
+        actor.write_text(actor.read_text("utf-8") + "# edited\n", "utf-8")
+    elif change == "ctime only":
+        _touch_ctime(actor)
+    elif change == "renamed file":
+        actor = actor.rename(content / "actors" / "tomas-reyes-jr.yaml")
+    opened = _opened(monkeypatch)
+    documents, _ = read_content(content, Memo(old=first.new), cache.walk(content))
+    read = sorted(d.path for d in documents if isinstance(d, Document))
+    site = [str(content / "site.yaml")]  # read every time: it is small and parsed first
+    expected = site if change == "nothing" else sorted([str(actor), *site])
+    assert sorted(opened) == expected
+    assert read == sorted(f"content/{Path(p).relative_to(content).as_posix()}" for p in expected)
+    assert all(isinstance(d, Unread) for d in documents if d.path not in read)
+
+
+def test_an_unread_file_is_read_again_from_where_it_is(tmp_path: Path) -> None:
+    content, _ = _copy(tmp_path)
+    first = Memo()
+    read_content(content, first)
+    documents, _ = read_content(content, Memo(old=first.new), cache.walk(content))
+    unread = next(d for d in documents if isinstance(d, Unread) and d.stem == "tomas-reyes")
+    assert unread.file == str(content / "actors" / "tomas-reyes.yaml")
+    again, problems = reading.reread(unread)
+    assert problems == [] and again is not None and again.digest == unread.digest
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_stamped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _copy(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    before = _digest(Path("content"))
+    real = os.scandir
+
+    def scandir(path: str) -> Any:
+        if path.endswith("sources"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    listing = cache.walk(Path("content"))
+    assert [f.path for f in listing.folders if f.error is not None] == ["sources"]
+    assert cache.stamps(listing) != before
+    _, diagnostics = read_content(Path("content"), None, listing)
+    assert [d.format() for d in diagnostics if d.code == "E0101"] == [
+        "content/sources:1:1: error[E0101]: cannot read the folder: Permission denied"
+    ]
+
+
+def test_a_build_lists_the_content_once_and_sees_a_ctime_only_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, templates = _copy(tmp_path)
+    options = Options(
+        content=content, out=tmp_path / "site", templates=templates, cache=tmp_path / "cache"
+    )
+    assert build(options).written
+    assert build(options).unchanged
+    walked: list[str] = []
+    real = cache.walk
+
+    def walk(top: Path) -> cache.Listing:
+        walked.append(str(top))
+        return real(top)
+
+    monkeypatch.setattr(cache, "walk", walk)
+    monkeypatch.setattr(reading, "walk", lambda *a: pytest.fail("the content was listed again"))
+    _touch_ctime(content / "actors" / "tomas-reyes.yaml")
+    opened = _opened(monkeypatch)
+    result = build(options)
+    assert result.written and not result.unchanged
+    assert walked == [str(content), str(templates)]
+    assert sorted(opened) == [
+        str(content / "actors" / "tomas-reyes.yaml"),
+        str(content / "site.yaml"),
+    ]
