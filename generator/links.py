@@ -153,45 +153,50 @@ class _Visit(NamedTuple):
     publisher: str | None  # the actor a source's publisher names
     diagnostics: tuple[Diagnostic, ...]
     rendered: dict[str, _Rendering]  # the renderings it used, for the memo
-    asked: tuple[Any, ...]  # question, id, answer, question, id, answer... (_World.answer)
+    asked: tuple[str, ...]  # the questions it asked (_question: shared strings)...
+    answers: tuple[Any, ...]  # ...and their answers, in turn
 
 
-class _Answers(dict[tuple[str, str], Any]):
-    """(question, id) -> answer, each worked out (by `work_out`) when first asked."""
+def _question(question: str, target_id: str) -> str:
+    """A question about an id as one string ("r:actor-1"): quick to look up, and interned,
+    so that the memo keeps one copy however many records ask it."""
+    return sys.intern(f"{question[0]}:{target_id}")
 
-    def __init__(self, work_out: Callable[[tuple[str, str]], Any]) -> None:
+
+class _Answers(dict[str, Any]):
+    """_question -> answer, each worked out (by `work_out`) when first asked."""
+
+    def __init__(self, work_out: Callable[[str], Any]) -> None:
         super().__init__()
         self.work_out = work_out
 
-    def __missing__(self, key: tuple[str, str]) -> Any:
+    def __missing__(self, key: str) -> Any:
         answer = self[key] = self.work_out(key)
         return answer
 
 
 class _World:
-    """The records as a visit sees them from another one. Every answer is kept: many records
-    ask about the same few, and a memoized visit is checked by asking its questions again."""
+    """The records as a visit sees them from another one. Every answer is kept (`answers`):
+    many records ask about the same few, and a memoized visit is checked by asking its
+    questions again."""
 
     def __init__(self, corpus: Corpus, hidden: frozenset[str]) -> None:
         self.corpus = corpus
         self.hidden = hidden
         self.answers = _Answers(self.work_out)
 
-    def answer(self, question: str, target_id: str) -> Any:
-        """The answer to "record" (the _Target a reference finds), "link" (the page and name
-        a [[link]] shows) or "hidden" (a draft left out?) about the id; None: no such record."""
-        return self.answers[(question, target_id)]
-
-    def work_out(self, key: tuple[str, str]) -> Any:
-        """The answer to a question not asked before."""
-        question, target_id = key
+    def work_out(self, key: str) -> Any:
+        """The answer to a _question not asked before: "record" (the _Target a reference
+        finds), "link" (the page and name a [[link]] shows) or "hidden" (a draft left out?)
+        about the id; None: no such record."""
+        question, target_id = key[0], key[2:]
         target = self.corpus.records.get(target_id)
         answer: Any
-        if question == "hidden":
+        if question == "h":
             answer = target_id in self.hidden
         elif target is None:
             answer = None
-        elif question == "record":
+        elif question == "r":
             answer = _Target(target.kind, target.get("type"))
         else:
             answer = (output_path(record_url(target)), target.name)
@@ -210,9 +215,7 @@ class _World:
             return None
         # Every question asked again at once, and the answers compared as one tuple: this
         # runs for every record, and a loop in Python would take most of the time.
-        asked = found.asked
-        questions = zip(asked[::3], asked[1::3], strict=True)
-        if tuple(map(self.answers.__getitem__, questions)) != asked[2::3]:
+        if tuple(map(self.answers.__getitem__, found.asked)) != found.answers:
             return None
         return cast(_Visit, found)
 
@@ -233,7 +236,7 @@ class _Linker:
         self.corpus = world.corpus
         self.memo = memo
         self.found: dict[str, _Rendering] = {}
-        self.asked: dict[tuple[str, str], Any] = {}
+        self.asked: dict[str, Any] = {}
         self.diagnostics = Diagnostics()
         self.edges: set[Edge] = set()
         self.html: dict[tuple[str, str], str] = {}
@@ -248,12 +251,14 @@ class _Linker:
             publisher=self.publisher,
             diagnostics=tuple(self.diagnostics.items),
             rendered=self.found,
-            asked=tuple(itertools.chain.from_iterable((*q, a) for q, a in self.asked.items())),
+            asked=tuple(self.asked),
+            answers=tuple(self.asked.values()),
         )
 
     def ask(self, question: str, target_id: str) -> Any:
         """Every look at another record goes through here, to be asked again (`recall`)."""
-        answer = self.asked[(question, target_id)] = self.world.answer(question, target_id)
+        key = _question(question, target_id)
+        answer = self.asked[key] = self.world.answers[key]
         return answer
 
     def add_edge(self, record: Record, target_id: str, relation: str, label: str) -> None:
