@@ -112,12 +112,13 @@ def link_corpus(
     tasks = [partial(visit, a, b) for a, b in slices(len(todo), jobs * 4)]
     for i, found in zip(todo, itertools.chain.from_iterable(run_all(tasks, jobs)), strict=True):
         visits[i] = found
-    edges: list[Edge] = []
+    by_source: dict[str, tuple[Edge, ...]] = {}
     html: dict[tuple[str, str], str] = {}
     publishers: dict[str, str] = {}
     diagnostics = Diagnostics()
     for key, record, found in zip(keys, records, cast(list[_Visit], visits), strict=True):
-        edges.extend(found.edges)
+        if found.edges:
+            by_source[record.id] = found.edges
         html.update(found.html)
         if found.publisher is not None:
             publishers[record.id] = found.publisher
@@ -126,8 +127,10 @@ def link_corpus(
         # A message may suggest any id ("did you mean"): a visit that gave one is not kept.
         if not found.diagnostics:
             memo.new[key] = (record, found)
+    stories = frozenset(record.id for record in records if record.kind == STORY)
+    derived = memo.new[_DERIVED] = _derive(stories, by_source, memo.old.get(_DERIVED))
     revisited = frozenset(records[i].id for i in todo)
-    return _links(corpus, edges, html, publishers, revisited), diagnostics.items
+    return derived.links(html, publishers, revisited), diagnostics.items
 
 
 # The memo's entries for whole visits: this prefix, the site's allow_html, the record's id.
@@ -155,35 +158,53 @@ class _Visit(NamedTuple):
     publisher: str | None  # the actor a source's publisher names
     diagnostics: tuple[Diagnostic, ...]
     rendered: dict[str, _Rendering]  # the renderings it used, for the memo
-    asked: tuple[Any, ...]  # question, id, answer, question, id, answer... (_World.answer)
+    asked: tuple[str, ...]  # the questions it asked (_question: shared strings)...
+    answers: tuple[Any, ...]  # ...and their answers, in turn
+
+
+def _question(question: str, target_id: str) -> str:
+    """A question about an id as one string ("r:actor-1"): quick to look up, and interned,
+    so that the memo keeps one copy however many records ask it."""
+    return sys.intern(f"{question[0]}:{target_id}")
+
+
+class _Answers(dict[str, Any]):
+    """_question -> answer, each worked out (by `work_out`) when first asked."""
+
+    def __init__(self, work_out: Callable[[str], Any]) -> None:
+        super().__init__()
+        self.work_out = work_out
+
+    def __missing__(self, key: str) -> Any:
+        answer = self[key] = self.work_out(key)
+        return answer
 
 
 class _World:
-    """The records as a visit sees them from another one. Every answer is kept: many records
-    ask about the same few, and a memoized visit is checked by asking its questions again."""
+    """The records as a visit sees them from another one. Every answer is kept (`answers`):
+    many records ask about the same few, and a memoized visit is checked by asking its
+    questions again."""
 
     def __init__(self, corpus: Corpus, hidden: frozenset[str]) -> None:
         self.corpus = corpus
         self.hidden = hidden
-        self.answers: dict[tuple[str, str], Any] = {}
+        self.answers = _Answers(self.work_out)
 
-    def answer(self, question: str, target_id: str) -> Any:
-        """The answer to "record" (the _Target a reference finds), "link" (the page and name
-        a [[link]] shows) or "hidden" (a draft left out?) about the id; None: no such record."""
-        key = (question, target_id)
-        if key in self.answers:
-            return self.answers[key]
+    def work_out(self, key: str) -> Any:
+        """The answer to a _question not asked before: "record" (the _Target a reference
+        finds), "link" (the page and name a [[link]] shows) or "hidden" (a draft left out?)
+        about the id; None: no such record."""
+        question, target_id = key[0], key[2:]
         target = self.corpus.records.get(target_id)
         answer: Any
-        if question == "hidden":
+        if question == "h":
             answer = target_id in self.hidden
         elif target is None:
             answer = None
-        elif question == "record":
+        elif question == "r":
             answer = _Target(target.kind, target.get("type"))
         else:
             answer = (output_path(record_url(target)), target.name)
-        self.answers[key] = answer
         return answer
 
     def recall(self, entry: Any, record: Record) -> _Visit | None:
@@ -197,9 +218,9 @@ class _World:
         seen, found = entry
         if seen is not record and repr(seen) != repr(record):
             return None
-        asked = found.asked
-        triples = zip(asked[::3], asked[1::3], asked[2::3], strict=True)
-        if any(self.answer(question, i) != answer for question, i, answer in triples):
+        # Every question asked again at once, and the answers compared as one tuple: this
+        # runs for every record, and a loop in Python would take most of the time.
+        if tuple(map(self.answers.__getitem__, found.asked)) != found.answers:
             return None
         return cast(_Visit, found)
 
@@ -220,7 +241,7 @@ class _Linker:
         self.corpus = world.corpus
         self.memo = memo
         self.found: dict[str, _Rendering] = {}
-        self.asked: dict[tuple[str, str], Any] = {}
+        self.asked: dict[str, Any] = {}
         self.diagnostics = Diagnostics()
         self.edges: set[Edge] = set()
         self.html: dict[tuple[str, str], str] = {}
@@ -235,12 +256,14 @@ class _Linker:
             publisher=self.publisher,
             diagnostics=tuple(self.diagnostics.items),
             rendered=self.found,
-            asked=tuple(itertools.chain.from_iterable((*q, a) for q, a in self.asked.items())),
+            asked=tuple(self.asked),
+            answers=tuple(self.asked.values()),
         )
 
     def ask(self, question: str, target_id: str) -> Any:
         """Every look at another record goes through here, to be asked again (`recall`)."""
-        answer = self.asked[(question, target_id)] = self.world.answer(question, target_id)
+        key = _question(question, target_id)
+        answer = self.asked[key] = self.world.answers[key]
         return answer
 
     def add_edge(self, record: Record, target_id: str, relation: str, label: str) -> None:
@@ -399,22 +422,108 @@ class _Linker:
         return rendered
 
 
-def _links(
-    corpus: Corpus,
-    edges: list[Edge],
-    html: dict[tuple[str, str], str],
-    publishers: dict[str, str],
-    revisited: frozenset[str],
-) -> Links:
-    ordered = tuple(sorted(edges, key=_EDGE_ORDER))
-    members = _story_members(corpus, ordered)
-    return Links(
-        edges=ordered,
-        backlinks=_backlinks(ordered, members),
-        html=html,
+# The memo's entry for what the last build derived from all the edges (a _Derived).
+_DERIVED = "links:derived"
+
+# Up to this share of the records whose edges changed, the derived parts are updated.
+_FEW = 1 / 8
+
+_Backlinks = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+class _Derived(NamedTuple):
+    """What `Links` holds beside the HTML and publishers: the edges and all worked out from
+    them (and from which records are stories). Kept in the memo for the next build: when the
+    visits found the same edges, it is used again as it is; when a few records' edges
+    changed, only the targets and stories those edges touch are worked out again."""
+
+    stories: frozenset[str]
+    by_source: dict[str, tuple[Edge, ...]]  # record id -> its visit's edges; none: left out
+    by_target: dict[str, tuple[Edge, ...]]
+    edges: tuple[Edge, ...]
+    backlinks: dict[str, _Backlinks]
+    story_members: dict[str, tuple[str, ...]]
+
+    def links(
+        self,
+        html: dict[tuple[str, str], str],
+        publishers: dict[str, str],
+        revisited: frozenset[str],
+    ) -> Links:
+        made = Links(
+            edges=self.edges,
+            backlinks=self.backlinks,
+            html=html,
+            story_members=self.story_members,
+            publishers=publishers,
+            revisited=revisited,
+        )
+        # The edge indexes, as the cached properties would work them out.
+        vars(made).update(_by_source=self.by_source, _by_target=self.by_target)
+        return made
+
+
+def _derive(
+    stories: frozenset[str], by_source: dict[str, tuple[Edge, ...]], old: _Derived | None
+) -> _Derived:
+    """The derived parts of the edges `by_source` (every record's, in the order of their ids),
+    from the last build's (`old`) where they are the same.
+
+    A record's edges recalled from the memo are the very tuple `old` holds: only the others
+    are compared.
+    """
+    if old is None or old.stories != stories:
+        return _afresh(stories, by_source)
+    before = old.by_source
+    changed = [s for s, e in by_source.items() if (o := before.get(s)) is not e and o != e]
+    changed.extend(s for s in before if s not in by_source)
+    if not changed:
+        return old
+    if len(changed) > _FEW * len(by_source):
+        return _afresh(stories, by_source)
+    removed = {e for s in changed for e in before.get(s, ())}
+    added = {e for s in changed for e in by_source.get(s, ())}
+    removed, added = removed - added, added - removed
+    by_target = dict(old.by_target)
+    touched: dict[str, list[Edge]] = {e.target: [] for e in itertools.chain(removed, added)}
+    for edge in added:
+        touched[edge.target].append(edge)
+    for target, new in touched.items():
+        group = [e for e in by_target.get(target, ()) if e not in removed] + new
+        if group:
+            by_target[target] = tuple(sorted(group, key=_EDGE_ORDER))
+        else:
+            del by_target[target]
+    pairs = {p for e in itertools.chain(removed, added) if (p := _membership(e, stories))}
+    story_members = dict(old.story_members)
+    for story in {story for story, _ in pairs}:
+        story_members[story] = _members_of(story, stories, by_source, by_target)
+    backlinks = dict(old.backlinks)
+    grown = False
+    for target in touched.keys() | {member for _, member in pairs}:
+        entry = _backlinks_of(target, stories, by_source, by_target)
+        if entry:
+            grown = grown or target not in backlinks
+            backlinks[target] = entry
+        else:
+            backlinks.pop(target, None)
+    if grown:
+        backlinks = dict(sorted(backlinks.items()))
+    edges = tuple(itertools.chain.from_iterable(by_source.values()))
+    return _Derived(stories, by_source, by_target, edges, backlinks, story_members)
+
+
+def _afresh(stories: frozenset[str], by_source: dict[str, tuple[Edge, ...]]) -> _Derived:
+    # A record's edges all start from it and are in order: in the order of the ids, all are.
+    edges = tuple(itertools.chain.from_iterable(by_source.values()))
+    members = _story_members(stories, edges)
+    return _Derived(
+        stories=stories,
+        by_source=by_source,
+        by_target=_index(edges, attrgetter("target")),
+        edges=edges,
+        backlinks=_backlinks(edges, members),
         story_members=members,
-        publishers=publishers,
-        revisited=revisited,
     )
 
 
@@ -501,7 +610,7 @@ _LABEL_ORDER = _label_order()
 
 def _backlinks(
     edges: tuple[Edge, ...], story_members: Mapping[str, tuple[str, ...]]
-) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+) -> dict[str, _Backlinks]:
     """Backlinks grouped by label. "Stories" lists every story a record belongs to, however
     it is tied (the story's lists, its links, or the record's own `stories`), so links from
     stories need no group of their own."""
@@ -512,23 +621,61 @@ def _backlinks(
     for story, members in story_members.items():
         for member in members:
             grouped[member]["Stories"].add(story)
-    return {
-        target: tuple(
-            (label, tuple(sorted(sources)))
-            for label, sources in sorted(labels.items(), key=lambda kv: _LABEL_ORDER[kv[0]])
-        )
-        for target, labels in sorted(grouped.items())
-    }
+    return {target: _grouped(labels) for target, labels in sorted(grouped.items())}
 
 
-def _story_members(corpus: Corpus, edges: tuple[Edge, ...]) -> dict[str, tuple[str, ...]]:
+def _grouped(labels: Mapping[str, set[str]]) -> _Backlinks:
+    return tuple(
+        (label, tuple(sorted(sources)))
+        for label, sources in sorted(labels.items(), key=lambda kv: _LABEL_ORDER[kv[0]])
+    )
+
+
+def _backlinks_of(
+    target: str,
+    stories: frozenset[str],
+    by_source: Mapping[str, tuple[Edge, ...]],
+    by_target: Mapping[str, tuple[Edge, ...]],
+) -> _Backlinks:
+    """One record's backlinks (as `_backlinks` gives them) from the edges to and from it."""
+    labels: dict[str, set[str]] = defaultdict(set)
+    incoming = by_target.get(target, ())
+    for edge in incoming:
+        if edge.source != edge.target and edge.label not in (STORY_LINKS, "Stories"):
+            labels[edge.label].add(edge.source)
+    for edge in itertools.chain(incoming, by_source.get(target, ())):
+        pair = _membership(edge, stories)
+        if pair is not None and pair[1] == target:
+            labels["Stories"].add(pair[0])
+    return _grouped(labels)
+
+
+def _membership(edge: Edge, stories: frozenset[str]) -> tuple[str, str] | None:
+    """(story, member) when the edge ties a record to a story (see `_story_members`)."""
+    if edge.source in stories and edge.relation != "cites":
+        return edge.source, edge.target
+    if edge.target in stories and edge.relation.endswith(".stories"):
+        return edge.target, edge.source
+    return None
+
+
+def _story_members(stories: frozenset[str], edges: tuple[Edge, ...]) -> dict[str, tuple[str, ...]]:
     """Records tied to each story: its own refs and links, and items naming it in `stories`."""
-    members: dict[str, set[str]] = {
-        record.id: set() for record in corpus.records.values() if record.kind == STORY
-    }
+    members: dict[str, set[str]] = {story: set() for story in stories}
     for edge in edges:
-        if edge.source in members and edge.relation != "cites":
-            members[edge.source].add(edge.target)
-        elif edge.target in members and edge.relation.endswith(".stories"):
-            members[edge.target].add(edge.source)
+        pair = _membership(edge, stories)
+        if pair is not None:
+            members[pair[0]].add(pair[1])
     return {story: tuple(sorted(ids)) for story, ids in sorted(members.items())}
+
+
+def _members_of(
+    story: str,
+    stories: frozenset[str],
+    by_source: Mapping[str, tuple[Edge, ...]],
+    by_target: Mapping[str, tuple[Edge, ...]],
+) -> tuple[str, ...]:
+    """One story's members (as `_story_members` gives them) from the edges to and from it."""
+    edges = itertools.chain(by_source.get(story, ()), by_target.get(story, ()))
+    pairs = (_membership(edge, stories) for edge in edges)
+    return tuple(sorted({pair[1] for pair in pairs if pair is not None and pair[0] == story}))

@@ -4,12 +4,14 @@ whose content, or whose view of another record, changed (and those with a diagno
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from test_determinism import FULL
@@ -233,3 +235,210 @@ def test_a_rebuild_links_the_records_the_parse_memo_gave_without_comparing_them(
     assert set(compared) == {"elena-marsh"}  # the one record of a file that changed
     assert sorted(visited) == sorted({"elena-marsh"} | _naming(corpus, "elena-marsh", {"link"}))
     assert load(Options(content=content)) == (corpus, linked, diagnostics)
+
+
+# --- what is derived from the edges (backlinks, story members, the edge indexes) ----------
+
+
+def _identical(got: tuple[Links, list[Diagnostic]], want: tuple[Links, list[Diagnostic]]) -> None:
+    """The same Links as `_same`, and the same in every way a page can read them."""
+    _same(got, want)
+    have, need = got[0], want[0]
+    assert list(have.backlinks) == list(need.backlinks)
+    assert list(have.story_members) == list(need.story_members)
+    ids = {e.source for e in need.edges} | {e.target for e in need.edges}
+    ids |= {e.source for e in have.edges} | {e.target for e in have.edges}
+    for record_id in ids:
+        assert have.outgoing(record_id) == need.outgoing(record_id), record_id
+        assert have.incoming(record_id) == need.incoming(record_id), record_id
+    assert need.edges == tuple(sorted(need.edges))  # in order, without being sorted
+
+
+def _afresh_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry for every time the derived parts are worked out from all the edges."""
+    calls: list[int] = []
+    real = links._afresh
+
+    def afresh(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(links, "_afresh", afresh)
+    return calls
+
+
+def _link_and_relink(tmp_path: Path, change: Callable[[Path], None]) -> tuple[Any, ...]:
+    """Link the cached fixture, change it, link it again with the first link's memo: the
+    first Links, the second, and the second as a link without a memo gives it."""
+    content, memo = _cached(tmp_path)
+    corpus, hidden = _corpus(content)
+    first = _fresh(memo)
+    before = link_corpus(corpus, hidden, memo=first)
+    change(content)
+    corpus, hidden = _corpus(content)
+    return (
+        before,
+        link_corpus(corpus, hidden, memo=Memo(old=first.new)),
+        link_corpus(corpus, hidden),
+    )
+
+
+def test_the_derived_parts_are_used_again_when_the_edges_are_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reword(content: Path) -> None:
+        story = content / "stories" / "blockade-on-mine-road.md"
+        story.write_text(story.read_text("utf-8") + "\nThe road reopened.\n", "utf-8")
+
+    afresh = _afresh_calls(monkeypatch)
+    before, got, want = _link_and_relink(tmp_path, reword)
+    _identical(got, want)
+    assert got[0].html != before[0].html
+    assert afresh == [1, 1]  # the first link, and the one without a memo
+    old, new = before[0], got[0]
+    assert new.edges is old.edges
+    assert new.backlinks is old.backlinks
+    assert new.story_members is old.story_members
+    assert new._by_source is old._by_source
+    assert new._by_target is old._by_target
+
+
+def _add_link(content: Path) -> None:
+    _replace(content / "actors" / "kestria.yaml", "is based.", "is based, near [[alto-valley]].")
+
+
+def _remove_link(content: Path) -> None:
+    _replace(content / "actors" / "kestria.yaml", "[[kestrel-copper|the mine's operator]]", "x")
+
+
+def _add_to_story(content: Path) -> None:
+    # An event tied to one more story: that story's members and the event's backlinks.
+    event = content / "events" / "concession-granted.yaml"
+    both = "stories: [concession-dispute, blockade-on-mine-road]"
+    _replace(event, "stories: [concession-dispute]", both)
+
+
+def _unlink_from_story(content: Path) -> None:
+    story = content / "stories" / "blockade-on-mine-road.md"
+    _replace(story, "[[minister-visits-mine|the minister came]]", "the minister came")
+
+
+def _rename_file(content: Path) -> None:
+    actors = content / "actors"
+    (actors / "tomas-reyes.yaml").rename(actors / "tomas-rey.yaml")
+
+
+def _delete_fact(content: Path) -> None:
+    (content / "places" / "alto-valley.yaml").unlink()
+
+
+def _delete_story(content: Path) -> None:
+    (content / "stories" / "blockade-on-mine-road.md").unlink()
+
+
+EDGE_EDITS: dict[str, tuple[Callable[[Path], None], bool]] = {
+    # the edit, and whether the derived parts are updated (not worked out afresh)
+    "new link": (_add_link, True),
+    "removed link": (_remove_link, True),
+    "new member": (_add_to_story, True),
+    "removed member": (_unlink_from_story, True),
+    "renamed record": (_rename_file, True),
+    "deleted record": (_delete_fact, True),
+    "deleted story": (_delete_story, False),
+    "allow_html": (_allow_html, True),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDGE_EDITS))
+@pytest.mark.parametrize("few", [1.0, links._FEW])
+def test_an_edit_of_the_edges_gives_the_links_a_clean_link_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edit: str, few: float
+) -> None:
+    change, updated = EDGE_EDITS[edit]
+    monkeypatch.setattr(links, "_FEW", few)
+    afresh = _afresh_calls(monkeypatch)
+    before, got, want = _link_and_relink(tmp_path, change)
+    _identical(got, want)
+    if edit != "allow_html":
+        assert got[0].edges != before[0].edges
+    if few == 1.0:
+        assert afresh == [1, 1] if updated else [1, 1, 1]
+
+
+def _texts(record: Record) -> list[str]:
+    """The names of the record's Markdown fields ("body": a story's body)."""
+    names = [name for name, value in record.fields.items() if isinstance(value, Text)]
+    return names + (["body"] if record.body is not None else [])
+
+
+def _with_text(record: Record, name: str, value: str) -> Record:
+    if name == "body":
+        assert record.body is not None
+        return replace(record, body=replace(record.body, value=value))
+    return replace(
+        record, fields={**record.fields, name: replace(record.fields[name], value=value)}
+    )
+
+
+def _text(record: Record, name: str) -> str:
+    return cast(Text, record.body if name == "body" else record.fields[name]).value
+
+
+def _step(rng: random.Random, records: dict[str, Record]) -> str:
+    """One random edit of the records in place; its name."""
+    ids = sorted(records)
+    record = records[rng.choice(ids)]
+    what = rng.choice(["link", "unlink", "reword", "stories", "delete", "rename", "story"])
+    if what in ("link", "unlink", "reword") and _texts(record):
+        name = rng.choice(_texts(record))
+        text = _text(record, name)
+        if what == "link":
+            text += f" See [[{rng.choice([*ids, 'no-such-record'])}]]."
+        elif what == "unlink":
+            text = re.sub(r"\[\[([^\]|]+)(\|[^\]]*)?\]\]", r"\1", text, count=1)
+        else:
+            text += " More words."
+        records[record.id] = _with_text(record, name, text)
+    elif what == "stories" and record.kind != STORY:
+        stories = [i for i in ids if records[i].kind == STORY]
+        refs = list(record.get("stories", ()))
+        if refs and rng.random() < 0.5:
+            del refs[rng.randrange(len(refs))]
+        else:
+            refs.append(Ref(rng.choice(stories), record.location))
+        fields = {**record.fields, "stories": tuple(refs)}
+        records[record.id] = replace(record, fields=fields)
+    elif what == "delete" and len(records) > 10:
+        del records[record.id]
+    elif what == "rename":
+        del records[record.id]
+        records[f"{record.id}-x"] = replace(record, id=f"{record.id}-x")
+    elif what == "story":
+        story = next(r for r in records.values() if r.kind == STORY)
+        new = f"{story.id}-{len(records)}"
+        records[new] = replace(story, id=new)
+    else:
+        return "none"
+    return what
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_random_walk_of_edits_links_as_a_clean_link_does(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Edits in memory (every record not edited is the very object it was), each linked with
+    the memo of the link before it and compared with a link without a memo."""
+    monkeypatch.setattr(links, "_FEW", 1.0 if seed % 2 else links._FEW)
+    afresh = _afresh_calls(monkeypatch)
+    corpus, hidden = _corpus(FULL)
+    rng = random.Random(seed)
+    memo = Memo()
+    done: list[str] = []
+    for _ in range(40):
+        got = link_corpus(corpus, hidden, memo=memo)
+        _identical(got, link_corpus(corpus, hidden))
+        memo = Memo(old=memo.new)
+        records = dict(corpus.records)
+        done.append(_step(rng, records))
+        corpus = Corpus(corpus.site, records)
+    assert len(afresh) < 2 * len(done)  # some links were updated, not worked out afresh
