@@ -17,6 +17,7 @@ from .dates import PartialDate
 from .links import Links
 from .model import Corpus, Identifier, Record, Ref
 from .schema import TITLES
+from .search import PlainTexts
 from .urls import HOME, absolute, kind_url, record_url, relative_prefix
 
 CONTEXT = "https://schema.org"
@@ -67,6 +68,7 @@ class Describer:
         self.corpus = corpus
         self.links = links
         self.base = corpus.site.base_url
+        self.plain = PlainTexts(links)
 
     def iri(self, url: str) -> str:
         return absolute(self.base, url)
@@ -136,7 +138,7 @@ class Describer:
         aliases = [a.name for a in record.get("aliases", ())]
         if aliases:
             node["alternateName"] = aliases
-        summary = self.links.plain(record.id, "summary")
+        summary = self.plain(record.id, "summary")
         if summary:
             node["description"] = summary
         same_as = [i.url for i in record.get("identifiers", ()) if isinstance(i, Identifier)]

@@ -376,7 +376,7 @@ class Views:
 
     def plain_summary(self, record: Record) -> str:
         """The summary as plain text (links become their names), for meta descriptions."""
-        return self.links.plain(record.id, "summary")
+        return self.describe.plain(record.id, "summary")
 
     def data_alternate(self, url: str, record: Record) -> Alternate:
         return Alternate(
