@@ -75,6 +75,7 @@ class Exporter:
         self.links = links
         self.tz = corpus.site.tz
         self.plain = PlainTexts(links)
+        self._dates: dict[PartialDate, dict[str, Any]] = {}
 
     # --- JSON per record -----------------------------------------------------------------
 
@@ -164,14 +165,18 @@ class Exporter:
         return {"markdown": text.value, "text": self.plain(record.id, name)}
 
     def date(self, date: PartialDate) -> dict[str, Any]:
-        return {
-            "value": date.iso(),
-            "iso": date.machine(),
-            "display": date.display(),
-            "precision": date.precision.name.lower(),
-            "approximate": date.approximate,
-            "start": date.start(self.tz).isoformat(),
-        }
+        # Made once per date: many files have the same dates (of the items of a chronology).
+        found = self._dates.get(date)
+        if found is None:
+            found = self._dates[date] = {
+                "value": date.iso(),
+                "iso": date.machine(),
+                "display": date.display(),
+                "precision": date.precision.name.lower(),
+                "approximate": date.approximate,
+                "start": date.start(self.tz).isoformat(),
+            }
+        return found
 
     # --- the graph -----------------------------------------------------------------------
 

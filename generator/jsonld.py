@@ -80,7 +80,8 @@ class Describer:
         return {"@id": self.node_id(record)}
 
     def refs(self, ids: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
-        return [self.ref(self.corpus[i]) for i in ids if i in self.corpus]
+        records = self.corpus.records
+        return [self.ref(record) for i in ids if (record := records.get(i)) is not None]
 
     def website(self) -> dict[str, Any]:
         site = self.corpus.site
