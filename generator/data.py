@@ -21,6 +21,7 @@ from .dates import PartialDate, display_range
 from .links import Edge, Links
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Text
 from .schema import SCHEMAS, STORY, TITLES, Field
+from .search import PlainTexts
 from .urls import absolute, record_url
 
 FORMAT = 1  # bumped when a change to the export would break a reader
@@ -73,6 +74,8 @@ class Exporter:
         self.corpus = corpus
         self.links = links
         self.tz = corpus.site.tz
+        self.plain = PlainTexts(links)
+        self._dates: dict[PartialDate, dict[str, Any]] = {}
 
     # --- JSON per record -----------------------------------------------------------------
 
@@ -159,17 +162,21 @@ class Exporter:
         return item
 
     def text(self, record: Record, name: str, text: Text) -> dict[str, str]:
-        return {"markdown": text.value, "text": self.links.plain(record.id, name)}
+        return {"markdown": text.value, "text": self.plain(record.id, name)}
 
     def date(self, date: PartialDate) -> dict[str, Any]:
-        return {
-            "value": date.iso(),
-            "iso": date.machine(),
-            "display": date.display(),
-            "precision": date.precision.name.lower(),
-            "approximate": date.approximate,
-            "start": date.start(self.tz).isoformat(),
-        }
+        # Made once per date: many files have the same dates (of the items of a chronology).
+        found = self._dates.get(date)
+        if found is None:
+            found = self._dates[date] = {
+                "value": date.iso(),
+                "iso": date.machine(),
+                "display": date.display(),
+                "precision": date.precision.name.lower(),
+                "approximate": date.approximate,
+                "start": date.start(self.tz).isoformat(),
+            }
+        return found
 
     # --- the graph -----------------------------------------------------------------------
 
@@ -210,7 +217,7 @@ class Exporter:
         if isinstance(value, PartialDate):
             return value.iso()
         if isinstance(value, Text):
-            return self.links.plain(record.id, declared.name)
+            return self.plain(record.id, declared.name)
         if isinstance(value, Ref):
             return value.id
         if isinstance(value, Publisher):
@@ -240,7 +247,7 @@ class Exporter:
             "title": {
                 "text": {
                     "headline": escape(story.name),
-                    "text": _paragraph(self.links.plain(story.id, "summary")),
+                    "text": _paragraph(self.plain(story.id, "summary")),
                 }
             },
             "events": [self.slide(entry) for entry in entries],
@@ -266,7 +273,7 @@ class Exporter:
             by = self.ref(record.get("by").id)
             if by:
                 parts.append(_paragraph(f"— {by['name']}"))
-        summary = self.links.plain(record.id, "summary")
+        summary = self.plain(record.id, "summary")
         if summary:
             parts.append(_paragraph(summary))
         elif record.kind == "notes":

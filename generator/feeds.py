@@ -21,6 +21,7 @@ from .links import Links
 from .markup import relativize
 from .model import Corpus, Record
 from .schema import STORY
+from .search import PlainTexts
 from .urls import (
     FEED,
     HOME,
@@ -54,6 +55,7 @@ class Feeds:
         self.links = links
         self.site = corpus.site
         self.base = corpus.site.base_url
+        self.plain = PlainTexts(links)
 
     def entry_id(self, url: str) -> str:
         """A stable id: the page's address, or without base_url a `tag:` URI.
@@ -127,7 +129,7 @@ class Feeds:
         return self.feed(
             feed_url,
             f"{story.name}: chronology",
-            self.links.plain(story.id, "summary"),
+            self.plain(story.id, "summary"),
             record_url(story),
             [self.item_entry(feed_url, item) for item in reversed(items)],
         )
@@ -148,7 +150,7 @@ class Feeds:
         known = [d.start(self.site.tz) for d in dates if d is not None]
         _add(entry, "updated", _rfc3339(max(known)) if known else EPOCH)
         _add(entry, "link", rel="alternate", type="text/html", href=self.href(feed_url, url))
-        summary = self.links.plain(record.id, "summary")
+        summary = self.plain(record.id, "summary")
         if record.kind == "quotes":
             summary = " ".join(p for p in (f"“{record.get('text', '')}”", summary) if p)
         if summary:

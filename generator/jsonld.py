@@ -17,6 +17,7 @@ from .dates import PartialDate
 from .links import Links
 from .model import Corpus, Identifier, Record, Ref
 from .schema import TITLES
+from .search import PlainTexts
 from .urls import HOME, absolute, kind_url, record_url, relative_prefix
 
 CONTEXT = "https://schema.org"
@@ -67,6 +68,7 @@ class Describer:
         self.corpus = corpus
         self.links = links
         self.base = corpus.site.base_url
+        self.plain = PlainTexts(links)
 
     def iri(self, url: str) -> str:
         return absolute(self.base, url)
@@ -78,7 +80,8 @@ class Describer:
         return {"@id": self.node_id(record)}
 
     def refs(self, ids: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
-        return [self.ref(self.corpus[i]) for i in ids if i in self.corpus]
+        records = self.corpus.records
+        return [self.ref(record) for i in ids if (record := records.get(i)) is not None]
 
     def website(self) -> dict[str, Any]:
         site = self.corpus.site
@@ -136,7 +139,7 @@ class Describer:
         aliases = [a.name for a in record.get("aliases", ())]
         if aliases:
             node["alternateName"] = aliases
-        summary = self.links.plain(record.id, "summary")
+        summary = self.plain(record.id, "summary")
         if summary:
             node["description"] = summary
         same_as = [i.url for i in record.get("identifiers", ()) if isinstance(i, Identifier)]

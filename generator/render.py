@@ -2,20 +2,93 @@
 
 Input: a page's view model; output: its HTML text, made relative by the view. A template
 error names the template file and line AND the page being rendered.
+
+Templates may mark a fragment that many pages repeat with `{% memo %}...{% endmemo %}`: its
+HTML is made once per build (per process) for each value of the names it reads, and reused
+after. The fragment must be made only from those names (view models, which compare equal
+only when they render the same) and constant text: not from `loop`, nor from a macro that
+reads the page's variables.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import traceback
+from collections.abc import Callable, Hashable
 from pathlib import Path
+from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.ext import Extension
+from jinja2.parser import Parser
 
 from .diagnostics import Diagnostic, Location, Severity
 from .views import Page
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Names whose value is not the same thing from one use to the next (a loop's state, the
+# block being filled): a memo that read them would repeat the first HTML made.
+_UNMEMOISABLE = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
+
+
+class Memo(Extension):
+    """`{% memo %}...{% endmemo %}`: the fragment's HTML, kept by the values it reads."""
+
+    tags = {"memo"}  # noqa: RUF012 (as jinja2.ext.Extension declares it)
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        super().__init__(environment)
+        self.made: dict[Hashable, str] = {}
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endmemo",), drop_needle=True)
+        names = [n for node in body for n in _walk(node, nodes.Name)]
+        # A `loop` inside a for loop of the fragment is that loop's own.
+        own_loops = {
+            id(n)
+            for node in body
+            for inner in _walk(node, nodes.For)
+            for part in (*inner.body, *inner.else_)
+            for n in _walk(part, nodes.Name)
+            if n.name == "loop"
+        }
+        # A name the fragment sets (a loop's item) is its own: not a value it reads.
+        set_here = {n.name for n in names if n.ctx != "load"}
+        read = sorted(
+            {n.name for n in names if n.ctx == "load" and id(n) not in own_loops} - set_here
+        )
+        if _UNMEMOISABLE.intersection(read):
+            unfit = ", ".join(sorted(_UNMEMOISABLE.intersection(read)))
+            parser.fail(f"a memo cannot read {unfit}", lineno)
+        # The fragment is named by where it is, and kept by the values it reads.
+        key = nodes.Tuple(
+            [
+                nodes.Const(f"{parser.name}:{lineno}"),
+                *(nodes.Name(name, "load") for name in read),
+            ],
+            "load",
+        )
+        call = self.call_method("_fragment", [key])
+        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    def _fragment(self, key: tuple[Any, ...], caller: Callable[[], str]) -> str:
+        try:
+            # Types too: Markup("<b>") == "<b>" and 1 == 1.0, but they render differently.
+            typed = (key, tuple(type(value) for value in key))
+            made = self.made.get(typed)
+        except TypeError:  # a value that cannot be a key (a list, a dict): made every time
+            return caller()
+        if made is None:
+            made = self.made[typed] = caller()
+        return made
+
+
+def _walk(node: nodes.Node, kind: type[Any]) -> list[Any]:
+    """`node` and every node under it of the type `kind`."""
+    return [node, *node.find_all(kind)] if isinstance(node, kind) else [*node.find_all(kind)]
 
 
 def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
@@ -26,6 +99,8 @@ def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=[Memo],
+        auto_reload=False,  # an environment lives for one build: templates do not change
     )
 
 

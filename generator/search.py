@@ -72,5 +72,27 @@ def search_index(
     return f'self.factsheetSearch = {{"records": [{", ".join(entries)}]}};\n'.encode("ascii")
 
 
+class PlainTexts:
+    """`links.plain` of each Markdown field, worked out once per field.
+
+    The text of a field is asked for by many files (a record's page, its JSON, the timeline
+    and feed of every story it is in); a field asked for again is still looked up in
+    `links.html`, so that whoever watches the links sees it read.
+    """
+
+    def __init__(self, links: Links) -> None:
+        self.links = links
+        self.known: dict[tuple[str, str], str] = {}
+
+    def __call__(self, record_id: str, name: str) -> str:
+        field = (record_id, name)
+        text = self.known.get(field)
+        if text is None:
+            text = self.known[field] = self.links.plain(record_id, name)
+        else:
+            _ = field in self.links.html  # read as links.plain reads it
+        return text
+
+
 def _plain(html: str) -> str:
     return str(Markup(html).striptags()) if html else ""

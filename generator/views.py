@@ -31,7 +31,9 @@ from .urls import (
     data_url,
     kind_url,
     link,
+    output_path,
     record_url,
+    relative_prefix,
     story_feed_url,
 )
 
@@ -268,6 +270,14 @@ class Views:
         self.kinds = tuple(kind for kind in KINDS if corpus.of_kind(kind))
         self.describe = Describer(corpus, links)
         self.gazetteer = Gazetteer(corpus)
+        # What many pages repeat, made once. Each is a function of values a page has already
+        # looked up (so it reads what it would have read), or of the site and its kinds,
+        # which every page reads.
+        self._prefixes: dict[str, str] = {}
+        self._chrome: dict[tuple[str, bool], dict[str, Any]] = {}
+        self._links: dict[tuple[str, str], LinkView] = {}
+        self._relative: dict[tuple[str, str], Markup] = {}
+        self._dates: dict[tuple[PartialDate, PartialDate | None], DateView] = {}
 
     # helpers shared by every page
 
@@ -282,18 +292,7 @@ class Views:
     ) -> dict[str, Any]:
         """The fields every page has; `node` is its JSON-LD (a plain WebPage if None)."""
         site = self.corpus.site
-
-        def to(target: str) -> str:
-            # A host serves 404.html at any missing address, so relative links would break.
-            if url == NOT_FOUND and site.base_url:
-                return absolute(site.base_url, link(url, target))
-            return link(url, target)
-
-        nav = (
-            *(LinkView(to(kind_url(kind)), TITLES[kind]) for kind in self.kinds),
-            LinkView(to(CHRONOLOGY), "Chronology"),
-        )
-        feed = Alternate(to(FEED), "application/atom+xml", f"{site.title}: stories")
+        chrome = self.chrome(url)
         full_title = title if title == site.title else f"{title} · {site.title}"
         return {
             "url": url,
@@ -301,19 +300,62 @@ class Views:
             "title": full_title,
             "site_title": site.title,
             "language": site.language,
+            "root": chrome["root"],
+            "home": chrome["home"],
+            "stylesheet": chrome["stylesheet"],
+            "nav": chrome["nav"],
+            "canonical": absolute(site.base_url, url) if site.base_url else None,
+            "meta_description": description or site.description,
+            "search": chrome["search"],
+            "alternates": (chrome["feed"], *alternates),
+            "jsonld": script(node or self.describe.web_page(url, title), url, site.base_url),
+        }
+
+    def chrome(self, url: str) -> dict[str, Any]:
+        """The links every page at the depth of `url` has (made of the site and its kinds)."""
+        site = self.corpus.site
+        # A host serves 404.html at any missing address, so relative links would break.
+        absolute_links = url == NOT_FOUND and bool(site.base_url)
+        known = self._chrome.get((self.prefix(url), absolute_links))
+        if known is not None:
+            return known
+
+        def to(target: str) -> str:
+            if absolute_links:
+                return absolute(site.base_url, link(url, target))
+            return link(url, target)
+
+        nav = (
+            *(LinkView(to(kind_url(kind)), TITLES[kind]) for kind in self.kinds),
+            LinkView(to(CHRONOLOGY), "Chronology"),
+        )
+        chrome = {
             "root": to(HOME).removesuffix("index.html"),
             "home": to(HOME),
             "stylesheet": to("assets/style.css"),
             "nav": nav,
-            "canonical": absolute(site.base_url, url) if site.base_url else None,
-            "meta_description": description or site.description,
             "search": to(SEARCH),
-            "alternates": (feed, *alternates),
-            "jsonld": script(node or self.describe.web_page(url, title), url, site.base_url),
+            "feed": Alternate(to(FEED), "application/atom+xml", f"{site.title}: stories"),
         }
+        self._chrome[self.prefix(url), absolute_links] = chrome
+        return chrome
+
+    def prefix(self, url: str) -> str:
+        """What leads from the page at `url` to the site root."""
+        prefix = self._prefixes.get(url)
+        if prefix is None:
+            prefix = self._prefixes[url] = relative_prefix(url)
+        return prefix
 
     def to(self, url: str, record: Record) -> LinkView:
-        return LinkView(link(url, record_url(record)), record.name, SINGULAR[record.kind])
+        prefix = self.prefix(url)
+        found = self._links.get((prefix, record.id))
+        if found is None:
+            href = prefix + output_path(record_url(record))
+            found = self._links[prefix, record.id] = LinkView(
+                href, record.name, SINGULAR[record.kind]
+            )
+        return found
 
     def ref(self, url: str, ref: Ref) -> LinkView | None:
         record = self.corpus.records.get(ref.id)
@@ -321,8 +363,12 @@ class Views:
 
     def html(self, url: str, record: Record, name: str) -> Markup:
         rendered = self.links.html.get((record.id, name), "")
-        # The HTML comes from our Markdown renderer, which escapes or sanitises raw HTML.
-        return Markup(relativize(rendered, link(url, HOME).removesuffix("index.html")))
+        prefix = self.prefix(url)
+        found = self._relative.get((prefix, rendered))
+        if found is None:
+            # The HTML comes from our Markdown renderer, which escapes or sanitises raw HTML.
+            found = self._relative[prefix, rendered] = Markup(relativize(rendered, prefix))
+        return found
 
     def sorted_links(self, url: str, ids: Iterable[str]) -> tuple[LinkView, ...]:
         records = sorted((self.corpus[i] for i in ids), key=lambda r: (r.name.casefold(), r.id))
@@ -330,7 +376,7 @@ class Views:
 
     def plain_summary(self, record: Record) -> str:
         """The summary as plain text (links become their names), for meta descriptions."""
-        return self.links.plain(record.id, "summary")
+        return self.describe.plain(record.id, "summary")
 
     def data_alternate(self, url: str, record: Record) -> Alternate:
         return Alternate(
@@ -367,21 +413,17 @@ class Views:
         self, url: str, entries: Iterable[Entry], current: str | None = None
     ) -> tuple[EntryView, ...]:
         views = []
+        records = self.corpus.records
         for entry in entries:
             record = entry.record
             sources = tuple(
-                self.to(url, self.corpus[c.source.id])
+                self.to(url, source)
                 for c in record.get("sources", ())
-                if c.source.id in self.corpus
+                if (source := records.get(c.source.id)) is not None
             )
             views.append(
                 EntryView(
-                    date=DateView(
-                        display_range(entry.date, entry.end),
-                        entry.date.machine(),
-                        entry.date.approximate,
-                        _precision(entry.date),
-                    ),
+                    date=self.entry_date(entry.date, entry.end),
                     kind=SINGULAR[record.kind],
                     link=self.to(url, record),
                     summary=self.entry_summary(url, record),
@@ -390,6 +432,14 @@ class Views:
                 )
             )
         return tuple(views)
+
+    def entry_date(self, start: PartialDate, end: PartialDate | None) -> DateView:
+        found = self._dates.get((start, end))
+        if found is None:
+            found = self._dates[start, end] = DateView(
+                display_range(start, end), start.machine(), start.approximate, _precision(start)
+            )
+        return found
 
     def entry_summary(self, url: str, record: Record) -> Markup:
         if record.get("summary") is not None:

@@ -53,3 +53,28 @@ def test_syntax_error_is_a_diagnostic(tmp_path: Path) -> None:
     assert problem.location.path == "templates/t.html"
     assert problem.location.line == 3
     assert problem.code == "E0602"
+
+
+def test_memo_is_kept_by_the_values_it_reads(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    template = env.from_string(
+        "{% for x in xs %}{% memo %}[{{ x }}{% for c in x %}{{ c }}{{ ',' if not loop.last }}"
+        "{% endfor %}]{% endmemo %}{% endfor %}"
+    )
+    # Equal values of another type render differently, so they are kept apart.
+    assert template.render(xs=["ab", Markup("<i>"), "<i>", "ab"]) == (
+        "[aba,b][<i>&lt;,i,&gt;][&lt;i&gt;&lt;,i,&gt;][aba,b]"
+    )
+    unhashable = env.from_string("{% memo %}{{ x|length }}{% endmemo %}")
+    assert unhashable.render(x=[1]) + unhashable.render(x=[1, 2]) == "12"
+
+
+def test_memo_refuses_what_changes_between_uses(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text(
+        "{% for x in 'ab' %}\n{% memo %}{{ loop.index }}{% endmemo %}\n{% endfor %}",
+        encoding="utf-8",
+    )
+    html, problem = render_page(environment(tmp_path), _page("t.html"))
+    assert html is None and problem is not None
+    assert "a memo cannot read loop" in problem.message
+    assert problem.location.line == 2
