@@ -199,6 +199,11 @@ class _Watched(Mapping[Any, Any]):
         self._reads.add(self._name(key))
         return key in self._data
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        # Mapping.get would go through __getitem__, and a KeyError, for every missing key.
+        self._reads.add(self._name(key))
+        return self._data.get(key, default)
+
     def __iter__(self) -> Iterator[Any]:
         self._reads.add("all")  # every record (these mappings are keyed by record)
         return iter(self._data)
