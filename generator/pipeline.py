@@ -101,7 +101,6 @@ def load(
 def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
     """Warnings: records that no source backs, and records nothing links to."""
     diagnostics = Diagnostics()
-    linked = {e.target for e in links.edges} | {e.source for e in links.edges}
     for record in corpus:
         if record.kind in (STORY, "sources"):
             continue
@@ -111,7 +110,7 @@ def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
                 "W0301",
                 f"no source backs the {SINGULAR[record.kind]} '{record.id}'; add 'sources:'",
             )
-        if record.id not in linked:
+        if not links.incoming(record.id) and not links.outgoing(record.id):
             diagnostics.warning(
                 record.location,
                 "W0302",
