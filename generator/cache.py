@@ -50,6 +50,7 @@ _MISSING = object()
 # and the length from which a str or bytes is worth a reference.
 _DEPTH = 4
 _LONG = 64
+_LONG_TUPLE = 8
 
 
 @dataclass
@@ -295,7 +296,7 @@ def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
     buffer = _Bounded(int(disk.sizes[0] * _DELTA_SHARE) - sum(disk.sizes[1:]))
     try:
         pickle.dump(header, buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        _Referring(buffer, _places(disk.entries, changes)).dump(changes)
+        _Referring(buffer, *_places(disk.entries, changes)).dump(changes)
     except _TooBig:
         return None
     data = buffer.getvalue()
@@ -306,11 +307,17 @@ def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
     return _Disk(disk.folder, disk.version, (*disk.ids, ident), (*disk.sizes, len(data)), new)
 
 
-def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> dict[int, tuple[Any, ...]]:
-    """Where the objects that the entries a delta replaces held are (by id): a new entry
-    made of many of its old one's parts (a page's trace, with the search index's entry of
-    every record) is written as references to them, and loaded as those very objects."""
-    places: dict[int, tuple[Any, ...]] = {}
+_Places = dict[int, tuple[Any, ...]]
+_Tuples = dict[tuple[Any, ...], tuple[Any, ...]]
+
+
+def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> tuple[_Places, _Tuples]:
+    """Where the objects that the entries a delta replaces held are (by id), and their
+    tuples of str, numbers... (by value): a new entry made of many of its old one's parts (a
+    page's trace, with what it read and the search index's entry of every record) is
+    written as references to them, and loaded as those very objects."""
+    places: _Places = {}
+    tuples: _Tuples = {}
     for name, change in changes.items():
         if change is None:
             continue
@@ -318,17 +325,18 @@ def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> dict[int, 
         memo = entries.get(name, {})
         for key in changed:
             if key in memo:
-                _index(memo[key], ("e", name, key), places, _DEPTH)
+                _index(memo[key], ("e", name, key), places, tuples, _DEPTH)
         for key, (inner_changed, _) in nested.items():
             inner = memo[key]
             for inner_key in inner_changed:
                 if inner_key in inner:
-                    _index(inner[inner_key], ("n", name, key, inner_key), places, _DEPTH)
-    return places
+                    place = ("n", name, key, inner_key)
+                    _index(inner[inner_key], place, places, tuples, _DEPTH)
+    return places, tuples
 
 
 def _index(
-    value: Any, place: tuple[Any, ...], places: dict[int, tuple[Any, ...]], depth: int
+    value: Any, place: tuple[Any, ...], places: _Places, tuples: _Tuples, depth: int
 ) -> None:
     if isinstance(value, str | bytes):
         if len(value) >= _LONG:  # shorter ones are written in fewer bytes than a reference
@@ -337,28 +345,37 @@ def _index(
     if isinstance(value, _ATOMS) or id(value) in places:
         return
     places[id(value)] = place
+    long = type(value) is tuple and len(value) >= _LONG_TUPLE
+    if long and all(type(item) in _ATOMS for item in value):  # equal is as good as the same
+        tuples.setdefault(value, place)
     if depth == 0:
         return
     if isinstance(value, tuple | list):
         for index, item in enumerate(value):
-            _index(item, (*place, index), places, depth - 1)
+            _index(item, (*place, index), places, tuples, depth - 1)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _index(item, (*place, ("k", key)), places, depth - 1)
+            _index(item, (*place, ("k", key)), places, tuples, depth - 1)
     elif hasattr(value, "__dict__"):
         for attribute, item in vars(value).items():
-            _index(item, (*place, ("a", attribute)), places, depth - 1)
+            _index(item, (*place, ("a", attribute)), places, tuples, depth - 1)
 
 
 class _Referring(pickle.Pickler):
-    """Pickles the objects `places` knows as references to their place."""
+    """Pickles the objects `places` knows, and tuples equal to those `tuples` knows, as
+    references to their place."""
 
-    def __init__(self, file: IO[bytes], places: dict[int, tuple[Any, ...]]) -> None:
+    def __init__(self, file: IO[bytes], places: _Places, tuples: _Tuples) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.places = places
+        self.tuples = tuples
 
     def persistent_id(self, obj: Any) -> Any:
-        return self.places.get(id(obj))
+        place = self.places.get(id(obj))
+        if place is None and type(obj) is tuple and len(obj) >= _LONG_TUPLE and self.tuples:
+            with contextlib.suppress(TypeError):  # unhashable: holds no tuple of atoms
+                place = self.tuples.get(obj)
+        return place
 
 
 class _Resolving(pickle.Unpickler):

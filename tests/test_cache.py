@@ -289,17 +289,19 @@ def test_a_delta_refers_to_the_parts_a_new_entry_took_over_from_the_old(tmp_path
     folder = tmp_path / "cache"
     entries = _entries()
     page = {f"record {i}": f"the search index's entry of record {i}: " * 4 for i in range(2000)}
-    entries["deps"]["traces"]["search"] = ("keys", page)
+    keys = tuple(f"i\x1frecord-{i}" for i in range(2000))
+    entries["deps"]["traces"]["search"] = (keys, page)
     cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
 
     def edit(new: dict[str, dict[str, object]]) -> None:
         _, old = new["deps"]["traces"]["search"]
-        traces = {**new["deps"]["traces"], "search": ("new keys", {**old, "record 5": "new"})}
+        keys = tuple(f"i\x1frecord-{i}" for i in range(2000))  # equal, made afresh
+        traces = {**new["deps"]["traces"], "search": (keys, {**old, "record 5": "new"})}
         new["deps"]["traces"] = traces
 
     expected = _resave(folder, edit)
     assert _loaded(folder) == expected == _full(tmp_path, expected)
-    assert (folder / "delta-1.pickle").stat().st_size * 4 < len(pickle.dumps(page))
+    assert (folder / "delta-1.pickle").stat().st_size * 5 < len(pickle.dumps((keys, page)))
     memos = cache.load(folder, NAMES)
     _, loaded = memos["deps"].old["traces"]["search"]
     assert loaded["record 5"] == "new" and len(loaded) == 2000
