@@ -308,14 +308,15 @@ def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
 
 
 _Places = dict[int, tuple[Any, ...]]
-_Tuples = dict[tuple[Any, ...], tuple[Any, ...]]
+_Tuples = dict[Any, tuple[Any, ...]]  # a long str, or a tuple of atoms -> its place
 
 
 def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> tuple[_Places, _Tuples]:
     """Where the objects that the entries a delta replaces held are (by id), and their
-    tuples of str, numbers... (by value): a new entry made of many of its old one's parts (a
-    page's trace, with what it read and the search index's entry of every record) is
-    written as references to them, and loaded as those very objects."""
+    long str and tuples of str, numbers... (by value: a worker process sends copies): a new
+    entry made of many of its old one's parts (a page's trace, with what it read and the
+    search index's entry of every record) is written as references to them, and loaded as
+    those very objects."""
     places: _Places = {}
     tuples: _Tuples = {}
     for name, change in changes.items():
@@ -341,6 +342,8 @@ def _index(
     if isinstance(value, str | bytes):
         if len(value) >= _LONG:  # shorter ones are written in fewer bytes than a reference
             places.setdefault(id(value), place)
+            if type(value) in (str, bytes):  # equal is as good as the same (from a worker)
+                tuples.setdefault(value, place)
         return
     if isinstance(value, _ATOMS) or id(value) in places:
         return
@@ -362,8 +365,8 @@ def _index(
 
 
 class _Referring(pickle.Pickler):
-    """Pickles the objects `places` knows, and tuples equal to those `tuples` knows, as
-    references to their place."""
+    """Pickles the objects `places` knows, and long str and tuples equal to those `tuples`
+    knows, as references to their place."""
 
     def __init__(self, file: IO[bytes], places: _Places, tuples: _Tuples) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -372,8 +375,12 @@ class _Referring(pickle.Pickler):
 
     def persistent_id(self, obj: Any) -> Any:
         place = self.places.get(id(obj))
-        if place is None and type(obj) is tuple and len(obj) >= _LONG_TUPLE and self.tuples:
-            with contextlib.suppress(TypeError):  # unhashable: holds no tuple of atoms
+        if place is None and self.tuples:
+            kind = type(obj)
+            if kind is tuple and len(obj) >= _LONG_TUPLE:
+                with contextlib.suppress(TypeError):  # unhashable: holds no tuple of atoms
+                    place = self.tuples.get(obj)
+            elif (kind is str or kind is bytes) and len(obj) >= _LONG:
                 place = self.tuples.get(obj)
         return place
 
