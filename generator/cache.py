@@ -4,6 +4,12 @@ Input: a folder (beside the content by default) and the running code; output: on
 stage, whose entries are keyed by a fingerprint of everything that entry depends on. A cache
 that cannot be read, or that other code wrote, is ignored; it is saved (atomically, holding
 only what this build used) only after a build succeeded.
+
+On disk: a base (every entry, as one build left them) and deltas, each the changes one later
+build made to what the base and the deltas before it give. A save writes only what changed
+since the cache was read (most builds change a few entries of hundreds of thousands), or a
+new base when the deltas have grown. Every file names the one it applies to by a random id,
+so a delta left by a killed save, or written for another base, is never applied.
 """
 
 from __future__ import annotations
@@ -11,39 +17,73 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import io
+import itertools
 import os
 import pickle
+import secrets
 import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-FILE = "cache.pickle"
+FILE = "cache.pickle"  # the base
+# The deltas, applied to the base in this order: delta-1.pickle, delta-2.pickle...
+DELTA = "delta-{}.pickle"
 # The last build's inputs and outcome, small, so that a build with nothing to do is quick.
 STATE = "state.pickle"
 _CODE = Path(__file__).resolve().parent
 _LEFTOVER_SECONDS = 3600
 _LIBRARIES = ("markdown", "pyyaml", "nh3")
+# A new base instead of a delta when the deltas would hold more than this share of the
+# base's bytes (loading them then costs more than they save), or be more than this many.
+_DELTA_SHARE = 0.25
+_MAX_DELTAS = 16
+# Values compared by equality (cheap, and identity means nothing for them); others by identity.
+_ATOMS = (str, bytes, int, float, bool, type(None))
+_MISSING = object()
+# How deep into a replaced entry a delta looks for parts of it that the new one took over,
+# and the length from which a str or bytes is worth a reference.
+_DEPTH = 4
+_LONG = 64
+_LONG_TUPLE = 8
 
 
 @dataclass
 class Memo:
-    """Entries of the last build (`old`, read only) and those this build used or made (`new`)."""
+    """Entries of the last build (`old`, read only) and those this build used or made (`new`).
+
+    `disk` is what the cache folder holds, if it was read from (or last saved to) it: a save
+    writes only how `new` differs from that.
+    """
 
     old: dict[str, Any] = field(default_factory=dict)
     new: dict[str, Any] = field(default_factory=dict)
+    disk: _Disk | None = field(default=None, repr=False, compare=False)
 
     def get(self, key: str) -> Any:
         value = self.old.get(key)
         if value is not None:
             self.new[key] = value
         return value
+
+
+@dataclass(frozen=True, eq=False)
+class _Disk:
+    """The files of a cache folder, base first (their ids and sizes), and the entries they
+    give (the memos' `old` as loaded, or their `new` as saved: read only, both)."""
+
+    folder: Path
+    version: str
+    ids: tuple[str, ...]
+    sizes: tuple[int, ...]
+    entries: dict[str, dict[str, Any]] = field(repr=False)
 
 
 def default_folder(content: Path) -> Path:
@@ -71,17 +111,105 @@ def code_version() -> str:
 
 
 def load(folder: Path | None, names: tuple[str, ...]) -> dict[str, Memo]:
-    """A Memo per name, empty when there is no cache, or it is corrupt, stale or foreign."""
-    data: Any = None
+    """A Memo per name, empty when there is no cache, or it is corrupt, stale or foreign.
+
+    The base, then each delta that applies to what came before it; a delta that is missing,
+    unreadable, stale or for another base ends the chain (what came before is what an
+    earlier build saved: as good a cache as a build killed before its save leaves).
+    """
+    disk = None
     if folder is not None:
+        with _no_collection():
+            disk = _read(folder.absolute(), code_version())
+    entries = disk.entries if disk is not None else {}
+    return {name: Memo(old=entries.get(name, {}), disk=disk) for name in names}
+
+
+def _read(folder: Path, version: str) -> _Disk | None:
+    try:
+        with (folder / FILE).open("rb") as file:
+            header = pickle.load(file)
+            if not _fits(header, version, None, 0):
+                return None
+            payload = pickle.load(file)
+            size = os.fstat(file.fileno()).st_size
+    except Exception:  # a missing, truncated or foreign file is not worth a failed build
+        return None
+    if not isinstance(payload, dict):
+        return None
+    entries = {name: _entries(value) for name, value in payload.items()}
+    ids, sizes = [header["id"]], [size]
+    for seq in itertools.count(1):
         try:
-            with (folder / FILE).open("rb") as file, _no_collection():
-                data = pickle.load(file)
-        except Exception:  # a missing, truncated or foreign file is not worth a failed build
-            data = None
-    if not isinstance(data, dict) or data.get("version") != code_version():
-        data = {}
-    return {name: Memo(old=_entries(data.get(name))) for name in names}
+            with (folder / DELTA.format(seq)).open("rb") as file:
+                header = pickle.load(file)
+                if not _fits(header, version, ids[-1], seq):
+                    break
+                changes = _checked(_Resolving(file, entries).load(), entries)
+                size = os.fstat(file.fileno()).st_size
+        except Exception:  # missing (the end of the chain), truncated or foreign
+            break
+        _apply(entries, changes)
+        ids.append(header["id"])
+        sizes.append(size)
+    return _Disk(folder, version, tuple(ids), tuple(sizes), entries)
+
+
+def _fits(header: Any, version: str, parent: str | None, seq: int) -> bool:
+    """A file's header: this code's, in its place in the chain, after `parent`."""
+    return (
+        isinstance(header, dict)
+        and header.get("version") == version
+        and isinstance(header.get("id"), str)
+        and header.get("parent") == parent
+        and header.get("seq") == seq
+    )
+
+
+# A delta: per memo, None (the memo is gone) or its new or replaced entries, the keys of
+# those removed, and, for entries that are dicts on both sides, their own (changed, removed).
+_Changes = dict[str, Any]
+
+
+def _checked(changes: Any, entries: dict[str, dict[str, Any]]) -> _Changes:
+    """The delta, if it is well formed and applies to `entries` (else ValueError): checked
+    before anything is applied, so that a bad delta leaves them as they were."""
+    if not isinstance(changes, dict):
+        raise ValueError("not a delta")
+    for name, change in changes.items():
+        if change is None:
+            continue
+        changed, removed, nested = change
+        if not (isinstance(changed, dict) and isinstance(removed, list)):
+            raise ValueError(name)
+        if not isinstance(nested, dict):
+            raise ValueError(name)
+        set(removed)  # TypeError if a key could not be one
+        memo = entries.get(name, {})
+        for key, (inner_changed, inner_removed) in nested.items():
+            if not isinstance(memo.get(key), dict):
+                raise ValueError(key)
+            if not (isinstance(inner_changed, dict) and isinstance(inner_removed, list)):
+                raise ValueError(key)
+            set(inner_removed)
+    return changes
+
+
+def _apply(entries: dict[str, dict[str, Any]], changes: _Changes) -> None:
+    for name, change in changes.items():
+        if change is None:
+            entries.pop(name, None)
+            continue
+        changed, removed, nested = change
+        memo = entries.setdefault(name, {})
+        for key in removed:
+            memo.pop(key, None)
+        memo.update(changed)
+        for key, (inner_changed, inner_removed) in nested.items():
+            inner = memo[key]
+            for inner_key in inner_removed:
+                inner.pop(inner_key, None)
+            inner.update(inner_changed)
 
 
 @contextlib.contextmanager
@@ -107,23 +235,275 @@ def carry(memos: dict[str, Memo], succeeded: bool) -> dict[str, Memo]:
     """Memos for the next build in this process: what this one used (all it knew, if it
     failed before using everything)."""
     return {
-        name: Memo(old=memo.new if succeeded else {**memo.old, **memo.new})
+        name: Memo(old=memo.new if succeeded else {**memo.old, **memo.new}, disk=memo.disk)
         for name, memo in memos.items()
     }
 
 
 def save(folder: Path, memos: dict[str, Memo], state: Any = None) -> None:
     """Write the entries this build used, and its `state`, each by a temporary file
-    renamed into place (the state last: it vouches for the cache written before it)."""
+    renamed into place (the state last: it vouches for the cache written before it).
+
+    Only how they differ from what the folder holds, when the memos were read from it and
+    it holds those files still; otherwise (or when the deltas have grown) a new base.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in folder.glob(".tmp-*"):  # from a killed build (not one still running)
         if time.time() - leftover.stat().st_mtime > _LEFTOVER_SECONDS:
             leftover.unlink(missing_ok=True)
     (folder / STATE).unlink(missing_ok=True)
     version = code_version()
-    _write(folder / FILE, {"version": version, **{n: memo.new for n, memo in memos.items()}})
+    new = {name: memo.new for name, memo in memos.items()}
+    disk = _held(folder.absolute(), memos, version)
+    saved = _save_delta(disk, new) if disk is not None else None
+    if saved is None:
+        saved = _save_base(folder.absolute(), version, new)
+    for memo in memos.values():
+        memo.disk = saved
     if state is not None:
-        _write(folder / STATE, {"version": version, "state": state})
+        _write(folder / STATE, _dumper({"version": version, "state": state}))
+
+
+def _held(folder: Path, memos: dict[str, Memo], version: str) -> _Disk | None:
+    """What the folder holds, as the memos know it: None if they do not all know the same,
+    or the folder's files are no longer those (another process saved since, or a
+    delta that could not be read when loading is there)."""
+    disk = next(iter(memos.values())).disk if memos else None
+    if disk is None or disk.folder != folder or disk.version != version:
+        return None
+    if any(memo.disk is not disk for memo in memos.values()):
+        return None
+    for seq, ident in enumerate(disk.ids):
+        try:
+            with (folder / (DELTA.format(seq) if seq else FILE)).open("rb") as file:
+                header = pickle.load(file)
+        except Exception:
+            return None
+        if not isinstance(header, dict) or header.get("id") != ident:
+            return None
+    return disk
+
+
+def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
+    """Write how `new` differs from the disk's entries as the next delta; None (nothing
+    written) when a new base is due."""
+    seq = len(disk.ids)
+    if seq > _MAX_DELTAS:
+        return None
+    changes = _diff(disk.entries, new)
+    if changes is None:  # much changed: no need to measure the delta
+        return None
+    ident = secrets.token_hex(16)
+    header = {"version": disk.version, "id": ident, "parent": disk.ids[-1], "seq": seq}
+    buffer = _Bounded(int(disk.sizes[0] * _DELTA_SHARE) - sum(disk.sizes[1:]))
+    try:
+        pickle.dump(header, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        _Referring(buffer, *_places(disk.entries, changes)).dump(changes)
+    except _TooBig:
+        return None
+    data = buffer.getvalue()
+    _write(disk.folder / DELTA.format(seq), lambda file: file.write(data))
+    # Deltas after this one (of a chain a killed save or a failed load left) apply to
+    # other files than this one: never read, they only take room.
+    _remove_deltas(disk.folder, lambda n: n > seq)
+    return _Disk(disk.folder, disk.version, (*disk.ids, ident), (*disk.sizes, len(data)), new)
+
+
+_Places = dict[int, tuple[Any, ...]]
+_Tuples = dict[Any, tuple[Any, ...]]  # a long str, or a tuple of atoms -> its place
+
+
+def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> tuple[_Places, _Tuples]:
+    """Where the objects that the entries a delta replaces held are (by id), and their
+    long str and tuples of str, numbers... (by value: a worker process sends copies): a new
+    entry made of many of its old one's parts (a page's trace, with what it read and the
+    search index's entry of every record) is written as references to them, and loaded as
+    those very objects."""
+    places: _Places = {}
+    tuples: _Tuples = {}
+    for name, change in changes.items():
+        if change is None:
+            continue
+        changed, _, nested = change
+        memo = entries.get(name, {})
+        for key in changed:
+            if key in memo:
+                _index(memo[key], ("e", name, key), places, tuples, _DEPTH)
+        for key, (inner_changed, _) in nested.items():
+            inner = memo[key]
+            for inner_key in inner_changed:
+                if inner_key in inner:
+                    place = ("n", name, key, inner_key)
+                    _index(inner[inner_key], place, places, tuples, _DEPTH)
+    return places, tuples
+
+
+def _index(
+    value: Any, place: tuple[Any, ...], places: _Places, tuples: _Tuples, depth: int
+) -> None:
+    if isinstance(value, str | bytes):
+        if len(value) >= _LONG:  # shorter ones are written in fewer bytes than a reference
+            places.setdefault(id(value), place)
+            if type(value) in (str, bytes):  # equal is as good as the same (from a worker)
+                tuples.setdefault(value, place)
+        return
+    if isinstance(value, _ATOMS) or id(value) in places:
+        return
+    places[id(value)] = place
+    long = type(value) is tuple and len(value) >= _LONG_TUPLE
+    if long and all(type(item) in _ATOMS for item in value):  # equal is as good as the same
+        tuples.setdefault(value, place)
+    if depth == 0:
+        return
+    if isinstance(value, tuple | list):
+        for index, item in enumerate(value):
+            _index(item, (*place, index), places, tuples, depth - 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _index(item, (*place, ("k", key)), places, tuples, depth - 1)
+    elif hasattr(value, "__dict__"):
+        for attribute, item in vars(value).items():
+            _index(item, (*place, ("a", attribute)), places, tuples, depth - 1)
+
+
+class _Referring(pickle.Pickler):
+    """Pickles the objects `places` knows, and long str and tuples equal to those `tuples`
+    knows, as references to their place."""
+
+    def __init__(self, file: IO[bytes], places: _Places, tuples: _Tuples) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.places = places
+        self.tuples = tuples
+
+    def persistent_id(self, obj: Any) -> Any:
+        place = self.places.get(id(obj))
+        if place is None and self.tuples:
+            kind = type(obj)
+            if kind is tuple and len(obj) >= _LONG_TUPLE:
+                with contextlib.suppress(TypeError):  # unhashable: holds no tuple of atoms
+                    place = self.tuples.get(obj)
+            elif (kind is str or kind is bytes) and len(obj) >= _LONG:
+                place = self.tuples.get(obj)
+        return place
+
+
+class _Resolving(pickle.Unpickler):
+    """Unpickles references to places as the objects there, in the entries before the delta."""
+
+    def __init__(self, file: IO[bytes], entries: dict[str, dict[str, Any]]) -> None:
+        super().__init__(file)
+        self.entries = entries
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid[0] == "e":
+            value, steps = self.entries[pid[1]][pid[2]], pid[3:]
+        else:
+            value, steps = self.entries[pid[1]][pid[2]][pid[3]], pid[4:]
+        for step in steps:
+            if type(step) is int:
+                value = value[step]
+            elif step[0] == "k":
+                value = value[step[1]]
+            else:
+                value = getattr(value, step[1])
+        return value
+
+
+class _TooBig(Exception):
+    pass
+
+
+class _Bounded(io.BytesIO):
+    """Bytes in memory, up to `limit` (more: _TooBig, and the pickling stops there)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: Any, /) -> int:
+        if self.tell() + len(data) > self.limit:
+            raise _TooBig
+        return super().write(data)
+
+
+def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk:
+    ident = secrets.token_hex(16)
+    header = {"version": version, "id": ident, "parent": None, "seq": 0}
+    size = _write(folder / FILE, _dumper(header, new))
+    # The deltas name the base they apply to: left by a killed save, they are not read.
+    _remove_deltas(folder, lambda n: True)
+    return _Disk(folder, version, (ident,), (size,), new)
+
+
+def _remove_deltas(folder: Path, which: Callable[[int], bool]) -> None:
+    prefix, suffix = DELTA.split("{}")
+    for path in folder.glob(DELTA.format("*")):
+        number = path.name.removeprefix(prefix).removesuffix(suffix)
+        if number.isdigit() and which(int(number)):
+            path.unlink(missing_ok=True)
+
+
+def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Changes | None:
+    """The delta from `old` to `new`; None if it changes much of a memo or of a dict in one.
+
+    An entry is unchanged when it is the very object `old` holds (or an equal str, number...,
+    or a tuple of the very same items); one that is a dict on both sides is compared key by
+    key in the same way.
+    """
+    changes: _Changes = {name: None for name in old if name not in new}
+    for name, entries in new.items():
+        before = old.get(name, {})
+        changed: dict[str, Any] = {}
+        nested: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+        for key, value in entries.items():
+            was = before.get(key, _MISSING)
+            if _same(value, was):
+                continue
+            if type(value) is dict and type(was) is dict:
+                inner = _diff_dict(was, value)
+                if _much(inner, value):
+                    return None
+                if inner[0] or inner[1]:
+                    nested[key] = inner
+                continue
+            changed[key] = value
+        removed = [key for key in before if key not in entries]
+        if _much((changed, removed), entries):
+            return None
+        if changed or removed or nested:
+            changes[name] = (changed, removed, nested)
+    return changes
+
+
+def _diff_dict(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[dict[Any, Any], list[Any]]:
+    changed = {key: value for key, value in new.items() if not _same(value, old.get(key, _MISSING))}
+    return changed, [key for key in old if key not in new]
+
+
+def _much(change: tuple[dict[Any, Any], list[Any]], entries: dict[Any, Any]) -> bool:
+    """Many entries changed (a delta would not be much smaller than a base; 1,000 at least)."""
+    count = len(change[0]) + len(change[1])
+    return count > 1000 and count > len(entries) * _DELTA_SHARE
+
+
+def _same(value: Any, was: Any) -> bool:
+    if value is was:
+        return True
+    if type(value) is not type(was):
+        return False
+    if isinstance(value, _ATOMS):
+        return bool(value == was)
+    # A tuple or list made afresh of the very same items (an entry a build took over as it
+    # was, or the names of the same files).
+    return (
+        isinstance(value, tuple | list)
+        and len(value) == len(was)
+        and all(a is b or _same_atom(a, b) for a, b in zip(value, was, strict=True))
+    )
+
+
+def _same_atom(value: Any, was: Any) -> bool:
+    return type(value) is type(was) and isinstance(value, _ATOMS) and value == was
 
 
 def load_state(folder: Path | None) -> Any:
@@ -214,15 +594,28 @@ def stamps(*listings: Listing) -> str:
     return digest.hexdigest()
 
 
-def _write(path: Path, data: Any) -> None:
+def _write(path: Path, dump: Callable[[IO[bytes]], object]) -> int:
+    """Write by a temporary file renamed into place; the bytes written."""
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            pickle.dump(data, file, protocol=pickle.HIGHEST_PROTOCOL)
+            dump(file)
+            size = file.tell()
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return size
+
+
+def _dumper(*objects: Any) -> Callable[[IO[bytes]], None]:
+    """Pickles the objects one after the other (a header can be read without the rest)."""
+
+    def dump(file: IO[bytes]) -> None:
+        for data in objects:
+            pickle.dump(data, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    return dump
 
 
 def _entries(value: Any) -> dict[str, Any]:

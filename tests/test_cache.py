@@ -8,6 +8,7 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_determinism import FULL, tree
@@ -183,3 +184,338 @@ def test_a_rebuild_parses_and_renders_only_what_changed(
     _build(content, tmp_path / "site", templates, folder)
     assert parsed == ["content/actors/elena-marsh.yaml"]
     assert rendered and all("[[elena-marsh" in text for text in rendered)
+
+
+# The cache on disk: a base, then deltas of what each later save changed.
+
+NAMES = ("parse", "markdown", "deps")
+
+
+def _entries(n: int = 50) -> dict[str, dict[str, object]]:
+    """Memos like a build's: records shared by two memos, and big dicts in the deps memo."""
+    records = {f"r{i}": ("record", i, [f"text {i}"]) for i in range(n)}
+    return {
+        "parse": {f"p{i}": ([records[f"r{i}"]], []) for i in range(n)},
+        "markdown": {f"record:{i}": (records[f"r{i}"], f"found {i}") for i in range(n)},
+        "deps": {
+            "traces": {f"page-{i}": (f"key-{i}", f"key-{i + 1}") for i in range(n)},
+            "seen": {f"key-{i}": f"digest {i}" for i in range(n + 1)},
+            "site": ("stamp", 1),
+        },
+    }
+
+
+def _loaded(folder: Path, names: tuple[str, ...] = NAMES) -> dict[str, dict[str, object]]:
+    return {name: memo.old for name, memo in cache.load(folder, names).items()}
+
+
+def _full(tmp_path: Path, entries: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """What loading gives after a save of `entries` as a base, in a folder of its own."""
+    folder = tmp_path / f"full-{len(list(tmp_path.iterdir()))}"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+    assert sorted(p.name for p in folder.iterdir()) == [cache.FILE]
+    return _loaded(folder, tuple(entries))
+
+
+def _resave(folder: Path, edit: Callable[[dict[str, dict[str, object]]], None]) -> dict:
+    """Load, keep every entry (the very objects), apply `edit` to the new entries, save."""
+    memos = cache.load(folder, NAMES)
+    new = {name: dict(memo.old) for name, memo in memos.items()}
+    edit(new)
+    for name, memo in memos.items():
+        memo.new = new[name]
+    cache.save(folder, memos, state="a state")
+    return new
+
+
+def _deltas(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("delta-"))
+
+
+def _edit_one_story(new: dict[str, dict[str, object]]) -> None:
+    """What one story's edit does: a new parse entry and visit, sharing their record; a
+    few traces remade and digests changed; an entry gone."""
+    record = ("record", 3, ["edited text"])
+    del new["parse"]["p3"]
+    new["parse"]["p3-edited"] = ([record], [])
+    new["markdown"]["record:3"] = (record, "found again")
+    deps = new["deps"]
+    deps["traces"] = {**deps["traces"], "page-3": ("key-3", "key-new")}
+    seen = dict(deps["seen"])
+    seen["key-3"] = "digest 3b"
+    seen["key-new"] = "digest new"
+    del seen["key-7"]
+    deps["seen"] = seen
+    deps["site"] = ("stamp", 2)
+    # Made afresh of the very same items, as a build takes over a visit: not written.
+    new["markdown"]["record:4"] = tuple(list(new["markdown"]["record:4"]))
+
+
+def test_a_delta_loads_as_a_full_save_of_the_same_entries(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    new = _resave(folder, _edit_one_story)
+    assert _deltas(folder) == ["delta-1.pickle"]
+    loaded = _loaded(folder)
+    assert loaded == _full(tmp_path, new) == new
+    assert "p3" not in loaded["parse"] and "key-7" not in loaded["deps"]["seen"]
+    # The parse memo's record and the markdown memo's are one object, as in the build.
+    parsed, _ = loaded["parse"]["p3-edited"]
+    assert parsed[0] is loaded["markdown"]["record:3"][0]
+    assert loaded["parse"]["p5"][0][0] is loaded["markdown"]["record:5"][0]
+    assert cache.load_state(folder) == "a state"
+
+
+def test_a_delta_holds_only_what_changed_down_into_dicts(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries(2000).items()})
+    _resave(folder, _edit_one_story)
+    with (folder / "delta-1.pickle").open("rb") as file:
+        header, changes = pickle.load(file), pickle.load(file)
+    assert header["seq"] == 1
+    changed, removed, nested = changes["deps"]
+    assert (changed, removed) == ({"site": ("stamp", 2)}, [])
+    assert nested == {
+        "traces": ({"page-3": ("key-3", "key-new")}, []),
+        "seen": ({"key-3": "digest 3b", "key-new": "digest new"}, ["key-7"]),
+    }
+    assert changes["parse"][1] == ["p3"] and list(changes["parse"][0]) == ["p3-edited"]
+    assert list(changes["markdown"][0]) == ["record:3"]  # not record:4
+    size = (folder / "delta-1.pickle").stat().st_size
+    assert size * 50 < (folder / cache.FILE).stat().st_size
+
+
+def test_a_delta_refers_to_the_parts_a_new_entry_took_over_from_the_old(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    entries = _entries()
+    page = {f"record {i}": f"the search index's entry of record {i}: " * 4 for i in range(2000)}
+    keys = tuple(f"i\x1frecord-{i}" for i in range(2000))
+    entries["deps"]["traces"]["search"] = (keys, page)
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+
+    def edit(new: dict[str, dict[str, object]]) -> None:
+        _, old = new["deps"]["traces"]["search"]
+        keys = tuple(f"i\x1frecord-{i}" for i in range(2000))  # equal, made afresh
+        # Half of it made afresh (by a worker process): equal, not the same.
+        page = {key: (text + ".")[:-1] if len(key) % 2 else text for key, text in old.items()}
+        traces = {**new["deps"]["traces"], "search": (keys, {**page, "record 5": "new"})}
+        new["deps"]["traces"] = traces
+
+    expected = _resave(folder, edit)
+    assert _loaded(folder) == expected == _full(tmp_path, expected)
+    assert (folder / "delta-1.pickle").stat().st_size * 5 < len(pickle.dumps((keys, page)))
+    memos = cache.load(folder, NAMES)
+    _, loaded = memos["deps"].old["traces"]["search"]
+    assert loaded["record 5"] == "new" and len(loaded) == 2000
+
+
+def test_deltas_apply_in_order_until_a_new_base_is_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "_MAX_DELTAS", 3)
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    seen: list[list[str]] = []
+    for n in range(9):
+
+        def edit(new: dict[str, dict[str, object]], n: int = n) -> None:
+            new["markdown"][f"record:{n}"] = ("edit", n)
+            new["deps"]["seen"] = {**new["deps"]["seen"], f"key-{n}": f"edit {n}"}
+            new["parse"].pop(f"p{n}")
+
+        expected = _resave(folder, edit)
+        seen.append(_deltas(folder))
+        assert _loaded(folder) == expected == _full(tmp_path, expected)
+    assert [len(d) for d in seen] == [1, 2, 3, 0, 1, 2, 3, 0, 1]
+
+    # Much changed at once: a new base, not a delta as big as it.
+    def edit_all(new: dict[str, dict[str, object]]) -> None:
+        for entries in new.values():
+            entries.update({key: ("changed", key) for key in entries})
+
+    expected = _resave(folder, edit_all)
+    assert _deltas(folder) == [] and _loaded(folder) == expected
+
+
+def test_deltas_that_outgrow_the_base_give_way_to_a_new_one(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries(100).items()})
+    counts = []
+    for n in range(10):
+        # A tenth of the entries each time: a few deltas make a quarter of the base.
+        def edit(new: dict[str, dict[str, object]], n: int = n) -> None:
+            for i in range(n * 10, n * 10 + 10):
+                new["markdown"][f"record:{i % 100}"] = ("edit", n, f"{'x' * 40}{i}")
+
+        expected = _resave(folder, edit)
+        counts.append(len(_deltas(folder)))
+        assert _loaded(folder) == expected
+        deltas = sum((folder / name).stat().st_size for name in _deltas(folder))
+        assert deltas <= (folder / cache.FILE).stat().st_size * cache._DELTA_SHARE
+    assert counts[:2] == [1, 2] and 0 in counts
+
+
+GARBAGE = [
+    b"not a pickle at all",
+    b"",
+    pickle.dumps({"version": "another generator", "id": "x", "parent": None, "seq": 1}),
+    pickle.dumps(["a list, not a dict"]),
+]
+
+
+@pytest.mark.parametrize("garbage", [*GARBAGE, "truncated", "stale", "bad changes"])
+def test_a_bad_delta_ends_the_chain_before_it(tmp_path: Path, garbage: bytes | str) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    first = _resave(folder, _edit_one_story)
+    _resave(folder, lambda new: new["parse"].pop("p5"))
+    second = _resave(folder, lambda new: new["parse"].pop("p6"))
+    assert _loaded(folder) == second and _deltas(folder) == [f"delta-{n}.pickle" for n in (1, 2, 3)]
+    bad = folder / "delta-2.pickle"
+    data = bad.read_bytes()
+    if garbage == "truncated":
+        garbage = data[: len(data) // 2]
+    elif garbage == "stale":  # made by this code, but for another file than delta-1
+        with bad.open("rb") as file:
+            header = pickle.load(file)
+        garbage = pickle.dumps({**header, "parent": "another"}) + data[len(pickle.dumps(header)) :]
+    elif garbage == "bad changes":
+        with bad.open("rb") as file:
+            header = pickle.load(file)
+        garbage = pickle.dumps(header) + pickle.dumps({"parse": ({}, [], {"p1": ({}, [])})})
+    assert isinstance(garbage, bytes)
+    bad.write_bytes(garbage)
+    assert _loaded(folder) == first  # the base and delta-1: as the build that wrote them left them
+    # The next save writes the cache afresh from there, and the stale delta-3 is not read.
+    third = _resave(folder, lambda new: new["parse"].pop("p9"))
+    assert _loaded(folder) == third
+    assert "p5" in third["parse"] and "p6" in third["parse"]
+
+
+@pytest.mark.parametrize("garbage", [*GARBAGE, "truncated"])
+def test_a_bad_base_empties_the_memos(tmp_path: Path, garbage: bytes | str) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    _resave(folder, _edit_one_story)
+    base = folder / cache.FILE
+    if garbage == "truncated":
+        garbage = base.read_bytes()[: base.stat().st_size // 2]
+    assert isinstance(garbage, bytes)
+    base.write_bytes(garbage)
+    assert _loaded(folder) == {name: {} for name in NAMES}
+    expected = _resave(folder, lambda new: new["parse"].update(p1=1))
+    assert _deltas(folder) == [] and _loaded(folder) == expected == {
+        "parse": {"p1": 1},
+        "markdown": {},
+        "deps": {},
+    }
+
+
+def test_a_delta_for_another_base_is_not_applied(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    _resave(folder, _edit_one_story)
+    old_delta = (folder / "delta-1.pickle").read_bytes()
+    # Another base, written by a process that did not read this one.
+    other = _entries(10)
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in other.items()})
+    assert _deltas(folder) == []
+    (folder / "delta-1.pickle").write_bytes(old_delta)  # as a save killed before removing it
+    assert _loaded(folder) == other
+
+
+@pytest.mark.parametrize("meanwhile", ["a delta", "a base"])
+def test_a_save_from_memos_of_another_load_writes_what_they_hold(
+    tmp_path: Path, meanwhile: str
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    earlier = cache.load(folder, NAMES)  # another process, which saves later
+    if meanwhile == "a delta":
+        _resave(folder, _edit_one_story)
+    else:
+        cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries(10).items()})
+    for memo in earlier.values():
+        memo.new = {**memo.old, "late": 1}
+    cache.save(folder, earlier)
+    assert _loaded(folder) == {name: memo.new for name, memo in earlier.items()}
+
+
+def test_carried_memos_save_what_changed_since_their_last_save(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    memos = {name: cache.Memo(new=e) for name, e in _entries().items()}
+    cache.save(folder, memos)
+    for n in range(3):  # as `factsheet serve` does, without reading the cache again
+        memos = cache.carry(memos, succeeded=n != 1)
+        for memo in memos.values():
+            memo.new = dict(memo.old)
+        memos["parse"].new[f"new {n}"] = n
+        if n != 1:  # a failed build saves nothing
+            cache.save(folder, memos)
+    assert _deltas(folder) == ["delta-1.pickle", "delta-2.pickle"]
+    assert _loaded(folder)["parse"] == {**_entries()["parse"], "new 0": 0, "new 1": 1, "new 2": 2}
+
+
+class _Killed(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("where", ["writing", "renaming", "removing deltas", "the state"])
+def test_a_save_killed_at_any_step_leaves_a_cache_load_trusts_or_ignores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()}, "state")
+    before = _resave(folder, _edit_one_story)
+    real_dump, real_replace = pickle.dump, cache.os.replace
+
+    def dump(data: object, file: Any, *args: Any, **kwargs: Any) -> None:
+        file.write(pickle.dumps(data)[:10])
+        raise _Killed
+
+    def replace(source: str, target: Path) -> None:
+        if where == "renaming" or Path(target).name == cache.STATE:
+            raise _Killed
+        real_replace(source, target)
+
+    def remove(*args: object) -> None:
+        raise _Killed
+
+    if where == "writing":
+        monkeypatch.setattr(cache.pickle, "dump", dump)
+    elif where == "removing deltas":
+        monkeypatch.setattr(cache, "_remove_deltas", remove)
+    else:
+        monkeypatch.setattr(cache.os, "replace", replace)
+    memos = cache.load(folder, NAMES)
+    for memo in memos.values():
+        memo.new = {key: ("changed", key) for key in memo.old}  # a new base is due
+    with pytest.raises(_Killed):
+        cache.save(folder, memos, state="new state")
+    monkeypatch.setattr(cache.pickle, "dump", real_dump)
+    assert cache.load_state(folder) is None  # nothing vouches for the cache now
+    after = {name: memo.new for name, memo in memos.items()}
+    assert _loaded(folder) == (before if where in ("writing", "renaming") else after)
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_rebuilds_read_the_deltas_earlier_rebuilds_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "_DELTA_SHARE", 0.9)  # the fixture is small: many pages change
+    content, templates = _site(tmp_path)
+    folder = tmp_path / "cache"
+    _build(content, tmp_path / "site", templates, folder)
+    _edit_story(content, templates)
+    _build(content, tmp_path / "site", templates, folder)
+    assert _deltas(folder) == ["delta-1.pickle"]
+    parsed, _ = counting(monkeypatch)
+    _rename_actor(content, templates)
+    cached = _build(content, tmp_path / "site", templates, folder)
+    assert _deltas(folder) == ["delta-1.pickle", "delta-2.pickle"]
+    assert parsed == ["content/actors/elena-marsh.yaml"]  # the story edited before: from delta-1
+    assert cached == _build(content, tmp_path / "clean", templates, None)
+    parsed.clear()
+    _delete_record(content, templates)
+    cached = _build(content, tmp_path / "site", templates, folder)
+    assert parsed == [] and cached == _build(content, tmp_path / "clean", templates, None)
