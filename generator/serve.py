@@ -156,7 +156,8 @@ class DevServer:
         """Build into the output folder and tell the browsers; the Result and its seconds."""
         started = time.perf_counter()
         result = build(self.options, memos=self._memos)
-        self._memos = carry(result.memos, result.written)
+        # A build with nothing to do read nothing, cache included: the next one reads it.
+        self._memos = None if result.unchanged else carry(result.memos, result.written)
         seconds = time.perf_counter() - started
         errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
         problems = tuple(_problem(d, self._roots()) for d in errors)

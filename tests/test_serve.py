@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +228,27 @@ def test_a_save_remakes_the_pages_that_show_it_not_the_site(
         assert "actors/index.html" in made and "search/records.js" in made
         assert not {"actors/carl/index.html", "data/actors/carl.json", "feed.xml"} & set(made)
         assert len(made) < everything
+    clean = tmp_path / "clean"
+    assert build(Options(content=options.content, out=clean)).written
+    assert tree(options.out) == tree(clean)
+
+
+def test_serving_a_site_with_nothing_changed_keeps_its_cache_for_the_first_save(
+    tmp_path: Path, options: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options = replace(options, cache=tmp_path / "cache")
+    made = makers_run(monkeypatch)
+    assert build(options).written  # `factsheet build`, then `factsheet serve`
+    everything = len(made)
+    made.clear()
+    with DevServer(options, port=0) as server:
+        assert server.rebuild()[0].unchanged  # nothing was read: no memos in memory
+        bob = options.content / "actors" / "bob.yaml"
+        bob.write_text(BOB.replace("name: Bob", "name: Robert"), encoding="utf-8")
+        assert server.rebuild()[0].written
+    # The save re-made what shows Bob, from the cache, not the whole site.
+    assert "actors/bob/index.html" in made and "404.html" not in made
+    assert len(made) < everything
     clean = tmp_path / "clean"
     assert build(Options(content=options.content, out=clean)).written
     assert tree(options.out) == tree(clean)
