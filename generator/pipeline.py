@@ -18,6 +18,7 @@ from .cache import Memo
 from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
 from .links import Links, link_corpus
+from .listing import Listing, stamps, walk
 from .model import Corpus
 from .parse import parse_documents
 from .reading import read_content
@@ -70,7 +71,7 @@ def load(
     options: Options,
     progress: Progress = _silent,
     memos: dict[str, Memo] | None = None,
-    listing: cache.Listing | None = None,
+    listing: Listing | None = None,
 ) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
     """Read, parse, link and check the content: the model and every diagnostic.
 
@@ -140,7 +141,7 @@ def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) 
     if memos is None:
         if options.cache is not None:
             progress("inputs")
-            listing = cache.walk(options.content)  # listed once: for the inputs, and to read
+            listing = walk(options.content)  # listed once: for the inputs, and to read
             inputs = _inputs(options, listing)
             last = cache.load_state(options.cache)
             if isinstance(last, _State) and (last.inputs, last.site) == (inputs, _site(options)):
@@ -208,12 +209,12 @@ def _site(options: Options) -> str:
     return repr(site_stamp(options.out.absolute()))
 
 
-def _inputs(options: Options, content: cache.Listing) -> str:
+def _inputs(options: Options, content: Listing) -> str:
     """A digest of everything a build reads: content (as listed), templates (by their
     stamps), options."""
     folders = (options.content.absolute(), options.out.absolute(), options.templates.absolute())
     shown = repr((*folders, options.drafts, options.strict, options.base_url))
-    return digest(shown + cache.stamps(content, cache.walk(options.templates)))
+    return digest(shown + stamps(content, walk(options.templates)))
 
 
 def make_site(

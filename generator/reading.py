@@ -16,8 +16,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from .cache import Folder, Listing, Memo, walk
+from .cache import Memo
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
+from .listing import Folder, Listing, walk
 from .schema import KINDS, STORY
 
 FACT_LIMIT = 1024 * 1024
@@ -81,7 +82,7 @@ def read_content(
 ) -> tuple[list[Document | Unread], list[Diagnostic]]:
     """Every content file, read, and every problem with the files.
 
-    `listing` is this build's walk of `content` (`cache.walk`), if it made one: the folder is
+    `listing` is this build's walk of `content` (`listing.walk`), if it made one: the folder is
     not listed again, and each file's stamps are those the listing saw. With a memo of
     earlier builds, a fact file or story whose stamps (name, size, times, inode) are as when
     it was read is not read again: it comes back as `Unread`, and the warnings reading it

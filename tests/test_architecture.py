@@ -14,6 +14,7 @@ LADDER = [
     "diagnostics",
     "workers",
     "cache",
+    "listing",
     "dates",
     "schema",
     "yamlnodes",

@@ -1,4 +1,4 @@
-"""The one walk of the content a build makes (`cache.walk`): its digest (`cache.stamps`)
+"""The one walk of the content a build makes (`listing.walk`): its digest (`listing.stamps`)
 notices every change a build must see, and reading takes each file's stamps from it and
 opens only the files whose stamps it has not seen."""
 
@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from test_determinism import FULL
 
-from generator import cache, reading
+from generator import pipeline, reading
 from generator.cache import Memo
+from generator.listing import Listing, stamps, walk
 from generator.pipeline import Options, build
 from generator.reading import Document, Unread, read_content
 from generator.render import TEMPLATES
@@ -29,7 +30,7 @@ def _copy(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _digest(*folders: Path) -> str:
-    return cache.stamps(*(cache.walk(folder) for folder in folders))
+    return stamps(*(walk(folder) for folder in folders))
 
 
 def _touch_ctime(path: Path) -> None:
@@ -54,7 +55,7 @@ def test_the_listing_is_os_walk_with_stamps(tmp_path: Path) -> None:
     (content / ".hidden").mkdir()
     (content / ".hidden" / "x.yaml").write_text("name: X\n", "utf-8")
     (content / "actors" / "link.yaml").symlink_to("elena-marsh.yaml")
-    listing = cache.walk(content)
+    listing = walk(content)
     assert listing.top == str(content)
     walked = []
     for folder, dirs, files in os.walk(content):
@@ -114,10 +115,10 @@ def test_the_digest_changes_with_any_change_to_the_templates(tmp_path: Path, cha
         _touch_ctime(page)
     assert _digest(content, templates) != before
     # A file moved from one folder to the other is a change too.
-    assert cache.stamps(cache.walk(templates), cache.walk(content)) != _digest(content, templates)
+    assert stamps(walk(templates), walk(content)) != _digest(content, templates)
 
 
-def _read(content: Path, memo: Memo | None, listing: cache.Listing | None = None) -> Any:
+def _read(content: Path, memo: Memo | None, listing: Listing | None = None) -> Any:
     documents, diagnostics = read_content(content, memo, listing)
     return [(type(d), d.path, d.kind, d.stem, d.digest, d.assets) for d in documents], [
         d.format() for d in diagnostics
@@ -133,17 +134,15 @@ def test_reading_with_the_listing_reads_as_without(tmp_path: Path) -> None:
     (content / ".hidden.yaml").write_text("name: X\n", "utf-8")
     without = _read(content, None)
     assert any("symbolic link" in d for d in without[1])
-    assert _read(content, None, cache.walk(content)) == without
+    assert _read(content, None, walk(content)) == without
     first = Memo()
-    assert _read(content, first, cache.walk(content)) == without
-    assert _read(content, Memo(old=first.new)) == _read(
-        content, Memo(old=first.new), cache.walk(content)
-    )
+    assert _read(content, first, walk(content)) == without
+    assert _read(content, Memo(old=first.new)) == _read(content, Memo(old=first.new), walk(content))
 
 
 def test_a_listing_given_is_not_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     content, _ = _copy(tmp_path)
-    listing = cache.walk(content)
+    listing = walk(content)
     expected = _read(content, None)
     monkeypatch.setattr(reading, "walk", lambda *a: pytest.fail("the content was listed again"))
     monkeypatch.setattr(os, "scandir", lambda *a: pytest.fail("a folder was listed again"))
@@ -168,7 +167,7 @@ def test_only_files_with_new_stamps_are_opened(
 ) -> None:
     content, _ = _copy(tmp_path)
     first = Memo()
-    documents, _ = read_content(content, first, cache.walk(content))
+    documents, _ = read_content(content, first, walk(content))
     assert all(isinstance(d, Document) for d in documents)
     actor = content / "actors" / "tomas-reyes.yaml"
     if change == "edit":
@@ -178,7 +177,7 @@ def test_only_files_with_new_stamps_are_opened(
     elif change == "renamed file":
         actor = actor.rename(content / "actors" / "tomas-reyes-jr.yaml")
     opened = _opened(monkeypatch)
-    documents, _ = read_content(content, Memo(old=first.new), cache.walk(content))
+    documents, _ = read_content(content, Memo(old=first.new), walk(content))
     read = sorted(d.path for d in documents if isinstance(d, Document))
     site = [str(content / "site.yaml")]  # read every time: it is small and parsed first
     expected = site if change == "nothing" else sorted([str(actor), *site])
@@ -191,7 +190,7 @@ def test_an_unread_file_is_read_again_from_where_it_is(tmp_path: Path) -> None:
     content, _ = _copy(tmp_path)
     first = Memo()
     read_content(content, first)
-    documents, _ = read_content(content, Memo(old=first.new), cache.walk(content))
+    documents, _ = read_content(content, Memo(old=first.new), walk(content))
     unread = next(d for d in documents if isinstance(d, Unread) and d.stem == "tomas-reyes")
     assert unread.file == str(content / "actors" / "tomas-reyes.yaml")
     again, problems = reading.reread(unread)
@@ -212,9 +211,9 @@ def test_a_folder_that_cannot_be_listed_is_reported_and_stamped(
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    listing = cache.walk(Path("content"))
+    listing = walk(Path("content"))
     assert [f.path for f in listing.folders if f.error is not None] == ["sources"]
-    assert cache.stamps(listing) != before
+    assert stamps(listing) != before
     _, diagnostics = read_content(Path("content"), None, listing)
     assert [d.format() for d in diagnostics if d.code == "E0101"] == [
         "content/sources:1:1: error[E0101]: cannot read the folder: Permission denied"
@@ -231,13 +230,12 @@ def test_a_build_lists_the_content_once_and_sees_a_ctime_only_change(
     assert build(options).written
     assert build(options).unchanged
     walked: list[str] = []
-    real = cache.walk
 
-    def walk(top: Path) -> cache.Listing:
+    def counted(top: Path) -> Listing:
         walked.append(str(top))
-        return real(top)
+        return walk(top)
 
-    monkeypatch.setattr(cache, "walk", walk)
+    monkeypatch.setattr(pipeline, "walk", counted)
     monkeypatch.setattr(reading, "walk", lambda *a: pytest.fail("the content was listed again"))
     _touch_ctime(content / "actors" / "tomas-reyes.yaml")
     opened = _opened(monkeypatch)

@@ -1,0 +1,89 @@
+"""The content's files, listed once per build: each with its stamps (name, type, size, times,
+inode), and a digest of them all that any edit, new, moved or deleted file changes.
+
+Input: a folder. Output: a `Listing` that reading uses instead of walking again, and the
+`stamps` digest that tells a build with nothing to do (`pipeline`). No file is read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Folder:
+    """One folder a walk listed: its path below the top ('' for the top itself, names joined
+    by '/'), and its entries sorted by name, each with its stat result (links not followed);
+    or, for a folder that could not be listed, no entries and the error."""
+
+    path: str
+    entries: list[tuple[str, os.stat_result]]
+    error: OSError | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Every file and folder below `top` (as a string), listed once: the folders in the order
+    `os.walk` visits them (a folder, then each of its subfolders' in turn, by name). Links
+    are listed, never followed. A build lists the content once, for `stamps` and for
+    reading."""
+
+    top: str
+    folders: list[Folder]
+
+
+def walk(top: Path | str) -> Listing:
+    """List every file and folder below `top`, with its stamps (one stat each, no reading)."""
+    folders: list[Folder] = []
+    _list(os.fspath(top), "", folders)
+    return Listing(os.fspath(top), folders)
+
+
+def _list(top: str, path: str, folders: list[Folder]) -> None:
+    where = os.path.join(top, path) if path else top
+    entries: list[tuple[str, os.stat_result]] = []
+    try:
+        with os.scandir(where) as found:
+            for entry in found:
+                try:
+                    entries.append((entry.name, entry.stat(follow_symlinks=False)))
+                except FileNotFoundError:  # gone since it was listed: as if never there
+                    continue
+                except OSError as error:  # listed, but its entries cannot be looked at
+                    raise OSError(error.errno, error.strerror, where) from error
+    except OSError as error:
+        folders.append(Folder(path, [], error))
+        return
+    entries.sort(key=itemgetter(0))
+    folders.append(Folder(path, entries))
+    for name, status in entries:
+        if stat.S_ISDIR(status.st_mode):
+            _list(top, f"{path}/{name}" if path else name, folders)
+
+
+def stamps(*listings: Listing) -> str:
+    """A digest of every file and folder in `listings`: names, types, sizes, times, inodes.
+
+    Any edit, new, moved or deleted file changes it (a save changes a file's ctime even
+    when its size and mtime stay), without reading a single file.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for listing in listings:
+        # NUL ends every name, path and number group: no two listings give the same text.
+        lines = [f"{listing.top}\0"]
+        for folder in listing.folders:
+            if folder.error is not None:
+                lines.append(f"\0{folder.path}\0!{folder.error.errno}\0")
+                continue
+            lines.append(f"\0{folder.path}\0")
+            lines.extend(
+                f"{name}\0{s.st_mode} {s.st_size} {s.st_mtime_ns} {s.st_ctime_ns} {s.st_ino}\0"
+                for name, s in folder.entries
+            )
+        digest.update("".join(lines).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
