@@ -242,9 +242,7 @@ def make_site(
     traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
     fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
     last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
-    summaries, suspects = _survey(corpus, links, memo, known, makers)
-    if suspects is not None:
-        suspects.update(fingerprints.globals)
+    summaries, suspects = _survey(corpus, links, memo, known, makers, fingerprints.globals)
     changed = rebuild.changed(last, fingerprints, suspects)
     todo = rebuild.stale(makers, traces, changed, out)
     names = {m.name for m in makers}
@@ -300,17 +298,23 @@ def make_site(
 
 
 def _survey(
-    corpus: Corpus, links: Links, memo: Memo, known: bool, makers: list[plan.Maker]
+    corpus: Corpus,
+    links: Links,
+    memo: Memo,
+    known: bool,
+    makers: list[plan.Maker],
+    globals_: tuple[Key, ...],
 ) -> tuple[dict[str, deps.Summary], set[Key] | None]:
     """The summary of every record, and the keys that may have changed since the build the
-    memo remembers (None: any key may have): see `deps.survey`; with the keys every maker
-    reads whatever the corpus holds (files copied into the site)."""
+    memo remembers (None: any key may have): see `deps.survey`; with the global keys, and
+    the keys makers read whatever the corpus holds (files copied into the site)."""
     last = memo.old.get(_SUMMARIES)
     if not known or not isinstance(last, dict):
         return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
     summaries, suspects = deps.survey(corpus, links, last)
     files = deps.key("file", "")
     suspects.update(k for maker in makers for k in maker.reads if k.startswith(files))
+    suspects.update(globals_)
     return summaries, suspects
 
 

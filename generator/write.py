@@ -179,9 +179,7 @@ def as_written(folder: str, files: Iterable[tuple[str, Stamp]]) -> bool:
             status = lstat(folder + name)
         except OSError:
             return False
-        if (status.st_ino, status.st_size, status.st_mtime_ns) != stamp:
-            return False
-        if not regular(status.st_mode):
+        if _stamp(status) != stamp or not regular(status.st_mode):
             return False
     return True
 
