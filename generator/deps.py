@@ -148,10 +148,14 @@ def survey(
     records = corpus.records
     summaries = dict(last)
     dirty: set[str] = set(last.keys() - records.keys())
+    # Records added, removed, or changed in more than a story's body: what gathering keys
+    # ("all", "k kind") are made of.
+    reshaped = bool(dirty)
     for record_id, record in records.items():
         was = last.get(record_id)
         if was is None or was[0] != _state(record):
             dirty.add(record_id)
+            reshaped = reshaped or was is None or not was[0].startswith(record.fingerprint)
     touched = dirty | (links.revisited & records.keys())
     suspects: set[Key] = set()
     reach = set(touched)
@@ -172,7 +176,7 @@ def survey(
             suspects.add("g")
     for record_id in reach:
         suspects.update(key(tag, record_id) for tag in ("b", "i", "m"))
-    if dirty:
+    if reshaped:  # (a gathering key reads the records' fingerprints: no body)
         suspects.add("all")
         suspects.update(key("k", kind) for kind in KINDS)
     return summaries, suspects

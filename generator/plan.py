@@ -9,10 +9,11 @@ a dependency record, and a memo of its own (the search index keeps each record's
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from functools import cached_property, partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import jinja2
 
@@ -24,7 +25,7 @@ from .links import Links
 from .model import Corpus, Record
 from .render import environment, render_page
 from .schema import KINDS, RECORD_KINDS, STORY
-from .search import INDEX, SEARCH, search_index
+from .search import FIELDS, INDEX, SEARCH, search_index
 from .urls import (
     CHRONOLOGY,
     FEED,
@@ -47,17 +48,35 @@ from .views import Page, Views
 class Workshop:
     """What makers use, built once per process over the corpus and links they read."""
 
-    def __init__(self, corpus: Corpus, links: Links, templates: Path) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        links: Links,
+        templates: Path,
+        unwatched: Links | None = None,
+        version: str | None = None,
+    ) -> None:
         self.corpus = corpus
         self.links = links
+        # The links unwatched, for a maker whose `reads` name all it reads of them.
+        self.unwatched_links = links if unwatched is None else unwatched
         self.templates = templates
+        self.version = version  # a digest of the templates, if known
         # The running maker's memo: what it kept last time it ran, and what it keeps now.
         self.known: Mapping[str, str] = {}
         self.used: dict[str, str] = {}
 
     @cached_property
     def env(self) -> jinja2.Environment:
-        return environment(self.templates)
+        """The Jinja environment; the last one made in this process while the templates
+        are the same (their digest): serve's rebuild after a save compiles none again."""
+        global _environment
+        if self.version is None:
+            return environment(self.templates)
+        known = (self.templates, self.version)
+        if _environment is None or _environment[0] != known:
+            _environment = known, environment(self.templates)
+        return _environment[1]
 
     @cached_property
     def views(self) -> Views:
@@ -70,6 +89,10 @@ class Workshop:
     @cached_property
     def feeds(self) -> Feeds:
         return Feeds(self.corpus, self.links)
+
+
+# The templates (folder, digest) and the environment of the last workshop that knew them.
+_environment: tuple[tuple[Path, str], jinja2.Environment] | None = None
 
 
 # What a maker makes: its files (path -> bytes) and the problems that stopped it.
@@ -90,27 +113,64 @@ class Maker(NamedTuple):  # a tuple: a build lists one per file, 145,000 at 10,0
 
 
 def makers(corpus: Corpus, links: Links, templates: Path) -> list[Maker]:
-    """Every output file of the site, pages first, in a stable order."""
+    """Every output file of the site, pages first, in a stable order.
+
+    The list depends only on the shape of the corpus (which records there are, in which
+    order, with a body or not, with which images) and on the template assets: the makers
+    name records by id and look them up when they run. So the list of the last call is
+    given again while that shape is the same (serve's rebuild after a save: listing
+    145,000 makers at 10,000 stories costs more than the page that changed).
+    """
+    global _last
+    shape = _shape(corpus, templates)
+    if _last is not None and _last[0] == shape:
+        return _last[1]
+    found = _makers(corpus, cast(tuple[Path, ...], shape[1]))
+    _last = shape, found
+    return found
+
+
+# The shape of the corpus and the makers of the last call to `makers` (one process, one site
+# at a time: a second site replaces the first).
+_last: tuple[tuple[object, ...], list[Maker]] | None = None
+
+
+def _shape(corpus: Corpus, templates: Path) -> tuple[object, ...]:
+    """All that the list of makers depends on. (Records are sorted by id in the corpus, and
+    by name within a kind: both orders show in it.)"""
+    assets = tuple(sorted(p for p in (templates / "assets").iterdir() if p.is_file()))
+    kinds = tuple(
+        (kind, tuple((r.id, r.body is not None, r.assets) for r in corpus.of_kind(kind)))
+        for kind in KINDS
+    )
+    return templates, assets, kinds
+
+
+def _makers(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
     pages = _pages(corpus)
     urls = [url for url, _ in pages]
     found = [Maker(output_path(url), partial(_page, view), url=url) for url, view in pages]
     for record in corpus:
         own = (key("body", record.id),) if record.body is not None else ()
-        found.append(Maker(data_url(record), partial(_record_data, record), own))
+        found.append(Maker(data_url(record), partial(_record_data, record.id), own))
     found.append(Maker(GRAPH, _graph))
     for kind in KINDS:
         if corpus.of_kind(kind):
             found.append(Maker(kind_data_url(kind), partial(_table, kind)))
     for story in corpus.of_kind(STORY):
-        found.append(Maker(timeline_url(story), partial(_timeline, story)))
-        found.append(Maker(story_feed_url(story), partial(_story_feed, story)))
-    found.append(Maker(INDEX, _search_index))
+        found.append(Maker(timeline_url(story), partial(_timeline, story.id)))
+        found.append(Maker(story_feed_url(story), partial(_story_feed, story.id)))
+    # The index reads the HTML of every record's FIELDS: named here once, not noted one by
+    # one as it reads them (187,000 lookups at 10,000 stories).
+    index_reads = tuple(
+        sys.intern(key("h", record.id, name)) for record in corpus for name in FIELDS
+    )
+    found.append(Maker(INDEX, _search_index, index_reads))
     found.append(Maker(FEED, _site_feed))
     found.append(Maker(SITEMAP, partial(_sitemap, tuple(urls))))
     found.append(Maker(ROBOTS, _robots))
-    for asset in sorted((templates / "assets").iterdir()):
-        if asset.is_file():
-            found.append(_copy(f"assets/{asset.name}", asset))
+    for asset in assets:
+        found.append(_copy(f"assets/{asset.name}", asset))
     for story in corpus.of_kind(STORY):
         for image in story.assets:
             found.append(_copy(f"{record_url(story)}{image.name}", image))
@@ -151,8 +211,9 @@ def _page(view: Callable[[Views], Page], shop: Workshop) -> Made:
     return {output_path(page.url): html.encode("utf-8")}, []
 
 
-def _record_data(record: Record, shop: Workshop) -> Made:
-    return {data_url(record): to_json(shop.exporter.record(shop.corpus[record.id]))}, []
+def _record_data(record_id: str, shop: Workshop) -> Made:
+    record = shop.corpus[record_id]
+    return {data_url(record): to_json(shop.exporter.record(record))}, []
 
 
 def _graph(shop: Workshop) -> Made:
@@ -163,16 +224,18 @@ def _table(kind: str, shop: Workshop) -> Made:
     return {kind_data_url(kind): shop.exporter.table(kind, shop.corpus.of_kind(kind))}, []
 
 
-def _timeline(story: Record, shop: Workshop) -> Made:
-    return {timeline_url(story): to_json(shop.exporter.timeline(shop.corpus[story.id]))}, []
+def _timeline(story_id: str, shop: Workshop) -> Made:
+    story = shop.corpus[story_id]
+    return {timeline_url(story): to_json(shop.exporter.timeline(story))}, []
 
 
-def _story_feed(story: Record, shop: Workshop) -> Made:
-    return {story_feed_url(story): shop.feeds.story_chronology(shop.corpus[story.id])}, []
+def _story_feed(story_id: str, shop: Workshop) -> Made:
+    story = shop.corpus[story_id]
+    return {story_feed_url(story): shop.feeds.story_chronology(story)}, []
 
 
 def _search_index(shop: Workshop) -> Made:
-    return {INDEX: search_index(shop.corpus, shop.links, shop.known, shop.used)}, []
+    return {INDEX: search_index(shop.corpus, shop.unwatched_links, shop.known, shop.used)}, []
 
 
 def _site_feed(shop: Workshop) -> Made:

@@ -43,6 +43,10 @@ def search_entry(record: Record, links: Links) -> dict[str, object]:
     }
 
 
+# The Markdown fields an entry is made from, with the record: their HTML, by record id.
+FIELDS = (*_TEXT_FIELDS, "summary")
+
+
 def search_index(
     corpus: Corpus,
     links: Links,
@@ -53,23 +57,40 @@ def search_index(
 
     `known`: each record's entry as JSON, by a digest of all it is made from, from the last
     build; the entries of unchanged records are taken from there. `used` gets this index's.
+    In one process (serve), the last index made here is asked first: a record whose
+    fingerprint and HTML compare equal to then (the very strings, when the link stage kept
+    them) keeps its entry and digest without hashing its HTML again.
     """
+    global _recent
     records = sorted(corpus, key=lambda r: (r.kind != STORY, r.kind, r.id))
     known = known or {}
+    html = links.html
+    recent: dict[str, _Entry] = {}
     entries = []
     for record in records:
-        texts = (links.html.get((record.id, name), "") for name in (*_TEXT_FIELDS, "summary"))
-        made_from = "\0".join((record.fingerprint, *texts)).encode()
-        key = hashlib.blake2b(made_from, digest_size=16).hexdigest()
-        entry = known.get(key)
-        if entry is None:
-            entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+        texts = tuple([html.get((record.id, name), "") for name in FIELDS])
+        last = _recent.get(record.id)
+        if last is None or last[0] != record.fingerprint or last[1] != texts:
+            made_from = "\0".join((record.fingerprint, *texts)).encode()
+            key = hashlib.blake2b(made_from, digest_size=16).hexdigest()
+            entry = known.get(key)
+            if entry is None:
+                entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+            last = (record.fingerprint, texts, key, entry)
+        recent[record.id] = last
         if used is not None:
-            used[key] = entry
-        entries.append(entry)
+            used[last[2]] = last[3]
+        entries.append(last[3])
+    _recent = recent
     # As json.dumps({"records": entries}) writes it. ASCII only, so the file reads the same
     # whatever charset a host declares for it.
     return f'self.factsheetSearch = {{"records": [{", ".join(entries)}]}};\n'.encode("ascii")
+
+
+# A record's entry as last made in this process: the record's fingerprint, the HTML of its
+# FIELDS, the entry's digest and the entry.
+_Entry = tuple[str, tuple[str, ...], str, str]
+_recent: dict[str, _Entry] = {}
 
 
 class PlainTexts:

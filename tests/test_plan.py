@@ -1,0 +1,121 @@
+"""What a rebuild in the same process (serve's, after a save) takes from the last build
+instead of making it again: the list of makers, the Jinja environment, the search index's
+entries. Each is taken only while what it was made from is the same."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from generator import plan, search
+from generator.links import Links
+from generator.model import Corpus
+from generator.pipeline import Options, load
+from generator.render import TEMPLATES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def model() -> tuple[Corpus, Links]:
+    corpus, links, diagnostics = load(Options(content=ROOT / "content"))
+    assert corpus is not None and links is not None, diagnostics
+    return corpus, links
+
+
+def shown(makers: list[plan.Maker]) -> list[tuple[str, object, tuple[str, ...], str | None]]:
+    """What a maker is, as far as a list of them shows: its file, what it makes it from
+    (the function and what it is given), its declared reads and its URL."""
+    return [(m.name, form(m.make), m.reads, m.url) for m in makers]
+
+
+def form(value: object) -> object:
+    """A function and the arguments given to it (partials compare by identity)."""
+    if isinstance(value, partial):
+        return value.func, tuple(form(a) for a in value.args)
+    return value
+
+
+def fresh(corpus: Corpus, links: Links) -> list[plan.Maker]:
+    plan._last = None
+    return plan.makers(corpus, links, TEMPLATES)
+
+
+def with_record(corpus: Corpus, record_id: str, **changes: object) -> Corpus:
+    records = dict(corpus.records)
+    records[record_id] = replace(records[record_id], **changes)  # type: ignore[arg-type]
+    return Corpus(corpus.site, records)
+
+
+def test_a_corpus_of_the_same_shape_is_given_the_last_makers(model: tuple[Corpus, Links]) -> None:
+    corpus, links = model
+    first = fresh(corpus, links)
+    assert plan.makers(corpus, links, TEMPLATES) is first
+    # A record's facts changed, not its name: makers look records up by id when they run.
+    story = corpus.of_kind("stories")[0]
+    edited = with_record(corpus, story.id, fields={**story.fields, "summary": "Changed."})
+    assert plan.makers(edited, links, TEMPLATES) is first
+
+
+@pytest.mark.parametrize("change", ["rename", "remove", "no body", "images"])
+def test_a_corpus_of_another_shape_is_given_new_makers(
+    model: tuple[Corpus, Links], change: str
+) -> None:
+    corpus, links = model
+    first = fresh(corpus, links)
+    story = corpus.of_kind("stories")[-1]
+    if change == "rename":  # the last story by name comes first: pages and sitemap reorder
+        other = with_record(corpus, story.id, name="0 First of all")
+    elif change == "remove":
+        other = Corpus(corpus.site, {i: r for i, r in corpus.records.items() if i != story.id})
+    elif change == "no body":
+        other = with_record(corpus, story.id, body=None)
+    else:
+        other = with_record(corpus, story.id, assets=(ROOT / "content" / "site.yaml",))
+    again = plan.makers(other, links, TEMPLATES)
+    assert again is not first
+    assert shown(again) != shown(first)
+    assert shown(again) == shown(fresh(other, links))
+
+
+def test_a_workshop_takes_the_environment_of_the_same_templates(
+    model: tuple[Corpus, Links],
+) -> None:
+    corpus, links = model
+    env = plan.Workshop(corpus, links, TEMPLATES, version="one").env
+    assert plan.Workshop(corpus, links, TEMPLATES, version="one").env is env
+    assert plan.Workshop(corpus, links, TEMPLATES, version="two").env is not env
+    unknown = plan.Workshop(corpus, links, TEMPLATES).env
+    assert plan.Workshop(corpus, links, TEMPLATES).env is not unknown
+
+
+def test_the_search_index_makes_again_only_what_changed_since_the_last_one(
+    model: tuple[Corpus, Links], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus, links = model
+    made: list[str] = []
+    real = search.search_entry
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, links: made.append(record.id) or real(record, links)
+    )
+    monkeypatch.setattr(search, "_recent", {})
+    first = search.search_index(corpus, links)
+    assert len(made) == len(corpus.records)
+    made.clear()
+    assert search.search_index(corpus, links) == first
+    assert made == []
+    # One record's HTML changed, and another record's facts.
+    story = corpus.of_kind("stories")[0]
+    actor = corpus.of_kind("actors")[0]
+    html = dict(links.html)
+    html[(story.id, "body")] = "<p>Now something else entirely.</p>"
+    changed_links = replace(links, html=html)
+    changed = with_record(corpus, actor.id, name="Someone else")
+    index = search.search_index(changed, changed_links)
+    assert sorted(made) == sorted([story.id, actor.id])
+    assert b"Now something else entirely." in index and b"Someone else" in index
+    monkeypatch.setattr(search, "_recent", {})
+    assert search.search_index(changed, changed_links) == index
