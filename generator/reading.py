@@ -7,12 +7,14 @@ file (links, encoding, size, control characters, misplaced files) is a located d
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import stat
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple, cast
 
@@ -101,10 +103,10 @@ def read_content(
         listing = walk(content)
     # Where the files are on disk: the listing's top, then each file's path below it.
     root = listing.top if listing.top.endswith("/") else f"{listing.top}/"
-    for relative, status, folder in _files(listing, content, base, diagnostics):
-        document = _classify(relative, status, folder, root, top, diagnostics, memo)
-        if document is not None:
-            documents.append(document)
+    files = _files(listing, content, base, diagnostics)
+    for folder, group in itertools.groupby(files, key=itemgetter(2)):
+        found = [(relative, status) for relative, status, _ in group]
+        documents.extend(_folder(folder, found, root, top, diagnostics, memo))
     if not any(d.kind == "site" for d in documents) and not any(
         d.code == "E0101" and d.location.path.endswith(SITE_FILE) for d in diagnostics.items
     ):
@@ -115,6 +117,70 @@ def read_content(
             "e.g. 'title: Mining fact sheets'",
         )
     return documents, diagnostics.items
+
+
+def _folder(
+    folder: Folder,
+    files: list[tuple[str, os.stat_result]],
+    root: str,
+    top: str,
+    diagnostics: Diagnostics,
+    memo: Memo | None,
+) -> list[Document | Unread]:
+    """The documents of one folder's regular `files` (path below the content folder, stat).
+
+    A folder whose every entry has the stamps it had in the memo's build gives that build's
+    documents (unread) and problems again, without a look at each file: serve's rebuild after
+    a story is saved classifies the stories only. (Not the content folder itself, whose
+    site.yaml is always read; nor a folder that holds links, which may lead elsewhere.)
+    """
+    entries = folder.entries
+    if memo is None or folder.path == "" or any(stat.S_ISLNK(s.st_mode) for _, s in entries):
+        return [d for _, d in _classified(files, folder, root, top, diagnostics, memo)]
+    shape = tuple(
+        (name, s.st_mode, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for name, s in entries
+    )
+    key = f"folder\0{root}\0{top}\0{folder.path}"
+    known = memo.get(key)
+    if known is not None and known[0] == shape:
+        _, documents, problems, stamps = known
+        diagnostics.extend(problems)
+        for stamp in stamps:  # each file's own entry, for the build after the folder changes
+            memo.get(stamp)
+        return list(documents)
+    found = Diagnostics()
+    classified = _classified(files, folder, root, top, found, memo)
+    diagnostics.extend(found.items)
+    status = dict(files)
+    kept = tuple(
+        d if isinstance(d, Unread) else Unread(d.path, d.kind, d.stem, d.digest, d.assets, root + r)
+        for r, d in classified
+    )
+    stamps = tuple(_stamp(d.path, status[r]) for r, d in classified)
+    memo.new[key] = (shape, kept, found.items, stamps)
+    return [d for _, d in classified]
+
+
+def _classified(
+    files: list[tuple[str, os.stat_result]],
+    folder: Folder,
+    root: str,
+    top: str,
+    diagnostics: Diagnostics,
+    memo: Memo | None,
+) -> list[tuple[str, Document | Unread]]:
+    """The documents among `files`, each with its path below the content folder."""
+    found = []
+    for relative, status in files:
+        document = _classify(relative, status, folder, root, top, diagnostics, memo)
+        if document is not None:
+            found.append((relative, document))
+    return found
+
+
+def _stamp(shown: str, status: os.stat_result) -> str:
+    """A file's name and stamps (size, times, inode): its key in the memo of files read."""
+    return f"{shown}\0{status.st_size} {status.st_mtime_ns} {status.st_ctime_ns} {status.st_ino}"
 
 
 def _display(path: Path, base: Path) -> str:
@@ -303,7 +369,7 @@ def _read(
                 f"{limit // 1048576} MiB ({limit:,} bytes); {advice}",
             )
             return None
-        stamp = f"{shown}\0{size} {status.st_mtime_ns} {status.st_ctime_ns} {status.st_ino}"
+        stamp = _stamp(shown, status)
         known = memo.get(stamp) if memo is not None and kind != "site" else None
         if known is not None:
             digest, warnings = known
