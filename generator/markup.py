@@ -6,6 +6,7 @@ the output holds no raw HTML (unless allowed, then sanitised), no script and no 
 
 from __future__ import annotations
 
+import functools
 import html
 import html.entities
 import re
@@ -30,6 +31,7 @@ from markdown.extensions.sane_lists import SaneListExtension
 from markdown.extensions.tables import TableExtension
 from markdown.extensions.toc import TocExtension, TocTreeprocessor, slugify_unicode
 from markdown.inlinepatterns import AUTOMAIL_RE, InlineProcessor, LinkInlineProcessor
+from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, AtomicString
 
@@ -298,6 +300,13 @@ def check_url(value: str) -> str | None:
     return _fix_url(url)
 
 
+@functools.lru_cache(maxsize=4096)
+def _checked(written: str) -> str | None:
+    """check_url of an attribute as python-markdown wrote it: most are cross-links, and a
+    story links to the same few records again and again."""
+    return check_url(_as_browser_reads(written))
+
+
 def _fix_url(url: str) -> str:
     out = []
     for ch in url:
@@ -494,6 +503,59 @@ def _has_alnum(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
+# What a text must hold for an inline pattern to match in it: any one of these strings. Each
+# is a literal of every match, and none can be made by python-markdown's placeholders
+# (STX, letters, digits, ':', ETX) taking the place of what other patterns matched, so a text
+# that does not hold one never will while its inline patterns run. Patterns not listed always
+# run.
+_NEEDS = {
+    "backtick": ("`",),
+    "escape": ("\\",),
+    "factsheet_xref": ("[[",),
+    "footnote": ("[^",),
+    "reference": ("[",),
+    "link": ("[",),
+    "short_reference": ("[",),
+    "image_link": ("![",),
+    "image_reference": ("![",),
+    "short_image_ref": ("![",),
+    "autolink": ("<",),
+    "automail": ("<",),
+    "html": ("<",),
+    "linebreak": ("  \n",),
+    "em_strong": ("*", "_"),
+}
+
+
+class _Inline(InlineTreeprocessor):
+    """python-markdown's inline pass, trying only the patterns that can match the document.
+
+    Upstream tries every pattern on every text of the tree, one regex scan each; most texts
+    of a story hold no backtick, asterisk, `<` or `!`, so most of those scans find nothing.
+    """
+
+    _needs: list[tuple[Any, tuple[str, ...] | None]] | None = None
+
+    def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
+        text = "".join(
+            piece for el in tree.iter() for piece in (el.text, el.tail) if piece is not None
+        )
+        registry = self.inlinePatterns
+        if self._needs is None:
+            # Once: every pattern is registered before the first document.
+            named = {id(registry[n]): need for n, need in _NEEDS.items() if n in registry}
+            self._needs = [(pattern, named.get(id(pattern))) for pattern in registry]
+        self.inlinePatterns = [  # type: ignore[assignment]
+            pattern
+            for pattern, needs in self._needs
+            if needs is None or any(needed in text for needed in needs)
+        ]
+        try:
+            return super().run(tree, ancestors)
+        finally:
+            self.inlinePatterns = registry
+
+
 class _Finish(Treeprocessor):
     """After inline parsing: collect cross-links in document order, make the tree safe."""
 
@@ -528,7 +590,7 @@ class _Finish(Treeprocessor):
                 if state.check_urls:
                     for attr in sorted(_URL_ATTRS.intersection(el.keys())):
                         written = el.get(attr, "")
-                        url = check_url(_as_browser_reads(written))
+                        url = _checked(written)
                         if url is None:
                             state.rejected.append(written.replace(AMP_SUBSTITUTE, "&"))
                             del el.attrib[attr]
@@ -649,6 +711,7 @@ class _FactsheetExtension(Extension):
         # Entities stay in the text and are checked by _Finish: python-markdown would stash
         # them as raw HTML, invalid ones (`&#0;`, `&bogus;`) included.
         md.inlinePatterns.deregister("entity")
+        md.treeprocessors.register(_Inline(md), "inline", 20)
         # After `unescape` (0), so attribute values are final when URLs are checked.
         md.treeprocessors.register(_Finish(md, self.state), "factsheet_finish", -5)
 
