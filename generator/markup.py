@@ -500,7 +500,7 @@ _LINK_PATTERNS = {
 
 
 def _has_alnum(text: str) -> bool:
-    return any(ch.isalnum() for ch in text)
+    return _ALNUM.search(text) is not None
 
 
 # What a text must hold for an inline pattern to match in it: any one of these strings. Each
@@ -568,36 +568,42 @@ class _Finish(Treeprocessor):
         # The inline processor walks the tree with a stack, so links are gathered here, in
         # document order, rather than as they are matched.
         replace: list[tuple[etree.Element, etree.Element]] = []
+        # Most elements have no attribute and most texts no `&`: those are only looked at.
         for parent in root.iter():
             for el in parent:
-                raw = el.get(_MARK)
-                if raw is not None:
-                    del el.attrib[_MARK]
-                    ident = " ".join(raw.split())
-                    state.raw_links.append(raw)
-                    state.links.append(ident)
-                    if el.tag == "span":
-                        state.unresolved.append(ident)
-                if el.tag in ("th", "td"):
-                    self._align_to_class(el)
-                if el.text:
-                    el.text = _keep_atomic(el.text, _fix_entities(el.text))
-                if el.tail:
-                    el.tail = _keep_atomic(el.tail, _fix_entities(el.tail))
-                for attr, value in el.items():
-                    if attr not in _URL_ATTRS:
-                        el.set(attr, _fix_entities(value))
+                attrib = el.attrib
+                if attrib:
+                    raw = attrib.pop(_MARK, None)
+                    if raw is not None:
+                        ident = " ".join(raw.split())
+                        state.raw_links.append(raw)
+                        state.links.append(ident)
+                        if el.tag == "span":
+                            state.unresolved.append(ident)
+                    if el.tag in ("th", "td"):
+                        self._align_to_class(el)
+                text = el.text
+                if text and "&" in text:
+                    el.text = _keep_atomic(text, _fix_entities(text))
+                tail = el.tail
+                if tail and "&" in tail:
+                    el.tail = _keep_atomic(tail, _fix_entities(tail))
+                if not attrib:
+                    continue
+                for attr, value in list(attrib.items()):
+                    if attr not in _URL_ATTRS and "&" in value:
+                        attrib[attr] = _fix_entities(value)
                 if state.check_urls:
-                    for attr in sorted(_URL_ATTRS.intersection(el.keys())):
-                        written = el.get(attr, "")
+                    for attr in sorted(_URL_ATTRS.intersection(attrib)):
+                        written = attrib[attr]
                         url = _checked(written)
                         if url is None:
                             state.rejected.append(written.replace(AMP_SUBSTITUTE, "&"))
-                            del el.attrib[attr]
+                            del attrib[attr]
                             if el.tag == "img":
                                 replace.append((parent, el))
                         else:
-                            el.set(attr, url.replace("&", AMP_SUBSTITUTE + "amp;"))
+                            attrib[attr] = url.replace("&", AMP_SUBSTITUTE + "amp;")
         for parent, img in replace:
             _replace_with_text(parent, img, img.get("alt", ""))
         _unnest_links(root)
@@ -652,6 +658,11 @@ class _Toc(TocTreeprocessor):
             super().run(doc)
         finally:
             doc.remove(holder)
+
+    def build_toc_div(self, toc_list: list[Any]) -> etree.Element:
+        # Only the heading ids are wanted: the table of contents upstream builds, serialises
+        # and post-processes for every document (`md.toc`) is never shown.
+        return etree.Element("div")
 
 
 class _Fenced(FencedBlockPreprocessor):
