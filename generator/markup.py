@@ -6,6 +6,7 @@ the output holds no raw HTML (unless allowed, then sanitised), no script and no 
 
 from __future__ import annotations
 
+import functools
 import html
 import html.entities
 import re
@@ -30,6 +31,7 @@ from markdown.extensions.sane_lists import SaneListExtension
 from markdown.extensions.tables import TableExtension
 from markdown.extensions.toc import TocExtension, TocTreeprocessor, slugify_unicode
 from markdown.inlinepatterns import AUTOMAIL_RE, InlineProcessor, LinkInlineProcessor
+from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, AtomicString
 
@@ -298,6 +300,13 @@ def check_url(value: str) -> str | None:
     return _fix_url(url)
 
 
+@functools.lru_cache(maxsize=4096)
+def _checked(written: str) -> str | None:
+    """check_url of an attribute as python-markdown wrote it: most are cross-links, and a
+    story links to the same few records again and again."""
+    return check_url(_as_browser_reads(written))
+
+
 def _fix_url(url: str) -> str:
     out = []
     for ch in url:
@@ -491,7 +500,60 @@ _LINK_PATTERNS = {
 
 
 def _has_alnum(text: str) -> bool:
-    return any(ch.isalnum() for ch in text)
+    return _ALNUM.search(text) is not None
+
+
+# What a text must hold for an inline pattern to match in it: any one of these strings. Each
+# is a literal of every match, and none can be made by python-markdown's placeholders
+# (STX, letters, digits, ':', ETX) taking the place of what other patterns matched, so a text
+# that does not hold one never will while its inline patterns run. Patterns not listed always
+# run.
+_NEEDS = {
+    "backtick": ("`",),
+    "escape": ("\\",),
+    "factsheet_xref": ("[[",),
+    "footnote": ("[^",),
+    "reference": ("[",),
+    "link": ("[",),
+    "short_reference": ("[",),
+    "image_link": ("![",),
+    "image_reference": ("![",),
+    "short_image_ref": ("![",),
+    "autolink": ("<",),
+    "automail": ("<",),
+    "html": ("<",),
+    "linebreak": ("  \n",),
+    "em_strong": ("*", "_"),
+}
+
+
+class _Inline(InlineTreeprocessor):
+    """python-markdown's inline pass, trying only the patterns that can match the document.
+
+    Upstream tries every pattern on every text of the tree, one regex scan each; most texts
+    of a story hold no backtick, asterisk, `<` or `!`, so most of those scans find nothing.
+    """
+
+    _needs: list[tuple[Any, tuple[str, ...] | None]] | None = None
+
+    def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
+        text = "".join(
+            piece for el in tree.iter() for piece in (el.text, el.tail) if piece is not None
+        )
+        registry = self.inlinePatterns
+        if self._needs is None:
+            # Once: every pattern is registered before the first document.
+            named = {id(registry[n]): need for n, need in _NEEDS.items() if n in registry}
+            self._needs = [(pattern, named.get(id(pattern))) for pattern in registry]
+        self.inlinePatterns = [  # type: ignore[assignment]
+            pattern
+            for pattern, needs in self._needs
+            if needs is None or any(needed in text for needed in needs)
+        ]
+        try:
+            return super().run(tree, ancestors)
+        finally:
+            self.inlinePatterns = registry
 
 
 class _Finish(Treeprocessor):
@@ -506,36 +568,42 @@ class _Finish(Treeprocessor):
         # The inline processor walks the tree with a stack, so links are gathered here, in
         # document order, rather than as they are matched.
         replace: list[tuple[etree.Element, etree.Element]] = []
+        # Most elements have no attribute and most texts no `&`: those are only looked at.
         for parent in root.iter():
             for el in parent:
-                raw = el.get(_MARK)
-                if raw is not None:
-                    del el.attrib[_MARK]
-                    ident = " ".join(raw.split())
-                    state.raw_links.append(raw)
-                    state.links.append(ident)
-                    if el.tag == "span":
-                        state.unresolved.append(ident)
-                if el.tag in ("th", "td"):
-                    self._align_to_class(el)
-                if el.text:
-                    el.text = _keep_atomic(el.text, _fix_entities(el.text))
-                if el.tail:
-                    el.tail = _keep_atomic(el.tail, _fix_entities(el.tail))
-                for attr, value in el.items():
-                    if attr not in _URL_ATTRS:
-                        el.set(attr, _fix_entities(value))
+                attrib = el.attrib
+                if attrib:
+                    raw = attrib.pop(_MARK, None)
+                    if raw is not None:
+                        ident = " ".join(raw.split())
+                        state.raw_links.append(raw)
+                        state.links.append(ident)
+                        if el.tag == "span":
+                            state.unresolved.append(ident)
+                    if el.tag in ("th", "td"):
+                        self._align_to_class(el)
+                text = el.text
+                if text and "&" in text:
+                    el.text = _keep_atomic(text, _fix_entities(text))
+                tail = el.tail
+                if tail and "&" in tail:
+                    el.tail = _keep_atomic(tail, _fix_entities(tail))
+                if not attrib:
+                    continue
+                for attr, value in list(attrib.items()):
+                    if attr not in _URL_ATTRS and "&" in value:
+                        attrib[attr] = _fix_entities(value)
                 if state.check_urls:
-                    for attr in sorted(_URL_ATTRS.intersection(el.keys())):
-                        written = el.get(attr, "")
-                        url = check_url(_as_browser_reads(written))
+                    for attr in sorted(_URL_ATTRS.intersection(attrib)):
+                        written = attrib[attr]
+                        url = _checked(written)
                         if url is None:
                             state.rejected.append(written.replace(AMP_SUBSTITUTE, "&"))
-                            del el.attrib[attr]
+                            del attrib[attr]
                             if el.tag == "img":
                                 replace.append((parent, el))
                         else:
-                            el.set(attr, url.replace("&", AMP_SUBSTITUTE + "amp;"))
+                            attrib[attr] = url.replace("&", AMP_SUBSTITUTE + "amp;")
         for parent, img in replace:
             _replace_with_text(parent, img, img.get("alt", ""))
         _unnest_links(root)
@@ -590,6 +658,11 @@ class _Toc(TocTreeprocessor):
             super().run(doc)
         finally:
             doc.remove(holder)
+
+    def build_toc_div(self, toc_list: list[Any]) -> etree.Element:
+        # Only the heading ids are wanted: the table of contents upstream builds, serialises
+        # and post-processes for every document (`md.toc`) is never shown.
+        return etree.Element("div")
 
 
 class _Fenced(FencedBlockPreprocessor):
@@ -649,6 +722,7 @@ class _FactsheetExtension(Extension):
         # Entities stay in the text and are checked by _Finish: python-markdown would stash
         # them as raw HTML, invalid ones (`&#0;`, `&bogus;`) included.
         md.inlinePatterns.deregister("entity")
+        md.treeprocessors.register(_Inline(md), "inline", 20)
         # After `unescape` (0), so attribute values are final when URLs are checked.
         md.treeprocessors.register(_Finish(md, self.state), "factsheet_finish", -5)
 

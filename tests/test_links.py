@@ -8,7 +8,7 @@ from typing import Any
 
 from generator.dates import parse_date
 from generator.diagnostics import Diagnostic, Location
-from generator.links import Edge, Links, link_corpus
+from generator.links import Edge, Links, _even_slices, link_corpus
 from generator.model import Citation, Corpus, Publisher, Record, Ref, Site, Text
 
 SITE = Site(title="Links", tz=UTC)
@@ -335,3 +335,29 @@ def test_hidden_drafts_are_no_error_and_no_edge() -> None:
     assert 'class="xref-missing"' in links.html[("v2", "summary")]
     _, diagnostics = linked(*world(), visit)
     assert sorted(d.code for d in diagnostics) == ["E0401", "E0403"]
+
+
+def test_slices_for_workers_even_out_the_markdown_not_the_count() -> None:
+    # Records come kind by kind, stories last: equal counts would give one worker every body.
+    light = [record("actors", f"a{i}", summary=md("x")) for i in range(30)]
+    heavy = [record("stories", f"s{i}", body=md("word " * 2000)) for i in range(4)]
+    records = light + heavy
+    bounds = _even_slices(records, 4)
+    assert bounds[0][0] == 0 and bounds[-1][1] == len(records)
+    assert [a for a, _ in bounds[1:]] == [b for _, b in bounds[:-1]]
+    # Each story body is the cost of thirty light records: the light ones share one slice.
+    assert [b - a for a, b in bounds] == [31, 1, 1, 1]
+    assert _even_slices(records[:2], 4) == [(0, 1), (1, 2)]
+    assert _even_slices([], 4) == []
+
+
+def test_linking_on_two_processes_gives_the_same_links() -> None:
+    records = [
+        *world(),
+        *(record("actors", f"extra-{i}", summary=md("[[russia]]")) for i in range(9)),
+    ]
+    alone, alone_diagnostics = link_corpus(corpus(*records), jobs=1)
+    forked, forked_diagnostics = link_corpus(corpus(*records), jobs=2)
+    assert forked == alone
+    assert forked_diagnostics == alone_diagnostics
+    assert forked.html[("extra-3", "summary")] == alone.html[("extra-3", "summary")]

@@ -7,17 +7,21 @@ import json
 import re
 import threading
 import time
+import xml.etree.ElementTree as etree
 from html.parser import HTMLParser
+from unittest.mock import patch
 
 import pytest
 from conftest import public_suite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown.treeprocessors import InlineProcessor
 
 from generator.markup import (
     SITE_ROOT,
     MarkupTooComplex,
     Rendered,
+    _Renderer,
     check_url,
     find_links,
     relativize,
@@ -619,3 +623,74 @@ def test_control_characters_do_not_reach_the_output() -> None:
     r = md("a\x00b\x02c\x03d\x0b [[x\x01y]]")
     assert not re.search(r"[\x00-\x08\x0b\x0e-\x1f]", r.html)
     assert html.unescape(r.html).count("\ufffd") >= 4
+
+
+# --- the inline pass tries only the patterns a document can match --------------------------
+
+
+def _renderers(*, inline: bool, allow_html: bool) -> tuple[_Renderer, _Renderer]:
+    """Ours, and one with python-markdown's own inline pass (every pattern on every text)."""
+    ours = _Renderer(inline=inline, allow_html=allow_html)
+    upstream = _Renderer(inline=inline, allow_html=allow_html)
+    upstream.md.treeprocessors.register(InlineProcessor(upstream.md), "inline", 20)
+    assert type(ours.md.treeprocessors["inline"]) is not InlineProcessor
+    return ours, upstream
+
+
+def _same_as_upstream(texts: list[str]) -> None:
+    for inline in (False, True):
+        for allow_html in (False, True):
+            ours, upstream = _renderers(inline=inline, allow_html=allow_html)
+            for text in texts:
+                got, want = [], []
+                for renderer, out in ((ours, got), (upstream, want)):
+                    try:
+                        out.append(renderer.render(text, resolve, frozenset({"main"})))
+                    except MarkupTooComplex as error:
+                        out.append(str(error))
+                    s = renderer.state
+                    out.extend((s.links, s.raw_links, s.unresolved, s.rejected))
+                assert got == want, (text, inline, allow_html)
+
+
+def test_inline_pass_matches_upstream_on_commonmark_examples() -> None:
+    _same_as_upstream([str(example["markdown"]) for example in commonmark_examples()])
+
+
+INLINE_FRAGMENTS = [
+    *FRAGMENTS, "!", "![a](/i.png)", "[a](/u \"t\")", "<http://a.b/c>", "<a@b.c>", "<b>", "  \n",
+    "\t\n", "**", "__", "^", "[^", "&#1;", "&bogus;", "\\`", "\\[", "`x`", "\x02", ":", "9",
+    "[[x]]", "[[hikmet-hajiyev]]", "[r]", "[r][]", "![r]", "\r\n",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
+@given(st.lists(st.lists(st.sampled_from(INLINE_FRAGMENTS), max_size=30), max_size=8))
+def test_inline_pass_matches_upstream_on_generated_markdown(texts: list[list[str]]) -> None:
+    _same_as_upstream(["".join(parts) for parts in texts])
+
+
+def test_inline_pass_skips_patterns_a_text_cannot_match() -> None:
+    ours = _Renderer(inline=False, allow_html=False)
+    inline_pass = ours.md.treeprocessors["inline"]
+    tried: list[str] = []
+    names = {id(ours.md.inlinePatterns[name]): name for name in ("backtick", "em_strong", "link")}
+
+    def spy(
+        _self: object, tree: etree.Element, ancestors: list[str] | None = None
+    ) -> etree.Element:
+        tried.extend(names[id(p)] for p in inline_pass.inlinePatterns if id(p) in names)
+        return tree
+
+    with patch.object(InlineProcessor, "run", spy):
+        ours.render("plain words, [[x]] and no marks", resolve, frozenset())
+        assert tried == ["link"]
+        tried.clear()
+        ours.render("a `code` span\n\nand *em*", resolve, frozenset())
+        assert tried == ["backtick", "em_strong"]
