@@ -249,26 +249,33 @@ class _Reader:
         return True
 
     def take_scalar(self, event: yaml.ScalarEvent, index: int, end: int) -> None:
-        self.check_properties(event, index)
-        scalar = Scalar(event.value, *self.line_column(index), plain=not event.style)
-        self.last_scalar_row = self.row(index)
-        in_flow = bool(self.stack) and self.stack[-1].flow
-        if event.style in ("|", ">"):
+        # The hottest code of a build's parse stage: one call per scalar in the content.
+        if event.anchor is not None or event.tag is not None:
+            self.check_properties(event, index)
+        row = bisect_right(self.line_starts, index) - 1
+        style = event.style
+        scalar = Scalar(
+            event.value, self.first_line + row, index - self.line_starts[row] + 1, not style
+        )
+        self.last_scalar_row = row
+        stack = self.stack
+        in_flow = bool(stack) and stack[-1].flow
+        if style == "|" or style == ">":
             content = self.block_scalar(index, end)
             self.scalar_spans.append((content, end))
         else:
             self.scalar_spans.append((index, end))
-        if event.style in ('"', "'") and self.stack and not in_flow:
-            self.check_continuation(index, max(index, end - 1), "quoted text", flow=False)
+            if (style == '"' or style == "'") and stack and not in_flow:
+                self.check_continuation(index, max(index, end - 1), "quoted text", flow=False)
         if scalar.plain and scalar.value == "-" and in_flow:
             self.error(index, "E0201", "a lone '-' is not a value inside [ ] or { }; quote it")
-        if not self.stack and scalar.plain and scalar.value == "":
+        if not stack and scalar.plain and scalar.value == "":
             self.root_is_bare_empty = event.tag is None and event.anchor is None
         self.attach(scalar)
 
     def line_column(self, index: int) -> tuple[int, int]:
-        location = self.location(index)
-        return location.line, location.column
+        row = bisect_right(self.line_starts, index) - 1
+        return self.first_line + row, index - self.line_starts[row] + 1
 
     def check_properties(
         self, event: yaml.ScalarEvent | yaml.MappingStartEvent | yaml.SequenceStartEvent, index: int
@@ -343,9 +350,11 @@ class _Reader:
 
     def check_continuation(self, start: int, end: int, thing: str, flow: bool) -> None:
         """Lines inside a quoted or [ ]/{ } value must be indented past their block parent."""
+        first, last = self.row(start), self.row(end)
+        if first == last:
+            return
         need = next((o.indent for o in reversed(self.stack) if not o.flow), -1) + 1
-        first = self.row(start)
-        for row in range(first + 1, self.row(end) + 1):
+        for row in range(first + 1, last + 1):
             line = self.line_text(row)
             content = line.lstrip(" ")
             if not content.strip(" \t") or (flow and content[0] in "#]}"):
