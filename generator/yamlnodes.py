@@ -102,6 +102,8 @@ _LEADING = re.compile(f"[ \\t{_ODD_SPACES}]*")
 _ODD_INDENT_CHAR = re.compile(f"[\\t{_ODD_SPACES}]")
 _BLOCK_HEADER = re.compile(r"[|>]([-+]?[1-9]?|[1-9][-+])")
 _HASH = re.compile("#")
+_COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 # More than this many diagnostics of one code is noise (think of 10,000 aliases).
 _MAX_PER_CODE = 20
 
@@ -193,10 +195,12 @@ class _Reader:
         return (None if self.root_is_bare_empty else self.root), self.diagnostics
 
     def parse_events(self) -> None:
-        events = yaml.parse(self.text, Loader=_LOADER)
+        # What yaml.parse does, without a generator between the parser and each event.
+        loader = None
         try:
-            for event in events:
-                if not self.take(event):
+            loader = _LOADER(self.text)
+            while loader.check_event():
+                if not self.take(loader.get_event()):
                     return
         except yaml.MarkedYAMLError as err:
             self.parse_error(err)
@@ -205,9 +209,8 @@ class _Reader:
             self.stop_index = 0
             self.parse_diagnostic = self.error(0, "E0201", _UNREADABLE)
         finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
+            if loader is not None:
+                loader.dispose()
 
     def take(self, event: yaml.Event) -> bool:
         """Apply one event to the tree; False means stop reading."""
@@ -215,7 +218,7 @@ class _Reader:
         end = event.end_mark.index if event.end_mark is not None else index
         if isinstance(event, yaml.ScalarEvent):
             self.take_scalar(event, index, end)
-        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+        elif isinstance(event, _COLLECTION_STARTS):
             self.check_properties(event, index)
             if len(self.stack) >= MAX_DEPTH:
                 self.too_deep(index)
@@ -223,7 +226,7 @@ class _Reader:
             indent = index - self.line_starts[self.row(index)]
             mapping = isinstance(event, yaml.MappingStartEvent)
             self.stack.append(_Open(mapping, bool(event.flow_style), index, indent))
-        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+        elif isinstance(event, _COLLECTION_ENDS):
             done = self.stack.pop()
             if done.flow and self.stack and not self.stack[-1].flow:
                 thing = "mapping in { }" if done.mapping else "list in [ ]"
