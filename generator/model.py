@@ -70,7 +70,7 @@ class Citation:
     accessed: PartialDate | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _citation, (self.source, self.quote, self.page, self.accessed)
+        return _restore, (Citation, (self.source, self.quote, self.page, self.accessed))
 
 
 @dataclass(frozen=True)
@@ -245,16 +245,11 @@ def _text(
     return text
 
 
-def _citation(
-    source: Ref, quote: str | None, page: str | None, accessed: PartialDate | None
-) -> Citation:
-    citation = _new(Citation)
-    state = citation.__dict__
-    state["source"] = source
-    state["quote"] = quote
-    state["page"] = page
-    state["accessed"] = accessed
-    return citation
+def _restore(kind: type[Any], values: tuple[Any, ...]) -> Any:
+    """A dataclass from the values of its fields, in their order."""
+    restored = _new(kind)
+    restored.__dict__.update(zip(kind.__dataclass_fields__, values, strict=True))
+    return restored
 
 
 def _record(
