@@ -33,8 +33,9 @@ def slices(count: int, parts: int) -> list[tuple[int, int]]:
 def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
     """Every task's result, in the order of tasks, computed on up to `jobs` processes.
 
-    Everything this process holds when the pool forks is exempted from the cyclic garbage
-    collector (`gc.freeze`) and stays so: `pipeline.build` gives it back when the build ends.
+    Everything this process holds when the pool forks, and the results, are exempted from
+    the cyclic garbage collector (`gc.freeze`) and stay so: `pipeline.build` gives them back
+    when the build ends.
     """
     if jobs <= 1 or len(tasks) <= 1 or not can_fork():
         return [task() for task in tasks]
@@ -42,9 +43,10 @@ def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
     _tasks = tasks
     enabled = gc.isenabled()
     # A worker's collector would otherwise walk every object it inherits, and copy the
-    # memory pages it touches. Here, the results are unpickled by the million while they
-    # arrive: a collection every few hundred of them would walk them all, again and again
-    # (two thirds of the time the parse stage's results took to load).
+    # memory pages it touches. Here, the results are unpickled by the hundred thousand
+    # while they arrive: a collection every few hundred of them would walk them all, again
+    # and again (two thirds of the time the parse stage's results took to load), and the
+    # first collection after them once more.
     gc.disable()
     gc.freeze()
     try:
@@ -53,6 +55,7 @@ def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
             return pool.map(_run, range(len(tasks)), chunksize=1)
     finally:
         _tasks = ()
+        gc.freeze()
         if enabled:
             gc.enable()
 
