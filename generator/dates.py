@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from enum import IntEnum
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .diagnostics import did_you_mean
@@ -83,6 +84,20 @@ class PartialDate:
         problem = _invalid_fields(self)
         if problem:
             raise ValueError(f"invalid PartialDate: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by the ten thousand (with records): a tuple of the values, loaded without
+        # checking again what was checked when the date was made.
+        return _partial_date, (
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            self.offset_minutes,
+            self.approximate,
+        )
 
     @property
     def precision(self) -> Precision:
@@ -173,6 +188,16 @@ class PartialDate:
 
     def _display_exact(self) -> str:
         return _display_date(self) + _display_time(self) + _display_zone(self)
+
+
+_FIELDS = ("year", "month", "day", "hour", "minute", "second", "offset_minutes", "approximate")
+
+
+def _partial_date(*values: Any) -> PartialDate:
+    """A PartialDate from the values of one that was valid (see `PartialDate.__reduce__`)."""
+    date = object.__new__(PartialDate)
+    date.__dict__.update(zip(_FIELDS, values, strict=True))
+    return date
 
 
 def _invalid_fields(d: PartialDate) -> str:

@@ -6,6 +6,7 @@ No I/O and no rendering here; `parse` builds these from documents, later stages 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -23,6 +24,10 @@ class Ref:
 
     id: str
     location: Location
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        where = self.location
+        return _ref, (self.id, where.path, where.line, where.column)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,11 @@ class Text:
         data = self.value.encode("utf-8", "backslashreplace")
         return hashlib.blake2b(data, digest_size=16).hexdigest()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        where = self.location
+        digest = self.__dict__.get("digest")
+        return _text, (self.value, where.path, where.line, where.column, self.origin, digest)
+
 
 @dataclass(frozen=True)
 class Alias:
@@ -58,6 +68,9 @@ class Citation:
     quote: str | None = None
     page: str | None = None
     accessed: PartialDate | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _restore, (Citation, (self.source, self.quote, self.page, self.accessed))
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,30 @@ class Record:
             shown.encode("utf-8", "backslashreplace"), digest_size=16
         ).hexdigest()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        where = self.location
+        path = where.path
+        places: Any = self.field_locations
+        if type(places) is dict and all(p.path == path for p in places.values()):
+            # The usual case, every field in the record's own file: (name, line, column)...
+            places = tuple(
+                itertools.chain.from_iterable((n, p.line, p.column) for n, p in places.items())
+            )
+        known = self.__dict__.get("fingerprint")
+        return _record, (
+            self.kind,
+            self.id,
+            self.name,
+            path,
+            where.line,
+            where.column,
+            self.fields,
+            places,
+            self.body,
+            self.assets,
+            known,
+        )
+
 
 @dataclass(frozen=True)
 class Site:
@@ -165,3 +202,84 @@ class Corpus:
 
     def __getitem__(self, record_id: str) -> Record:
         return self.records[record_id]
+
+
+# --- pickling ----------------------------------------------------------------------------------
+# Records cross from the parse workers to the parent, and go into the build cache, by the
+# ten thousand, with a Location for every field and reference. Pickled as dataclasses, each
+# object is a dict of attribute names to values; as a tuple of values (and a record's field
+# locations as (name, line, column) in the record's file) they pickle smaller and load faster.
+# The functions below rebuild an object as unpickling does (`__new__`, then its `__dict__`),
+# from values that were valid when pickled: no `__init__` or `__post_init__` runs again.
+
+_new = object.__new__
+
+
+def _location(path: str, line: int, column: int) -> Location:
+    location = _new(Location)
+    state = location.__dict__
+    state["path"] = path
+    state["line"] = line
+    state["column"] = column
+    return location
+
+
+def _ref(id: str, path: str, line: int, column: int) -> Ref:
+    ref = _new(Ref)
+    state = ref.__dict__
+    state["id"] = id
+    state["location"] = _location(path, line, column)
+    return ref
+
+
+def _text(
+    value: str, path: str, line: int, column: int, origin: str | None, digest: str | None
+) -> Text:
+    text = _new(Text)
+    state = text.__dict__
+    state["value"] = value
+    state["location"] = _location(path, line, column)
+    state["origin"] = origin
+    if digest is not None:
+        state["digest"] = digest
+    return text
+
+
+def _restore(kind: type[Any], values: tuple[Any, ...]) -> Any:
+    """A dataclass from the values of its fields, in their order."""
+    restored = _new(kind)
+    restored.__dict__.update(zip(kind.__dataclass_fields__, values, strict=True))
+    return restored
+
+
+def _record(
+    kind: str,
+    id: str,
+    name: str,
+    path: str,
+    line: int,
+    column: int,
+    fields: Mapping[str, Any],
+    places: Mapping[str, Location] | tuple[Any, ...],
+    body: Text | None,
+    assets: tuple[Path, ...],
+    fingerprint: str | None,
+) -> Record:
+    record = _new(Record)
+    state = record.__dict__
+    state["kind"] = kind
+    state["id"] = id
+    state["name"] = name
+    state["location"] = _location(path, line, column)
+    state["fields"] = fields
+    if isinstance(places, tuple):
+        names, rows, columns = places[0::3], places[1::3], places[2::3]
+        places = {
+            n: _location(path, row, col) for n, row, col in zip(names, rows, columns, strict=True)
+        }
+    state["field_locations"] = places
+    state["body"] = body
+    state["assets"] = assets
+    if fingerprint is not None:
+        state["fingerprint"] = fingerprint
+    return record

@@ -7,6 +7,7 @@ pipe. Without fork, or with one process, the tasks run here, one after the other
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 from collections.abc import Callable, Sequence
@@ -30,16 +31,39 @@ def slices(count: int, parts: int) -> list[tuple[int, int]]:
 
 
 def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
-    """Every task's result, in the order of tasks, computed on up to `jobs` processes."""
+    """Every task's result, in the order of tasks, computed on up to `jobs` processes.
+
+    Everything this process holds when the pool forks, and the results, are exempted from
+    the cyclic garbage collector (`gc.freeze`) and stay so: `pipeline.build` gives them back
+    when the build ends.
+    """
     if jobs <= 1 or len(tasks) <= 1 or not can_fork():
         return [task() for task in tasks]
     global _tasks
     _tasks = tasks
+    enabled = gc.isenabled()
+    # A worker's collector would otherwise walk every object it inherits, and copy the
+    # memory pages it touches. Here, the results are unpickled by the hundred thousand
+    # while they arrive: a collection every few hundred of them would walk them all, again
+    # and again (two thirds of the time the parse stage's results took to load), and the
+    # first collection after them once more.
+    gc.disable()
+    gc.freeze()
     try:
-        with multiprocessing.get_context("fork").Pool(min(jobs, len(tasks))) as pool:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(min(jobs, len(tasks)), _start, (enabled,)) as pool:
             return pool.map(_run, range(len(tasks)), chunksize=1)
     finally:
         _tasks = ()
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _start(collect: bool) -> None:
+    """In a new worker: collect garbage if the parent did (before the pool was made)."""
+    if collect:
+        gc.enable()
 
 
 def _run(index: int) -> Any:

@@ -102,6 +102,8 @@ _LEADING = re.compile(f"[ \\t{_ODD_SPACES}]*")
 _ODD_INDENT_CHAR = re.compile(f"[\\t{_ODD_SPACES}]")
 _BLOCK_HEADER = re.compile(r"[|>]([-+]?[1-9]?|[1-9][-+])")
 _HASH = re.compile("#")
+_COLLECTION_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_COLLECTION_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 # More than this many diagnostics of one code is noise (think of 10,000 aliases).
 _MAX_PER_CODE = 20
 
@@ -193,10 +195,12 @@ class _Reader:
         return (None if self.root_is_bare_empty else self.root), self.diagnostics
 
     def parse_events(self) -> None:
-        events = yaml.parse(self.text, Loader=_LOADER)
+        # What yaml.parse does, without a generator between the parser and each event.
+        loader = None
         try:
-            for event in events:
-                if not self.take(event):
+            loader = _LOADER(self.text)
+            while loader.check_event():
+                if not self.take(loader.get_event()):
                     return
         except yaml.MarkedYAMLError as err:
             self.parse_error(err)
@@ -205,9 +209,8 @@ class _Reader:
             self.stop_index = 0
             self.parse_diagnostic = self.error(0, "E0201", _UNREADABLE)
         finally:
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()
+            if loader is not None:
+                loader.dispose()
 
     def take(self, event: yaml.Event) -> bool:
         """Apply one event to the tree; False means stop reading."""
@@ -215,7 +218,7 @@ class _Reader:
         end = event.end_mark.index if event.end_mark is not None else index
         if isinstance(event, yaml.ScalarEvent):
             self.take_scalar(event, index, end)
-        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+        elif isinstance(event, _COLLECTION_STARTS):
             self.check_properties(event, index)
             if len(self.stack) >= MAX_DEPTH:
                 self.too_deep(index)
@@ -223,7 +226,7 @@ class _Reader:
             indent = index - self.line_starts[self.row(index)]
             mapping = isinstance(event, yaml.MappingStartEvent)
             self.stack.append(_Open(mapping, bool(event.flow_style), index, indent))
-        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+        elif isinstance(event, _COLLECTION_ENDS):
             done = self.stack.pop()
             if done.flow and self.stack and not self.stack[-1].flow:
                 thing = "mapping in { }" if done.mapping else "list in [ ]"
@@ -249,26 +252,33 @@ class _Reader:
         return True
 
     def take_scalar(self, event: yaml.ScalarEvent, index: int, end: int) -> None:
-        self.check_properties(event, index)
-        scalar = Scalar(event.value, *self.line_column(index), plain=not event.style)
-        self.last_scalar_row = self.row(index)
-        in_flow = bool(self.stack) and self.stack[-1].flow
-        if event.style in ("|", ">"):
+        # The hottest code of a build's parse stage: one call per scalar in the content.
+        if event.anchor is not None or event.tag is not None:
+            self.check_properties(event, index)
+        row = bisect_right(self.line_starts, index) - 1
+        style = event.style
+        scalar = Scalar(
+            event.value, self.first_line + row, index - self.line_starts[row] + 1, not style
+        )
+        self.last_scalar_row = row
+        stack = self.stack
+        in_flow = bool(stack) and stack[-1].flow
+        if style == "|" or style == ">":
             content = self.block_scalar(index, end)
             self.scalar_spans.append((content, end))
         else:
             self.scalar_spans.append((index, end))
-        if event.style in ('"', "'") and self.stack and not in_flow:
-            self.check_continuation(index, max(index, end - 1), "quoted text", flow=False)
+            if (style == '"' or style == "'") and stack and not in_flow:
+                self.check_continuation(index, max(index, end - 1), "quoted text", flow=False)
         if scalar.plain and scalar.value == "-" and in_flow:
             self.error(index, "E0201", "a lone '-' is not a value inside [ ] or { }; quote it")
-        if not self.stack and scalar.plain and scalar.value == "":
+        if not stack and scalar.plain and scalar.value == "":
             self.root_is_bare_empty = event.tag is None and event.anchor is None
         self.attach(scalar)
 
     def line_column(self, index: int) -> tuple[int, int]:
-        location = self.location(index)
-        return location.line, location.column
+        row = bisect_right(self.line_starts, index) - 1
+        return self.first_line + row, index - self.line_starts[row] + 1
 
     def check_properties(
         self, event: yaml.ScalarEvent | yaml.MappingStartEvent | yaml.SequenceStartEvent, index: int
@@ -343,9 +353,11 @@ class _Reader:
 
     def check_continuation(self, start: int, end: int, thing: str, flow: bool) -> None:
         """Lines inside a quoted or [ ]/{ } value must be indented past their block parent."""
+        first, last = self.row(start), self.row(end)
+        if first == last:
+            return
         need = next((o.indent for o in reversed(self.stack) if not o.flow), -1) + 1
-        first = self.row(start)
-        for row in range(first + 1, self.row(end) + 1):
+        for row in range(first + 1, last + 1):
             line = self.line_text(row)
             content = line.lstrip(" ")
             if not content.strip(" \t") or (flow and content[0] in "#]}"):

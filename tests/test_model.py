@@ -1,0 +1,108 @@
+"""The model's values survive pickling (to and from workers, into the build cache) unchanged."""
+
+from __future__ import annotations
+
+import gc
+import pickle
+from pathlib import Path
+
+from generator.dates import PartialDate, parse_date
+from generator.diagnostics import Location
+from generator.model import Alias, Citation, Record, Ref, Text
+from generator.workers import run_all
+
+HERE = Location("content/actors/a.yaml", 1, 1)
+
+
+def _record(**changes: object) -> Record:
+    source = Ref("tass", HERE.at(7, 5))
+    values: dict[str, object] = {
+        "kind": "actors",
+        "id": "a",
+        "name": "A",
+        "location": HERE,
+        "fields": {
+            "name": "A",
+            "born": parse_date("~1970-05"),
+            "aliases": (Alias("Ay", "az"),),
+            "summary": Text("See [[b]].", HERE.at(3, 10), "name: A\nsummary: See [[b]].\n"),
+            "sources": (Citation(source, "words", "p. 2", PartialDate(2020, 1, 2)),),
+            "roles": ({"org": Ref("org", HERE.at(9, 9)), "from": PartialDate(2001)},),
+        },
+        "field_locations": {"name": HERE.at(2, 1), "summary": HERE.at(3, 1)},
+        "body": Text("Body\n", Location("content/stories/s/index.md", 5, 1)),
+        "assets": (Path("content/stories/s/map.png"),),
+    }
+    values.update(changes)
+    return Record(**values)  # type: ignore[arg-type]
+
+
+def _roundtrip(value: object) -> object:
+    return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def test_a_pickled_record_is_equal_in_every_part() -> None:
+    record = _record()
+    copy = _roundtrip(record)
+    assert isinstance(copy, Record)
+    assert copy == record
+    assert repr(copy) == repr(record)
+    assert copy.fingerprint == record.fingerprint
+    assert type(copy.field_locations) is dict
+    assert list(copy.field_locations) == ["name", "summary"]
+    assert copy.where("summary") == Location("content/actors/a.yaml", 3, 1)
+    assert isinstance(copy.location, Location)
+    summary = copy.get("summary")
+    assert isinstance(summary, Text)
+    assert summary.origin == "name: A\nsummary: See [[b]].\n"
+    assert copy.get("born").precision == record.get("born").precision
+
+
+def test_worked_out_digests_are_pickled_and_others_are_not() -> None:
+    record = _record()
+    assert "fingerprint" not in vars(_roundtrip(record))
+    record.fingerprint  # noqa: B018  (works it out, and keeps it)
+    assert record.body is not None
+    record.body.digest  # noqa: B018
+    copy = _roundtrip(record)
+    assert isinstance(copy, Record) and copy.body is not None
+    assert vars(copy)["fingerprint"] == record.fingerprint
+    assert vars(copy.body)["digest"] == record.body.digest
+
+
+def test_field_locations_in_another_file_are_kept_as_they_are() -> None:
+    elsewhere = {"name": Location("content/actors/b.yaml", 4, 2), "summary": HERE.at(3, 1)}
+    copy = _roundtrip(_record(field_locations=elsewhere))
+    assert isinstance(copy, Record)
+    assert copy.field_locations == elsewhere
+
+
+def test_a_pickled_date_is_equal_and_still_immutable() -> None:
+    date = parse_date("~2022-12-10T14:30+04:00")
+    copy = _roundtrip(date)
+    assert copy == date and hash(copy) == hash(date)
+    assert isinstance(copy, PartialDate) and copy.offset_minutes == 240 and copy.approximate
+    try:
+        copy.year = 1  # type: ignore[misc]
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a PartialDate must stay frozen")
+
+
+def test_records_come_back_from_workers_equal() -> None:
+    records = [_record(id=f"a{n}") for n in range(3)]
+    assert run_all([lambda r=r: r for r in records], 2) == records
+
+
+def test_run_all_leaves_the_collector_as_it_found_it() -> None:
+    assert gc.isenabled()
+    run_all([lambda n=n: n for n in range(3)], 2)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run_all([lambda n=n: n for n in range(3)], 2)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
