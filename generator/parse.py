@@ -131,7 +131,12 @@ def parse_documents(
         parsed = []
         for document in (texts[i] for i in todo[start:stop]):
             found = Diagnostics()
-            parsed.append((_parse_document(document, found, tz), found.items))
+            records = _parse_document(document, found, tz)
+            for record in records:
+                # Worked out here, on the workers, and kept with the record: the build
+                # compares them all (deps.survey), and the repr they hash is slow.
+                _ = record.fingerprint, record.body and record.body.digest
+            parsed.append((records, found.items))
         return parsed
 
     parts = run_all([partial(parse, a, b) for a, b in slices(len(todo), jobs * 4)], jobs)
