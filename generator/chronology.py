@@ -6,6 +6,7 @@ Order: by start instant (in the site's time zone); on a tie the more precise fir
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import tzinfo
 
@@ -45,9 +46,17 @@ def in_order(records: list[Record] | set[Record], corpus: Corpus) -> list[Entry]
 
 
 def _sort_key(entry: Entry, tz: tzinfo) -> tuple[float, int, int, str]:
-    instant, precision = entry.date.sort_key(tz)
+    instant, precision = _instant(entry.date, tz)
     order = entry.record.get("order", 0)
     return instant, precision, order if isinstance(order, int) else 0, entry.record.id
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _instant(date: PartialDate, tz: tzinfo) -> tuple[float, int]:
+    """`date.sort_key(tz)`, worked out once per date: the items of a story's chronology are
+    sorted for its page, its JSON, its timeline and its feed, and again on the timeline of
+    every record they involve."""
+    return date.sort_key(tz)
 
 
 def story_chronology(story: Record, corpus: Corpus, links: Links) -> list[Entry]:
