@@ -6,8 +6,10 @@ Order: by start instant (in the site's time zone); on a tie the more precise fir
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import tzinfo
+from operator import itemgetter
 
 from .dates import PartialDate
 from .links import Links
@@ -35,25 +37,42 @@ def date_of(record: Record, corpus: Corpus) -> PartialDate | None:
 
 def in_order(records: list[Record] | set[Record], corpus: Corpus) -> list[Entry]:
     tz = corpus.site.tz
-    entries = []
+    keyed = []
     for record in records:
+        if record.kind not in DATED_KINDS:  # date_of reads nothing for those
+            continue
         date = date_of(record, corpus)
-        if date is not None and record.kind in DATED_KINDS:
+        if date is not None:
             end = record.get("end")
-            entries.append(Entry(record, date, end if isinstance(end, PartialDate) else None))
-    return sorted(entries, key=lambda e: _sort_key(e, tz))
+            entry = Entry(record, date, end if isinstance(end, PartialDate) else None)
+            keyed.append((_sort_key(entry, tz), entry))
+    keyed.sort(key=itemgetter(0))  # by the key alone: an Entry does not compare
+    return [entry for _, entry in keyed]
 
 
 def _sort_key(entry: Entry, tz: tzinfo) -> tuple[float, int, int, str]:
-    instant, precision = entry.date.sort_key(tz)
+    instant, precision = _instant(entry.date, tz)
     order = entry.record.get("order", 0)
     return instant, precision, order if isinstance(order, int) else 0, entry.record.id
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _instant(date: PartialDate, tz: tzinfo) -> tuple[float, int]:
+    """`date.sort_key(tz)`, worked out once per date: the items of a story's chronology are
+    sorted for its page, its JSON, its timeline and its feed, and again on the timeline of
+    every record they involve."""
+    return date.sort_key(tz)
+
+
 def story_chronology(story: Record, corpus: Corpus, links: Links) -> list[Entry]:
     """The story's own publication and every dated item tied to it."""
-    members = {corpus[i] for i in links.story_members.get(story.id, ())}
-    return in_order({story} | {r for r in members if r.kind != STORY}, corpus)
+    # By id, not in a set of Records: a Record's hash is a Python call.
+    records = {story.id: story}
+    for member in links.story_members.get(story.id, ()):
+        record = corpus[member]
+        if record.kind != STORY:
+            records[member] = record
+    return in_order(list(records.values()), corpus)
 
 
 def record_timeline(record: Record, corpus: Corpus, links: Links) -> list[Entry]:
@@ -61,7 +80,7 @@ def record_timeline(record: Record, corpus: Corpus, links: Links) -> list[Entry]
     related = {e.source for e in links.incoming(record.id)}
     related |= {e.target for e in links.outgoing(record.id) if e.relation != "cites"}
     related.discard(record.id)
-    return in_order({corpus[i] for i in related}, corpus)
+    return in_order([corpus[i] for i in related], corpus)
 
 
 def everything(corpus: Corpus) -> list[Entry]:

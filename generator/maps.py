@@ -250,19 +250,17 @@ def _overlaps(a: _Box, b: _Box) -> bool:
 
 def _place_label(text: str, spots: list[_Spot], taken: list[_Box]) -> _Spot:
     """The first spot whose box is inside the frame and free; else the first inside."""
+    boxed = [(spot, _box(text, spot)) for spot in spots]  # each box worked out once
     inside = [
-        spot
-        for spot in spots
-        if (box := _box(text, spot))[0] >= 2
-        and box[1] >= 2
-        and box[2] <= WIDTH - 2
-        and box[3] <= HEIGHT - 2
-    ] or spots
-    chosen = next(
-        (spot for spot in inside if not any(_overlaps(_box(text, spot), t) for t in taken)),
+        (spot, box)
+        for spot, box in boxed
+        if box[0] >= 2 and box[1] >= 2 and box[2] <= WIDTH - 2 and box[3] <= HEIGHT - 2
+    ] or boxed
+    chosen, box = next(
+        ((spot, box) for spot, box in inside if not any(_overlaps(box, t) for t in taken)),
         inside[0],
     )
-    taken.append(_box(text, chosen))
+    taken.append(box)
     x, y, anchor = chosen
     return round(x, 1), round(y, 1), anchor
 

@@ -57,6 +57,9 @@ _NOT_FACTS = frozenset(
     }
 )
 LATEST_EVENTS = 10
+# The Markdown fields shown on many pages (a summary: in timelines, lists, cards), whose
+# relative HTML is made once per URL depth and kept for the build.
+_REPEATED_FIELDS = frozenset({"summary"})
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,10 @@ class Views:
     def html(self, url: str, record: Record, name: str) -> Markup:
         rendered = self.links.html.get((record.id, name), "")
         prefix = self.prefix(url)
+        if name not in _REPEATED_FIELDS:
+            # A body or description is on its record's page alone: kept, it would only hold
+            # memory (every story a process renders) until the build ends.
+            return Markup(relativize(rendered, prefix))
         found = self._relative.get((prefix, rendered))
         if found is None:
             # The HTML comes from our Markdown renderer, which escapes or sanitises raw HTML.

@@ -283,3 +283,15 @@ def test_grouping_keeps_each_month_once_and_years_in_order() -> None:
 @pytest.mark.parametrize("tz", [UTC, BAKU])
 def test_grouping_an_empty_list(tz: tzinfo) -> None:
     assert by_year_and_month(in_order([], corpus(tz=tz))) == []
+
+
+def test_a_date_sorts_by_the_instant_it_would_sort_by_on_its_own() -> None:
+    from generator.chronology import _instant
+
+    for text in ("2022", "~2022-12", "2022-12-10", "2022-12-10T14:30", "2022-12-10T14:30:05+02:00"):
+        date = parse_date(text)
+        for tz in (BAKU, UTC):
+            assert _instant(date, tz) == date.sort_key(tz)
+    # The same date in another zone is another instant, not the one first worked out.
+    date = parse_date("2022-12-10")
+    assert _instant(date, BAKU) != _instant(date, UTC)

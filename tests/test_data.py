@@ -195,3 +195,18 @@ def test_timeline_text_is_escaped_html(hostile_site: Path) -> None:
     assert vote["display_date"].startswith("c. December 2022")
     assert "<" not in timeline["title"]["text"]["headline"]
     assert "<b>" not in json.dumps(timeline)
+
+
+def test_a_records_edges_are_each_once_in_edge_order() -> None:
+    import random
+
+    from generator.data import _edge, _edges
+    from generator.links import Edge
+
+    rng = random.Random(3)
+    names = ["a", "b", "ab", "a-1", "B", ""]
+    for _ in range(200):
+        edges = [Edge(*(rng.choice(names) for _ in range(4))) for _ in range(rng.randint(0, 12))]
+        outgoing, incoming = tuple(edges[::2]), tuple(edges[1::2] + edges[:3])
+        expected = [_edge(e) for e in sorted({*outgoing, *incoming})]
+        assert _edges(outgoing, incoming) == expected
