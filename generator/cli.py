@@ -380,5 +380,19 @@ def _error(location: Location, code: str, message: str) -> Diagnostic:
     return Diagnostic(location, Severity.ERROR, code, message)
 
 
+def run() -> None:
+    """The `factsheet` command: `main`, then the process ends at once.
+
+    A build leaves millions of objects (the model, the memos, the traces). Ending the usual
+    way, Python would free them one by one and collect garbage over them: 11 s after a
+    one-story rebuild of 10,000 stories, 19 s in all. Every file is closed by then; what is
+    printed is flushed first.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -116,3 +117,28 @@ def test_progress_only_on_a_terminal_and_not_when_quiet(
     assert "…" not in after and "built " in after
     assert cli.main([*args, "--quiet"]) == 0
     assert "\r" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["module", "script"])
+def test_the_command_prints_all_and_exits_with_the_status_of_main(
+    tmp_path: Path, command: str
+) -> None:
+    """`run` ends the process at once after `main` (no teardown of the build's objects):
+    what was printed arrives whole, files are written, and the status is main's."""
+    content = _content(tmp_path)
+    out = tmp_path / "site"
+    factsheet = Path(sys.executable).parent / "factsheet"
+    start = [sys.executable, "-m", "generator.cli"] if command == "module" else [str(factsheet)]
+    paths = ["--content", str(content), "--out", str(out)]
+    built = subprocess.run([*start, "build", *paths], capture_output=True, text=True, check=False)
+    assert built.returncode == 0, built.stderr
+    assert "built 6 pages from 1 record " in built.stderr
+    assert (out / "actors" / "ada" / "index.html").is_file()
+    failed = subprocess.run(
+        [*start, "check", "--strict", "--content", str(content)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.rstrip().endswith("check failed: 0 errors, 2 warnings")
