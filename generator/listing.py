@@ -11,6 +11,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
 
@@ -24,6 +25,22 @@ class Folder:
     path: str
     entries: list[tuple[str, os.stat_result]]
     error: OSError | None = None
+
+    @cached_property
+    def stamps(self) -> str:
+        """A digest of the folder's entries: names, types, sizes, times (ns), inodes. Any
+        edit, new, moved or deleted file changes it (a save changes a file's ctime even
+        when its size and mtime stay), without reading a single file."""
+        # NUL ends every name, path and number group: no two folders give the same text.
+        if self.error is not None:
+            text = f"\0{self.path}\0!{self.error.errno}\0"
+        else:
+            text = f"\0{self.path}\0" + "".join(
+                f"{name}\0{s.st_mode} {s.st_size} {s.st_mtime_ns} {s.st_ctime_ns} {s.st_ino}\0"
+                for name, s in self.entries
+            )
+        data = text.encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -67,23 +84,9 @@ def _list(top: str, path: str, folders: list[Folder]) -> None:
 
 
 def stamps(*listings: Listing) -> str:
-    """A digest of every file and folder in `listings`: names, types, sizes, times, inodes.
-
-    Any edit, new, moved or deleted file changes it (a save changes a file's ctime even
-    when its size and mtime stay), without reading a single file.
-    """
+    """A digest of every file and folder in `listings`, from each folder's `stamps`."""
     digest = hashlib.blake2b(digest_size=16)
     for listing in listings:
-        # NUL ends every name, path and number group: no two listings give the same text.
-        lines = [f"{listing.top}\0"]
-        for folder in listing.folders:
-            if folder.error is not None:
-                lines.append(f"\0{folder.path}\0!{folder.error.errno}\0")
-                continue
-            lines.append(f"\0{folder.path}\0")
-            lines.extend(
-                f"{name}\0{s.st_mode} {s.st_size} {s.st_mtime_ns} {s.st_ctime_ns} {s.st_ino}\0"
-                for name, s in folder.entries
-            )
-        digest.update("".join(lines).encode("utf-8", "surrogatepass"))
+        lines = [f"{listing.top}\0", *(folder.stamps for folder in listing.folders)]
+        digest.update("\0".join(lines).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()

@@ -129,20 +129,18 @@ def _folder(
 ) -> list[Document | Unread]:
     """The documents of one folder's regular `files` (path below the content folder, stat).
 
-    A folder whose every entry has the stamps it had in the memo's build gives that build's
-    documents (unread) and problems again, without a look at each file: serve's rebuild after
-    a story is saved classifies the stories only. (Not the content folder itself, whose
-    site.yaml is always read; nor a folder that holds links, which may lead elsewhere.)
+    A folder whose entries have the stamps (`Folder.stamps`) they had in the memo's build
+    gives that build's documents (unread) and problems again, without a look at each file:
+    serve's rebuild after a story is saved classifies the stories only. (Not the content
+    folder itself, whose site.yaml is always read; nor a folder that holds links, which may
+    lead elsewhere.)
     """
-    entries = folder.entries
-    if memo is None or folder.path == "" or any(stat.S_ISLNK(s.st_mode) for _, s in entries):
+    links = any(stat.S_ISLNK(s.st_mode) for _, s in folder.entries)
+    if memo is None or folder.path == "" or links:
         return [d for _, d in _classified(files, folder, root, top, diagnostics, memo)]
-    shape = tuple(
-        (name, s.st_mode, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for name, s in entries
-    )
     key = f"folder\0{root}\0{top}\0{folder.path}"
     known = memo.get(key)
-    if known is not None and known[0] == shape:
+    if known is not None and known[0] == folder.stamps:
         _, documents, problems, stamps = known
         diagnostics.extend(problems)
         for stamp in stamps:  # each file's own entry, for the build after the folder changes
@@ -157,7 +155,7 @@ def _folder(
         for r, d in classified
     )
     stamps = tuple(_stamp(d.path, status[r]) for r, d in classified)
-    memo.new[key] = (shape, kept, found.items, stamps)
+    memo.new[key] = (folder.stamps, kept, found.items, stamps)
     return [d for _, d in classified]
 
 
