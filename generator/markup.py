@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import markdown
@@ -205,6 +205,11 @@ _TEXT = r"[^\[\]\n\x02\x03]*"
 _SEP = r"(?P<sep>\||\\\||\x02klzzwxh:(?P<stash>[0-9]+)\x03)"
 WIKI_RE = r"\[\[(?P<id>" + _ID + r")(?:" + _SEP + r"(?P<text>" + _TEXT + r"))?\]\]"
 _WIKI = re.compile(WIKI_RE)
+# A summary of words and cross-links: none of the characters any other inline pattern, the
+# serialiser or a placeholder needs, nor a line break or a tab (_UNPLAIN), and no `[` or `]`
+# outside a link (_PLAIN: one way to match each character, so a text fails in linear time).
+_UNPLAIN = re.compile(r"[`\\<>&*_!\n\r\t\x02\x03]")
+_PLAIN = re.compile(r"(?:[^\[\]]|" + WIKI_RE + r")*")
 
 # Above `escape` (180) would break `\[[`; below `reference` (170) the `[x]` inside `[[x]]`
 # would be taken as a reference link. The footnote pattern sits at 175, so `[[^1]]` is a
@@ -756,6 +761,8 @@ class _Renderer:
             ]
         extensions.append(_FactsheetExtension(self.state, inline=inline, allow_html=allow_html))
         self.md = markdown.Markdown(extensions=extensions, output_format="html")
+        # A summary of words and cross-links only skips python-markdown's parsing (see _plain).
+        self.plain = inline
 
     def render(self, text: str, resolve: Resolver, reserved: frozenset[str]) -> str:
         self.md.reset()
@@ -763,7 +770,7 @@ class _Renderer:
         text = _normalise(text)
         check_complexity(text, inline=self.inline)
         try:
-            out = self.md.convert(text)
+            out = (self.plain and self._plain(text)) or self.md.convert(text)
         except RecursionError:
             raise MarkupTooComplex("the markup nests too deeply") from None
         finally:
@@ -773,6 +780,54 @@ class _Renderer:
         if self.allow_html:
             out = self._sanitise(out)
         return out
+
+    def _plain(self, text: str) -> str | None:
+        """What convert gives for a summary made of words and cross-links only (None for
+        any other text, and for a link whose id holds no letter or digit): the paragraph
+        python-markdown would make, without its passes that find nothing in such a text.
+
+        Most records' summaries are such texts: convert's fixed cost (its preprocessors, block
+        parser and inline pass) is most of what rendering them costs. The paragraph and its
+        links are made as the inline pass would make them; the passes after it (prettify,
+        unescape, finish), the serialiser and the postprocessors run as in convert.
+        """
+        text = text.strip()
+        if not text or _UNPLAIN.search(text) or not _PLAIN.fullmatch(text):
+            return None
+        matches = list(_WIKI.finditer(text))
+        if not all(_has_alnum(m.group("id")) for m in matches):
+            return None
+        md = self.md
+        wiki = cast(_WikiLinkProcessor, md.inlinePatterns["factsheet_xref"])
+        root = etree.Element(md.doc_tag)
+        p = etree.SubElement(root, "p")
+        last: etree.Element | None = None
+        start = 0
+        for m in matches:
+            el, _, _ = wiki.handleMatch(m, text)
+            if el is None:  # not after the checks above: the id has a letter or digit
+                return None
+            before = text[start : m.start()]
+            if last is None:
+                p.text = before
+            else:
+                last.tail = before
+            p.append(el)
+            last, start = el, m.end()
+        rest = text[start:]
+        if last is None:
+            p.text = rest
+        elif rest:
+            last.tail = rest
+        for treeprocessor in md.treeprocessors:
+            if treeprocessor is not md.treeprocessors["inline"]:
+                root = treeprocessor.run(root) or root
+        output = md.serializer(root)
+        start = output.index(f"<{md.doc_tag}>") + len(md.doc_tag) + 2
+        output = output[start : output.rindex(f"</{md.doc_tag}>")].strip()
+        for postprocessor in md.postprocessors:
+            output = postprocessor.run(output)
+        return output.strip()
 
     def _sanitise(self, out: str) -> str:
         state = self.state

@@ -629,10 +629,12 @@ def test_control_characters_do_not_reach_the_output() -> None:
 
 
 def _renderers(*, inline: bool, allow_html: bool) -> tuple[_Renderer, _Renderer]:
-    """Ours, and one with python-markdown's own inline pass (every pattern on every text)."""
+    """Ours, and one with python-markdown's own inline pass (every pattern on every text),
+    that parses every summary, however plain."""
     ours = _Renderer(inline=inline, allow_html=allow_html)
     upstream = _Renderer(inline=inline, allow_html=allow_html)
     upstream.md.treeprocessors.register(InlineProcessor(upstream.md), "inline", 20)
+    upstream.plain = False
     assert type(ours.md.treeprocessors["inline"]) is not InlineProcessor
     return ours, upstream
 
@@ -694,3 +696,44 @@ def test_inline_pass_skips_patterns_a_text_cannot_match() -> None:
         tried.clear()
         ours.render("a `code` span\n\nand *em*", resolve, frozenset())
         assert tried == ["backtick", "em_strong"]
+
+
+# --- plain summaries skip python-markdown's parsing ---------------------------------------
+
+PLAIN_FRAGMENTS = [
+    "a", "Word", " ", "  ", ".", ",", ":", ";", "'", '"', "(", ")", "-", "/", "%", "?", "#",
+    "é", "\u00a0", "\u2028", "\u3000", "\x0c", "\x0b", "\x85", "\ufeff", "|", "=", "+",
+    "[[x]]", "[[hikmet-hajiyev]]", "[[gyzylbulag|the deposit]]", "[[missing]]", "[[a b]]",
+    "[[x|  spaced   label ]]", "[[ - ]]", "[[-|t]]", "[[gyzylbulag|]]", "[[ x ]]",
+    # and what makes a summary not plain
+    "*", "_", "**", "&", "&amp;", "!", "[", "]", "[[", "]]", "\n", "\t", "`", "<", ">", "\\",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=400,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    database=None,
+)
+@given(st.lists(st.lists(st.sampled_from(PLAIN_FRAGMENTS), max_size=30), max_size=8))
+def test_plain_summaries_render_as_python_markdown_renders_them(texts: list[list[str]]) -> None:
+    _same_as_upstream(["".join(parts) for parts in texts])
+
+
+def test_plain_summaries_are_not_parsed() -> None:
+    """Words and cross-links only: convert is not called, and the result is upstream's."""
+    ours, upstream = _renderers(inline=True, allow_html=False)
+    plain = "  Talks on [[gyzylbulag|the deposit]] with [[x]] and [[missing]]: 20% done. "
+    marked = "Talks on *the* deposit"
+    with patch.object(type(ours.md), "convert", autospec=True, side_effect=AssertionError):
+        got = ours.render(plain, resolve, frozenset())
+        with pytest.raises(AssertionError):
+            ours.render(marked, resolve, frozenset())
+    assert got == upstream.render(plain, resolve, frozenset())
+    assert got == (
+        'Talks on <a class="xref" href="@/deposits/gyzylbulag/">the deposit</a> with '
+        '<a class="xref" href="@/actors/x/">X &amp; Co &lt;Ltd&gt;</a> and '
+        '<span class="xref-missing">missing</span>: 20% done.'
+    )
