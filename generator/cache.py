@@ -34,7 +34,8 @@ from typing import IO, Any
 FILE = "cache.pickle"  # the base
 # The deltas, applied to the base in this order: delta-1.pickle, delta-2.pickle...
 DELTA = "delta-{}.pickle"
-# The last build's inputs and outcome, small, so that a build with nothing to do is quick.
+# The last build's inputs and outcome, small, so that a build with nothing to do is quick;
+# then its details, read only by a build that needs them.
 STATE = "state.pickle"
 _CODE = Path(__file__).resolve().parent
 _LEFTOVER_SECONDS = 3600
@@ -238,9 +239,10 @@ def carry(memos: dict[str, Memo], succeeded: bool) -> dict[str, Memo]:
     }
 
 
-def save(folder: Path, memos: dict[str, Memo], state: Any = None) -> None:
-    """Write the entries this build used, and its `state`, each by a temporary file
-    renamed into place (the state last: it vouches for the cache written before it).
+def save(folder: Path, memos: dict[str, Memo], state: Any = None, details: Any = None) -> None:
+    """Write the entries this build used, and its `state` with its `details`, each by a
+    temporary file renamed into place (the state last: it vouches for the cache written
+    before it).
 
     Only how they differ from what the folder holds, when the memos were read from it and
     it holds those files still; otherwise (or when the deltas have grown) a new base.
@@ -259,7 +261,13 @@ def save(folder: Path, memos: dict[str, Memo], state: Any = None) -> None:
     for memo in memos.values():
         memo.disk = saved
     if state is not None:
-        _write(folder / STATE, _dumper({"version": version, "state": state}))
+        _write(folder / STATE, _dumper({"version": version, "state": state}, details))
+
+
+def save_state(folder: Path, state: Any, details: Any = None) -> None:
+    """Write the state alone: for a build that found the last one's outcome still holds
+    (the cache stays as that build left it, and the state still vouches for it)."""
+    _write(folder / STATE, _dumper({"version": code_version(), "state": state}, details))
 
 
 def _held(folder: Path, memos: dict[str, Memo], version: str) -> _Disk | None:
@@ -504,18 +512,19 @@ def _same_atom(value: Any, was: Any) -> bool:
     return type(value) is type(was) and isinstance(value, _ATOMS) and value == was
 
 
-def load_state(folder: Path | None) -> Any:
-    """The state the last successful build saved, None if there is none (or it is stale)."""
+def load_state(folder: Path | None, details: bool = False) -> Any:
+    """The state the last successful build saved, None if there is none (or it is stale);
+    with `details`, the details saved with it instead (read after the state)."""
     if folder is None:
         return None
     try:
         with (folder / STATE).open("rb") as file:
             data = pickle.load(file)
+            if not isinstance(data, dict) or data.get("version") != code_version():
+                return None
+            return pickle.load(file) if details else data.get("state")
     except Exception:  # missing, truncated or foreign: build as if there were none
         return None
-    if not isinstance(data, dict) or data.get("version") != code_version():
-        return None
-    return data.get("state")
 
 
 def _write(path: Path, dump: Callable[[IO[bytes]], object]) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cache, deps, plan, rebuild
+from . import cache, deps, plan, rebuild, unchanged
 from .cache import Memo
 from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
@@ -21,7 +21,7 @@ from .links import Links, link_corpus
 from .listing import Listing, stamps, walk
 from .model import Corpus
 from .parse import parse_documents
-from .reading import read_content
+from .reading import Document, Unread, read_content, shown
 from .rebuild import Trace
 from .render import TEMPLATES
 from .schema import KINDS, SINGULAR, STORY
@@ -72,17 +72,21 @@ def load(
     progress: Progress = _silent,
     memos: dict[str, Memo] | None = None,
     listing: Listing | None = None,
+    read: list[Document | Unread] | None = None,
 ) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
     """Read, parse, link and check the content: the model and every diagnostic.
 
     `memos` (from the build cache) give parse and link results of unchanged inputs;
-    `listing`, this build's walk of the content folder, if it made one.
+    `listing`, this build's walk of the content folder, if it made one; `read`, if given,
+    gets the documents read.
     """
     memos = memos or {}
     diagnostics = Diagnostics()
     progress("read")
     documents, problems = read_content(options.content, memos.get("files"), listing)
     diagnostics.extend(problems)
+    if read is not None:
+        read.extend(documents)
     progress("parse")
     corpus, problems = parse_documents(documents, options.jobs, memos.get("parse"))
     diagnostics.extend(problems)
@@ -137,17 +141,24 @@ def build(
 
 
 def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) -> Result:
-    inputs = listing = None
+    inputs = listing = settings = None
     if memos is None:
         if options.cache is not None:
             progress("inputs")
             listing = walk(options.content)  # listed once: for the inputs, and to read
-            inputs = _inputs(options, listing)
+            settings = _settings(options)
+            inputs = digest(settings + stamps(listing))
             last = cache.load_state(options.cache)
-            if isinstance(last, _State) and (last.inputs, last.site) == (inputs, _site(options)):
-                return Result(list(last.diagnostics), last.pages, last.records, True, True)
+            if isinstance(last, _State) and last.site == _site(options):
+                if last.inputs == inputs:
+                    return _again(last)
+                files = _same_content(options.cache, last, settings, listing)
+                if files is not None:  # saved with the files' new stamps, for the next build
+                    cache.save_state(options.cache, replace(last, inputs=inputs), files)
+                    return _again(last)
         memos = cache.load(options.cache, MEMOS)
-    corpus, links, diagnostics = load(options, progress, memos, listing)
+    documents: list[Document | Unread] = []
+    corpus, links, diagnostics = load(options, progress, memos, listing, documents)
     # The model lives as long as the build: exempt it from the cyclic collector, which would
     # walk its millions of objects again and again while the site is made (1,000 stories:
     # serve's rebuild after a save 1.7 s -> 1.4 s). `build` gives them back at the end.
@@ -179,11 +190,14 @@ def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) 
     result.records = len(corpus.records)
     result.written = True
     if options.cache is not None:
-        site = _site(options)
-        state = inputs and _State(inputs, site, diagnostics, result.pages, result.records)
+        state = record = None
+        if inputs is not None and settings is not None and listing is not None:
+            site = _site(options)
+            state = _State(inputs, site, diagnostics, result.pages, result.records, settings)
+            record = unchanged.record(listing, documents, shown(options.content))
         # The site is built; a cache that cannot be written only costs time next time.
         with contextlib.suppress(OSError):
-            cache.save(options.cache, memos, state)
+            cache.save(options.cache, memos, state, record)
     return result
 
 
@@ -191,13 +205,34 @@ def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) 
 class _State:
     """A successful build: a digest of its inputs (content, templates, options), the stamp of
     the site it left, and what it reported. Given the same inputs and site, a build has
-    nothing to do."""
+    nothing to do; nor given the same settings (templates, options), site and content (read
+    again where files' stamps changed, as the record of its files saved with the state
+    tells: see `unchanged`)."""
 
     inputs: str
     site: str
     diagnostics: list[Diagnostic]
     pages: int
     records: int
+    settings: str
+
+
+def _again(last: _State) -> Result:
+    """The outcome of the last build, which still holds: nothing to do."""
+    return Result(list(last.diagnostics), last.pages, last.records, True, True)
+
+
+def _same_content(
+    folder: Path, last: _State, settings: str, listing: Listing
+) -> unchanged.Files | None:
+    """The record of the content's files, with their new stamps, if the last build had
+    these settings and every file holds what it held then (see `unchanged`); else None."""
+    if last.settings != settings:
+        return None
+    files = cache.load_state(folder, details=True)
+    if not isinstance(files, unchanged.Files) or not unchanged.same(listing, files):
+        return None
+    return unchanged.restamped(files, listing)
 
 
 def _site(options: Options) -> str:
@@ -209,12 +244,12 @@ def _site(options: Options) -> str:
     return repr(site_stamp(options.out.absolute()))
 
 
-def _inputs(options: Options, content: Listing) -> str:
-    """A digest of everything a build reads: content (as listed), templates (by their
-    stamps), options."""
+def _settings(options: Options) -> str:
+    """A digest of what a build reads besides the content: options, templates (by their
+    stamps). With the content's stamps, `_build` digests everything a build reads."""
     folders = (options.content.absolute(), options.out.absolute(), options.templates.absolute())
-    shown = repr((*folders, options.drafts, options.strict, options.base_url))
-    return digest(shown + stamps(content, walk(options.templates)))
+    given = repr((*folders, options.drafts, options.strict, options.base_url))
+    return digest(given + stamps(walk(options.templates)))
 
 
 def make_site(

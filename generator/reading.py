@@ -181,6 +181,11 @@ def _stamp(shown: str, status: os.stat_result) -> str:
     return f"{shown}\0{status.st_size} {status.st_mtime_ns} {status.st_ctime_ns} {status.st_ino}"
 
 
+def shown(content: Path) -> str:
+    """How the paths of documents and diagnostics below `content` begin ('content')."""
+    return _display(content, content.resolve().parent)
+
+
 def _display(path: Path, base: Path) -> str:
     try:
         return path.absolute().relative_to(base).as_posix()

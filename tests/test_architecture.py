@@ -20,6 +20,7 @@ LADDER = [
     "yamlnodes",
     "model",
     "reading",
+    "unchanged",
     "markup",
     "parse",
     "urls",

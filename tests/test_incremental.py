@@ -10,6 +10,7 @@ rebuild with a clean build of the same content.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, parse, reading, rebuild, search
+from generator import cache, cli, parse, reading, rebuild, search, unchanged
 from generator.pipeline import Options, build
 from generator.render import TEMPLATES
 from generator.write import MARKER
@@ -244,12 +245,85 @@ def test_a_rebuild_without_changes_writes_nothing(
     marker = (tmp_path / "site" / MARKER).stat()
     made = makers_run(monkeypatch)
     story = content / "stories" / "blockade-on-mine-road.md"
-    story.write_bytes(story.read_bytes())  # saved again, unchanged: the content is read
+    story.write_bytes(story.read_bytes())  # saved again, unchanged
+    (tmp_path / "cache" / cache.STATE).unlink()  # no state: the whole content is read
     result = build(options)
     assert result.written and not result.unchanged
     assert made == []
     again = (tmp_path / "site" / MARKER).stat()
     assert (again.st_ino, again.st_mtime_ns) == (marker.st_ino, marker.st_mtime_ns)
+
+
+def test_files_saved_unchanged_are_read_alone_and_found_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, options = _built(tmp_path)
+    first = build(options)
+    assert first.unchanged
+    story = content / "stories" / "blockade-on-mine-road.md"
+    actor = content / "actors" / "elena-marsh.yaml"
+    for path in (story, actor):
+        path.write_bytes(path.read_bytes())  # saved again, unchanged
+    (content / ".story.md.swp").write_bytes(b"an editor's own file")  # hidden: never read
+    read: list[str] = []
+    real = unchanged.reread
+    monkeypatch.setattr(unchanged, "reread", lambda d: read.append(d.path) or real(d))
+    with monkeypatch.context() as m:
+        m.setattr(cache, "load", lambda *a: pytest.fail("the cache was read"))
+        again = build(options)
+        assert again.unchanged and again.written
+        assert sorted(read) == ["content/actors/elena-marsh.yaml", f"content/stories/{story.name}"]
+        assert (again.pages, again.records, again.diagnostics) == (
+            first.pages,
+            first.records,
+            first.diagnostics,
+        )
+        read.clear()
+        assert build(options).unchanged  # the new stamps were kept: nothing is read again
+        assert read == []
+    # One character changed, same size: a real build, the same site as a clean one.
+    actor.write_text(actor.read_text("utf-8").replace("Elena Marsh", "Elena Marsk"), "utf-8")
+    result = build(options)
+    assert result.written and not result.unchanged
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, options)
+
+
+def test_a_file_saved_unchanged_without_the_record_of_files_means_a_real_build(
+    tmp_path: Path,
+) -> None:
+    content, options = _built(tmp_path)
+    state = tmp_path / "cache" / cache.STATE
+    with state.open("rb") as file:
+        pickle.load(file)  # the state; the record of the content's files follows
+        end = file.tell()
+    state.write_bytes(state.read_bytes()[: end + 10])  # the record cut short
+    assert build(options).unchanged
+    actor = content / "actors" / "elena-marsh.yaml"
+    actor.write_bytes(actor.read_bytes())
+    result = build(options)
+    assert result.written and not result.unchanged
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, options)
+
+
+@pytest.mark.parametrize("change", ["image", "other file", "mode", "renamed"])
+def test_files_whose_stamps_changed_but_are_not_documents_mean_a_real_build(
+    tmp_path: Path, change: str
+) -> None:
+    content, options = _built(tmp_path)
+    actor = content / "actors" / "elena-marsh.yaml"
+    if change == "image":
+        image = next(content.rglob("*.png"))
+        image.write_bytes(image.read_bytes())
+    elif change == "other file":
+        other = content / "actors" / "README.txt"
+        other.write_bytes(other.read_bytes())
+    elif change == "mode":
+        actor.chmod(0o600 if actor.stat().st_mode & 0o044 else 0o644)
+    else:
+        (content / "actors" / "README.txt").rename(content / "actors" / "READ-ME.txt")
+    result = build(options)
+    assert result.written and not result.unchanged
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, options)
 
 
 def test_a_build_with_nothing_changed_reads_nothing(
@@ -405,7 +479,9 @@ def test_a_rebuild_reads_only_the_files_saved_since(
     story = content / "stories" / "blockade-on-mine-road.md"
     story.write_text(story.read_text("utf-8") + "\nSaved again.\n", "utf-8")
     again = build(options)
-    assert read == ["content/site.yaml", "content/stories/blockade-on-mine-road.md"]
+    # The story first to find it changed (`unchanged.same`), then as the build reads.
+    edited = "content/stories/blockade-on-mine-road.md"
+    assert read == [edited, "content/site.yaml", edited]
     assert [d.format() for d in again.diagnostics] == [d.format() for d in first.diagnostics]
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
 
