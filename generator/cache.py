@@ -406,7 +406,9 @@ def _items_patch(old: Any, new: Any) -> tuple[tuple[int, Any], ...] | None:
     limit = len(new) * _DELTA_SHARE
     items = []
     for index, (item, was) in enumerate(zip(new, old, strict=True)):
-        if item is not was and not _same_atom(item, was):
+        if item is was or (type(item) is str and type(was) is str and item == was):
+            continue
+        if not _same_atom(item, was):
             items.append((index, item))
             if len(items) > limit:
                 return None
