@@ -5,7 +5,8 @@ stage, whose entries are keyed by a fingerprint of everything that entry depends
 that cannot be read, or that other code wrote, is ignored; it is saved (atomically, holding
 only what this build used) only after a build succeeded.
 
-On disk: a base (every entry, as one build left them) and deltas, each the changes one later
+On disk: a base (every entry, as one build left them; a pickle per memo, or per memos that
+share objects) and deltas, each the changes one later
 build made to what the base and the deltas before it give. A save writes only what changed
 since the cache was read (most builds change a few entries of hundreds of thousands), or a
 new base when the deltas have grown. Every file names the one it applies to by a random id,
@@ -47,6 +48,10 @@ _MAX_DELTAS = 16
 _ATOMS = (str, bytes, int, float, bool, type(None))
 _SMALL = frozenset((int, float, bool, type(None)))  # atoms never worth a reference
 _MISSING = object()
+# Memos whose entries hold the very objects of another memo's, and are pickled with it (the
+# markdown memo's visits hold the parse memo's records, recognised by identity: see
+# `links._World.recall`). Every other memo is pickled on its own (in a base: `_parts`).
+_WITH = {"markdown": "parse"}
 # How deep into a replaced entry a delta looks for parts of it that the new one took over,
 # and the length from which a str or bytes is worth a reference.
 _DEPTH = 4
@@ -131,13 +136,16 @@ def _read(folder: Path, version: str) -> _Disk | None:
     try:
         with (folder / FILE).open("rb") as file:
             header = pickle.load(file)
-            if not _fits(header, version, None, 0):
+            if not _fits(header, version, None, 0) or type(header.get("parts")) is not int:
                 return None
-            payload = pickle.load(file)
+            payload = {}
+            for _ in range(header["parts"]):  # each a dict of memos (see `_parts`)
+                part = pickle.load(file)
+                if not isinstance(part, dict):
+                    return None
+                payload.update(part)
             size = os.fstat(file.fileno()).st_size
     except Exception:  # a missing, truncated or foreign file is not worth a failed build
-        return None
-    if not isinstance(payload, dict):
         return None
     entries = {name: _entries(value) for name, value in payload.items()}
     ids, sizes = [header["id"]], [size]
@@ -557,11 +565,23 @@ class _Bounded(io.BytesIO):
 
 def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk:
     ident = secrets.token_hex(16)
-    header = {"version": version, "id": ident, "parent": None, "seq": 0}
-    size = _write(folder / FILE, _dumper(header, new))
+    parts = _parts(new)
+    header = {"version": version, "id": ident, "parent": None, "seq": 0, "parts": len(parts)}
+    size = _write(folder / FILE, _dumper(header, *parts))
     # The deltas name the base they apply to: left by a killed save, they are not read.
     _remove_deltas(folder, lambda n: True)
     return _Disk(folder, version, (ident,), (size,), new)
+
+
+def _parts(new: dict[str, dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
+    """The memos, each on its own, but those that hold another's objects (see `_WITH`)
+    together with it: each part is pickled on its own, and its pickler's memory of what
+    it wrote (an entry per object, millions) is freed before the next part's."""
+    parts: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, entries in new.items():
+        lead = _WITH.get(name, name)
+        parts.setdefault(lead if lead in new else name, {})[name] = entries
+    return list(parts.values())
 
 
 def _remove_deltas(folder: Path, which: Callable[[int], bool]) -> None:

@@ -127,6 +127,36 @@ def test_a_truncated_cache_is_ignored(tmp_path: Path) -> None:
     assert _build(content, tmp_path / "site", templates, folder) == edited != clean
 
 
+def test_a_base_pickles_each_memo_on_its_own_but_those_that_share_objects(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+    with (folder / cache.FILE).open("rb") as file:
+        header = pickle.load(file)
+        parts = [pickle.load(file) for _ in range(header["parts"])]
+        assert file.read() == b""
+    # The markdown memo's records are the parse memo's: pickled together, kept one object.
+    assert [list(part) for part in parts] == [["files"], ["parse", "markdown"], ["deps"]]
+    loaded = _loaded(folder, tuple(entries))
+    assert loaded == entries
+    assert loaded["parse"]["p5"][0][0] is loaded["markdown"]["record:5"][0]
+
+
+def test_a_base_cut_after_a_whole_part_is_ignored(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    with (folder / cache.FILE).open("rb") as file:
+        pickle.load(file)
+        pickle.load(file)
+        end = file.tell()
+    data = (folder / cache.FILE).read_bytes()
+    assert end < len(data)
+    (folder / cache.FILE).write_bytes(data[:end])
+    assert _loaded(folder) == {name: {} for name in NAMES}
+
+
 def test_a_failed_build_leaves_the_cache_as_it_was(tmp_path: Path) -> None:
     content, templates = _site(tmp_path)
     folder = tmp_path / "cache"
@@ -323,7 +353,7 @@ def test_a_long_dict_or_list_that_differs_in_a_few_items_is_written_as_those(
 ) -> None:
     folder = tmp_path / "cache"
     entries = _entries()
-    page, files = _with_index(entries)
+    page, _files = _with_index(entries)
     cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
 
     def edit(new: dict[str, dict[str, object]]) -> None:
