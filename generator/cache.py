@@ -5,7 +5,8 @@ stage, whose entries are keyed by a fingerprint of everything that entry depends
 that cannot be read, or that other code wrote, is ignored; it is saved (atomically, holding
 only what this build used) only after a build succeeded.
 
-On disk: a base (every entry, as one build left them) and deltas, each the changes one later
+On disk: a base (every entry, as one build left them; a pickle per memo, or per memos that
+share objects) and deltas, each the changes one later
 build made to what the base and the deltas before it give. A save writes only what changed
 since the cache was read (most builds change a few entries of hundreds of thousands), or a
 new base when the deltas have grown. Every file names the one it applies to by a random id,
@@ -46,12 +47,20 @@ _DELTA_SHARE = 0.25
 _MAX_DELTAS = 16
 # Values compared by equality (cheap, and identity means nothing for them); others by identity.
 _ATOMS = (str, bytes, int, float, bool, type(None))
+_SMALL = frozenset((int, float, bool, type(None)))  # atoms never worth a reference
 _MISSING = object()
+# Memos whose entries hold the very objects of another memo's, and are pickled with it (the
+# markdown memo's visits hold the parse memo's records, recognised by identity: see
+# `links._World.recall`). Every other memo is pickled on its own (in a base: `_parts`).
+_WITH = {"markdown": "parse"}
 # How deep into a replaced entry a delta looks for parts of it that the new one took over,
 # and the length from which a str or bytes is worth a reference.
 _DEPTH = 4
 _LONG = 64
 _LONG_TUPLE = 8
+# The length from which a dict, list or tuple that differs from the old one in its place by
+# a few items is written as those items (a patch of the old one).
+_LONG_PATCH = 64
 
 
 @dataclass
@@ -128,13 +137,16 @@ def _read(folder: Path, version: str) -> _Disk | None:
     try:
         with (folder / FILE).open("rb") as file:
             header = pickle.load(file)
-            if not _fits(header, version, None, 0):
+            if not _fits(header, version, None, 0) or type(header.get("parts")) is not int:
                 return None
-            payload = pickle.load(file)
+            payload = {}
+            for _ in range(header["parts"]):  # each a dict of memos (see `_parts`)
+                part = pickle.load(file)
+                if not isinstance(part, dict):
+                    return None
+                payload.update(part)
             size = os.fstat(file.fileno()).st_size
     except Exception:  # a missing, truncated or foreign file is not worth a failed build
-        return None
-    if not isinstance(payload, dict):
         return None
     entries = {name: _entries(value) for name, value in payload.items()}
     ids, sizes = [header["id"]], [size]
@@ -317,31 +329,106 @@ def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
 
 _Places = dict[int, tuple[Any, ...]]
 _Tuples = dict[Any, tuple[Any, ...]]  # a long str, or a tuple of atoms -> its place
+# A new dict, list or tuple (by id) -> how it differs from the one in its place before:
+# ("d", place, changed items, removed keys, ((index, added key)...)) or
+# ("s", place, ((index, item)...)).
+_Patches = dict[int, tuple[Any, ...]]
+_Found = tuple[_Places, _Tuples, _Patches]
 
 
-def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> tuple[_Places, _Tuples]:
+def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> _Found:
     """Where the objects that the entries a delta replaces held are (by id), and their
     long str and tuples of str, numbers... (by value: a worker process sends copies): a new
     entry made of many of its old one's parts (a page's trace, with what it read and the
     search index's entry of every record) is written as references to them, and loaded as
-    those very objects."""
+    those very objects. And the new entries' long dicts, lists and tuples that are, but for
+    a few items, those in their place in the old entry (the search index's trace, after
+    one story changed): written as those few items."""
     places: _Places = {}
     tuples: _Tuples = {}
+    patches: _Patches = {}
     for name, change in changes.items():
         if change is None:
             continue
         changed, _, nested = change
         memo = entries.get(name, {})
-        for key in changed:
+        for key, value in changed.items():
             if key in memo:
-                _index(memo[key], ("e", name, key), places, tuples, _DEPTH)
+                place: tuple[Any, ...] = ("e", name, key)
+                _index(memo[key], place, places, tuples, _DEPTH)
+                _pair(value, memo[key], place, patches, _DEPTH)
         for key, (inner_changed, _) in nested.items():
             inner = memo[key]
-            for inner_key in inner_changed:
+            for inner_key, value in inner_changed.items():
                 if inner_key in inner:
                     place = ("n", name, key, inner_key)
                     _index(inner[inner_key], place, places, tuples, _DEPTH)
-    return places, tuples
+                    _pair(value, inner[inner_key], place, patches, _DEPTH)
+    return places, tuples, patches
+
+
+def _pair(new: Any, old: Any, place: tuple[Any, ...], patches: _Patches, depth: int) -> None:
+    """Find the parts of `new` that are patches of the part in the same place of `old`."""
+    kind = type(new)
+    if new is old or kind is not type(old) or kind in _SMALL or kind is str or kind is bytes:
+        return
+    if kind is dict:
+        if len(new) >= _LONG_PATCH and (patch := _dict_patch(old, new)) is not None:
+            patches[id(new)] = ("d", place, *patch)
+        elif depth and len(new) < _LONG_PATCH:
+            for key, item in new.items():
+                if key in old:
+                    _pair(item, old[key], (*place, ("k", key)), patches, depth - 1)
+    elif kind is tuple or kind is list:
+        if len(new) != len(old):
+            return
+        if len(new) >= _LONG_PATCH:
+            if (items := _items_patch(old, new)) is not None:
+                patches[id(new)] = ("s", place, items)
+        elif depth:
+            for index, (item, was) in enumerate(zip(new, old, strict=True)):
+                _pair(item, was, (*place, index), patches, depth - 1)
+    elif depth and hasattr(new, "__dict__") and hasattr(old, "__dict__"):
+        before = vars(old)
+        for attribute, item in vars(new).items():
+            if attribute in before:
+                _pair(item, before[attribute], (*place, ("a", attribute)), patches, depth - 1)
+
+
+def _dict_patch(
+    old: dict[Any, Any], new: dict[Any, Any]
+) -> tuple[dict[Any, Any], list[Any], tuple[tuple[int, Any], ...]] | None:
+    """The items of `new` that are not those of `old`, the keys it lacks, and where the
+    keys it adds come (by index, in order); None if they are many, or the keys both hold
+    do not come in the same order."""
+    limit = len(new) * _DELTA_SHARE
+    changed, removed = _diff_dict(old, new)
+    if len(changed) + len(removed) > limit:
+        return None
+    keys = list(new)
+    added = tuple((index, key) for index, key in enumerate(keys) if key not in old)
+    if removed or added:
+        gone = set(removed)
+        if [key for key in keys if key in old] != [key for key in old if key not in gone]:
+            return None
+    elif keys != list(old):
+        return None
+    return changed, removed, added
+
+
+def _items_patch(old: Any, new: Any) -> tuple[tuple[int, Any], ...] | None:
+    """The items of `new` (of the same length as `old`) not the same as those of `old`, by
+    index; None if they are many."""
+    limit = len(new) * _DELTA_SHARE
+    items = []
+    for index, (item, was) in enumerate(zip(new, old, strict=True)):
+        if item is was or (type(item) is str and type(was) is str and item == was):
+            continue
+        if not _same_atom(item, was):
+            items.append((index, item))
+            if len(items) > limit:
+                return None
+    return tuple(items)
 
 
 def _index(
@@ -363,6 +450,10 @@ def _index(
         return
     if isinstance(value, tuple | list):
         for index, item in enumerate(value):
+            # Short str and numbers (most items of the long lists) are never referred to.
+            kind = type(item)
+            if (kind is str and len(item) < _LONG) or kind in _SMALL:
+                continue
             _index(item, (*place, index), places, tuples, depth - 1)
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -376,13 +467,19 @@ class _Referring(pickle.Pickler):
     """Pickles the objects `places` knows, and long str and tuples equal to those `tuples`
     knows, as references to their place."""
 
-    def __init__(self, file: IO[bytes], places: _Places, tuples: _Tuples) -> None:
+    def __init__(
+        self, file: IO[bytes], places: _Places, tuples: _Tuples, patches: _Patches
+    ) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.places = places
         self.tuples = tuples
+        self.patches = patches
 
     def persistent_id(self, obj: Any) -> Any:
         place = self.places.get(id(obj))
+        if place is None and self.patches:
+            # The same patch object each time: loaded once, as one object (see _Resolving).
+            place = self.patches.get(id(obj))
         if place is None and self.tuples:
             kind = type(obj)
             if kind is tuple and len(obj) >= _LONG_TUPLE:
@@ -399,8 +496,17 @@ class _Resolving(pickle.Unpickler):
     def __init__(self, file: IO[bytes], entries: dict[str, dict[str, Any]]) -> None:
         super().__init__(file)
         self.entries = entries
+        self.patched: dict[int, tuple[Any, Any]] = {}  # id of a patch -> (it, what it made)
 
     def persistent_load(self, pid: Any) -> Any:
+        if pid[0] == "d" or pid[0] == "s":
+            made = self.patched.get(id(pid))
+            if made is None:
+                made = self.patched[id(pid)] = (pid, _patched(pid, self._at(pid[1])))
+            return made[1]
+        return self._at(pid)
+
+    def _at(self, pid: Any) -> Any:
         if pid[0] == "e":
             value, steps = self.entries[pid[1]][pid[2]], pid[3:]
         else:
@@ -413,6 +519,39 @@ class _Resolving(pickle.Unpickler):
             else:
                 value = getattr(value, step[1])
         return value
+
+
+def _patched(patch: Any, old: Any) -> Any:
+    """A copy of `old` with a patch (see `_Patches`) applied; old itself is left as it was."""
+    if patch[0] == "d":
+        _, _, changed, removed, added = patch
+        if type(old) is not dict or type(changed) is not dict:
+            raise ValueError("not a dict")
+        if not added:
+            value = dict(old)
+            for key in removed:
+                del value[key]
+            value.update(changed)
+            return value
+        gone = set(removed)
+        if not gone <= old.keys():
+            raise KeyError("not there")
+        items = [(key, item) for key, item in old.items() if key not in gone]
+        for index, key in added:  # in order: each in its place among those before it
+            if not 0 <= index <= len(items) or key in old:
+                raise IndexError(index)
+            items.insert(index, (key, changed[key]))
+        value = dict(items)
+        value.update(changed)
+        return value
+    if type(old) is not tuple and type(old) is not list:
+        raise ValueError("not a sequence")
+    items = list(old)
+    for index, item in patch[2]:
+        if not 0 <= index < len(items):
+            raise IndexError(index)
+        items[index] = item
+    return tuple(items) if type(old) is tuple else items
 
 
 class _TooBig(Exception):
@@ -434,11 +573,23 @@ class _Bounded(io.BytesIO):
 
 def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk:
     ident = secrets.token_hex(16)
-    header = {"version": version, "id": ident, "parent": None, "seq": 0}
-    size = _write(folder / FILE, _dumper(header, new))
+    parts = _parts(new)
+    header = {"version": version, "id": ident, "parent": None, "seq": 0, "parts": len(parts)}
+    size = _write(folder / FILE, _dumper(header, *parts))
     # The deltas name the base they apply to: left by a killed save, they are not read.
     _remove_deltas(folder, lambda n: True)
     return _Disk(folder, version, (ident,), (size,), new)
+
+
+def _parts(new: dict[str, dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
+    """The memos, each on its own, but those that hold another's objects (see `_WITH`)
+    together with it: each part is pickled on its own, and its pickler's memory of what
+    it wrote (an entry per object, millions) is freed before the next part's."""
+    parts: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, entries in new.items():
+        lead = _WITH.get(name, name)
+        parts.setdefault(lead if lead in new else name, {})[name] = entries
+    return list(parts.values())
 
 
 def _remove_deltas(folder: Path, which: Callable[[int], bool]) -> None:
@@ -461,9 +612,10 @@ def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Ch
         before = old.get(name, {})
         changed: dict[str, Any] = {}
         nested: dict[str, tuple[dict[str, Any], list[Any]]] = {}
+        get = before.get
         for key, value in entries.items():
-            was = before.get(key, _MISSING)
-            if _same(value, was):
+            was = get(key, _MISSING)
+            if value is was or _same(value, was):
                 continue
             if type(value) is dict and type(was) is dict:
                 inner = _diff_dict(was, value)
@@ -482,7 +634,16 @@ def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Ch
 
 
 def _diff_dict(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[dict[Any, Any], list[Any]]:
-    changed = {key: value for key, value in new.items() if not _same(value, old.get(key, _MISSING))}
+    # Most values are the very object (or an equal str) `old` holds: settled here, without
+    # a call per key (a dict of the pages' fingerprints has hundreds of thousands).
+    get = old.get
+    changed = {}
+    for key, value in new.items():
+        was = get(key, _MISSING)
+        if value is was or (type(value) is str and type(was) is str and value == was):
+            continue
+        if not _same(value, was):
+            changed[key] = value
     return changed, [key for key in old if key not in new]
 
 

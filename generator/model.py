@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .dates import PartialDate
 from .diagnostics import Location
@@ -25,9 +25,22 @@ class Ref:
     id: str
     location: Location
 
+    if not TYPE_CHECKING:  # (for mypy, every attribute would be there)
+
+        def __getattr__(self, name: str) -> Any:
+            # An unpickled reference makes its location when first asked (most never are).
+            where = self.__dict__.get("_where") if name == "location" else None
+            if where is None:
+                raise AttributeError(name)
+            location = self.__dict__["location"] = _location(*where)
+            return location
+
     def __reduce__(self) -> tuple[Any, ...]:
-        where = self.location
-        return _ref, (self.id, where.path, where.line, where.column)
+        where = self.__dict__.get("_where")
+        if where is None:
+            location = self.location
+            where = (location.path, location.line, location.column)
+        return _ref, (self.id, where)
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,17 @@ class Record:
     def __hash__(self) -> int:
         return hash((self.kind, self.id))
 
+    if not TYPE_CHECKING:  # (for mypy, every attribute would be there)
+
+        def __getattr__(self, name: str) -> Any:
+            # An unpickled record makes its field locations when first asked (from its
+            # `_places`, see `__reduce__`): most records of a rebuild are never asked.
+            places = self.__dict__.get("_places") if name == "field_locations" else None
+            if places is None:
+                raise AttributeError(name)
+            made = self.__dict__["field_locations"] = _field_locations(self.location.path, places)
+            return made
+
     def get(self, name: str, default: Any = None) -> Any:
         return self.fields.get(name, default)
 
@@ -139,7 +163,9 @@ class Record:
     def __reduce__(self) -> tuple[Any, ...]:
         where = self.location
         path = where.path
-        places: Any = self.field_locations
+        places: Any = self.__dict__.get("_places")
+        if places is None:
+            places = self.field_locations
         if type(places) is dict and all(p.path == path for p in places.values()):
             # The usual case, every field in the record's own file: (name, line, column)...
             places = tuple(
@@ -224,11 +250,11 @@ def _location(path: str, line: int, column: int) -> Location:
     return location
 
 
-def _ref(id: str, path: str, line: int, column: int) -> Ref:
+def _ref(id: str, where: tuple[str, int, int]) -> Ref:
     ref = _new(Ref)
     state = ref.__dict__
     state["id"] = id
-    state["location"] = _location(path, line, column)
+    state["_where"] = where  # (path, line, column): the location, made when first asked
     return ref
 
 
@@ -243,6 +269,12 @@ def _text(
     if digest is not None:
         state["digest"] = digest
     return text
+
+
+def _field_locations(path: str, places: tuple[Any, ...]) -> dict[str, Location]:
+    """A record's field locations from (name, line, column)... in its file at `path`."""
+    names, rows, columns = places[0::3], places[1::3], places[2::3]
+    return {n: _location(path, row, col) for n, row, col in zip(names, rows, columns, strict=True)}
 
 
 def _restore(kind: type[Any], values: tuple[Any, ...]) -> Any:
@@ -273,11 +305,9 @@ def _record(
     state["location"] = _location(path, line, column)
     state["fields"] = fields
     if isinstance(places, tuple):
-        names, rows, columns = places[0::3], places[1::3], places[2::3]
-        places = {
-            n: _location(path, row, col) for n, row, col in zip(names, rows, columns, strict=True)
-        }
-    state["field_locations"] = places
+        state["_places"] = places  # the field locations, made when first asked
+    else:
+        state["field_locations"] = places
     state["body"] = body
     state["assets"] = assets
     if fingerprint is not None:

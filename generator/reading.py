@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple, TypeVar, cast
 
 from .cache import Memo
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
@@ -28,6 +28,7 @@ STORY_LIMIT = 2 * 1024 * 1024
 YAML_SUFFIXES = (".yaml", ".yml")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif")
 SITE_FILE = "site.yaml"
+_T = TypeVar("_T")
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Folder names an editor may reach for, and the kind they mean ('people/' -> 'actors/').
@@ -150,13 +151,35 @@ def _folder(
     classified = _classified(files, folder, root, top, found, memo)
     diagnostics.extend(found.items)
     status = dict(files)
+    # What the folder's last entry kept, and is the same still (all but the edited file, as
+    # a rule), is kept as those very objects: the cache's delta refers to them, instead of
+    # writing every file of the folder again.
+    was = _kept(known)
     kept = tuple(
-        d if isinstance(d, Unread) else Unread(d.path, d.kind, d.stem, d.digest, d.assets, root + r)
+        _same_as(
+            d
+            if isinstance(d, Unread)
+            else Unread(d.path, d.kind, d.stem, d.digest, d.assets, root + r),
+            was,
+        )
         for r, d in classified
     )
-    stamps = tuple(_stamp(d.path, status[r]) for r, d in classified)
+    stamps = tuple(_same_as(_stamp(d.path, status[r]), was) for r, d in classified)
     memo.new[key] = (folder.stamps, kept, found.items, stamps)
     return [d for _, d in classified]
+
+
+def _kept(known: object) -> dict[object, object]:
+    """The documents and stamps a folder's earlier entry kept, each by itself."""
+    if not (isinstance(known, tuple) and len(known) == 4):
+        return {}
+    _, documents, _, stamps = known
+    return {item: item for item in itertools.chain(documents, stamps)}
+
+
+def _same_as(value: _T, was: dict[object, object]) -> _T:
+    """The equal object of `was`, if there is one, else `value`."""
+    return cast(_T, was.get(value, value))
 
 
 def _classified(

@@ -127,6 +127,36 @@ def test_a_truncated_cache_is_ignored(tmp_path: Path) -> None:
     assert _build(content, tmp_path / "site", templates, folder) == edited != clean
 
 
+def test_a_base_pickles_each_memo_on_its_own_but_those_that_share_objects(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+    with (folder / cache.FILE).open("rb") as file:
+        header = pickle.load(file)
+        parts = [pickle.load(file) for _ in range(header["parts"])]
+        assert file.read() == b""
+    # The markdown memo's records are the parse memo's: pickled together, kept one object.
+    assert [list(part) for part in parts] == [["files"], ["parse", "markdown"], ["deps"]]
+    loaded = _loaded(folder, tuple(entries))
+    assert loaded == entries
+    assert loaded["parse"]["p5"][0][0] is loaded["markdown"]["record:5"][0]
+
+
+def test_a_base_cut_after_a_whole_part_is_ignored(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    with (folder / cache.FILE).open("rb") as file:
+        pickle.load(file)
+        pickle.load(file)
+        end = file.tell()
+    data = (folder / cache.FILE).read_bytes()
+    assert end < len(data)
+    (folder / cache.FILE).write_bytes(data[:end])
+    assert _loaded(folder) == {name: {} for name in NAMES}
+
+
 def test_a_failed_build_leaves_the_cache_as_it_was(tmp_path: Path) -> None:
     content, templates = _site(tmp_path)
     folder = tmp_path / "cache"
@@ -307,6 +337,75 @@ def test_a_delta_refers_to_the_parts_a_new_entry_took_over_from_the_old(tmp_path
     memos = cache.load(folder, NAMES)
     _, loaded = memos["deps"].old["traces"]["search"]
     assert loaded["record 5"] == "new" and len(loaded) == 2000
+
+
+def _with_index(entries: dict[str, dict[str, object]]) -> tuple[dict[str, str], list[str]]:
+    """A search index's trace: a long dict (by record) and list (by page) of long entries."""
+    page = {f"record {i}": f"the search index's entry of record {i}: " * 4 for i in range(2000)}
+    files = [f"page-{i}.html written at stamp {i} " * 3 for i in range(2000)]
+    entries["deps"]["traces"]["search"] = (page, files)
+    return page, files
+
+
+@pytest.mark.parametrize("reorder", [False, True])
+def test_a_long_dict_or_list_that_differs_in_a_few_items_is_written_as_those(
+    tmp_path: Path, reorder: bool
+) -> None:
+    folder = tmp_path / "cache"
+    entries = _entries()
+    page, _files = _with_index(entries)
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+
+    def edit(new: dict[str, dict[str, object]]) -> None:
+        old, old_files = new["deps"]["traces"]["search"]
+        # One key replaced by another in its place (an index by records' fingerprints,
+        # after one record changed), one added at the end, one removed.
+        changed = {("record 9b" if k == "record 9" else k): v for k, v in old.items()}
+        changed.update({"record 5": "new entry", "record 2000": "added"})
+        del changed["record 7"]
+        if reorder:  # the same items in another order: a patch would not give this order
+            changed = dict(reversed(changed.items()))
+        made = list(old_files)
+        made[3] = "page-3.html written again"
+        new["deps"]["traces"] = {**new["deps"]["traces"], "search": (changed, made)}
+
+    expected = _resave(folder, edit)
+    loaded = _loaded(folder)
+    assert loaded == expected == _full(tmp_path, expected)
+    got, got_files = loaded["deps"]["traces"]["search"]
+    want, want_files = expected["deps"]["traces"]["search"]
+    assert list(got) == list(want) and type(got_files) is list and got_files == want_files
+    assert got["record 5"] == "new entry" and "record 7" not in got and len(got) == 2000
+    assert list(got).index("record 9b") == (1991 if reorder else 8)  # record 7 is gone
+    size = (folder / "delta-1.pickle").stat().st_size
+    if reorder:  # each entry written as a reference to the old one's
+        assert 2000 * 10 < size < len(pickle.dumps(page))
+    else:  # only the items that changed
+        assert size < 2000
+    # The old entry is left as it was (the base's own objects were not patched in place).
+    assert len(page) == 2000 and "record 7" in page
+
+
+def test_a_patch_that_does_not_apply_ends_the_chain(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    entries = _entries()
+    _with_index(entries)
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+
+    def edit(new: dict[str, dict[str, object]]) -> None:
+        old, files = new["deps"]["traces"]["search"]
+        new["deps"]["traces"] = {**new["deps"]["traces"], "search": ({**old, "x": 1}, files)}
+
+    _resave(folder, edit)
+    data = (folder / "delta-1.pickle").read_bytes()
+    # The patch's place, made to point at an entry that is no dict.
+    assert data.count(b"search") == 1
+    (folder / "delta-1.pickle").write_bytes(data.replace(b"search", b"page-1"))
+    assert _loaded(folder) == _loaded_base(entries)
+
+
+def _loaded_base(entries: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    return {name: entries[name] for name in NAMES}
 
 
 def test_deltas_apply_in_order_until_a_new_base_is_due(

@@ -106,3 +106,20 @@ def test_run_all_leaves_the_collector_as_it_found_it() -> None:
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+def test_an_unpickled_record_and_reference_make_their_locations_when_first_asked() -> None:
+    record = _record()
+    copy = _roundtrip(record)
+    assert isinstance(copy, Record)
+    assert "field_locations" not in vars(copy)
+    source = copy.get("sources")[0].source
+    assert isinstance(source, Ref) and "location" not in vars(source)
+    # Pickled again before being asked: the same as the original, once asked.
+    again = _roundtrip(copy)
+    assert isinstance(again, Record) and again == record and repr(again) == repr(record)
+    assert copy.field_locations == record.field_locations
+    assert copy.field_locations is copy.field_locations  # made once, then kept
+    assert source.location == Location("content/actors/a.yaml", 7, 5)
+    assert source == Ref("tass", HERE.at(7, 5)) and hash(source) == hash(Ref("tass", HERE.at(7, 5)))
+    assert not hasattr(copy, "no_such_attribute") and not hasattr(source, "field_locations")

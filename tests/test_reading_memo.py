@@ -106,3 +106,24 @@ def test_a_folder_that_holds_a_link_is_read_file_by_file(
     _, problems_again, _ = again(content, memo)
     assert "stories/s.md" in seen and "actors/a.yaml" not in seen
     assert problems_again == problems
+
+
+def test_a_changed_folder_keeps_what_it_kept_of_its_unchanged_files(tmp_path: Path) -> None:
+    content = write_content(tmp_path)
+    for i in range(5):
+        (content / "actors" / f"x{i}.yaml").write_text(f"name: X{i}\n", "utf-8")
+    _, _, memo = again(content, Memo())
+    key = next(k for k in memo.new if k.startswith("folder\0") and k.endswith("\0actors"))
+    _, kept, _, stamps = memo.new[key]
+    (content / "actors" / "x2.yaml").write_text("name: X2 edited\n", "utf-8")
+    documents, _, memo = again(content, memo)
+    _, kept_now, _, stamps_now = memo.new[key]
+    assert [d.path for d in kept_now] == [d.path for d in kept]
+    # The very objects of the last entry (which the cache's delta refers to), but the
+    # edited file's, which is new.
+    same = [now is was for now, was in zip(kept_now, kept, strict=True)]
+    assert same == [not d.path.endswith("x2.yaml") for d in kept]
+    assert [now is was for now, was in zip(stamps_now, stamps, strict=True)] == same
+    assert kept_now[same.index(False)].digest == next(
+        d.digest for d in documents if d.path.endswith("x2.yaml")
+    )
