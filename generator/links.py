@@ -126,17 +126,23 @@ def link_corpus(
     html: dict[tuple[str, str], str] = {}
     publishers: dict[str, str] = {}
     diagnostics = Diagnostics()
-    for key, record, found in zip(keys, records, cast(list[_Visit], visits), strict=True):
+    kept = memo.new
+    for key, record, found, entry in zip(
+        keys, records, cast(list[_Visit], visits), entries, strict=True
+    ):
         if found.edges:
             by_source[record.id] = found.edges
         html.update(found.html)
         if found.publisher is not None:
             publishers[record.id] = found.publisher
-        diagnostics.extend(found.diagnostics)
-        memo.new.update(found.rendered)
+        kept.update(found.rendered)
         # A message may suggest any id ("did you mean"): a visit that gave one is not kept.
-        if not found.diagnostics:
-            memo.new[key] = (record, found)
+        if found.diagnostics:
+            diagnostics.extend(found.diagnostics)
+        elif entry is not None and entry[1] is found and entry[0] is record:
+            kept[key] = entry  # the memo's entry as it is
+        else:
+            kept[key] = (record, found)
     # What the next build needs to tell which answers changed: the records then (their
     # entries, every one kept: none had a diagnostic) and the drafts left out.
     memo.new[_LAST] = (
@@ -563,7 +569,7 @@ def _derive(
         return _afresh(stories, by_source)
     before = old.by_source
     changed = [s for s, e in by_source.items() if (o := before.get(s)) is not e and o != e]
-    changed.extend(s for s in before if s not in by_source)
+    changed.extend(before.keys() - by_source.keys())
     if not changed:
         return old
     if len(changed) > _FEW * len(by_source):
