@@ -122,23 +122,54 @@ def makers(corpus: Corpus, links: Links, templates: Path) -> list[Maker]:
     145,000 makers at 10,000 stories costs more than the page that changed).
     """
     global _last
+    if _last is not None and _same_shape(_last[2], corpus, templates, _last[0]):
+        _last = _last[0], _last[1], dict(corpus.records)
+        return _last[1]
     shape = _shape(corpus, templates)
     if _last is not None and _last[0] == shape:
-        return _last[1]
-    found = _makers(corpus, cast(tuple[Path, ...], shape[1]))
-    _last = shape, found
+        found = _last[1]
+    else:
+        found = _makers(corpus, cast(tuple[Path, ...], shape[1]))
+    _last = shape, found, dict(corpus.records)
     return found
 
 
-# The shape of the corpus and the makers of the last call to `makers` (one process, one site
-# at a time: a second site replaces the first).
-_last: tuple[tuple[object, ...], list[Maker]] | None = None
+# The shape of the corpus, the makers and the records of the last call to `makers` (one
+# process, one site at a time: a second site replaces the first).
+_last: tuple[tuple[object, ...], list[Maker], dict[str, Record]] | None = None
+
+
+def _same_shape(
+    last: dict[str, Record], corpus: Corpus, templates: Path, shape: tuple[object, ...]
+) -> bool:
+    """Whether the corpus has the shape of the last one, whose records were `last`, without
+    working the shape out: the same ids, and each record that is not the very object it
+    was has the same kind, name (its place within its kind), body or not, and images."""
+    if shape[:2] != (templates, _assets(templates)):
+        return False
+    records = corpus.records
+    if len(records) != len(last) or tuple(records) != tuple(last):
+        return False
+    for record_id, record in records.items():
+        was = last[record_id]
+        if was is not record and (
+            was.kind != record.kind
+            or was.name != record.name
+            or (was.body is None) != (record.body is None)
+            or was.assets != record.assets
+        ):
+            return False
+    return True
+
+
+def _assets(templates: Path) -> tuple[Path, ...]:
+    return tuple(sorted(p for p in (templates / "assets").iterdir() if p.is_file()))
 
 
 def _shape(corpus: Corpus, templates: Path) -> tuple[object, ...]:
     """All that the list of makers depends on. (Records are sorted by id in the corpus, and
     by name within a kind: both orders show in it.)"""
-    assets = tuple(sorted(p for p in (templates / "assets").iterdir() if p.is_file()))
+    assets = _assets(templates)
     kinds = tuple(
         (kind, tuple((r.id, r.body is not None, r.assets) for r in corpus.of_kind(kind)))
         for kind in KINDS
