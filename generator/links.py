@@ -101,8 +101,18 @@ def link_corpus(
     records = list(corpus)
     memo = memo if memo is not None else Memo()
     world = _World(corpus, hidden)
-    keys = [f"{_RECORD}{corpus.site.allow_html}:{record.id}" for record in records]
-    visits = [world.recall(memo.old.get(k), r) for k, r in zip(keys, records, strict=True)]
+    allow_html = corpus.site.allow_html
+    keys = [f"{_RECORD}{allow_html}:{record.id}" for record in records]
+    entries = [memo.old.get(k) for k in keys]
+    if _same_answers(world, records, entries, memo.old):
+        # Every record's questions get the answers they got: a record that is the very
+        # object the memo holds is visited as then, without asking them again.
+        visits = [
+            e[1] if e is not None and e[0] is r else world.recall(e, r)
+            for e, r in zip(entries, records, strict=True)
+        ]
+    else:
+        visits = [world.recall(e, r) for e, r in zip(entries, records, strict=True)]
     todo = [i for i, found in enumerate(visits) if found is None]
 
     def visit(start: int, stop: int) -> list[_Visit]:
@@ -116,21 +126,74 @@ def link_corpus(
     html: dict[tuple[str, str], str] = {}
     publishers: dict[str, str] = {}
     diagnostics = Diagnostics()
-    for key, record, found in zip(keys, records, cast(list[_Visit], visits), strict=True):
+    kept = memo.new
+    for key, record, found, entry in zip(
+        keys, records, cast(list[_Visit], visits), entries, strict=True
+    ):
         if found.edges:
             by_source[record.id] = found.edges
         html.update(found.html)
         if found.publisher is not None:
             publishers[record.id] = found.publisher
-        diagnostics.extend(found.diagnostics)
-        memo.new.update(found.rendered)
+        kept.update(found.rendered)
         # A message may suggest any id ("did you mean"): a visit that gave one is not kept.
-        if not found.diagnostics:
-            memo.new[key] = (record, found)
+        if found.diagnostics:
+            diagnostics.extend(found.diagnostics)
+        elif entry is not None and entry[1] is found and entry[0] is record:
+            kept[key] = entry  # the memo's entry as it is
+        else:
+            kept[key] = (record, found)
+    # What the next build needs to tell which answers changed: the records then (their
+    # entries, every one kept: none had a diagnostic) and the drafts left out.
+    memo.new[_LAST] = (
+        None
+        if diagnostics.items
+        else {
+            "allow_html": allow_html,
+            "ids": tuple(corpus.records),
+            "hidden": tuple(sorted(hidden)),
+        }
+    )
     stories = frozenset(record.id for record in records if record.kind == STORY)
     derived = memo.new[_DERIVED] = _derive(stories, by_source, memo.old.get(_DERIVED))
     revisited = frozenset(records[i].id for i in todo)
     return derived.links(html, publishers, revisited), diagnostics.items
+
+
+def _same_answers(
+    world: _World, records: list[Record], entries: list[Any], old: Mapping[str, Any]
+) -> bool:
+    """Whether every question about a record gets the answer the memo's visits got: the
+    memo holds every record of one build (`_LAST`), and the ids added, removed, drafted,
+    or whose record is not the very object it was, are each asked about as then.
+
+    (An answer depends on the one record asked about and on whether it is a draft left
+    out: about any other id it is the same as then.)
+    """
+    last = old.get(_LAST)
+    if not isinstance(last, dict) or last.get("allow_html") != world.corpus.site.allow_html:
+        return False
+    then_ids, then_hidden = set(last["ids"]), frozenset(last["hidden"])
+    moved = (then_ids ^ world.corpus.records.keys()) | (then_hidden ^ world.hidden)
+    moved.update(r.id for r, e in zip(records, entries, strict=True) if e is None or e[0] is not r)
+    prefix = f"{_RECORD}{last['allow_html']}:"
+    for target_id in moved:
+        then = None
+        if target_id in then_ids:
+            entry = old.get(prefix + target_id)
+            if entry is None:
+                return False
+            then = entry[0]
+        for question in ("record", "link", "hidden"):
+            now = world.answers[_question(question, target_id)]
+            if now != _answer(question, then, target_id in then_hidden):
+                return False
+    return True
+
+
+# The memo's entry for what the last link stage without diagnostics knew: allow_html, the
+# ids of its records and of the drafts left out.
+_LAST = "links:last"
 
 
 # What visiting a record costs beside rendering its Markdown, in characters of Markdown
@@ -204,6 +267,21 @@ class _Answers(dict[str, Any]):
         return answer
 
 
+def _answer(question: str, target: Record | None, hidden: bool) -> Any:
+    """The answer to a question ("record", "link", "hidden"; or their first letter) about
+    an id, given its record (None: no such record) and whether it is a draft left out."""
+    answer: Any
+    if question[0] == "h":
+        answer = hidden
+    elif target is None:
+        answer = None
+    elif question[0] == "r":
+        answer = _Target(target.kind, target.get("type"))
+    else:
+        answer = (output_path(record_url(target)), target.name)
+    return answer
+
+
 class _World:
     """The records as a visit sees them from another one. Every answer is kept (`answers`):
     many records ask about the same few, and a memoized visit is checked by asking its
@@ -220,16 +298,7 @@ class _World:
         about the id; None: no such record."""
         question, target_id = key[0], key[2:]
         target = self.corpus.records.get(target_id)
-        answer: Any
-        if question == "h":
-            answer = target_id in self.hidden
-        elif target is None:
-            answer = None
-        elif question == "r":
-            answer = _Target(target.kind, target.get("type"))
-        else:
-            answer = (output_path(record_url(target)), target.name)
-        return answer
+        return _answer(question, target, target_id in self.hidden)
 
     def recall(self, entry: Any, record: Record) -> _Visit | None:
         """The memo's visit of the record, if it is the same and all it asked still holds.
@@ -500,7 +569,7 @@ def _derive(
         return _afresh(stories, by_source)
     before = old.by_source
     changed = [s for s, e in by_source.items() if (o := before.get(s)) is not e and o != e]
-    changed.extend(s for s in before if s not in by_source)
+    changed.extend(before.keys() - by_source.keys())
     if not changed:
         return old
     if len(changed) > _FEW * len(by_source):

@@ -279,7 +279,11 @@ def make_site(
     last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
     summaries, suspects = _survey(corpus, links, memo, known, makers, fingerprints.globals)
     changed = rebuild.changed(last, fingerprints, suspects)
-    todo = rebuild.stale(makers, traces, changed, out)
+    # Traces this process left with the site it made (serve) tell what the site holds: its
+    # files are not looked at one by one. (A new process looks: a file changed by hand in
+    # site/ is made again.)
+    ours = known and _left[0] is traces and _left[1] == memo.old.get(_SITE)
+    todo = rebuild.stale(makers, traces, changed, out, look=not ours)
     names = {m.name for m in makers}
     spare_stamp = site_stamp(spare_folder(out))
     trusted = known and spare_stamp is not None and memo.old.get(_SPARE) == spare_stamp
@@ -329,7 +333,12 @@ def make_site(
     memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made)
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
+    _left[:] = traces, memo.new[_SITE]
     return len(pages), []
+
+
+# The traces the last site made in this process was made by, with the stamp of that site.
+_left: list[object] = [None, None]
 
 
 def _survey(

@@ -45,14 +45,24 @@ def changed(
 
 
 def stale(
-    makers: Sequence[Maker], traces: Mapping[str, Trace], changed: set[Key], out: Path
+    makers: Sequence[Maker],
+    traces: Mapping[str, Trace],
+    changed: set[Key],
+    out: Path,
+    *,
+    look: bool = True,
 ) -> list[int]:
-    """The makers to run: those with no trace, a changed input, or a file not as written."""
+    """The makers to run: those with no trace, a changed input, or (unless look=False: the
+    traces are known to tell what the site holds) a file not as written."""
     todo = []
     site = f"{out}/"
     for index, maker in enumerate(makers):
         trace = traces.get(maker.name)
-        if trace is None or not changed.isdisjoint(trace.keys) or not as_written(site, trace.files):
+        if (
+            trace is None
+            or not changed.isdisjoint(trace.keys)
+            or (look and not as_written(site, trace.files))
+        ):
             todo.append(index)
     return todo
 

@@ -524,3 +524,52 @@ def test_the_search_index_makes_again_only_the_entries_of_changed_records(
     index = (tmp_path / "site" / search.INDEX).read_bytes()
     assert b"A word for the index." in index
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def _files_looked_at(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many traces' files each call of `rebuild.stale` looked at in the site."""
+    looked: list[int] = []
+    real = rebuild.as_written
+
+    def as_written(folder: str, files: object) -> bool:
+        looked[-1] += 1
+        return real(folder, files)  # type: ignore[arg-type]
+
+    real_stale = rebuild.stale
+
+    def stale(*args: object, **kwargs: object) -> object:
+        looked.append(0)
+        return real_stale(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rebuild, "as_written", as_written)
+    monkeypatch.setattr(rebuild, "stale", stale)
+    return looked
+
+
+def test_a_rebuild_in_the_process_that_made_the_site_trusts_its_traces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As serve rebuilds: the site's files are not looked at one by one, since this process
+    wrote them; a build that loads its memos from the cache looks at every one."""
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True)
+    looked = _files_looked_at(monkeypatch)
+    result = build(options)
+    assert result.written
+    memos = cache.carry(result.memos, True)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    for n in range(2):
+        story.write_text(story.read_text("utf-8") + f"\nSaved {n}.\n", "utf-8")
+        result = build(options, memos=memos)
+        assert result.written
+        memos = cache.carry(result.memos, True)
+    assert looked[1:] == [0, 0]
+    assert tree(options.out) == tree_of_clean(tmp_path)
+    # The cache's memos are not this process's traces: every file is looked at.
+    story.write_text(story.read_text("utf-8") + "\nSaved again.\n", "utf-8")
+    assert build(options).written
+    assert looked[-1] >= 50
+    # Nor are the traces of another site (another stamp), even in this process.
+    shutil.rmtree(options.out)
+    assert build(options, memos=cache.carry(result.memos, True)).written
+    assert tree(options.out) == tree_of_clean(tmp_path)

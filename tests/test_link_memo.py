@@ -442,3 +442,49 @@ def test_a_random_walk_of_edits_links_as_a_clean_link_does(
         done.append(_step(rng, records))
         corpus = Corpus(corpus.site, records)
     assert len(afresh) < 2 * len(done)  # some links were updated, not worked out afresh
+
+
+def test_a_draft_deleted_is_no_longer_hidden_to_the_records_that_name_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every other record is the very object it was: only the drafts left out changed."""
+    content, _ = _cached(tmp_path)
+    _draft(content)
+    corpus, hidden = _corpus(content)
+    first = Memo()
+    assert link_corpus(corpus, hidden, memo=first)[1] == []
+    visited = _visited(monkeypatch)
+    want = link_corpus(corpus, frozenset())
+    assert {d.code for d in want[1]} == {"E0401", "E0403"}
+    del visited[:]
+    _same(link_corpus(corpus, frozenset(), memo=Memo(old=first.new)), want)
+    assert visited  # the records that name the draft, visited again
+
+
+def test_records_the_memo_holds_as_they_are_are_not_asked_about_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, _ = _cached(tmp_path)
+    corpus, hidden = _corpus(content)
+    first = Memo()
+    want = link_corpus(corpus, hidden, memo=first)
+    records = dict(corpus.records)
+    story = records["blockade-on-mine-road"]
+    records[story.id] = _with_text(story, "body", _text(story, "body") + " More words.")
+    edited = Corpus(corpus.site, records)
+    asked: list[str] = []
+    real = links._World.work_out
+    monkeypatch.setattr(links._World, "work_out", lambda w, k: asked.append(k) or real(w, k))
+    visited = _visited(monkeypatch)
+    got = link_corpus(edited, hidden, memo=Memo(old=first.new))
+    assert visited == [story.id]
+    # Only the edited story's questions, and those about it: not every record's again.
+    assert {k[2:] for k in asked} - {story.id} <= set(_asked_by(first, story.id))
+    assert len(asked) < len(corpus.records)
+    _same(got, link_corpus(edited, hidden))
+    assert got[0].edges == want[0].edges
+
+
+def _asked_by(memo: Memo, record_id: str) -> list[str]:
+    (entry,) = (v for k, v in memo.new.items() if k.endswith(f":{record_id}") and k[0] == "r")
+    return [question[2:] for question in entry[1].asked]

@@ -60,7 +60,7 @@ def test_a_corpus_of_the_same_shape_is_given_the_last_makers(model: tuple[Corpus
     assert plan.makers(edited, links, TEMPLATES) is first
 
 
-@pytest.mark.parametrize("change", ["rename", "remove", "no body", "images"])
+@pytest.mark.parametrize("change", ["rename", "remove", "no body", "images", "kind"])
 def test_a_corpus_of_another_shape_is_given_new_makers(
     model: tuple[Corpus, Links], change: str
 ) -> None:
@@ -73,8 +73,10 @@ def test_a_corpus_of_another_shape_is_given_new_makers(
         other = Corpus(corpus.site, {i: r for i, r in corpus.records.items() if i != story.id})
     elif change == "no body":
         other = with_record(corpus, story.id, body=None)
-    else:
+    elif change == "images":
         other = with_record(corpus, story.id, assets=(ROOT / "content" / "site.yaml",))
+    else:  # a story's page becomes a record's (a template of another name)
+        other = with_record(corpus, story.id, kind="actors")
     again = plan.makers(other, links, TEMPLATES)
     assert again is not first
     assert shown(again) != shown(first)
