@@ -69,12 +69,26 @@ def _agrees(value: Any) -> bool:
     return True
 
 
+def plain_texts(links: Links) -> PlainTexts:
+    """The PlainTexts of `links`: the one made for them last, if it was for these links. A
+    workshop's views, exporter and feeds are made over the same (watched) links one after
+    the other, so a field's plain text is worked out once for the three of them."""
+    global _plain_texts
+    if _plain_texts is None or _plain_texts.links is not links:
+        _plain_texts = PlainTexts(links)
+    return _plain_texts
+
+
+# The PlainTexts made last, by `plain_texts`.
+_plain_texts: PlainTexts | None = None
+
+
 class Exporter:
     def __init__(self, corpus: Corpus, links: Links) -> None:
         self.corpus = corpus
         self.links = links
         self.tz = corpus.site.tz
-        self.plain = PlainTexts(links)
+        self.plain = plain_texts(links)
         self._dates: dict[PartialDate, dict[str, Any]] = {}
 
     # --- JSON per record -----------------------------------------------------------------

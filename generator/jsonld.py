@@ -13,11 +13,11 @@ from typing import Any
 from markupsafe import Markup
 
 from . import chronology
+from .data import plain_texts
 from .dates import PartialDate
 from .links import Links
 from .model import Corpus, Identifier, Record, Ref
 from .schema import TITLES
-from .search import PlainTexts
 from .urls import HOME, absolute, kind_url, record_url, relative_prefix
 
 CONTEXT = "https://schema.org"
@@ -68,7 +68,7 @@ class Describer:
         self.corpus = corpus
         self.links = links
         self.base = corpus.site.base_url
-        self.plain = PlainTexts(links)
+        self.plain = plain_texts(links)
 
     def iri(self, url: str) -> str:
         return absolute(self.base, url)
