@@ -34,6 +34,8 @@ from .views import Page
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
+_escape_text: Callable[[str], str] = _escape_inner
+
 # Names whose value is not the same thing from one use to the next (a loop's state, the
 # block being filled): a memo that read them would repeat the first HTML made.
 _UNMEMOISABLE = frozenset({"loop", "caller", "varargs", "kwargs", "self", "super"})
@@ -102,9 +104,10 @@ def _escape(value: Any) -> str:
     Markup of it (a Python call for each of the 600,000 values written at 1,000 stories)."""
     kind = type(value)
     if kind is str:
-        return str(_escape_inner(value))
+        return _escape_text(value)
     if kind is Markup:  # (its __html__ is itself; a subclass may differ)
-        return value
+        safe: str = value
+        return safe
     return escape(value)
 
 
