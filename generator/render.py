@@ -108,6 +108,8 @@ def _escape(value: Any) -> str:
     if kind is Markup:  # (its __html__ is itself; a subclass may differ)
         safe: str = value
         return safe
+    if kind is int or kind is float:  # (a map's coordinates) nothing in them to escape
+        return str(value)
     return escape(value)
 
 

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from . import chronology
 from .chronology import Entry
 from .dates import PartialDate, Precision, display_range
+from .deps import Key, key
 from .jsonld import Describer, script
 from .links import Links
 from .maps import Gazetteer, MapView, locator_map
@@ -281,6 +282,12 @@ class Views:
         self._links: dict[tuple[str, str], LinkView] = {}
         self._relative: dict[tuple[str, str], Markup] = {}
         self._dates: dict[tuple[PartialDate, PartialDate | None], DateView] = {}
+        # The line of each dated record in a chronology, per URL depth (and whether it is
+        # the page's own story), with the keys of what making it read (see `entries`).
+        self._entries: dict[tuple[str, str, bool], tuple[EntryView, tuple[Key, ...]]] = {}
+        # Where the watched corpus and links note what a page reads (`deps.watch`), when
+        # they are watched: views kept for many pages note again, in it, what they read.
+        self.reads: set[Key] | None = None
 
     # helpers shared by every page
 
@@ -419,26 +426,57 @@ class Views:
     def entries(
         self, url: str, entries: Iterable[Entry], current: str | None = None
     ) -> tuple[EntryView, ...]:
+        """The lines of a chronology or timeline. A record's line is the same on every page
+        at the depth of `url` (its date is the record's, `chronology.date_of`): when the
+        reads are noted, it is made once and kept, and each page that shows it notes again
+        what making it read."""
+        reads = self.reads
+        if reads is None:
+            return tuple(self.entry(url, entry, entry.record.id == current) for entry in entries)
         views = []
-        records = self.corpus.records
+        prefix = self.prefix(url)
+        kept = self._entries
         for entry in entries:
             record = entry.record
-            sources = tuple(
-                self.to(url, source)
-                for c in record.get("sources", ())
-                if (source := records.get(c.source.id)) is not None
-            )
-            views.append(
-                EntryView(
-                    date=self.entry_date(entry.date, entry.end),
-                    kind=SINGULAR[record.kind],
-                    link=self.to(url, record),
-                    summary=self.entry_summary(url, record),
-                    sources=sources,
-                    current=record.id == current,
+            here = record.id == current
+            found = kept.get((prefix, record.id, here))
+            if found is None:
+                found = kept[prefix, record.id, here] = (
+                    self.entry(url, entry, here),
+                    self.entry_reads(record),
                 )
-            )
+            reads.update(found[1])
+            views.append(found[0])
         return tuple(views)
+
+    def entry(self, url: str, entry: Entry, current: bool) -> EntryView:
+        record = entry.record
+        records = self.corpus.records
+        sources = tuple(
+            self.to(url, source)
+            for c in record.get("sources", ())
+            if (source := records.get(c.source.id)) is not None
+        )
+        return EntryView(
+            date=self.entry_date(entry.date, entry.end),
+            kind=SINGULAR[record.kind],
+            link=self.to(url, record),
+            summary=self.entry_summary(url, record),
+            sources=sources,
+            current=current,
+        )
+
+    def entry_reads(self, record: Record) -> tuple[Key, ...]:
+        """The keys that `entry` reads of the record's line, besides the record itself: its
+        sources, its summary or what stands for it (`entry_summary`)."""
+        found = [key("r", c.source.id) for c in record.get("sources", ())]
+        if record.get("summary") is not None:
+            found.append(key("h", record.id, "summary"))
+        elif record.kind == "quotes":
+            found.append(key("r", record.get("by").id))
+        elif record.kind == "notes":
+            found += (key("r", record.get("from").id), key("r", record.get("to").id))
+        return tuple(found)
 
     def entry_date(self, start: PartialDate, end: PartialDate | None) -> DateView:
         found = self._dates.get((start, end))
