@@ -116,6 +116,21 @@ class EntryView:
     current: bool = False  # the page's own story, in its chronology
 
 
+def _kept_hash(view: Any) -> int:
+    """The hash of a view, worked out once: the memos of the templates (`render.Memo`) hash
+    the views they are kept by on every page that shows them (a line of a chronology, the
+    links of the masthead). Equal views hash alike: the hash is of every field's value."""
+    found: int | None = view.__dict__.get("_hash")
+    if found is None:
+        found = hash(tuple(getattr(view, name) for name in view.__dataclass_fields__))
+        object.__setattr__(view, "_hash", found)
+    return found
+
+
+for _view in (LinkView, DateView, EntryView):
+    _view.__hash__ = _kept_hash  # type: ignore[method-assign,assignment]
+
+
 @dataclass(frozen=True)
 class BacklinkGroup:
     label: str

@@ -53,3 +53,26 @@ def test_kept_lines_of_chronologies_note_what_they_read_on_every_page() -> None:
         shown = len(cold.views._entries)
         kept_for_many += shown - (len(warm.views._entries) - seen_before)
     assert kept_for_many > 20  # lines were taken from what earlier pages made
+
+
+def test_views_hash_once_and_alike_when_equal() -> None:
+    """Views kept by the templates' memos keep their hash: equal views, equal hashes."""
+    from dataclasses import replace
+
+    from markupsafe import Markup
+
+    from generator.views import DateView, EntryView, LinkView
+
+    line = EntryView(
+        DateView("10 May 2022", "2022-05-10"),
+        "event",
+        LinkView("../../events/e/index.html", "E", "event"),
+        Markup("<p>x</p>"),
+        (LinkView("../../sources/s/index.html", "S", "source"),),
+    )
+    twin = replace(line, link=replace(line.link))
+    assert hash(line) == hash(twin) and line == twin
+    assert hash(line) == hash(line) == line.__dict__["_hash"]
+    other = replace(line, current=True)
+    assert other != line and {line: 1, other: 2}[twin] == 1
+    assert replace(line.link, text="F") != line.link
