@@ -18,10 +18,10 @@ import orjson
 from . import chronology
 from .chronology import Entry
 from .dates import PartialDate, display_range
+from .jsonld import plain_texts
 from .links import Edge, Links
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Text
 from .schema import SCHEMAS, STORY, TITLES, Field
-from .search import PlainTexts
 from .urls import absolute, record_url
 
 FORMAT = 1  # bumped when a change to the export would break a reader
@@ -67,20 +67,6 @@ def _agrees(value: Any) -> bool:
         if type(item) not in _PLAIN and not _agrees(item):  # no call for each text
             return False
     return True
-
-
-def plain_texts(links: Links) -> PlainTexts:
-    """The PlainTexts of `links`: the one made for them last, if it was for these links. A
-    workshop's views, exporter and feeds are made over the same (watched) links one after
-    the other, so a field's plain text is worked out once for the three of them."""
-    global _plain_texts
-    if _plain_texts is None or _plain_texts.links is not links:
-        _plain_texts = PlainTexts(links)
-    return _plain_texts
-
-
-# The PlainTexts made last, by `plain_texts`.
-_plain_texts: PlainTexts | None = None
 
 
 class Exporter:

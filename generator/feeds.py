@@ -16,8 +16,8 @@ from datetime import datetime
 
 from . import chronology
 from .chronology import Entry
-from .data import plain_texts
 from .dates import PartialDate, display_range
+from .jsonld import plain_texts
 from .links import Links
 from .markup import relativize
 from .model import Corpus, Record

@@ -13,11 +13,11 @@ from typing import Any
 from markupsafe import Markup
 
 from . import chronology
-from .data import plain_texts
 from .dates import PartialDate
 from .links import Links
 from .model import Corpus, Identifier, Record, Ref
 from .schema import TITLES
+from .search import PlainTexts
 from .urls import HOME, absolute, kind_url, record_url, relative_prefix
 
 CONTEXT = "https://schema.org"
@@ -59,6 +59,20 @@ def script(data: dict[str, Any], page_url: str, base_url: str) -> Markup:
     for char, escape in _ESCAPES.items():
         text = text.replace(char, escape)
     return Markup(text)
+
+
+def plain_texts(links: Links) -> PlainTexts:
+    """The PlainTexts of `links`: the one made for them last, if it was for these links. A
+    workshop's views, exporter and feeds are made over the same (watched) links one after
+    the other, so a field's plain text is worked out once for the three of them."""
+    global _plain_texts
+    if _plain_texts is None or _plain_texts.links is not links:
+        _plain_texts = PlainTexts(links)
+    return _plain_texts
+
+
+# The PlainTexts made last, by `plain_texts`.
+_plain_texts: PlainTexts | None = None
 
 
 class Describer:

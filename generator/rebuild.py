@@ -156,7 +156,6 @@ def _workshop(
     watched_corpus, watched_links = watch(corpus, links, reads)
     shop = Workshop(watched_corpus, watched_links, templates, links, version)
     shop.views.gazetteer = WatchedGazetteer(shop.views.gazetteer, reads)
-    shop.views.reads = reads
     for part in (shop.env, shop.exporter, shop.feeds):
         assert part is not None
     reads.clear()

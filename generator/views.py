@@ -15,7 +15,6 @@ from markupsafe import Markup
 from . import chronology
 from .chronology import Entry
 from .dates import PartialDate, Precision, display_range
-from .deps import Key, key
 from .jsonld import Describer, script
 from .links import Links
 from .maps import Gazetteer, MapView, locator_map
@@ -297,12 +296,9 @@ class Views:
         self._links: dict[tuple[str, str], LinkView] = {}
         self._relative: dict[tuple[str, str], Markup] = {}
         self._dates: dict[tuple[PartialDate, PartialDate | None], DateView] = {}
-        # The line of each dated record in a chronology, per URL depth (and whether it is
-        # the page's own story), with the keys of what making it read (see `entries`).
-        self._entries: dict[tuple[str, str, bool], tuple[EntryView, tuple[Key, ...]]] = {}
-        # Where the watched corpus and links note what a page reads (`deps.watch`), when
-        # they are watched: views kept for many pages note again, in it, what they read.
-        self.reads: set[Key] | None = None
+        # The line of each dated record in a chronology, per URL depth and whether it is the
+        # page's own story (see `entries`).
+        self._entries: dict[tuple[str, str, bool], EntryView] = {}
 
     # helpers shared by every page
 
@@ -442,26 +438,21 @@ class Views:
         self, url: str, entries: Iterable[Entry], current: str | None = None
     ) -> tuple[EntryView, ...]:
         """The lines of a chronology or timeline. A record's line is the same on every page
-        at the depth of `url` (its date is the record's, `chronology.date_of`): when the
-        reads are noted, it is made once and kept, and each page that shows it notes again
-        what making it read."""
-        reads = self.reads
-        if reads is None:
-            return tuple(self.entry(url, entry, entry.record.id == current) for entry in entries)
+        at the depth of `url` (its date is the record's, `chronology.date_of`): made once and
+        kept; a page that shows it kept looks up again what making it looked up, so that a
+        watched corpus (`deps.watch`) notes it for that page too."""
         views = []
         prefix = self.prefix(url)
         kept = self._entries
         for entry in entries:
             record = entry.record
             here = record.id == current
-            found = kept.get((prefix, record.id, here))
-            if found is None:
-                found = kept[prefix, record.id, here] = (
-                    self.entry(url, entry, here),
-                    self.entry_reads(record),
-                )
-            reads.update(found[1])
-            views.append(found[0])
+            view = kept.get((prefix, record.id, here))
+            if view is None:
+                view = kept[prefix, record.id, here] = self.entry(url, entry, here)
+            else:
+                self.read_entry(record)
+            views.append(view)
         return tuple(views)
 
     def entry(self, url: str, entry: Entry, current: bool) -> EntryView:
@@ -481,17 +472,19 @@ class Views:
             current=current,
         )
 
-    def entry_reads(self, record: Record) -> tuple[Key, ...]:
-        """The keys that `entry` reads of the record's line, besides the record itself: its
-        sources, its summary or what stands for it (`entry_summary`)."""
-        found = [key("r", c.source.id) for c in record.get("sources", ())]
+    def read_entry(self, record: Record) -> None:
+        """Look up what `entry` looks up of the record's line, besides the record itself: its
+        sources, and its summary or what stands for it (`entry_summary`)."""
+        records = self.corpus.records
+        for citation in record.get("sources", ()):
+            records.get(citation.source.id)
         if record.get("summary") is not None:
-            found.append(key("h", record.id, "summary"))
+            self.links.html.get((record.id, "summary"))
         elif record.kind == "quotes":
-            found.append(key("r", record.get("by").id))
+            records.get(record.get("by").id)
         elif record.kind == "notes":
-            found += (key("r", record.get("from").id), key("r", record.get("to").id))
-        return tuple(found)
+            records.get(record.get("from").id)
+            records.get(record.get("to").id)
 
     def entry_date(self, start: PartialDate, end: PartialDate | None) -> DateView:
         found = self._dates.get((start, end))
