@@ -37,17 +37,40 @@ def date_of(record: Record, corpus: Corpus) -> PartialDate | None:
 
 def in_order(records: list[Record] | set[Record], corpus: Corpus) -> list[Entry]:
     tz = corpus.site.tz
+    known = _known(corpus)
     keyed = []
     for record in records:
         if record.kind not in DATED_KINDS:  # date_of reads nothing for those
+            continue
+        found = known.get(record.id)
+        if found is not None and found[0] is record:
+            keyed.append(found[1])
             continue
         date = date_of(record, corpus)
         if date is not None:
             end = record.get("end")
             entry = Entry(record, date, end if isinstance(end, PartialDate) else None)
-            keyed.append((_sort_key(entry, tz), entry))
+            item = (_sort_key(entry, tz), entry)
+            keyed.append(item)
+            if record.date is not None:  # made of the record alone (date_of read nothing)
+                known[record.id] = record, item
     keyed.sort(key=itemgetter(0))  # by the key alone: an Entry does not compare
     return [entry for _, entry in keyed]
+
+
+# The corpus last ordered, and the entry of each record with a date of its own, with its
+# sort key: a record is on many pages' chronologies and timelines (those of the records it
+# involves), its JSON, its story's feed.
+_kept: tuple[Corpus, dict[str, tuple[Record, tuple[tuple[float, int, int, str], Entry]]]] | None
+_kept = None
+
+
+def _known(corpus: Corpus) -> dict[str, tuple[Record, tuple[tuple[float, int, int, str], Entry]]]:
+    """The entries kept for `corpus` (the same object: the same records, the same zone)."""
+    global _kept
+    if _kept is None or _kept[0] is not corpus:
+        _kept = corpus, {}
+    return _kept[1]
 
 
 def _sort_key(entry: Entry, tz: tzinfo) -> tuple[float, int, int, str]:

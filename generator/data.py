@@ -18,10 +18,10 @@ import orjson
 from . import chronology
 from .chronology import Entry
 from .dates import PartialDate, display_range
+from .jsonld import plain_texts
 from .links import Edge, Links
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Text
 from .schema import SCHEMAS, STORY, TITLES, Field
-from .search import PlainTexts
 from .urls import absolute, record_url
 
 FORMAT = 1  # bumped when a change to the export would break a reader
@@ -74,8 +74,9 @@ class Exporter:
         self.corpus = corpus
         self.links = links
         self.tz = corpus.site.tz
-        self.plain = PlainTexts(links)
+        self.plain = plain_texts(links)
         self._dates: dict[PartialDate, dict[str, Any]] = {}
+        self._described: dict[str, dict[str, str]] = {}
 
     # --- JSON per record -----------------------------------------------------------------
 
@@ -85,8 +86,14 @@ class Exporter:
         return self.describe(record) if record is not None else None
 
     def describe(self, record: Record) -> dict[str, str]:
-        url = absolute(self.corpus.site.base_url, record_url(record))
-        return {"id": record.id, "kind": record.kind, "name": record.name, "url": url}
+        """The record as {id, kind, name, url}: made once per record (many files refer to
+        it), and read only (the files embed it as it is)."""
+        found = self._described.get(record.id)
+        if found is None:
+            url = absolute(self.corpus.site.base_url, record_url(record))
+            found = {"id": record.id, "kind": record.kind, "name": record.name, "url": url}
+            self._described[record.id] = found
+        return found
 
     def record(self, record: Record) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -17,11 +17,11 @@ from datetime import datetime
 from . import chronology
 from .chronology import Entry
 from .dates import PartialDate, display_range
+from .jsonld import plain_texts
 from .links import Links
 from .markup import relativize
 from .model import Corpus, Record
 from .schema import STORY
-from .search import PlainTexts
 from .urls import (
     FEED,
     HOME,
@@ -55,7 +55,7 @@ class Feeds:
         self.links = links
         self.site = corpus.site
         self.base = corpus.site.base_url
-        self.plain = PlainTexts(links)
+        self.plain = plain_texts(links)
 
     def entry_id(self, url: str) -> str:
         """A stable id: the page's address, or without base_url a `tag:` URI.
@@ -204,9 +204,60 @@ def _add(
 
 
 def _xml(root: ET.Element) -> bytes:
-    ET.indent(root)
-    text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return text + b"\n"
+    """The document as `ET.indent` then `ET.tostring(root, encoding="utf-8",
+    xml_declaration=True)` write it, in one pass (indent and ElementTree's serializer cost
+    more than building the elements): two spaces a level, `<tag />` when empty. Tags are
+    plain names; attributes plain or of the xml namespace."""
+    out = ["<?xml version='1.0' encoding='utf-8'?>\n"]
+    _write(root, out, "\n")
+    out.append("\n")
+    return "".join(out).encode("utf-8", "xmlcharrefreplace")
+
+
+# The attributes of the xml namespace, as ElementTree names them (it declares no prefix).
+_QNAMES = {f"{{{XML_NS}}}lang": "xml:lang", f"{{{XML_NS}}}base": "xml:base"}
+
+
+def _write(element: ET.Element, out: list[str], indentation: str) -> None:
+    """Write `element`; `indentation` is the line break and spaces that lead to its line."""
+    tag = element.tag
+    out.append(f"<{tag}")
+    for name, value in element.attrib.items():
+        out.append(f' {_QNAMES.get(name, name)}="{_escape_attribute(value)}"')
+    text = element.text
+    children = list(element)
+    if children:
+        inner = indentation + "  "
+        out.append(">")
+        # ET.indent keeps text and tails that are more than white space.
+        out.append(_escape_text(text) if text and text.strip() else inner)
+        last = children[-1]
+        for child in children:
+            _write(child, out, inner)
+            tail = child.tail
+            if tail and tail.strip():
+                out.append(_escape_text(tail))
+            else:
+                out.append(indentation if child is last else inner)
+        out.append(f"</{tag}>")
+    elif text:
+        out.append(f">{_escape_text(text)}</{tag}>")
+    else:
+        out.append(" />")
+
+
+def _escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_attribute(text: str) -> str:
+    return (
+        _escape_text(text)
+        .replace('"', "&quot;")
+        .replace("\r", "&#13;")
+        .replace("\n", "&#10;")
+        .replace("\t", "&#09;")
+    )
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -61,6 +61,20 @@ def script(data: dict[str, Any], page_url: str, base_url: str) -> Markup:
     return Markup(text)
 
 
+def plain_texts(links: Links) -> PlainTexts:
+    """The PlainTexts of `links`: the one made for them last, if it was for these links. A
+    workshop's views, exporter and feeds are made over the same (watched) links one after
+    the other, so a field's plain text is worked out once for the three of them."""
+    global _plain_texts
+    if _plain_texts is None or _plain_texts.links is not links:
+        _plain_texts = PlainTexts(links)
+    return _plain_texts
+
+
+# The PlainTexts made last, by `plain_texts`.
+_plain_texts: PlainTexts | None = None
+
+
 class Describer:
     """Builds the schema.org node of each page of one site."""
 
@@ -68,7 +82,7 @@ class Describer:
         self.corpus = corpus
         self.links = links
         self.base = corpus.site.base_url
-        self.plain = PlainTexts(links)
+        self.plain = plain_texts(links)
 
     def iri(self, url: str) -> str:
         return absolute(self.base, url)

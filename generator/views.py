@@ -115,6 +115,21 @@ class EntryView:
     current: bool = False  # the page's own story, in its chronology
 
 
+def _kept_hash(view: Any) -> int:
+    """The hash of a view, worked out once: the memos of the templates (`render.Memo`) hash
+    the views they are kept by on every page that shows them (a line of a chronology, the
+    links of the masthead). Equal views hash alike: the hash is of every field's value."""
+    found: int | None = view.__dict__.get("_hash")
+    if found is None:
+        found = hash(tuple(getattr(view, name) for name in view.__dataclass_fields__))
+        object.__setattr__(view, "_hash", found)
+    return found
+
+
+for _view in (LinkView, DateView, EntryView):
+    _view.__hash__ = _kept_hash  # type: ignore[method-assign,assignment]
+
+
 @dataclass(frozen=True)
 class BacklinkGroup:
     label: str
@@ -281,6 +296,9 @@ class Views:
         self._links: dict[tuple[str, str], LinkView] = {}
         self._relative: dict[tuple[str, str], Markup] = {}
         self._dates: dict[tuple[PartialDate, PartialDate | None], DateView] = {}
+        # The line of each dated record in a chronology, per URL depth and whether it is the
+        # page's own story (see `entries`).
+        self._entries: dict[tuple[str, str, bool], EntryView] = {}
 
     # helpers shared by every page
 
@@ -419,26 +437,54 @@ class Views:
     def entries(
         self, url: str, entries: Iterable[Entry], current: str | None = None
     ) -> tuple[EntryView, ...]:
+        """The lines of a chronology or timeline. A record's line is the same on every page
+        at the depth of `url` (its date is the record's, `chronology.date_of`): made once and
+        kept; a page that shows it kept looks up again what making it looked up, so that a
+        watched corpus (`deps.watch`) notes it for that page too."""
         views = []
-        records = self.corpus.records
+        prefix = self.prefix(url)
+        kept = self._entries
         for entry in entries:
             record = entry.record
-            sources = tuple(
-                self.to(url, source)
-                for c in record.get("sources", ())
-                if (source := records.get(c.source.id)) is not None
-            )
-            views.append(
-                EntryView(
-                    date=self.entry_date(entry.date, entry.end),
-                    kind=SINGULAR[record.kind],
-                    link=self.to(url, record),
-                    summary=self.entry_summary(url, record),
-                    sources=sources,
-                    current=record.id == current,
-                )
-            )
+            here = record.id == current
+            view = kept.get((prefix, record.id, here))
+            if view is None:
+                view = kept[prefix, record.id, here] = self.entry(url, entry, here)
+            else:
+                self.read_entry(record)
+            views.append(view)
         return tuple(views)
+
+    def entry(self, url: str, entry: Entry, current: bool) -> EntryView:
+        record = entry.record
+        records = self.corpus.records
+        sources = tuple(
+            self.to(url, source)
+            for c in record.get("sources", ())
+            if (source := records.get(c.source.id)) is not None
+        )
+        return EntryView(
+            date=self.entry_date(entry.date, entry.end),
+            kind=SINGULAR[record.kind],
+            link=self.to(url, record),
+            summary=self.entry_summary(url, record),
+            sources=sources,
+            current=current,
+        )
+
+    def read_entry(self, record: Record) -> None:
+        """Look up what `entry` looks up of the record's line, besides the record itself: its
+        sources, and its summary or what stands for it (`entry_summary`)."""
+        records = self.corpus.records
+        for citation in record.get("sources", ()):
+            records.get(citation.source.id)
+        if record.get("summary") is not None:
+            self.links.html.get((record.id, "summary"))
+        elif record.kind == "quotes":
+            records.get(record.get("by").id)
+        elif record.kind == "notes":
+            records.get(record.get("from").id)
+            records.get(record.get("to").id)
 
     def entry_date(self, start: PartialDate, end: PartialDate | None) -> DateView:
         found = self._dates.get((start, end))

@@ -295,3 +295,30 @@ def test_a_date_sorts_by_the_instant_it_would_sort_by_on_its_own() -> None:
     # The same date in another zone is another instant, not the one first worked out.
     date = parse_date("2022-12-10")
     assert _instant(date, BAKU) != _instant(date, UTC)
+
+
+def test_entries_are_kept_per_corpus_and_a_quote_reads_its_event_each_time() -> None:
+    """An entry made of its record alone is made once per corpus; a quote dated by its event
+    looks the event up every time (what a watched corpus notes for each page)."""
+    from generator.deps import key, watch
+    from generator.links import Links
+
+    talk = event("talk", "2022-12-09T22:00Z")
+    day = event("day", "2022-12-10")
+    quote = record("quotes", "quote", said_at=ref("talk"), by=ref("x"), text="t")
+    world = corpus(talk, day, quote)
+    first = in_order([day, talk, quote], world)
+    again = in_order([quote, talk, day], world)
+    assert [e.record.id for e in first] == [e.record.id for e in again] == ["quote", "talk", "day"]
+    assert first[1] is again[1] and first[2] is again[2]  # kept
+    assert first[0] is not again[0]  # made again
+    assert [e.record.id for e in in_order([day, talk], corpus(talk, day, tz=BAKU))] == [
+        "day",
+        "talk",
+    ]
+    reads: set[str] = set()
+    watched, _ = watch(world, Links((), {}, {}, {}, {}), reads)
+    in_order([talk, quote], watched)
+    reads.clear()
+    in_order([talk, quote], watched)
+    assert reads == {key("r", "talk")}

@@ -159,3 +159,36 @@ def test_the_site_feed_carries_the_newest_stories_only(tmp_path: Path) -> None:
     feed = parse_feed(tmp_path / "site", "feed.xml")
     titles = [entry.title for entry in feed.entries]
     assert titles == [f"Story {n}" for n in range(FEED_STORIES + 4, 4, -1)]
+
+
+def _tree() -> ET.Element:
+    xml_ns = "{http://www.w3.org/XML/1998/namespace}"
+    root = ET.Element("feed", {"xmlns": "urn:x", f"{xml_ns}lang": "en"})
+    ET.SubElement(root, "id").text = "a & b < c > d \"e\" 'f'"
+    ET.SubElement(root, "empty")
+    ET.SubElement(root, "blank").text = ""
+    ET.SubElement(root, "spaces").text = "  "
+    entry = ET.SubElement(root, "entry", {f"{xml_ns}base": 'x/"y"\r\n\t&<>', "type": "html"})
+    ET.SubElement(entry, "content").text = "<p>line\r\nnext\ttab</p> ü 🙂"
+    deeper = ET.SubElement(entry, "author")
+    ET.SubElement(deeper, "name").text = "N"
+    ET.SubElement(deeper, "uri")
+    texted = ET.SubElement(root, "mixed")
+    texted.text = "kept"
+    ET.SubElement(texted, "child").tail = "tail kept"
+    ET.SubElement(texted, "child2").tail = " \n "
+    whitespace = ET.SubElement(root, "white")
+    whitespace.text = "\n"
+    ET.SubElement(whitespace, "c")
+    return root
+
+
+def test_feed_xml_is_written_as_elementtree_writes_it() -> None:
+    """The one-pass writer gives ElementTree's bytes after ET.indent, declaration included."""
+    from generator.feeds import _xml
+
+    expected_root = _tree()
+    ET.indent(expected_root)
+    expected = ET.tostring(expected_root, encoding="utf-8", xml_declaration=True) + b"\n"
+    assert _xml(_tree()) == expected
+    assert _xml(ET.Element("urlset")) == b"<?xml version='1.0' encoding='utf-8'?>\n<urlset />\n"

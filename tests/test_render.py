@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from generator.render import environment, render_page
 from generator.views import NotFoundPage
@@ -78,3 +78,49 @@ def test_memo_refuses_what_changes_between_uses(tmp_path: Path) -> None:
     assert html is None and problem is not None
     assert "a memo cannot read loop" in problem.message
     assert problem.location.line == 2
+
+
+class _Html:
+    def __html__(self) -> str:
+        return "<b>made</b>"
+
+
+class _Subclass(Markup):
+    def __html__(self) -> str:
+        return "<i>own</i>"
+
+
+def test_output_escapes_as_markupsafe_does(tmp_path: Path) -> None:
+    """Templates write values through a faster escape: the same text for every kind of value."""
+    values = [
+        "plain",
+        "<a href=\"x\">'&'</a>",
+        "",
+        Markup("<em>safe</em>"),
+        _Subclass("<s>"),
+        _Html(),
+        42,
+        -1.5,
+        1e300,
+        float("nan"),
+        float("-inf"),
+        None,
+        True,
+        ("t", "<"),
+    ]
+    (tmp_path / "t.html").write_text("{% for v in values %}[{{ v }}]{% endfor %}")
+    env = environment(tmp_path)
+    got = env.get_template("t.html").render(values=values)
+    assert got == "".join(f"[{escape(v)}]" for v in values)
+    assert "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#39;&lt;/a&gt;" in got
+    assert "<i>own</i>" in got and "<b>made</b>" in got and "<em>safe</em>" in got
+
+
+def test_expressions_still_escape_what_they_join(tmp_path: Path) -> None:
+    """Only what a template writes out uses the faster escape: `~` and macros keep Markup."""
+    (tmp_path / "t.html").write_text(
+        "{% macro m(x) %}<p>{{ x }}</p>{% endmacro %}{{ a ~ b }}|{{ m(a) }}|{{ m(m(a)) }}"
+    )
+    env = environment(tmp_path)
+    got = env.get_template("t.html").render(a="<", b=Markup("<br>"))
+    assert got == "&lt;<br>|<p>&lt;</p>|<p><p>&lt;</p></p>"

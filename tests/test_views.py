@@ -24,3 +24,55 @@ def test_views_keep_the_relative_html_of_summaries_but_not_of_bodies() -> None:
     assert links.html[story.id, "summary"] in kept  # a summary is on many pages
     # Kept or not, it is the same relative HTML, made for the page's depth.
     assert views.html(page.url, story, "summary") == page.summary
+
+
+def test_kept_lines_of_chronologies_note_what_they_read_on_every_page() -> None:
+    """A page shows lines kept from earlier pages: it notes the same reads as it would have
+    noted making them itself (what the dependency record keeps of each page)."""
+    from generator import plan, rebuild
+    from generator.render import TEMPLATES
+
+    corpus, links, _ = load(Options(content=CONTENT))
+    assert corpus is not None and links is not None
+    pages = [m for m in plan.makers(corpus, links, TEMPLATES) if m.url is not None]
+
+    def reads_of(maker: plan.Maker, shop: plan.Workshop, reads: set[str]) -> set[str]:
+        reads.clear()
+        maker.make(shop)
+        return set(reads)
+
+    warm_reads: set[str] = set()
+    warm = rebuild._workshop(corpus, links, TEMPLATES, warm_reads, "test")
+    kept_for_many = 0
+    for maker in pages:
+        seen_before = len(warm.views._entries)
+        noted = reads_of(maker, warm, warm_reads)
+        cold_reads: set[str] = set()
+        cold = rebuild._workshop(corpus, links, TEMPLATES, cold_reads, "test")
+        assert noted == reads_of(maker, cold, cold_reads), maker.name
+        shown = len(cold.views._entries)
+        kept_for_many += shown - (len(warm.views._entries) - seen_before)
+    assert kept_for_many > 20  # lines were taken from what earlier pages made
+
+
+def test_views_hash_once_and_alike_when_equal() -> None:
+    """Views kept by the templates' memos keep their hash: equal views, equal hashes."""
+    from dataclasses import replace
+
+    from markupsafe import Markup
+
+    from generator.views import DateView, EntryView, LinkView
+
+    line = EntryView(
+        DateView("10 May 2022", "2022-05-10"),
+        "event",
+        LinkView("../../events/e/index.html", "E", "event"),
+        Markup("<p>x</p>"),
+        (LinkView("../../sources/s/index.html", "S", "source"),),
+    )
+    twin = replace(line, link=replace(line.link))
+    assert hash(line) == hash(twin) and line == twin
+    assert hash(line) == hash(line) == line.__dict__["_hash"]
+    other = replace(line, current=True)
+    assert other != line and {line: 1, other: 2}[twin] == 1
+    assert replace(line.link, text="F") != line.link
