@@ -12,6 +12,7 @@ reads the page's variables.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import traceback
 from collections.abc import Callable, Hashable
@@ -24,17 +25,24 @@ from jinja2.ext import Extension
 from jinja2.parser import Parser
 from markupsafe import Markup, escape
 
-try:  # markupsafe's escaping of text, in C, without making a Markup of the result
-    from markupsafe._speedups import _escape_inner
-except ImportError:  # pragma: no cover (markupsafe built without its C speedups)
-    from markupsafe._native import _escape_inner
-
 from .diagnostics import Diagnostic, Location, Severity
 from .views import Page
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
-_escape_text: Callable[[str], str] = _escape_inner
+
+def _escaped(text: str) -> str:
+    return str(escape(text))
+
+
+# markupsafe's escaping of text, in C, without making a Markup of the result. (Its private
+# names: a markupsafe without them is used through its public `escape`, at its usual cost.)
+_escape_text: Callable[[str], str] = _escaped
+try:
+    from markupsafe._speedups import _escape_inner as _escape_text
+except ImportError:  # pragma: no cover (markupsafe without its C speedups, or renamed)
+    with contextlib.suppress(ImportError):
+        from markupsafe._native import _escape_inner as _escape_text
 
 # Names whose value is not the same thing from one use to the next (a loop's state, the
 # block being filled): a memo that read them would repeat the first HTML made.
