@@ -259,13 +259,17 @@ FRAGMENTS = [
 ]  # fmt: skip
 
 
-@settings(
+# Generated texts: the same examples at every run, however slow they are.
+AT_EVERY_RUN = settings(
     max_examples=400,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     database=None,
 )
+
+
+@AT_EVERY_RUN
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=40), st.booleans())
 def test_find_links_agrees_on_generated_markdown(parts: list[str], allow_html: bool) -> None:
     text = "".join(parts)
@@ -683,13 +687,7 @@ def _texts(fragments: list[str]) -> st.SearchStrategy[list[list[str]]]:
 
 @pytest.mark.parametrize("fragments", [INLINE_FRAGMENTS, PLAIN_FRAGMENTS], ids=["any", "plain"])
 def test_inline_pass_matches_upstream_on_generated_markdown(fragments: list[str]) -> None:
-    @settings(
-        max_examples=400,
-        derandomize=True,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
-        database=None,
-    )
+    @AT_EVERY_RUN
     @given(_texts(fragments))
     def check(texts: list[list[str]]) -> None:
         _same_as_upstream(["".join(parts) for parts in texts])
