@@ -26,6 +26,11 @@ class Folder:
     entries: list[tuple[str, os.stat_result]]
     error: OSError | None = None
 
+    @property
+    def hidden(self) -> bool:
+        """A hidden folder ('.git'), or one inside one: content that is never read."""
+        return self.path[:1] == "." or "/." in self.path
+
     @cached_property
     def stamps(self) -> str:
         """A digest of the folder's entries: names, types, sizes, times (ns), inodes. Any
@@ -52,6 +57,11 @@ class Listing:
 
     top: str
     folders: list[Folder]
+
+    @property
+    def root(self) -> str:
+        """The top with a slash after it: what a path below it is joined to."""
+        return self.top if self.top.endswith("/") else f"{self.top}/"
 
 
 def walk(top: Path | str) -> Listing:

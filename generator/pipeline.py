@@ -230,9 +230,7 @@ def _same_content(
     if last.settings != settings:
         return None
     files = cache.load_state(folder, details=True)
-    if not isinstance(files, unchanged.Files) or not unchanged.same(listing, files):
-        return None
-    return unchanged.restamped(files, listing)
+    return unchanged.still(listing, files) if isinstance(files, unchanged.Files) else None
 
 
 def _site(options: Options) -> str:

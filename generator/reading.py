@@ -103,7 +103,7 @@ def read_content(
     if listing is None or listing.top != os.fspath(content):
         listing = walk(content)
     # Where the files are on disk: the listing's top, then each file's path below it.
-    root = listing.top if listing.top.endswith("/") else f"{listing.top}/"
+    root = listing.root
     files = _files(listing, content, base, diagnostics)
     for folder, group in itertools.groupby(files, key=itemgetter(2)):
         found = [(relative, status) for relative, status, _ in group]
@@ -224,9 +224,9 @@ def _files(
     followed, and every folder that cannot be listed reported."""
     found: list[tuple[str, os.stat_result, Folder]] = []
     for folder in listing.folders:
+        if folder.hidden:
+            continue
         path = folder.path
-        if path[:1] == "." or "/." in path:
-            continue  # a hidden folder, or one inside it
         here = os.path.join(listing.top, path) if path else listing.top
         if folder.error is not None:
             # Its files must not vanish silently.

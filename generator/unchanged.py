@@ -33,7 +33,7 @@ class Files:
 def record(listing: Listing, documents: Iterable[Document | Unread], shown: str) -> Files:
     """The record of a build that read `documents` from the content `listing` (`shown`: how
     their paths begin, see `reading.shown`)."""
-    root = _root(listing)
+    root = listing.root
     kept: dict[str, Unread] = {}
     for document in documents:
         if isinstance(document, Unread):
@@ -45,43 +45,39 @@ def record(listing: Listing, documents: Iterable[Document | Unread], shown: str)
     return Files(_stamps(listing), kept)
 
 
-def same(listing: Listing, files: Files) -> bool:
-    """Every entry of `listing` is one `files` knows, of the same type and permissions; and
-    every file whose stamps changed is a document whose text is still the one recorded. (A
-    folder's own times change when a file is saved by way of a temporary file: they are not
-    compared.) False as soon as anything differs, or cannot be read."""
+def still(listing: Listing, files: Files) -> Files | None:
+    """The record with the stamps of `listing`, if the content is still what `files`
+    records: every entry of `listing` is one it knows, of the same type and permissions,
+    and every file whose stamps changed is a document whose text is still the one recorded.
+    (A folder's own times change when a file is saved by way of a temporary file: they are
+    not compared.) None as soon as anything differs, or cannot be read."""
     now = _stamps(listing)
     if now.keys() != files.stamps.keys():
-        return False
+        return None
     for path, stamps in now.items():
         was = files.stamps[path]
         if stamps == was:
             continue
         if stamps[0] != was[0]:
-            return False
+            return None
         if stat.S_ISDIR(stamps[0]):
             continue
         document = files.documents.get(path)
         if document is None or not stat.S_ISREG(stamps[0]):
-            return False  # an image, a file not read as a document, a link...
+            return None  # an image, a file not read as a document, a link...
         read, _ = reread(document)
         if read is None or read.digest != document.digest:
-            return False
-    return True
-
-
-def restamped(files: Files, listing: Listing) -> Files:
-    """The record, with the stamps of `listing`: for content that is the same (`same`)."""
-    return Files(_stamps(listing), files.documents)
+            return None
+    return Files(now, files.documents)
 
 
 def _stamps(listing: Listing) -> dict[str, Stamps]:
     """Every entry's stamps, but for hidden files and folders, which are never read."""
     stamps: dict[str, Stamps] = {}
     for folder in listing.folders:
-        path = folder.path
-        if path[:1] == "." or "/." in path:
+        if folder.hidden:
             continue
+        path = folder.path
         if folder.error is not None:
             stamps[f"{path}/\0error"] = (folder.error.errno or 0, 0, 0, 0, 0)
         prefix = f"{path}/" if path else ""
@@ -93,7 +89,3 @@ def _stamps(listing: Listing) -> dict[str, Stamps]:
 
 def _of(s: os.stat_result) -> Stamps:
     return s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino
-
-
-def _root(listing: Listing) -> str:
-    return listing.top if listing.top.endswith("/") else f"{listing.top}/"

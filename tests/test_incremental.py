@@ -479,7 +479,7 @@ def test_a_rebuild_reads_only_the_files_saved_since(
     story = content / "stories" / "blockade-on-mine-road.md"
     story.write_text(story.read_text("utf-8") + "\nSaved again.\n", "utf-8")
     again = build(options)
-    # The story first to find it changed (`unchanged.same`), then as the build reads.
+    # The story first to find it changed (`unchanged.still`), then as the build reads.
     edited = "content/stories/blockade-on-mine-road.md"
     assert read == [edited, "content/site.yaml", edited]
     assert [d.format() for d in again.diagnostics] == [d.format() for d in first.diagnostics]
