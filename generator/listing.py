@@ -40,12 +40,30 @@ class Folder:
         if self.error is not None:
             text = f"\0{self.path}\0!{self.error.errno}\0"
         else:
-            text = f"\0{self.path}\0" + "".join(
-                f"{name}\0{s.st_mode} {s.st_size} {s.st_mtime_ns} {s.st_ctime_ns} {s.st_ino}\0"
-                for name, s in self.entries
-            )
+            text = f"\0{self.path}\0" + "".join(self._lines)
         data = text.encode("utf-8", "surrogatepass")
         return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+    @cached_property
+    def _lines(self) -> list[str]:
+        """Each entry's part of the text `stamps` digests."""
+        return [_line(name, s) for name, s in self.entries]
+
+    def patched(self, index: int, status: os.stat_result) -> Folder:
+        """The folder with the entry at `index` given new stamps (its file was saved)."""
+        entries = list(self.entries)
+        name = entries[index][0]
+        entries[index] = (name, status)
+        folder = Folder(self.path, entries, self.error)
+        if "_lines" in self.__dict__:  # worked out already: the others' lines are the same
+            lines = list(self._lines)
+            lines[index] = _line(name, status)
+            folder.__dict__["_lines"] = lines
+        return folder
+
+
+def _line(name: str, s: os.stat_result) -> str:
+    return f"{name}\0{s.st_mode} {s.st_size} {s.st_mtime_ns} {s.st_ctime_ns} {s.st_ino}\0"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import difflib
 import itertools
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from .dates import DateError, PartialDate, parse_date, parse_timezone, range_err
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
 from .markup import MarkupTooComplex, check_complexity
 from .model import Alias, Citation, Corpus, Identifier, Publisher, Record, Ref, Site, Text
-from .reading import Document, Unread, reread
+from .reading import Document, Doubt, Recent, Unread, reread
 from .schema import (
     ID_PATTERN,
     IDENTIFIER_SCHEMES,
@@ -102,6 +103,10 @@ def parse_documents(
     diagnostics = Diagnostics()
     records: dict[str, Record] = {}
     documents = list(documents)
+    if memo is not None:
+        again = _again(documents, memo)
+        if again is not None:
+            return again
     site: Site | None = None
     for document in documents:
         if isinstance(document, Document) and document.kind == "site":
@@ -128,16 +133,7 @@ def parse_documents(
     todo = [i for i in todo if i in texts]
 
     def parse(start: int, stop: int) -> list[_Parsed]:
-        parsed = []
-        for document in (texts[i] for i in todo[start:stop]):
-            found = Diagnostics()
-            records = _parse_document(document, found, tz)
-            for record in records:
-                # Worked out here, on the workers, and kept with the record: the build
-                # compares them all (deps.survey), and the repr they hash is slow.
-                _ = record.fingerprint, record.body and record.body.digest
-            parsed.append((records, found.items))
-        return parsed
+        return [_parsed(texts[i], tz) for i in todo[start:stop]]
 
     parts = run_all([partial(parse, a, b) for a, b in slices(len(todo), jobs * 4)], jobs)
     for i, parsed in zip(todo, itertools.chain.from_iterable(parts), strict=True):
@@ -159,7 +155,130 @@ def parse_documents(
             records[record.id] = record
     if site is None:
         return None, diagnostics.items
-    return Corpus(site, dict(sorted(records.items()))), diagnostics.items
+    corpus = Corpus(site, dict(sorted(records.items())))
+    if memo is not None:  # what the next parse with this memo's entries may start from
+        clean = not any(d.code == "E0306" for d in diagnostics.items)
+        where = iter(range(len(facts)))
+        at = [None if d.kind == "site" else next(where) for d in documents]
+        parts_ = [None if i is None else known[i] for i in at]
+        keys_ = [None if i is None else keys[i] for i in at]
+        _last.keep(memo.new, _Last(documents, parts_, keys_, corpus, diagnostics.items, clean))
+    return corpus, diagnostics.items
+
+
+def _parsed(document: Document, tz: tzinfo) -> _Parsed:
+    """The records of a document, and the problems with it."""
+    found = Diagnostics()
+    records = _parse_document(document, found, tz)
+    for record in records:
+        # Worked out here, on the workers, and kept with the record: the build
+        # compares them all (deps.survey), and the repr they hash is slow.
+        _ = record.fingerprint, record.body and record.body.digest
+    return records, found.items
+
+
+@dataclass(frozen=True, eq=False)
+class _Last:
+    """What a `parse_documents` with a memo made: the documents it was given, and for each
+    (None for site.yaml) its records and problems and its memo key; the Corpus, every
+    problem, and whether no id was used twice."""
+
+    documents: list[Document | Unread]
+    parsed: list[_Parsed | None]
+    keys: list[str | None]
+    corpus: Corpus
+    diagnostics: list[Diagnostic]
+    clean: bool
+
+
+_last: Recent[_Last] = Recent()
+
+# More documents changed than this: the whole parse is as quick.
+MOST_CHANGED = 64
+
+
+def _again(
+    documents: list[Document | Unread], memo: Memo
+) -> tuple[Corpus | None, list[Diagnostic]] | None:
+    """The last parse's Corpus and problems, with the documents that are not the very
+    objects it was given parsed again (or found in the memo); None if the last parse is not
+    known to be the memo's, or anything else may differ: site.yaml, which documents there
+    are, the ids a changed document gives, an id used twice."""
+    last = _last.take(memo.old)
+    if last is None or not last.clean or memo.new:
+        return None
+    if len(documents) != len(last.documents):
+        return None
+    changed = []
+    for i, (now, was) in enumerate(zip(documents, last.documents, strict=True)):
+        if now is was:
+            continue
+        if now.path != was.path or now.kind != was.kind:
+            return None
+        if now.kind == "site":
+            if isinstance(now, Document) and isinstance(was, Document) and now.text == was.text:
+                continue
+            return None
+        changed.append(i)
+        if len(changed) > MOST_CHANGED:
+            return None
+    try:
+        return _reparse(documents, changed, memo, last)
+    except Doubt:
+        memo.new.clear()  # as it was: the full parse fills it
+        return None
+
+
+def _reparse(
+    documents: list[Document | Unread], changed: list[int], memo: Memo, last: _Last
+) -> tuple[Corpus, list[Diagnostic]]:
+    """`_again`'s work on the `changed` documents (their indexes); `Doubt` if an id is
+    new, gone or used twice."""
+    tz = last.corpus.site.tz
+    memo.new.update(memo.old)
+    parsed = list(last.parsed)
+    keys = list(last.keys)
+    records = dict(last.corpus.records)
+    gone: set[int] = set()
+    found: list[Diagnostic] = []
+    for i in changed:
+        document, before = documents[i], last.parsed[i]
+        if before is None:
+            raise Doubt
+        key = _key(document, tz)
+        known: _Parsed | None = memo.old.get(key)
+        if known is None:
+            read, problems = reread(document) if isinstance(document, Unread) else (document, [])
+            known = ([], problems) if read is None else _parsed(read, tz)
+            if read is not None:
+                memo.new[key] = known
+        new_ids = [record.id for record in known[0]]
+        if sorted(new_ids) != sorted(record.id for record in before[0]):
+            raise Doubt
+        if len(set(new_ids)) != len(new_ids):
+            raise Doubt
+        old_key = keys[i]
+        if old_key is not None and old_key != key:
+            memo.new.pop(old_key, None)
+        for record in known[0]:
+            records[record.id] = record
+        gone.update(id(d) for d in before[1])
+        found.extend(known[1])
+        parsed[i], keys[i] = known, key
+    diagnostics = [d for d in last.diagnostics if id(d) not in gone] + found
+    corpus = Corpus(last.corpus.site, records)
+    _last.keep(
+        memo.new,
+        replace(
+            last,
+            documents=documents,
+            parsed=parsed,
+            keys=keys,
+            corpus=corpus,
+            diagnostics=diagnostics,
+        ),
+    )
+    return corpus, diagnostics
 
 
 def _key(document: Document | Unread, tz: tzinfo) -> str:

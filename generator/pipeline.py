@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -73,17 +73,19 @@ def load(
     memos: dict[str, Memo] | None = None,
     listing: Listing | None = None,
     read: list[Document | Unread] | None = None,
+    changed: Iterable[Path] | None = None,
 ) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
     """Read, parse, link and check the content: the model and every diagnostic.
 
     `memos` (from the build cache) give parse and link results of unchanged inputs;
     `listing`, this build's walk of the content folder, if it made one; `read`, if given,
-    gets the documents read.
+    gets the documents read; `changed`, the files saved since the build that left the memos
+    in this process, if known (see `reading.read_content`).
     """
     memos = memos or {}
     diagnostics = Diagnostics()
     progress("read")
-    documents, problems = read_content(options.content, memos.get("files"), listing)
+    documents, problems = read_content(options.content, memos.get("files"), listing, changed)
     diagnostics.extend(problems)
     if read is not None:
         read.extend(documents)
@@ -125,24 +127,34 @@ def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
 
 
 def build(
-    options: Options, progress: Progress = _silent, memos: dict[str, Memo] | None = None
+    options: Options,
+    progress: Progress = _silent,
+    memos: dict[str, Memo] | None = None,
+    changed: Iterable[Path] | None = None,
 ) -> Result:
     """Build the site. `memos` from an earlier build in this process take the place of the
-    build cache's (see `cache.carry`); otherwise they are read from options.cache, if any."""
+    build cache's (see `cache.carry`); otherwise they are read from options.cache, if any.
+    `changed`: the files saved since that earlier build (serve's watcher), if known."""
     thresholds = gc.get_threshold()
     # What the last build in this process left (serve's memos) lives through this one:
     # exempt it from the cyclic collector, which would walk it at every full collection.
     gc.freeze()
     try:
-        return _build(options, progress, memos)
+        return _build(options, progress, memos, changed)
     finally:
         gc.unfreeze()  # what the build exempted from the cyclic collector goes back to it
         gc.set_threshold(*thresholds)
 
 
-def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) -> Result:
+def _build(
+    options: Options,
+    progress: Progress,
+    memos: dict[str, Memo] | None,
+    changed: Iterable[Path] | None = None,
+) -> Result:
     inputs = listing = settings = None
     if memos is None:
+        changed = None  # a hint about the last build in this process: there is none
         if options.cache is not None:
             progress("inputs")
             listing = walk(options.content)  # listed once: for the inputs, and to read
@@ -158,7 +170,7 @@ def _build(options: Options, progress: Progress, memos: dict[str, Memo] | None) 
                     return _again(last)
         memos = cache.load(options.cache, MEMOS)
     documents: list[Document | Unread] = []
-    corpus, links, diagnostics = load(options, progress, memos, listing, documents)
+    corpus, links, diagnostics = load(options, progress, memos, listing, documents, changed)
     # The model lives as long as the build: exempt it from the cyclic collector, which would
     # walk its millions of objects again and again while the site is made (1,000 stories:
     # serve's rebuild after a save 1.7 s -> 1.4 s). `build` gives them back at the end.

@@ -6,17 +6,19 @@ file (links, encoding, size, control characters, misplaced files) is a located d
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import os
 import re
 import stat
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import NamedTuple, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from .cache import Memo
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
@@ -81,7 +83,10 @@ class Unread(NamedTuple):
 
 
 def read_content(
-    content: Path, memo: Memo | None = None, listing: Listing | None = None
+    content: Path,
+    memo: Memo | None = None,
+    listing: Listing | None = None,
+    changed: Iterable[Path | str] | None = None,
 ) -> tuple[list[Document | Unread], list[Diagnostic]]:
     """Every content file, read, and every problem with the files.
 
@@ -90,6 +95,12 @@ def read_content(
     earlier builds, a fact file or story whose stamps (name, size, times, inode) are as when
     it was read is not read again: it comes back as `Unread`, and the warnings reading it
     gave are given again.
+
+    `changed`, the files saved since the last build in this process (serve's watcher tells
+    them), spares the walk: when the memo is the one that build left, and each of them is a
+    file that build read (or left aside without a word), only they are looked at again;
+    the rest comes back as that build read it. Any doubt (a new, deleted or renamed file, a
+    folder, site.yaml, a file that becomes or stops being a document): the walk, as always.
     """
     diagnostics = Diagnostics()
     base = content.resolve().parent
@@ -99,6 +110,10 @@ def read_content(
             Location(_display(content.absolute(), base)), "E0101", "no content folder here"
         )
         return documents, diagnostics.items
+    if changed is not None and listing is None and memo is not None:
+        again = _again(content, memo, changed)
+        if again is not None:
+            return again
     top = _display(content, base)  # how paths below it are shown: "content/actors/x.yaml"
     if listing is None or listing.top != os.fspath(content):
         listing = walk(content)
@@ -117,7 +132,170 @@ def read_content(
             "site.yaml is missing: create it with a line giving the site's title, "
             "e.g. 'title: Mining fact sheets'",
         )
+    if memo is not None:  # what the next build given this memo's entries may start from
+        folders = {folder.path: folder for folder in listing.folders}
+        where = {document.path: i for i, document in enumerate(documents)}
+        items = diagnostics.items
+        _last.keep(memo.new, _Last(os.fspath(content), top, root, folders, documents, where, items))
     return documents, diagnostics.items
+
+
+class Recent(Generic[_T]):
+    """What the last few builds in this process left, each by the memo entries it left
+    (`Memo.new`): the build given those very entries as its memo's `old` (`cache.carry`),
+    and no other, may start from it. (A few: tests build other sites between two builds.)"""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._kept: dict[int, tuple[dict[str, Any], _T]] = {}
+
+    def keep(self, entries: dict[str, Any], value: _T) -> None:
+        self._kept.pop(id(entries), None)
+        self._kept[id(entries)] = (entries, value)
+        while len(self._kept) > self.size:
+            del self._kept[next(iter(self._kept))]
+
+    def take(self, entries: dict[str, Any]) -> _T | None:
+        """What the build that left `entries` kept, if it is still known; forgotten then."""
+        found = self._kept.pop(id(entries), None)
+        return found[1] if found is not None and found[0] is entries else None
+
+
+@dataclass(frozen=True, eq=False)
+class _Last:
+    """What a `read_content` with a memo read: the content folder, how its paths are shown
+    and where it is on disk, its folders by path as listed, the documents, each document's
+    index by path, and every problem."""
+
+    content: str
+    top: str
+    root: str
+    folders: dict[str, Folder]
+    documents: list[Document | Unread]
+    where: dict[str, int]
+    diagnostics: list[Diagnostic]
+
+
+_last: Recent[_Last] = Recent()
+
+# More saved files than this at once (a checkout, a copy): the walk is as quick.
+MOST_CHANGED = 64
+
+
+def _again(
+    content: Path, memo: Memo, changed: Iterable[Path | str]
+) -> tuple[list[Document | Unread], list[Diagnostic]] | None:
+    """The documents and problems of the last read, with the `changed` files read again;
+    None if the last read is not known to be the memo's, or any changed path is in doubt."""
+    last = _last.take(memo.old)
+    if last is None or last.content != os.fspath(content) or memo.new:
+        return None
+    try:
+        return _reread(content, memo, changed, last)
+    except Doubt:
+        memo.new.clear()  # as it was: the walk fills it
+        return None
+
+
+class Doubt(Exception):
+    """What the last build left cannot be trusted for this one: do as if it were not known."""
+
+
+def _reread(
+    content: Path, memo: Memo, changed: Iterable[Path | str], last: _Last
+) -> tuple[list[Document | Unread], list[Diagnostic]]:
+    """`_again`'s work, once it knows what the last read left (`Doubt` if it cannot)."""
+    paths = list(changed)
+    if len(paths) > MOST_CHANGED:
+        raise Doubt
+    where = os.path.abspath(content)
+    if os.path.realpath(where) != where:
+        raise Doubt  # a link on the way: a saved path may name its files another way
+    inside = where + os.sep
+    folders = dict(last.folders)
+    documents = list(last.documents)
+    diagnostics = last.diagnostics
+    news: dict[str, dict[str, tuple[Document | Unread | None, str, list[Diagnostic]]]] = {}
+    memo.new.update(memo.old)
+    for path in paths:
+        file = os.path.abspath(path)
+        if not file.startswith(inside):
+            if file == where or os.path.realpath(file).startswith(inside):
+                raise Doubt
+            continue  # a template, say: not content
+        relative = file[len(inside) :].replace(os.sep, "/")
+        parts = relative.split("/")
+        if any(part[:1] == "." for part in parts):
+            continue  # hidden: never read
+        if len(parts) == 1:
+            raise Doubt  # site.yaml, or a file beside it
+        folder = folders.get("/".join(parts[:-1]))
+        if folder is None or folder.error is not None or folder.hidden:
+            raise Doubt
+        names = [name for name, _ in folder.entries]
+        i = bisect.bisect_left(names, parts[-1])
+        if i == len(names) or names[i] != parts[-1]:
+            raise Doubt  # new
+        was = folder.entries[i][1]
+        try:
+            status = os.lstat(file)
+        except OSError:
+            raise Doubt from None  # deleted, or cannot be looked at
+        if not (stat.S_ISREG(was.st_mode) and stat.S_ISREG(status.st_mode)):
+            raise Doubt
+        folder = folders[folder.path] = folder.patched(i, status)
+        shown = f"{last.top}/{relative}"
+        found = Diagnostics()
+        document = _classify(relative, status, folder, last.root, last.top, found, memo)
+        index = last.where.get(shown)
+        if (index is None) != (document is None):
+            raise Doubt  # becomes, or stops being, a document
+        if index is not None and document is not None:
+            documents[index] = document
+        diagnostics = [d for d in diagnostics if d.location.path != shown] + found.items
+        old, new = _stamp(shown, was), _stamp(shown, status)
+        if old != new:
+            memo.new.pop(old, None)
+        news.setdefault(folder.path, {})[shown] = (document, new, found.items)
+    for path, saved in news.items():
+        _refile(folders[path], saved, last.top, last.root, memo)
+    _last.keep(
+        memo.new, replace(last, folders=folders, documents=documents, diagnostics=diagnostics)
+    )
+    return documents, diagnostics
+
+
+def _refile(
+    folder: Folder,
+    saved: dict[str, tuple[Document | Unread | None, str, list[Diagnostic]]],
+    top: str,
+    root: str,
+    memo: Memo,
+) -> None:
+    """Mend the memo's entry for a folder (as `_folder` would make it now) whose `saved`
+    files `_again` read again (by path shown: document, stamp, problems); or drop it."""
+    key = f"folder\0{root}\0{top}\0{folder.path}"
+    known = memo.new.pop(key, None)
+    if not (isinstance(known, tuple) and len(known) == 4):
+        return
+    _, kept, problems, stamps = known
+    if sum(d.path in saved for d in kept) != sum(d is not None for d, _, _ in saved.values()):
+        return
+    fresh, again = list(kept), list(stamps)
+    for path, (document, stamp, _) in saved.items():
+        # The folder's documents are in the order of their names, as its entries are.
+        i = bisect.bisect_left(kept, path, key=attrgetter("path"))
+        if document is None:
+            continue
+        if i == len(kept) or kept[i].path != path:
+            return
+        d = document
+        if isinstance(d, Document):
+            d = Unread(d.path, d.kind, d.stem, d.digest, d.assets, kept[i].file)
+        fresh[i], again[i] = d, stamp
+    problems = [d for d in problems if d.location.path not in saved]
+    problems.extend(item for _, _, found in saved.values() for item in found)
+    memo.new[key] = (folder.stamps, tuple(fresh), problems, tuple(again))
 
 
 def _folder(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -152,10 +153,12 @@ class DevServer:
             self._thread.join()
         self.http.server_close()
 
-    def rebuild(self) -> tuple[Result, float]:
-        """Build into the output folder and tell the browsers; the Result and its seconds."""
+    def rebuild(self, changed: Iterable[Path] | None = None) -> tuple[Result, float]:
+        """Build into the output folder and tell the browsers; the Result and its seconds.
+        `changed`: the files saved since the last build, as the watcher saw them (the build
+        then looks at those alone, not at every file, when it can)."""
         started = time.perf_counter()
-        result = build(self.options, memos=self._memos)
+        result = build(self.options, memos=self._memos, changed=changed)
         # A build with nothing to do read nothing, cache included: the next one reads it.
         self._memos = None if result.unchanged else carry(result.memos, result.written)
         seconds = time.perf_counter() - started
@@ -168,23 +171,43 @@ class DevServer:
         """Rebuild after every save under the content and templates folders, until `stop`
         is set (or Ctrl-C)."""
         for changed in self._changes(stop):
-            result, seconds = self.rebuild()
-            report(result, seconds, changed)
+            result, seconds = self.rebuild(changed)
+            report(result, seconds, tuple(sorted(_shown(p) for p in changed)))
 
-    def _changes(self, stop: threading.Event | None) -> Iterator[tuple[str, ...]]:
+    def _changes(self, stop: threading.Event | None) -> Iterator[list[Path]]:
         """The files saved or deleted, batch by batch. An editor's temporary file (made and
         gone within one batch) is left out, and a batch of nothing else rebuilds nothing."""
         folders = [p for p in (self.options.content, self.options.templates) if p.is_dir()]
-        for changes in watchfiles.watch(*folders, stop_event=stop, debounce=400):
+        seen = _Seen(self.options.content)
+        for changes in watchfiles.watch(*folders, watch_filter=seen, stop_event=stop, debounce=400):
             added = {path for change, path in changes if change is watchfiles.Change.added}
             paths = {Path(path) for _, path in changes}
             saved = [p for p in paths if p.exists() or str(p) not in added]
             if saved:
-                yield tuple(sorted(_shown(p) for p in saved))
+                yield saved
 
     def _roots(self) -> tuple[Path, ...]:
         """Folders a diagnostic's path may be relative to (content's and templates' parent)."""
         return (self.options.content.resolve().parent, self.options.templates.resolve().parent)
+
+
+class _Seen(watchfiles.DefaultFilter):
+    """The changes the watcher reports: in the content folder, every file the build may
+    read (all but hidden ones), for the build trusts the watcher to name every file saved
+    there (watchfiles' default filter leaves out names such as 'flycheck_x.yaml' or folders
+    such as 'node_modules/', which are content all the same); elsewhere (the templates), all
+    but the default filter's editor and tool files."""
+
+    def __init__(self, content: Path) -> None:
+        super().__init__()
+        self.content = os.path.join(os.path.abspath(content), "")
+
+    def __call__(self, change: watchfiles.Change, path: str) -> bool:
+        file = os.path.abspath(path)
+        if file.startswith(self.content):
+            relative = file[len(self.content) :]
+            return not any(part[:1] == "." for part in relative.split(os.sep))
+        return bool(super().__call__(change, path))
 
 
 def _shown(path: Path) -> str:
