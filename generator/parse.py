@@ -114,7 +114,10 @@ def parse_documents(
     tz = site.tz if site else _UTC
     facts = [document for document in documents if document.kind != "site"]
     keys = [_key(d, tz) for d in facts]
-    known: list[_Parsed | None] = [memo.get(k) if memo is not None else None for k in keys]
+    # (Documents `_again` parsed before it gave up are in the memo's new entries.)
+    known: list[_Parsed | None] = [
+        (memo.new.get(k) or memo.get(k)) if memo is not None else None for k in keys
+    ]
     todo = [i for i, parsed in enumerate(known) if parsed is None]
     texts: dict[int, Document] = {}
     for i in todo:
@@ -205,6 +208,7 @@ def _again(
     known to be the memo's, or anything else may differ: site.yaml, which documents there
     are, the ids a changed document gives, an id used twice."""
     last = _last.take(memo.old)
+    made: dict[str, _Parsed] = {}
     if last is None or not last.clean or memo.new:
         return None
     if len(documents) != len(last.documents):
@@ -223,17 +227,22 @@ def _again(
         if len(changed) > MOST_CHANGED:
             return None
     try:
-        return _reparse(documents, changed, memo, last)
+        return _reparse(documents, changed, memo, last, made)
     except Doubt:
-        memo.new.clear()  # as it was: the full parse fills it
+        memo.new.clear()  # as it was, but for the documents parsed: the full parse fills it
+        memo.new.update(made)
         return None
 
 
 def _reparse(
-    documents: list[Document | Unread], changed: list[int], memo: Memo, last: _Last
+    documents: list[Document | Unread],
+    changed: list[int],
+    memo: Memo,
+    last: _Last,
+    made: dict[str, _Parsed],
 ) -> tuple[Corpus, list[Diagnostic]]:
     """`_again`'s work on the `changed` documents (their indexes); `Doubt` if an id is
-    new, gone or used twice."""
+    new, gone or used twice. `made` gets the documents parsed, by memo key."""
     tz = last.corpus.site.tz
     memo.new.update(memo.old)
     parsed = list(last.parsed)
@@ -251,7 +260,7 @@ def _reparse(
             read, problems = reread(document) if isinstance(document, Unread) else (document, [])
             known = ([], problems) if read is None else _parsed(read, tz)
             if read is not None:
-                memo.new[key] = known
+                memo.new[key] = made[key] = known
         new_ids = [record.id for record in known[0]]
         if sorted(new_ids) != sorted(record.id for record in before[0]):
             raise Doubt

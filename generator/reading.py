@@ -227,20 +227,21 @@ def _reread(
         parts = relative.split("/")
         if any(part[:1] == "." for part in parts):
             continue  # hidden: never read
-        if len(parts) == 1:
-            raise Doubt  # site.yaml, or a file beside it
         folder = folders.get("/".join(parts[:-1]))
-        if folder is None or folder.error is not None or folder.hidden:
-            raise Doubt
-        names = [name for name, _ in folder.entries]
+        names = [name for name, _ in folder.entries] if folder is not None else []
         i = bisect.bisect_left(names, parts[-1])
-        if i == len(names) or names[i] != parts[-1]:
-            raise Doubt  # new
-        was = folder.entries[i][1]
+        listed = i < len(names) and names[i] == parts[-1]
         try:
             status = os.lstat(file)
+        except FileNotFoundError:
+            if listed:
+                raise Doubt from None  # deleted
+            continue  # made and gone since (an editor's temporary file): nothing to read
         except OSError:
-            raise Doubt from None  # deleted, or cannot be looked at
+            raise Doubt from None  # cannot be looked at
+        if folder is None or folder.error is not None or not listed or len(parts) == 1:
+            raise Doubt  # new; or site.yaml, or a file beside it
+        was = folder.entries[i][1]
         if not (stat.S_ISREG(was.st_mode) and stat.S_ISREG(status.st_mode)):
             raise Doubt
         folder = folders[folder.path] = folder.patched(i, status)

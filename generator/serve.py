@@ -42,6 +42,8 @@ POLICY = (
 )
 
 Report = Callable[[Result, float, tuple[str, ...]], None]
+# The files a batch of changes saved, as shown to the editor; every path the watcher reported.
+_Batch = tuple[tuple[str, ...], list[Path]]
 
 
 class ServeError(Exception):
@@ -170,13 +172,16 @@ class DevServer:
     def watch(self, report: Report, stop: threading.Event | None = None) -> None:
         """Rebuild after every save under the content and templates folders, until `stop`
         is set (or Ctrl-C)."""
-        for changed in self._changes(stop):
-            result, seconds = self.rebuild(changed)
-            report(result, seconds, tuple(sorted(_shown(p) for p in changed)))
+        for saved, paths in self._changes(stop):
+            result, seconds = self.rebuild(paths)
+            report(result, seconds, saved)
 
-    def _changes(self, stop: threading.Event | None) -> Iterator[list[Path]]:
-        """The files saved or deleted, batch by batch. An editor's temporary file (made and
-        gone within one batch) is left out, and a batch of nothing else rebuilds nothing."""
+    def _changes(
+        self, stop: threading.Event | None
+    ) -> Iterator[tuple[tuple[str, ...], list[Path]]]:
+        """The files saved or deleted, batch by batch, as shown; with every path the watcher
+        reported, for the build. An editor's temporary file (made and gone within one batch)
+        is not shown, and a batch of nothing else rebuilds nothing."""
         folders = [p for p in (self.options.content, self.options.templates) if p.is_dir()]
         seen = _Seen(self.options.content)
         for changes in watchfiles.watch(*folders, watch_filter=seen, stop_event=stop, debounce=400):
@@ -184,7 +189,8 @@ class DevServer:
             paths = {Path(path) for _, path in changes}
             saved = [p for p in paths if p.exists() or str(p) not in added]
             if saved:
-                yield saved
+                # All: a file listed before may have been deleted, made again and deleted.
+                yield tuple(sorted(_shown(p) for p in saved)), sorted(paths)
 
     def _roots(self) -> tuple[Path, ...]:
         """Folders a diagnostic's path may be relative to (content's and templates' parent)."""

@@ -312,14 +312,15 @@ def test_a_hint_with_memos_older_than_the_last_build_is_not_trusted(
     assert tree(tmp_path / "site") == tree(tmp_path / "clean")
 
 
-def test_paths_outside_the_content_and_hidden_ones_read_nothing(
+def test_paths_outside_the_content_hidden_or_gone_read_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     content, options, memos = _served(tmp_path)
     (content / ".notes.md").write_text("hidden\n", "utf-8")
     walked, read = _walks(monkeypatch), _decoded(monkeypatch)
     template = tmp_path / "templates" / "base.html"
-    result = build(options, memos=memos, changed=[content / ".notes.md", template])
+    gone = content / "stories" / "4913"  # an editor's file, made and deleted since
+    result = build(options, memos=memos, changed=[content / ".notes.md", template, gone])
     assert walked == [] and read == []
     assert _shown(result) == _shown(_clean(tmp_path))
 
