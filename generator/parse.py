@@ -165,7 +165,8 @@ def parse_documents(
         at = [None if d.kind == "site" else next(where) for d in documents]
         parts_ = [None if i is None else known[i] for i in at]
         keys_ = [None if i is None else keys[i] for i in at]
-        _last.keep(memo.new, _Last(documents, parts_, keys_, corpus, diagnostics.items, clean))
+        seen = [_unread(d) for d in documents]
+        _last.keep(memo.new, _Last(seen, parts_, keys_, corpus, diagnostics.items, clean))
     return corpus, diagnostics.items
 
 
@@ -182,9 +183,9 @@ def _parsed(document: Document, tz: tzinfo) -> _Parsed:
 
 @dataclass(frozen=True, eq=False)
 class _Last:
-    """What a `parse_documents` with a memo made: the documents it was given, and for each
-    (None for site.yaml) its records and problems and its memo key; the Corpus, every
-    problem, and whether no id was used twice."""
+    """What a `parse_documents` with a memo made: the documents it was given (unread, but
+    site.yaml), and for each (None for site.yaml) its records and problems and its memo key;
+    the Corpus, every problem, and whether no id was used twice."""
 
     documents: list[Document | Unread]
     parsed: list[_Parsed | None]
@@ -213,7 +214,7 @@ def _again(
         return None
     if len(documents) != len(last.documents):
         return None
-    changed = []
+    changed, renewed = [], []  # the documents whose text changed; the others not the same
     for i, (now, was) in enumerate(zip(documents, last.documents, strict=True)):
         if now is was:
             continue
@@ -223,11 +224,14 @@ def _again(
             if isinstance(now, Document) and isinstance(was, Document) and now.text == was.text:
                 continue
             return None
+        renewed.append(i)
+        if (now.stem, now.digest, now.assets) == (was.stem, was.digest, was.assets):
+            continue  # the same text, read again (or not, this time)
         changed.append(i)
         if len(changed) > MOST_CHANGED:
             return None
     try:
-        return _reparse(documents, changed, memo, last, made)
+        return _reparse(documents, changed, renewed, memo, last, made)
     except Doubt:
         memo.new.clear()  # as it was, but for the documents parsed: the full parse fills it
         memo.new.update(made)
@@ -237,12 +241,14 @@ def _again(
 def _reparse(
     documents: list[Document | Unread],
     changed: list[int],
+    renewed: list[int],
     memo: Memo,
     last: _Last,
     made: dict[str, _Parsed],
 ) -> tuple[Corpus, list[Diagnostic]]:
-    """`_again`'s work on the `changed` documents (their indexes); `Doubt` if an id is
-    new, gone or used twice. `made` gets the documents parsed, by memo key."""
+    """`_again`'s work on the `changed` documents (their indexes; `renewed`: those and the
+    others that are not the very objects of the last build); `Doubt` if an id is new, gone
+    or used twice. `made` gets the documents parsed, by memo key."""
     tz = last.corpus.site.tz
     memo.new.update(memo.old)
     parsed = list(last.parsed)
@@ -276,11 +282,14 @@ def _reparse(
         parsed[i], keys[i] = known, key
     diagnostics = [d for d in last.diagnostics if id(d) not in gone] + found
     corpus = Corpus(last.corpus.site, records)
+    seen = list(last.documents)
+    for i in renewed:
+        seen[i] = _unread(documents[i])
     _last.keep(
         memo.new,
         replace(
             last,
-            documents=documents,
+            documents=seen,
             parsed=parsed,
             keys=keys,
             corpus=corpus,
@@ -288,6 +297,15 @@ def _reparse(
         ),
     )
     return corpus, diagnostics
+
+
+def _unread(document: Document | Unread) -> Document | Unread:
+    """A document as `_again` compares it with the next build's, without its text (but
+    site.yaml's). (Not to be read again: where it is on disk is not known here.)"""
+    d = document
+    if isinstance(d, Unread) or d.kind == "site":
+        return d
+    return Unread(d.path, d.kind, d.stem, d.digest, d.assets, "")
 
 
 def _key(document: Document | Unread, tz: tzinfo) -> str:

@@ -135,9 +135,19 @@ def read_content(
     if memo is not None:  # what the next build given this memo's entries may start from
         folders = {folder.path: folder for folder in listing.folders}
         where = {document.path: i for i, document in enumerate(documents)}
+        kept = [_unread(d, top, root) for d in documents]
         items = diagnostics.items
-        _last.keep(memo.new, _Last(os.fspath(content), top, root, folders, documents, where, items))
+        _last.keep(memo.new, _Last(os.fspath(content), top, root, folders, kept, where, items))
     return documents, diagnostics.items
+
+
+def _unread(document: Document | Unread, top: str, root: str) -> Document | Unread:
+    """A document as the next build in this process may be given it again: unread, its
+    text not kept (but site.yaml's, always read again)."""
+    d = document
+    if isinstance(d, Unread) or d.kind == "site":
+        return d
+    return Unread(d.path, d.kind, d.stem, d.digest, d.assets, root + d.path[len(top) + 1 :])
 
 
 class Recent(Generic[_T]):
@@ -164,8 +174,8 @@ class Recent(Generic[_T]):
 @dataclass(frozen=True, eq=False)
 class _Last:
     """What a `read_content` with a memo read: the content folder, how its paths are shown
-    and where it is on disk, its folders by path as listed, the documents, each document's
-    index by path, and every problem."""
+    and where it is on disk, its folders by path as listed, the documents (unread, but for
+    site.yaml), each document's index by path, and every problem."""
 
     content: str
     top: str
@@ -213,7 +223,7 @@ def _reread(
         raise Doubt  # a link on the way: a saved path may name its files another way
     inside = where + os.sep
     folders = dict(last.folders)
-    documents = list(last.documents)
+    documents, kept = list(last.documents), list(last.documents)
     diagnostics = last.diagnostics
     news: dict[str, dict[str, tuple[Document | Unread | None, str, list[Diagnostic]]]] = {}
     memo.new.update(memo.old)
@@ -252,7 +262,7 @@ def _reread(
         if (index is None) != (document is None):
             raise Doubt  # becomes, or stops being, a document
         if index is not None and document is not None:
-            documents[index] = document
+            documents[index], kept[index] = document, _unread(document, last.top, last.root)
         diagnostics = [d for d in diagnostics if d.location.path != shown] + found.items
         old, new = _stamp(shown, was), _stamp(shown, status)
         if old != new:
@@ -260,9 +270,7 @@ def _reread(
         news.setdefault(folder.path, {})[shown] = (document, new, found.items)
     for path, saved in news.items():
         _refile(folders[path], saved, last.top, last.root, memo)
-    _last.keep(
-        memo.new, replace(last, folders=folders, documents=documents, diagnostics=diagnostics)
-    )
+    _last.keep(memo.new, replace(last, folders=folders, documents=kept, diagnostics=diagnostics))
     return documents, diagnostics
 
 

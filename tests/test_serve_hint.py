@@ -335,3 +335,13 @@ def test_the_watcher_reports_every_content_file_the_build_may_read(tmp_path: Pat
         assert not seen(modified, str(content / name))
     assert not seen(modified, str(tmp_path / "templates" / "base.html.swp"))
     assert seen(modified, str(tmp_path / "templates" / "base.html"))
+
+
+def test_what_a_build_keeps_for_the_next_holds_no_text_but_site_yaml(tmp_path: Path) -> None:
+    _served(tmp_path)  # a first build: every file read, its text in a Document
+    for recent in (reading._last, parse._last):
+        kept = [state.documents for _, state in recent._kept.values()]
+        assert kept
+        for documents in kept:
+            texts = [d.path for d in documents if isinstance(d, reading.Document)]
+            assert texts == ["content/site.yaml"]
