@@ -53,10 +53,14 @@ def _saved(before: Seen, after: Seen) -> list[Path]:
 # --- more edits: errors, warnings, files that move --------------------------------------------
 
 
-def control_character(rng: random.Random, content: Path, templates: Path) -> bool:
-    path = rng.choice(_files(content, "*.md"))
-    path.write_text(path.read_text("utf-8") + "\x07\n", "utf-8")
+def _append(rng: random.Random, content: Path, pattern: str, text: str) -> bool:
+    path = rng.choice(_files(content, pattern))
+    path.write_text(path.read_text("utf-8") + text, "utf-8")
     return True
+
+
+def control_character(rng: random.Random, content: Path, templates: Path) -> bool:
+    return _append(rng, content, "*.md", "\x07\n")
 
 
 def byte_order_mark(rng: random.Random, content: Path, templates: Path) -> bool:
@@ -66,9 +70,7 @@ def byte_order_mark(rng: random.Random, content: Path, templates: Path) -> bool:
 
 
 def broken_yaml(rng: random.Random, content: Path, templates: Path) -> bool:
-    path = rng.choice(_files(content, "*.yaml"))
-    path.write_text(path.read_text("utf-8") + "summary: [unclosed\n", "utf-8")
-    return True
+    return _append(rng, content, "*.yaml", "summary: [unclosed\n")
 
 
 def move_story(rng: random.Random, content: Path, templates: Path) -> bool:
