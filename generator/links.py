@@ -10,9 +10,9 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import itertools
-import operator
 import re
 import sys
+import weakref
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from markupsafe import Markup
 from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
 from .markup import MarkupTooComplex, Rendered, find_links, render_inline, render_markdown
-from .model import Citation, Corpus, Publisher, Record, Ref, Text
+from .model import Citation, Corpus, InMemory, Publisher, Record, Ref, Text, changed_records
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
 from .workers import run_all
@@ -61,6 +61,11 @@ class Links:
     # The records visited afresh (the others' findings came from the memo, unchanged):
     # only their edges, HTML and publisher can differ from the last build's.
     revisited: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
+    # When worked out by difference from other Links (serve): those (weakly) and the ids
+    # whose edges in or out may differ from theirs; None: unknown.
+    delta: tuple[Callable[[], Links | None], frozenset[str]] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     def plain(self, record_id: str, name: str) -> str:
         """A Markdown field as plain text ([[links]] become their names), for machines."""
@@ -169,7 +174,7 @@ def link_corpus(
 
 
 @dataclass(eq=False)
-class _State:
+class _State(InMemory):
     """What the last link left in this process (never in the build cache: it pickles as
     None), for the next link to work by difference: the records it linked (the very
     objects), the drafts left out, its Links, how many of its visits used each rendering,
@@ -182,13 +187,6 @@ class _State:
     last: dict[str, Any]
     uses: dict[str, int]
     size: int
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _nothing, ()
-
-
-def _nothing() -> None:
-    """What a `_State` becomes in the build cache: nothing."""
 
 
 # The memo's entry for the last link's _State; and the entries of other stages' states that
@@ -241,12 +239,8 @@ def _by_difference(
     ):
         return None
     records, before = corpus.records, state.records
-    if len(records) != len(before) or records.keys() != before.keys():
-        return None
-    changed = list(
-        itertools.compress(records, map(operator.is_not, records.values(), before.values()))
-    )
-    if len(changed) > _FEW_RECORDS:
+    changed = changed_records(before, records, _FEW_RECORDS)
+    if changed is None:
         return None
     world = _World(corpus, hidden)
     prefix = f"{_RECORD}{corpus.site.allow_html}:"
@@ -285,7 +279,9 @@ def _by_difference(
     html, publishers = dict(state.links.html), dict(state.links.publishers)
     by_source = dict(state.derived.by_source)
     uses = dict(state.uses)
+    touched = set(changed)  # the ids whose edges in or out may differ from the last link's
     for record_id, (last, found) in visits.items():
+        touched.update(edge.target for edge in itertools.chain(last.edges, found.edges))
         html.update(found.html)
         if found.publisher is not None:
             publishers[record_id] = found.publisher
@@ -304,6 +300,7 @@ def _by_difference(
     derived = _derive(state.derived.stories, by_source, state.derived, changed)
     kept[_DERIVED] = derived
     made = derived.links(html, publishers, frozenset(revisited))
+    vars(made)["delta"] = (weakref.ref(state.links), frozenset(touched))
     _keep_state(memo, corpus, hidden, made, uses)
     return made, []
 
