@@ -560,17 +560,23 @@ MEMORY_EDITS: dict[str, tuple[Callable[[dict[str, Record]], None], bool]] = {
 }
 
 
-@pytest.mark.parametrize("edit", list(MEMORY_EDITS))
-def test_linking_by_difference_gives_what_a_whole_link_gives(
-    monkeypatch: pytest.MonkeyPatch, edit: str
-) -> None:
-    change, quick = MEMORY_EDITS[edit]
+def _linked_sharing() -> tuple[Corpus, frozenset[str], Memo]:
+    """The fixture with two records sharing a summary, linked: its memo."""
     corpus, hidden = _corpus(FULL)
     records = dict(corpus.records)
     _share_summary(records)
     corpus = Corpus(corpus.site, records)
     first = Memo()
     link_corpus(corpus, hidden, memo=first)
+    return corpus, hidden, first
+
+
+@pytest.mark.parametrize("edit", list(MEMORY_EDITS))
+def test_linking_by_difference_gives_what_a_whole_link_gives(
+    monkeypatch: pytest.MonkeyPatch, edit: str
+) -> None:
+    change, quick = MEMORY_EDITS[edit]
+    corpus, hidden, first = _linked_sharing()
     calls = _by_difference_calls(monkeypatch)
     records = dict(corpus.records)
     change(records)
@@ -604,12 +610,7 @@ def test_linking_by_difference_gives_what_a_whole_link_gives(
 def test_a_link_by_difference_keeps_a_rendering_another_record_still_uses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    corpus, hidden = _corpus(FULL)
-    records = dict(corpus.records)
-    _share_summary(records)
-    corpus = Corpus(corpus.site, records)
-    first = Memo()
-    link_corpus(corpus, hidden, memo=first)
+    corpus, hidden, first = _linked_sharing()
     shared = [
         k
         for k, v in first.new.items()
