@@ -12,7 +12,8 @@ import dataclasses
 import itertools
 import re
 import sys
-from collections import defaultdict
+import weakref
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -24,7 +25,7 @@ from markupsafe import Markup
 from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
 from .markup import MarkupTooComplex, Rendered, find_links, render_inline, render_markdown
-from .model import Citation, Corpus, Publisher, Record, Ref, Text
+from .model import Citation, Corpus, InMemory, Publisher, Record, Ref, Text, changed_records
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
 from .workers import run_all
@@ -60,6 +61,11 @@ class Links:
     # The records visited afresh (the others' findings came from the memo, unchanged):
     # only their edges, HTML and publisher can differ from the last build's.
     revisited: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
+    # When worked out by difference from other Links (serve): those (weakly) and the ids
+    # whose edges in or out may differ from theirs; None: unknown.
+    delta: tuple[Callable[[], Links | None], frozenset[str]] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
 
     def plain(self, record_id: str, name: str) -> str:
         """A Markdown field as plain text ([[links]] become their names), for machines."""
@@ -98,8 +104,11 @@ def link_corpus(
     as then. With jobs > 1, forked workers visit slices of those records. Findings are merged
     in the records' order, so the result is the same as visiting them all here one by one.
     """
-    records = list(corpus)
     memo = memo if memo is not None else Memo()
+    quick = _by_difference(corpus, hidden, memo)
+    if quick is not None:
+        return quick
+    records = list(corpus)
     world = _World(corpus, hidden)
     allow_html = corpus.site.allow_html
     keys = [f"{_RECORD}{allow_html}:{record.id}" for record in records]
@@ -157,7 +166,143 @@ def link_corpus(
     stories = frozenset(record.id for record in records if record.kind == STORY)
     derived = memo.new[_DERIVED] = _derive(stories, by_source, memo.old.get(_DERIVED))
     revisited = frozenset(records[i].id for i in todo)
-    return derived.links(html, publishers, revisited), diagnostics.items
+    made = derived.links(html, publishers, revisited)
+    if not diagnostics.items:
+        uses = Counter(itertools.chain.from_iterable(cast(_Visit, v).rendered for v in visits))
+        _keep_state(memo, corpus, hidden, made, uses)
+    return made, diagnostics.items
+
+
+@dataclass(eq=False)
+class _State(InMemory):
+    """What the last link left in this process (never in the build cache: it pickles as
+    None), for the next link to work by difference: the records it linked (the very
+    objects), the drafts left out, its Links, how many of its visits used each rendering,
+    and how many entries it left in the memo."""
+
+    records: Mapping[str, Record]
+    hidden: frozenset[str]
+    links: Links
+    derived: _Derived
+    last: dict[str, Any]
+    uses: dict[str, int]
+    size: int
+
+
+# The memo's entry for the last link's _State; and the entries of other stages' states that
+# the memo may hold beside the link stage's own (not counted in `_State.size`).
+_STATE = "links:state"
+STATES = ("drafts:state", "check:state")
+
+
+def _own_size(entries: Mapping[str, Any]) -> int:
+    """How many of the memo's entries the link stage made."""
+    return len(entries) - sum(1 for name in STATES if name in entries)
+
+
+def _keep_state(
+    memo: Memo, corpus: Corpus, hidden: frozenset[str], made: Links, uses: dict[str, int]
+) -> None:
+    derived, last = memo.new[_DERIVED], memo.new[_LAST]
+    state = _State(corpus.records, hidden, made, derived, last, uses, 0)
+    memo.new[_STATE] = state
+    state.size = _own_size(memo.new)
+
+
+# Up to this many records changed, a link works by difference from the last one's _State.
+_FEW_RECORDS = 32
+
+
+def _by_difference(
+    corpus: Corpus, hidden: frozenset[str], memo: Memo
+) -> tuple[Links, list[Diagnostic]] | None:
+    """The Links of the corpus worked out from the last link's in this process, visiting
+    only the records that are not the very objects it linked; None where unsure (records
+    added or removed, drafts or settings changed, an answer about a changed record that
+    differs, a diagnostic, ...): then the whole corpus is linked as usual.
+
+    Every other record asks the same questions as then and gets the same answers (they are
+    about the records, and only the changed ones' answers could differ: they do not), so
+    its visit is the one the memo holds; and the memo's entries are those a whole link
+    would leave.
+    """
+    old = memo.old
+    state = old.get(_STATE)
+    if (
+        not isinstance(state, _State)
+        or state.last is None
+        or old.get(_LAST) is not state.last
+        or old.get(_DERIVED) is not state.derived
+        or _own_size(old) != state.size
+        or state.hidden != hidden
+        or state.last["allow_html"] != corpus.site.allow_html
+    ):
+        return None
+    records, before = corpus.records, state.records
+    changed = changed_records(before, records, _FEW_RECORDS)
+    if changed is None:
+        return None
+    world = _World(corpus, hidden)
+    prefix = f"{_RECORD}{corpus.site.allow_html}:"
+    visits: dict[str, tuple[_Visit, _Visit]] = {}
+    revisited = []
+    for record_id in changed:
+        record, then = records[record_id], before[record_id]
+        if record.kind != then.kind:
+            return None
+        for question in ("record", "link", "hidden"):
+            now = world.answers[_question(question, record_id)]
+            if now != _answer(question, then, record_id in hidden):
+                return None
+        entry = old.get(prefix + record_id)
+        if entry is None:
+            return None
+        found = world.recall(entry, record)
+        if found is None:
+            found = _Linker(world, memo).findings(record)
+            revisited.append(record_id)
+        last: _Visit = entry[1]
+        if (
+            found.diagnostics
+            or list(found.html) != list(last.html)
+            or (found.publisher is None) != (last.publisher is None)
+            or bool(found.edges) != bool(last.edges)
+        ):
+            return None
+        visits[record_id] = (last, found)
+    kept = memo.new
+    states = {name: kept[name] for name in STATES if name in kept}  # this build's
+    kept.update(old)  # every entry the last link left, patched below
+    for name in STATES:
+        kept.pop(name, None)
+    kept.update(states)
+    html, publishers = dict(state.links.html), dict(state.links.publishers)
+    by_source = dict(state.derived.by_source)
+    uses = dict(state.uses)
+    touched = set(changed)  # the ids whose edges in or out may differ from the last link's
+    for record_id, (last, found) in visits.items():
+        touched.update(edge.target for edge in itertools.chain(last.edges, found.edges))
+        html.update(found.html)
+        if found.publisher is not None:
+            publishers[record_id] = found.publisher
+        if found.edges:
+            by_source[record_id] = found.edges
+        for key in found.rendered.keys() - last.rendered.keys():
+            uses[key] = uses.get(key, 0) + 1
+        for key in last.rendered.keys() - found.rendered.keys():
+            uses[key] -= 1
+            if not uses[key]:
+                del uses[key], kept[key]
+        kept.update(found.rendered)
+        entry, record = old[prefix + record_id], records[record_id]
+        same = entry[1] is found and entry[0] is record
+        kept[prefix + record_id] = entry if same else (record, found)
+    derived = _derive(state.derived.stories, by_source, state.derived, changed)
+    kept[_DERIVED] = derived
+    made = derived.links(html, publishers, frozenset(revisited))
+    vars(made)["delta"] = (weakref.ref(state.links), frozenset(touched))
+    _keep_state(memo, corpus, hidden, made, uses)
+    return made, []
 
 
 def _same_answers(
@@ -557,19 +702,26 @@ class _Derived(NamedTuple):
 
 
 def _derive(
-    stories: frozenset[str], by_source: dict[str, tuple[Edge, ...]], old: _Derived | None
+    stories: frozenset[str],
+    by_source: dict[str, tuple[Edge, ...]],
+    old: _Derived | None,
+    sources: list[str] | None = None,
 ) -> _Derived:
     """The derived parts of the edges `by_source` (every record's, in the order of their ids),
     from the last build's (`old`) where they are the same.
 
     A record's edges recalled from the memo are the very tuple `old` holds: only the others
-    are compared.
+    are compared (only those of `sources`, when given: the others are the same as then).
     """
     if old is None or old.stories != stories:
         return _afresh(stories, by_source)
     before = old.by_source
-    changed = [s for s, e in by_source.items() if (o := before.get(s)) is not e and o != e]
-    changed.extend(before.keys() - by_source.keys())
+    candidates = by_source.items() if sources is None else _some(by_source, sources)
+    changed = [s for s, e in candidates if (o := before.get(s)) is not e and o != e]
+    if sources is None:
+        changed.extend(before.keys() - by_source.keys())
+    else:
+        changed.extend(s for s in sources if s in before and s not in by_source)
     if not changed:
         return old
     if len(changed) > _FEW * len(by_source):
@@ -604,6 +756,12 @@ def _derive(
         backlinks = dict(sorted(backlinks.items()))
     edges = tuple(itertools.chain.from_iterable(by_source.values()))
     return _Derived(stories, by_source, by_target, edges, backlinks, story_members)
+
+
+def _some(
+    by_source: dict[str, tuple[Edge, ...]], sources: list[str]
+) -> list[tuple[str, tuple[Edge, ...]]]:
+    return [(s, by_source[s]) for s in sources if s in by_source]
 
 
 def _afresh(stories: frozenset[str], by_source: dict[str, tuple[Edge, ...]]) -> _Derived:

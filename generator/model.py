@@ -5,9 +5,11 @@ No I/O and no rendering here; `parse` builds these from documents, later stages 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
-from collections.abc import Iterator, Mapping
+import operator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cached_property
@@ -215,19 +217,98 @@ class Corpus:
         grouped: dict[str, list[Record]] = {}
         for record in self.records.values():
             grouped.setdefault(record.kind, []).append(record)
-        return {
-            kind: tuple(sorted(records, key=lambda r: (r.name.casefold(), r.id)))
-            for kind, records in grouped.items()
-        }
+        return {kind: tuple(sorted(records, key=_by_name)) for kind, records in grouped.items()}
+
+    @cached_property
+    def _ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self.records))
 
     def __iter__(self) -> Iterator[Record]:
-        return iter(self.records[k] for k in sorted(self.records))
+        return map(self.records.__getitem__, self._ids)
+
+    def follow(self, last: Corpus, changed: Iterable[str]) -> None:
+        """Take over what `last` worked out, for a corpus with the same ids whose records
+        are those of `last` but the `changed` ones: the order of ids, and the records by
+        kind, where a changed record keeps its kind and its place (a name that sorts as
+        before). What is not taken over is worked out when asked, as for any corpus."""
+        known = last.__dict__
+        if "_ids" in known:
+            self.__dict__["_ids"] = known["_ids"]
+        by_kind = known.get("_by_kind")
+        if by_kind is None:
+            return
+        by_kind = dict(by_kind)
+        for record_id in changed:
+            record, then = self.records[record_id], last.records[record_id]
+            if record.kind != then.kind:
+                return
+            group = by_kind.get(record.kind, ())
+            place = bisect.bisect_left(group, _by_name(then), key=_by_name)
+            if place >= len(group) or group[place] is not then:
+                return
+            name = _by_name(record)
+            if (place and _by_name(group[place - 1]) >= name) or (
+                place + 1 < len(group) and _by_name(group[place + 1]) <= name
+            ):
+                return  # it sorts elsewhere now
+            by_kind[record.kind] = (*group[:place], record, *group[place + 1 :])
+        self.__dict__["_by_kind"] = by_kind
 
     def __contains__(self, record_id: object) -> bool:
         return record_id in self.records
 
     def __getitem__(self, record_id: str) -> Record:
         return self.records[record_id]
+
+
+def _by_name(record: Record) -> tuple[str, str]:
+    """The order of a kind's records: by name, then id."""
+    return record.name.casefold(), record.id
+
+
+def changed_records(
+    before: Mapping[str, Record], now: Mapping[str, Record], limit: int
+) -> list[str] | None:
+    """The ids whose record in `now` is not the very object `before` holds, in the order of
+    `now`; None if the two have other ids (or in another order), or more than `limit`
+    records changed. (A record of an unchanged file is the object the last build parsed.)
+
+    Each mapping holds every record by its id: where the records are the same, so are the
+    ids. The stages of a build ask about the same two mappings in turn: the last answer is
+    kept.
+    """
+    last = _compared
+    if last and last[0] is before and last[1] is now:
+        changed = last[2]
+    else:
+        changed = None
+        if len(before) == len(now):
+            moved = list(map(operator.is_not, now.values(), before.values()))
+            if moved.count(True) <= _MOST_CHANGED:
+                changed = list(itertools.compress(now, moved))
+                if changed != list(itertools.compress(before, moved)):
+                    changed = None
+        _compared[:] = before, now, changed
+    return changed if changed is not None and len(changed) <= limit else None
+
+
+# The last two mappings `changed_records` compared, and its answer; and the most changed
+# records it lists.
+_compared: list[Any] = []
+_MOST_CHANGED = 1000
+
+
+class InMemory:
+    """A stage's record of its last run, for the next run in this process (serve) to work
+    by difference from. It holds the very objects of that run: a build cache keeps nothing
+    of it (it pickles as None), and a new process starts afresh."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _nothing, ()
+
+
+def _nothing() -> None:
+    """What an `InMemory` becomes in the build cache."""
 
 
 # --- pickling ----------------------------------------------------------------------------------

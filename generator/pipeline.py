@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,9 +18,9 @@ from . import cache, deps, plan, rebuild, unchanged
 from .cache import Memo
 from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
-from .links import Links, link_corpus
+from .links import STATES, Links, link_corpus
 from .listing import Listing, stamps, walk
-from .model import Corpus
+from .model import Corpus, InMemory, Record, changed_records
 from .parse import parse_documents
 from .reading import Document, Unread, read_content, shown
 from .rebuild import Trace
@@ -94,36 +95,96 @@ def load(
     diagnostics.extend(problems)
     if corpus is None:
         return None, None, diagnostics.sorted()
-    corpus, hidden = _without_drafts(corpus, options)
+    corpus, hidden = _without_drafts(corpus, options, memos.get("markdown"))
     if options.base_url is not None:
         corpus = Corpus(replace(corpus.site, base_url=options.base_url), corpus.records)
     progress("link")
     links, problems = link_corpus(corpus, hidden, options.jobs, memos.get("markdown"))
     diagnostics.extend(problems)
     progress("check")
-    diagnostics.extend(check_corpus(corpus, links))
+    diagnostics.extend(check_corpus(corpus, links, memos.get("markdown")))
     return corpus, links, diagnostics.sorted()
 
 
-def check_corpus(corpus: Corpus, links: Links) -> list[Diagnostic]:
-    """Warnings: records that no source backs, and records nothing links to."""
+def check_corpus(corpus: Corpus, links: Links, memo: Memo | None = None) -> list[Diagnostic]:
+    """Warnings: records that no source backs, and records nothing links to.
+
+    With the memo of the last check in this process, and Links worked out by difference
+    from the Links it checked, only the records that changed, or whose edges in or out may
+    have, are checked again; the others' warnings are the same as then.
+    """
+    last = memo.old.get(_CHECKED) if memo is not None else None
+    warnings: dict[str, tuple[Diagnostic, ...]] | None = None
+    delta = links.delta
+    if isinstance(last, _Checked) and delta is not None and delta[0]() is last.links:
+        changed = changed_records(last.records, corpus.records, _FEW_RECORDS)
+        if changed is not None:
+            warnings = dict(last.warnings)
+            grown = False
+            for record_id in delta[1].union(changed):
+                record = corpus.records.get(record_id)
+                found = _warnings(record, links) if record is not None else ()
+                if found:
+                    grown = grown or record_id not in warnings
+                    warnings[record_id] = found
+                else:
+                    warnings.pop(record_id, None)
+            if grown:  # in the order of the ids, as a whole check finds them
+                warnings = dict(sorted(warnings.items()))
+    if warnings is None:
+        warnings = {}
+        for record in corpus:
+            found = _warnings(record, links)
+            if found:
+                warnings[record.id] = found
+    if memo is not None:
+        memo.new[_CHECKED] = _Checked(corpus.records, links, warnings)
+    return list(itertools.chain.from_iterable(warnings.values()))
+
+
+def _warnings(record: Record, links: Links) -> tuple[Diagnostic, ...]:
+    """The record's warnings: no source backs it, nothing links to or from it."""
+    if record.kind in (STORY, "sources"):
+        return ()
     diagnostics = Diagnostics()
-    for record in corpus:
-        if record.kind in (STORY, "sources"):
-            continue
-        if not record.get("sources"):
-            diagnostics.warning(
-                record.location,
-                "W0301",
-                f"no source backs the {SINGULAR[record.kind]} '{record.id}'; add 'sources:'",
-            )
-        if not links.incoming(record.id) and not links.outgoing(record.id):
-            diagnostics.warning(
-                record.location,
-                "W0302",
-                f"nothing links to or from '{record.id}'; link it from a story or a record",
-            )
-    return diagnostics.items
+    if not record.get("sources"):
+        diagnostics.warning(
+            record.location,
+            "W0301",
+            f"no source backs the {SINGULAR[record.kind]} '{record.id}'; add 'sources:'",
+        )
+    if not links.incoming(record.id) and not links.outgoing(record.id):
+        diagnostics.warning(
+            record.location,
+            "W0302",
+            f"nothing links to or from '{record.id}'; link it from a story or a record",
+        )
+    return tuple(diagnostics.items)
+
+
+# The memo's entries for the last drafts left out and the last check, in this process; and
+# up to how many changed records a stage works by difference from them.
+_DRAFTS, _CHECKED = STATES
+_FEW_RECORDS = 32
+
+
+@dataclass(eq=False)
+class _Checked(InMemory):
+    """The last check: the records and Links it checked, and its warnings by record id (in
+    the order of the ids; records without any left out)."""
+
+    records: Mapping[str, Record]
+    links: Links
+    warnings: dict[str, tuple[Diagnostic, ...]]
+
+
+@dataclass(eq=False)
+class _Drafts(InMemory):
+    """The last drafts left out: the records given, the drafts' ids, the corpus kept."""
+
+    given: Mapping[str, Record]
+    drafts: frozenset[str]
+    kept: Corpus
 
 
 def build(
@@ -389,12 +450,38 @@ def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:
     return {"site": digest(repr(corpus.site)), "kinds": repr(kinds), "templates": digest(shown)}
 
 
-def _without_drafts(corpus: Corpus, options: Options) -> tuple[Corpus, frozenset[str]]:
+def _without_drafts(
+    corpus: Corpus, options: Options, memo: Memo | None = None
+) -> tuple[Corpus, frozenset[str]]:
+    """The corpus without its draft stories (unless options.drafts), and their ids.
+
+    With the memo of the last call in this process, only the records that changed since
+    are looked at, and the corpus kept takes over what the last one worked out.
+    """
     if options.drafts:
         return corpus, frozenset()
-    drafts = frozenset(r.id for r in corpus if r.kind == STORY and r.get("draft") is True)
-    kept = {i: r for i, r in corpus.records.items() if i not in drafts}
-    return Corpus(corpus.site, kept), drafts
+    last = memo.old.get(_DRAFTS) if memo is not None else None
+    records = corpus.records
+    changed = None
+    if isinstance(last, _Drafts):
+        changed = changed_records(last.given, records, _FEW_RECORDS)
+    if not isinstance(last, _Drafts) or changed is None:
+        drafts = frozenset(i for i, r in records.items() if _is_draft(r))
+    else:
+        drafts = last.drafts.difference(changed).union(i for i in changed if _is_draft(records[i]))
+    if not drafts:
+        kept = corpus
+    else:
+        kept = Corpus(corpus.site, {i: r for i, r in records.items() if i not in drafts})
+    if isinstance(last, _Drafts) and changed is not None and drafts == last.drafts:
+        kept.follow(last.kept, [i for i in changed if i not in drafts])
+    if memo is not None:
+        memo.new[_DRAFTS] = _Drafts(records, drafts, kept)
+    return kept, drafts
+
+
+def _is_draft(record: Record) -> bool:
+    return record.kind == STORY and record.get("draft") is True
 
 
 def _output_error(path: Path, message: str, code: str = "E0601") -> Diagnostic:

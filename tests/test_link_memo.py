@@ -488,3 +488,170 @@ def test_records_the_memo_holds_as_they_are_are_not_asked_about_again(
 def _asked_by(memo: Memo, record_id: str) -> list[str]:
     (entry,) = (v for k, v in memo.new.items() if k.endswith(f":{record_id}") and k[0] == "r")
     return [question[2:] for question in entry[1].asked]
+
+
+# --- linking by difference from the last link in this process (serve) -------------------
+
+
+def _by_difference_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For every link from now on, whether it worked by difference from the last one."""
+    calls: list[bool] = []
+    real = links._by_difference
+
+    def spy(*args: Any) -> Any:
+        made = real(*args)
+        calls.append(made is not None)
+        return made
+
+    monkeypatch.setattr(links, "_by_difference", spy)
+    return calls
+
+
+def _edit_text(record_id: str, name: str, edit: Callable[[str], str]) -> Callable[..., Any]:
+    def change(records: dict[str, Record]) -> None:
+        record = records[record_id]
+        records[record_id] = _with_text(record, name, edit(_text(record, name)))
+
+    return change
+
+
+def _share_summary(records: dict[str, Record]) -> None:
+    """Two records with the same summary: one rendering that both visits use."""
+    kestria = records["kestria"]
+    _edit_text("norvalia", "summary", lambda _: _text(kestria, "summary"))(records)
+
+
+def _rename_actor(records: dict[str, Record]) -> None:
+    records["elena-marsh"] = replace(records["elena-marsh"], name="Elena March")
+
+
+def _copy_record(records: dict[str, Record]) -> None:
+    records["kestria"] = replace(records["kestria"])  # equal, but another object
+
+
+def _drop_record(records: dict[str, Record]) -> None:
+    del records["alto-valley"]
+
+
+def _new_record(records: dict[str, Record]) -> None:
+    records["kestria-2"] = replace(records["kestria"], id="kestria-2")
+
+
+STORY_ID = "blockade-on-mine-road"
+# An edit of the records in memory (every other record stays the very object it was), and
+# whether the link works by difference.
+MEMORY_EDITS: dict[str, tuple[Callable[[dict[str, Record]], None], bool]] = {
+    "reworded story": (_edit_text(STORY_ID, "body", lambda t: t + "\n\nMore words.\n"), True),
+    "new link": (_edit_text(STORY_ID, "body", lambda t: t + "\n\nSee [[alto-valley]].\n"), True),
+    "removed link": (
+        _edit_text(STORY_ID, "body", lambda t: t.replace("[[minister-visits-mine|", "[x|")),
+        True,
+    ),
+    "new link in a record": (
+        _edit_text("kestria", "summary", lambda t: t + " See [[tomas-reyes]]."),
+        True,
+    ),
+    "shared text changed": (_edit_text("kestria", "summary", lambda t: t + " More."), True),
+    "same record again": (_copy_record, True),
+    "name changed": (_rename_actor, False),
+    "broken link": (_edit_text(STORY_ID, "body", lambda t: t + "\n\n[[no-such-id]]\n"), False),
+    "record removed": (_drop_record, False),
+    "record added": (_new_record, False),
+}
+
+
+def _linked_sharing() -> tuple[Corpus, frozenset[str], Memo]:
+    """The fixture with two records sharing a summary, linked: its memo."""
+    corpus, hidden = _corpus(FULL)
+    records = dict(corpus.records)
+    _share_summary(records)
+    corpus = Corpus(corpus.site, records)
+    first = Memo()
+    link_corpus(corpus, hidden, memo=first)
+    return corpus, hidden, first
+
+
+@pytest.mark.parametrize("edit", list(MEMORY_EDITS))
+def test_linking_by_difference_gives_what_a_whole_link_gives(
+    monkeypatch: pytest.MonkeyPatch, edit: str
+) -> None:
+    change, quick = MEMORY_EDITS[edit]
+    corpus, hidden, first = _linked_sharing()
+    calls = _by_difference_calls(monkeypatch)
+    records = dict(corpus.records)
+    change(records)
+    edited = Corpus(corpus.site, records)
+    got = Memo(old=first.new)
+    linked = link_corpus(edited, hidden, memo=got)
+    assert calls == [quick]
+    clean = Memo()
+    want = link_corpus(edited, hidden, memo=clean)
+    _identical(linked, want)
+    # The records visited afresh: those a whole link with the same memo visits.
+    stateless = Memo(old={k: v for k, v in first.new.items() if k != links._STATE})
+    assert linked[0].revisited == link_corpus(edited, hidden, memo=stateless)[0].revisited
+    # The memo keeps what a whole link keeps: the same entries, renderings included.
+    assert got.new.keys() == clean.new.keys()
+    for key in clean.new:
+        if key.startswith("record:"):
+            assert repr(got.new[key]) == repr(clean.new[key]), key
+    # And the next link, from this one's memo, by difference again.
+    again = Memo(old=got.new)
+    records = dict(edited.records)
+    _edit_text("tomas-reyes", "summary", lambda t: t + " Again.")(records)
+    final = Corpus(corpus.site, records)
+    relinked = link_corpus(final, hidden, memo=again)
+    assert calls[-1] == (not want[1])  # (a link with a diagnostic leaves no state)
+    clean = Memo()
+    _identical(relinked, link_corpus(final, hidden, memo=clean))
+    assert again.new.keys() == clean.new.keys()
+
+
+def test_a_link_by_difference_keeps_a_rendering_another_record_still_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus, hidden, first = _linked_sharing()
+    shared = [
+        k
+        for k, v in first.new.items()
+        if isinstance(v, tuple)
+        and len(v) == 2
+        and isinstance(v[0], links.Rendered)
+        and "the mine" in v[0].html
+    ]
+    assert shared
+    records = dict(corpus.records)
+    _edit_text("kestria", "summary", lambda t: t + " More.")(records)
+    got = Memo(old=first.new)
+    calls = _by_difference_calls(monkeypatch)
+    link_corpus(Corpus(corpus.site, records), hidden, memo=got)
+    assert calls == [True]
+    assert all(key in got.new for key in shared)  # norvalia's summary still uses it
+
+
+def test_a_memo_left_by_a_failed_build_is_not_worked_from_by_difference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus, hidden = _corpus(FULL)
+    first = Memo()
+    link_corpus(corpus, hidden, memo=first)
+    # A failed build's memos keep all they knew: the last link's entries and older ones.
+    merged = Memo(old={"record:False:gone": ("stale", None), **first.new})
+    calls = _by_difference_calls(monkeypatch)
+    records = dict(corpus.records)
+    _edit_text(STORY_ID, "body", lambda t: t + "\n\nMore.\n")(records)
+    edited = Corpus(corpus.site, records)
+    link_corpus(edited, hidden, memo=merged)
+    assert calls == [False]
+    clean = Memo()
+    link_corpus(edited, hidden, memo=clean)
+    assert merged.new.keys() == clean.new.keys()
+
+
+def test_the_link_state_is_not_kept_in_the_build_cache(tmp_path: Path) -> None:
+    content, memo = _cached(tmp_path)
+    assert links._STATE in memo.old and memo.old[links._STATE] is None
+    corpus, hidden = _corpus(content)
+    made = Memo(old=memo.old)
+    assert link_corpus(corpus, hidden, memo=made)[1] == []
+    assert isinstance(made.new[links._STATE], links._State)
