@@ -86,7 +86,10 @@ class _Kept:
     """An index as made: the records in the corpus's order; by entry (in the index's
     order) where its record is in that list (`order`), its record's fingerprint, its HTML
     keys and HTML (None if missing), its digest and its JSON; and the index's memo
-    (digest -> JSON) and file."""
+    (digest -> JSON) and file. And the keys and values of `links.html` as they were, with
+    the place of each key among the entries' HTML keys (None if not one of them): when the
+    keys are the same, comparing the values in order tells what changed, without looking
+    each key up."""
 
     def __init__(
         self,
@@ -109,6 +112,13 @@ class _Kept:
         self.entries = entries
         self.memo = dict(zip(digests, entries, strict=True))
         self.data = b"".join((_HEAD, ", ".join(entries).encode("ascii"), _TAIL))
+        self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] = ([], [], [])
+
+    def saw(self, html: Mapping[tuple[str, str], str]) -> None:
+        """Keep the keys and values of `html`, with where each key is among `keys`."""
+        slot = {key: index for index, key in enumerate(self.keys)}
+        keys = list(html)
+        self.seen = keys, list(html.values()), list(map(slot.get, keys))
 
     @classmethod
     def made(
@@ -138,7 +148,9 @@ class _Kept:
             fingerprints.append(record.fingerprint)
             digests.append(digest)
             entries.append(entry)
-        return cls(records, order, rank, keys, texts, fingerprints, digests, entries)
+        kept = cls(records, order, rank, keys, texts, fingerprints, digests, entries)
+        kept.saw(links.html)
+        return kept
 
     def update(self, records: list[Record], links: Links) -> _Kept | None:
         """This index for `records` and `links`, with the entries that changed made again;
@@ -149,10 +161,24 @@ class _Kept:
         moved = list(compress(range(len(records)), map(operator.is_not, records, then)))
         if any(records[i].id != then[i].id or records[i].kind != then[i].kind for i in moved):
             return None
-        texts = list(map(links.html.get, self.keys))
+        html = links.html
         dirty = {self.rank[i] for i in moved}
         width = len(FIELDS)
-        dirty.update(j // width for j in compress(count(), map(operator.ne, texts, self.texts)))
+        keys, values, slots = self.seen
+        seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
+        if list(html) == keys:
+            values_now = list(html.values())
+            seen = keys, values_now, slots
+            texts = self.texts
+            for place in compress(count(), map(operator.ne, values_now, values)):
+                slot = slots[place]
+                if slot is not None:
+                    texts = texts.copy() if texts is self.texts else texts
+                    texts[slot] = values_now[place]
+                    dirty.add(slot // width)
+        else:
+            texts = list(map(html.get, self.keys))
+            dirty.update(j // width for j in compress(count(), map(operator.ne, texts, self.texts)))
         changed: dict[int, tuple[str, str, str]] = {}  # index -> fingerprint, digest, entry
         for index in sorted(dirty):
             record = records[self.order[index]]
@@ -168,6 +194,10 @@ class _Kept:
             self.entries,
         )
         kept.memo, kept.data = self.memo, self.data
+        if seen is None:
+            kept.saw(html)
+        else:
+            kept.seen = seen
         if changed:
             kept.fingerprints, kept.digests = self.fingerprints.copy(), self.digests.copy()
             kept.entries = self.entries.copy()
