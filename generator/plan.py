@@ -26,7 +26,7 @@ from .maps import gazetteer
 from .model import Corpus, Record
 from .render import environment, render_page
 from .schema import KINDS, RECORD_KINDS, STORY
-from .search import FIELDS, INDEX, SEARCH, search_index
+from .search import FIELDS, INDEX, SEARCH, kept_index
 from .urls import (
     CHRONOLOGY,
     FEED,
@@ -66,9 +66,10 @@ class Workshop:
         self.unwatched_corpus = corpus if unwatched_corpus is None else unwatched_corpus
         self.templates = templates
         self.version = version  # a digest of the templates, if known
-        # The running maker's memo: what it kept last time it ran, and what it keeps now.
+        # The running maker's memo: what it kept last time it ran, and what it keeps now
+        # (the maker puts it here).
         self.known: Mapping[str, str] = {}
-        self.used: dict[str, str] = {}
+        self.used: Mapping[str, str] = {}
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -284,7 +285,7 @@ def _search_index(shop: Workshop) -> Made:
     # It reads every record (noted as "all", as iterating the watched corpus would) and the
     # HTML its `reads` name; it looks at them unwatched, 60,000 at a time.
     len(shop.corpus.records)
-    index = search_index(shop.unwatched_corpus, shop.unwatched_links, shop.known, shop.used)
+    index, shop.used = kept_index(shop.unwatched_corpus, shop.unwatched_links, shop.known)
     return {INDEX: index}, []
 
 

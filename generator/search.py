@@ -64,15 +64,25 @@ def search_index(
     HTML is not what it was, are looked at again (telling which is done in C over all of
     them); the others keep their entries and digests, and their bytes in the file.
     """
+    data, memo = kept_index(corpus, links, known)
+    if used is not None:
+        used.update(memo)
+    return data
+
+
+def kept_index(
+    corpus: Corpus, links: Links, known: Mapping[str, str] | None = None
+) -> tuple[bytes, Mapping[str, str]]:
+    """The index script and its memo (each entry by its digest, see `search_index`). The
+    memo is kept for the next index: not to be changed. (Its entries come in the index's
+    order, but for those made again since the last index made afresh, which come last.)"""
     global _kept
     records = list(corpus.records.values())
     kept = _kept.update(records, links) if _kept is not None else None
     if kept is None:
         kept = _Kept.made(records, links, known or {}, _kept)
     _kept = kept
-    if used is not None:
-        used.update(kept.memo)
-    return kept.data
+    return kept.data, kept.memo
 
 
 # The index file around its entries, and between two: as json.dumps({"records": entries})
@@ -204,7 +214,11 @@ class _Kept:
             for index, (fingerprint, digest, entry) in changed.items():
                 kept.fingerprints[index], kept.digests[index] = fingerprint, digest
                 kept.entries[index] = entry
-            kept.memo = dict(zip(kept.digests, kept.entries, strict=True))
+            # (A copy, not made again in order: a dict of 60,000 costs more than the rest.)
+            kept.memo = self.memo.copy()
+            for index in changed:
+                kept.memo.pop(self.digests[index], None)
+            kept.memo.update({digest: entry for _, digest, entry in changed.values()})
             kept.data = self._patched(kept.entries, changed)
         return kept
 
