@@ -163,3 +163,25 @@ def test_only_the_entries_that_changed_are_made_again(
     made.clear()
     search.search_index(*an_equal_copy(model))  # (and the two above, back as they were)
     assert sorted(made) == sorted([ids[0], ids[-1]])
+
+
+def test_the_index_maker_notes_every_record_read_as_iterating_the_corpus_would(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It looks at the corpus unwatched: what it notes is what going through the watched
+    corpus notes ("all"), made afresh or from the last index."""
+    from generator import plan, rebuild
+    from generator.render import TEMPLATES
+
+    corpus, links = model
+    maker = next(m for m in plan.makers(corpus, links, TEMPLATES) if m.name == search.INDEX)
+    iterated: set[str] = set()
+    list(rebuild._workshop(corpus, links, TEMPLATES, iterated, "test").corpus)
+    for kept in (None, search._kept):
+        monkeypatch.setattr(search, "_kept", kept)
+        reads: set[str] = set()
+        shop = rebuild._workshop(corpus, links, TEMPLATES, reads, "test")
+        files, _ = maker.make(shop)
+        assert reads == iterated == {"all"}
+        assert files[search.INDEX] == search.search_index(corpus, links)
+        assert search._kept is not None and shop.used is search._kept.memo
