@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -147,6 +148,31 @@ class Gazetteer:
             bisect.insort(best, (distance_km(centre, other_centre), other.id, other))
             del best[NEIGHBOURS:]
         return [(d, r) for d, _, r in best]
+
+
+def gazetteer(corpus: Corpus) -> Gazetteer:
+    """The Gazetteer of the corpus: the last one made here while every mapped record is the
+    very object it was then (serve's rebuild after a story is saved: shaping every record
+    again costs more than the page that changed).
+
+    Records are compared position by position in `corpus.records`: where every other
+    record is the same object, the mapped ones are exactly those of then, so the
+    gazetteer's places (mapped records only) are the same too.
+    """
+    global _last
+    records = list(corpus.records.values())
+    if _last is not None and len(_last[0]) == len(records):
+        then = _last[0]
+        moved = itertools.compress(range(len(records)), map(operator.is_not, records, then))
+        if not any(is_mapped(then[i]) or is_mapped(records[i]) for i in moved):
+            _last = records, _last[1]
+            return _last[1]
+    _last = records, Gazetteer(corpus)
+    return _last[1]
+
+
+# The records (in the corpus's order) and the gazetteer of the last call to `gazetteer`.
+_last: tuple[list[Record], Gazetteer] | None = None
 
 
 def locator_map(

@@ -22,10 +22,11 @@ from .deps import SEP, Key, key
 from .diagnostics import Diagnostic
 from .feeds import Feeds
 from .links import Links
+from .maps import gazetteer
 from .model import Corpus, Record
 from .render import environment, render_page
 from .schema import KINDS, RECORD_KINDS, STORY
-from .search import FIELDS, INDEX, SEARCH, search_index
+from .search import FIELDS, INDEX, SEARCH, kept_index
 from .urls import (
     CHRONOLOGY,
     FEED,
@@ -55,16 +56,20 @@ class Workshop:
         templates: Path,
         unwatched: Links | None = None,
         version: str | None = None,
+        unwatched_corpus: Corpus | None = None,
     ) -> None:
         self.corpus = corpus
         self.links = links
-        # The links unwatched, for a maker whose `reads` name all it reads of them.
+        # The links unwatched, for a maker whose `reads` name all it reads of them; the
+        # corpus unwatched, for what notes its reads itself.
         self.unwatched_links = links if unwatched is None else unwatched
+        self.unwatched_corpus = corpus if unwatched_corpus is None else unwatched_corpus
         self.templates = templates
         self.version = version  # a digest of the templates, if known
-        # The running maker's memo: what it kept last time it ran, and what it keeps now.
+        # The running maker's memo: what it kept last time it ran, and what it keeps now
+        # (the maker puts it here).
         self.known: Mapping[str, str] = {}
-        self.used: dict[str, str] = {}
+        self.used: Mapping[str, str] = {}
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -80,7 +85,8 @@ class Workshop:
 
     @cached_property
     def views(self) -> Views:
-        return Views(self.corpus, self.links)
+        # The gazetteer reads where every mapped record is, which the key "g" stands for.
+        return Views(self.corpus, self.links, gazetteer(self.unwatched_corpus))
 
     @cached_property
     def exporter(self) -> Exporter:
@@ -276,7 +282,11 @@ def _story_feed(story_id: str, shop: Workshop) -> Made:
 
 
 def _search_index(shop: Workshop) -> Made:
-    return {INDEX: search_index(shop.corpus, shop.unwatched_links, shop.known, shop.used)}, []
+    # It reads every record (noted as "all", as iterating the watched corpus would) and the
+    # HTML its `reads` name; it looks at them unwatched, 60,000 at a time.
+    len(shop.corpus.records)
+    index, shop.used = kept_index(shop.unwatched_corpus, shop.unwatched_links, shop.known)
+    return {INDEX: index}, []
 
 
 def _site_feed(shop: Workshop) -> Made:

@@ -164,7 +164,7 @@ def _workshop(
     """A workshop over the watched corpus and links; what building it read is not noted
     (every maker reads the global keys that stand for it, `version` the templates')."""
     watched_corpus, watched_links = watch(corpus, links, reads)
-    shop = Workshop(watched_corpus, watched_links, templates, links, version)
+    shop = Workshop(watched_corpus, watched_links, templates, links, version, corpus)
     shop.views.gazetteer = WatchedGazetteer(shop.views.gazetteer, reads)
     for part in (shop.env, shop.exporter, shop.feeds):
         assert part is not None

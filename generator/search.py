@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Mapping
+from itertools import compress, count
 
 from markupsafe import Markup
 
@@ -57,40 +59,217 @@ def search_index(
 
     `known`: each record's entry as JSON, by a digest of all it is made from, from the last
     build; the entries of unchanged records are taken from there. `used` gets this index's.
-    In one process (serve), the last index made here is asked first: a record whose
-    fingerprint and HTML compare equal to then (the very strings, when the link stage kept
-    them) keeps its entry and digest without hashing its HTML again.
+    In one process (serve), the last index made here is the start: when the records have
+    the ids and kinds they had, only those that are not the very objects they were, or whose
+    HTML is not what it was, are looked at again (telling which is done in C over all of
+    them); the others keep their entries and digests, and their bytes in the file.
     """
-    global _recent
-    records = sorted(corpus, key=lambda r: (r.kind != STORY, r.kind, r.id))
-    known = known or {}
-    html = links.html
-    recent: dict[str, _Entry] = {}
-    entries = []
-    for record in records:
-        texts = tuple([html.get((record.id, name), "") for name in FIELDS])
-        last = _recent.get(record.id)
-        if last is None or last[0] != record.fingerprint or last[1] != texts:
-            made_from = "\0".join((record.fingerprint, *texts)).encode()
-            key = hashlib.blake2b(made_from, digest_size=16).hexdigest()
-            entry = known.get(key)
-            if entry is None:
-                entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
-            last = (record.fingerprint, texts, key, entry)
-        recent[record.id] = last
-        if used is not None:
-            used[last[2]] = last[3]
-        entries.append(last[3])
-    _recent = recent
-    # As json.dumps({"records": entries}) writes it. ASCII only, so the file reads the same
-    # whatever charset a host declares for it.
-    return f'self.factsheetSearch = {{"records": [{", ".join(entries)}]}};\n'.encode("ascii")
+    data, memo = kept_index(corpus, links, known)
+    if used is not None:
+        used.update(memo)
+    return data
 
 
-# A record's entry as last made in this process: the record's fingerprint, the HTML of its
-# FIELDS, the entry's digest and the entry.
-_Entry = tuple[str, tuple[str, ...], str, str]
-_recent: dict[str, _Entry] = {}
+def kept_index(
+    corpus: Corpus, links: Links, known: Mapping[str, str] | None = None
+) -> tuple[bytes, Mapping[str, str]]:
+    """The index script and its memo (each entry by its digest, see `search_index`). The
+    memo is kept for the next index: not to be changed. (Its entries come in the index's
+    order, but for those made again since the last index made afresh, which come last.)"""
+    global _kept
+    records = list(corpus.records.values())
+    kept = _kept.update(records, links) if _kept is not None else None
+    if kept is None:
+        kept = _Kept.made(records, links, known or {}, _kept)
+    _kept = kept
+    return kept.data, kept.memo
+
+
+# The index file around its entries, and between two: as json.dumps({"records": entries})
+# writes it. ASCII only, so the file reads the same whatever charset a host declares for it.
+_HEAD, _SEP, _TAIL = b'self.factsheetSearch = {"records": [', b", ", b"]};\n"
+# So many entries changed that the file is joined afresh rather than patched.
+_PATCHED = 64
+
+
+class _Kept:
+    """An index as made: the records in the corpus's order; by entry (in the index's
+    order) where its record is in that list (`order`), its record's fingerprint, its HTML
+    keys and HTML (None if missing), its digest and its JSON; and the index's memo
+    (digest -> JSON) and file. And the keys and values of `links.html` as they were, with
+    the place of each key among the entries' HTML keys (None if not one of them): when the
+    keys are the same, comparing the values in order tells what changed, without looking
+    each key up."""
+
+    def __init__(
+        self,
+        records: list[Record],
+        order: list[int],
+        rank: list[int],
+        keys: list[tuple[str, str]],
+        texts: list[str | None],
+        fingerprints: list[str],
+        digests: list[str],
+        entries: list[str],
+    ) -> None:
+        self.records = records
+        self.order = order
+        self.rank = rank  # where each record's entry is: the inverse of `order`
+        self.keys = keys
+        self.texts = texts
+        self.fingerprints = fingerprints
+        self.digests = digests
+        self.entries = entries
+        self.memo = dict(zip(digests, entries, strict=True))
+        self.data = b"".join((_HEAD, ", ".join(entries).encode("ascii"), _TAIL))
+        self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] = ([], [], [])
+
+    def saw(self, html: Mapping[tuple[str, str], str]) -> None:
+        """Keep the keys and values of `html`, with where each key is among `keys`."""
+        slot = {key: index for index, key in enumerate(self.keys)}
+        keys = list(html)
+        self.seen = keys, list(html.values()), list(map(slot.get, keys))
+
+    @classmethod
+    def made(
+        cls, records: list[Record], links: Links, known: Mapping[str, str], last: _Kept | None
+    ) -> _Kept:
+        """Every entry, each taken from `last` (by id) if its record's fingerprint and HTML
+        are as then, else from `known` by its digest, else made."""
+        order = sorted(
+            range(len(records)),
+            key=lambda i: (records[i].kind != STORY, records[i].kind, records[i].id),
+        )
+        rank = [0] * len(order)
+        for index, position in enumerate(order):
+            rank[position] = index
+        keys = [(records[i].id, name) for i in order for name in FIELDS]
+        texts = list(map(links.html.get, keys))
+        then = last.by_id() if last is not None else {}
+        fingerprints, digests, entries = [], [], []
+        for index, position in enumerate(order):
+            record = records[position]
+            now = _fields(texts, index)
+            was = then.get(record.id)
+            if was is not None and was[0] == record.fingerprint and was[1] == now:
+                digest, entry = was[2], was[3]
+            else:
+                digest, entry = _entry(record, now, links, known)
+            fingerprints.append(record.fingerprint)
+            digests.append(digest)
+            entries.append(entry)
+        kept = cls(records, order, rank, keys, texts, fingerprints, digests, entries)
+        kept.saw(links.html)
+        return kept
+
+    def update(self, records: list[Record], links: Links) -> _Kept | None:
+        """This index for `records` and `links`, with the entries that changed made again;
+        None if the records have not the ids and kinds they had (their order may differ)."""
+        then = self.records
+        if len(records) != len(then):
+            return None
+        moved = list(compress(range(len(records)), map(operator.is_not, records, then)))
+        if any(records[i].id != then[i].id or records[i].kind != then[i].kind for i in moved):
+            return None
+        html = links.html
+        dirty = {self.rank[i] for i in moved}
+        width = len(FIELDS)
+        keys, values, slots = self.seen
+        seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
+        if list(html) == keys:
+            values_now = list(html.values())
+            seen = keys, values_now, slots
+            texts = self.texts
+            for place in compress(count(), map(operator.ne, values_now, values)):
+                slot = slots[place]
+                if slot is not None:
+                    texts = texts.copy() if texts is self.texts else texts
+                    texts[slot] = values_now[place]
+                    dirty.add(slot // width)
+        else:
+            texts = list(map(html.get, self.keys))
+            dirty.update(j // width for j in compress(count(), map(operator.ne, texts, self.texts)))
+        changed: dict[int, tuple[str, str, str]] = {}  # index -> fingerprint, digest, entry
+        for index in sorted(dirty):
+            record = records[self.order[index]]
+            now = _fields(texts, index)
+            if record.fingerprint != self.fingerprints[index] or now != _fields(self.texts, index):
+                changed[index] = (record.fingerprint, *_entry(record, now, links, {}))
+        kept = _Kept.__new__(_Kept)
+        kept.records, kept.order, kept.rank = records, self.order, self.rank
+        kept.keys, kept.texts = self.keys, texts
+        kept.fingerprints, kept.digests, kept.entries = (
+            self.fingerprints,
+            self.digests,
+            self.entries,
+        )
+        kept.memo, kept.data = self.memo, self.data
+        if seen is None:
+            kept.saw(html)
+        else:
+            kept.seen = seen
+        if changed:
+            kept.fingerprints, kept.digests = self.fingerprints.copy(), self.digests.copy()
+            kept.entries = self.entries.copy()
+            for index, (fingerprint, digest, entry) in changed.items():
+                kept.fingerprints[index], kept.digests[index] = fingerprint, digest
+                kept.entries[index] = entry
+            # (A copy, not made again in order: a dict of 60,000 costs more than the rest.)
+            kept.memo = self.memo.copy()
+            for index in changed:
+                kept.memo.pop(self.digests[index], None)
+            kept.memo.update({digest: entry for _, digest, entry in changed.values()})
+            kept.data = self._patched(kept.entries, changed)
+        return kept
+
+    def _patched(self, entries: list[str], changed: dict[int, tuple[str, str, str]]) -> bytes:
+        """The file with the entries `changed` (by index, in order) in the place of this
+        index's: its other bytes copied once."""
+        if len(changed) > _PATCHED:
+            return b"".join((_HEAD, ", ".join(entries).encode("ascii"), _TAIL))
+        old = memoryview(self.data)
+        parts: list[bytes | memoryview] = []
+        copied, at, done = 0, len(_HEAD), 0  # `at`: where entry `done` is in the old file
+        for index in changed:  # in order
+            at += sum(map(len, self.entries[done:index])) + len(_SEP) * (index - done)
+            parts += (old[copied:at], entries[index].encode("ascii"))
+            copied, done = at + len(self.entries[index]), index
+        parts.append(old[copied:])
+        return b"".join(parts)
+
+    def by_id(self) -> dict[str, tuple[str, tuple[str, ...], str, str]]:
+        """Each entry's fingerprint, HTML, digest and JSON, by its record's id."""
+        return {
+            self.records[position].id: (
+                self.fingerprints[index],
+                _fields(self.texts, index),
+                self.digests[index],
+                self.entries[index],
+            )
+            for index, position in enumerate(self.order)
+        }
+
+
+def _fields(texts: list[str | None], index: int) -> tuple[str, ...]:
+    """The HTML of the FIELDS of entry `index` in `texts`, '' if missing."""
+    width = len(FIELDS)
+    return tuple(t or "" for t in texts[index * width : index * width + width])
+
+
+def _entry(
+    record: Record, texts: tuple[str, ...], links: Links, known: Mapping[str, str]
+) -> tuple[str, str]:
+    """The digest of all the entry of `record` is made from, and the entry as JSON."""
+    made_from = "\0".join((record.fingerprint, *texts)).encode()
+    digest = hashlib.blake2b(made_from, digest_size=16).hexdigest()
+    entry = known.get(digest)
+    if entry is None:
+        entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+    return digest, entry
+
+
+# The last index made in this process (one site at a time: a second site replaces it).
+_kept: _Kept | None = None
 
 
 class PlainTexts:

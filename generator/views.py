@@ -281,13 +281,14 @@ class SearchPage(Page):
 class Views:
     """Builds the view of each page of one site from the Corpus and its Links."""
 
-    def __init__(self, corpus: Corpus, links: Links) -> None:
+    def __init__(self, corpus: Corpus, links: Links, gazetteer: Gazetteer | None = None) -> None:
+        """`gazetteer`: the corpus's, if one is at hand (see `maps.gazetteer`)."""
         self.corpus = corpus
         self.links = links
         self.tz = corpus.site.tz
         self.kinds = tuple(kind for kind in KINDS if corpus.of_kind(kind))
         self.describe = Describer(corpus, links)
-        self.gazetteer = Gazetteer(corpus)
+        self.gazetteer = Gazetteer(corpus) if gazetteer is None else gazetteer
         # What many pages repeat, made once. Each is a function of values a page has already
         # looked up (so it reads what it would have read), or of the site and its kinds,
         # which every page reads.

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, parse, reading, rebuild, search, unchanged
+from generator import cache, cli, maps, parse, reading, rebuild, search, unchanged
 from generator.pipeline import Options, build
 from generator.render import TEMPLATES
 from generator.write import MARKER
@@ -573,3 +573,45 @@ def test_a_rebuild_in_the_process_that_made_the_site_trusts_its_traces(
     shutil.rmtree(options.out)
     assert build(options, memos=cache.carry(result.memos, True)).written
     assert tree(options.out) == tree_of_clean(tmp_path)
+
+
+def test_serve_rebuilds_keep_the_gazetteer_and_the_index_only_while_they_hold(
+    tmp_path: Path,
+) -> None:
+    """Rebuilds one after another in one process, as serve's: the gazetteer is kept while no
+    mapped record changed, the search index is patched; after each edit (a story, a mapped
+    record's name shown on its neighbours' maps, its place, an unmapped record's name) the
+    site is the clean build's."""
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True)
+    result = build(options)
+    assert result.written
+    memos = cache.carry(result.memos, True)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    deposit = content / "deposits" / "cerro-bajo.yaml"
+    actor = _files(content, "actors/*.yaml")[0]
+
+    def save_story() -> bool:
+        story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8")
+        return True
+
+    steps: list[tuple[Callable[[], bool], bool]] = [
+        (save_story, True),
+        (lambda: _sub(deposit, r"^name: (.*)$", r"name: \1 Renamed"), False),
+        (save_story, True),
+        (lambda: _sub(deposit, r"^coordinates: \[-13.6", "coordinates: [-13.9"), False),
+        (lambda: _sub(actor, r"^name: (.*)$", r"name: \1 Renamed"), True),
+    ]
+    for edit, keeps_gazetteer in steps:
+        gazetteer = maps._last and maps._last[1]
+        assert edit()
+        result = build(options, memos=memos)
+        assert result.written
+        memos = cache.carry(result.memos, True)
+        assert (maps._last is not None and maps._last[1] is gazetteer) == keeps_gazetteer
+        kept = maps._last, search._kept
+        maps._last = search._kept = None  # the clean build makes its own, and leaves them
+        try:
+            assert tree(options.out) == tree_of_clean(tmp_path), edit
+        finally:
+            maps._last, search._kept = kept

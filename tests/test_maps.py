@@ -228,3 +228,39 @@ def test_the_scale_bar_is_a_round_number_of_kilometres(spread: float) -> None:
     mantissa = view.scale_km / 10 ** math.floor(math.log10(view.scale_km))
     assert mantissa in (1, 2, 5)
     assert 0 < view.scale_length <= WIDTH
+
+
+# --- the gazetteer kept for the process ----------------------------------------------------
+
+
+def test_the_last_gazetteer_is_given_while_every_mapped_record_is_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kept while only unmapped records changed; made again, the same as one made afresh,
+    when a mapped record is another object, or one is added, removed or unmapped."""
+    from generator import maps
+
+    monkeypatch.setattr(maps, "_last", None)
+    town, mine = place("town", coordinates=(40.0, 46.0)), place("mine", coordinates=(40.1, 46.2))
+    road = place("road", path=[(40.0, 45.0), (40.5, 45.5)])
+    actor, story = place("actor", kind="actors"), place("story", kind="stories")
+    records = [actor, mine, road, story, town]
+    first = maps.gazetteer(corpus(*records))
+    assert [r for _, _, r in first.places] == [r for _, _, r in Gazetteer(corpus(*records)).places]
+    calm = [place("actor", "Renamed", kind="actors"), mine, road, place("story"), town]
+    assert maps.gazetteer(corpus(*calm)) is first
+    for changed in (
+        [actor, place("mine", "Renamed", coordinates=(40.1, 46.2)), road, story, town],
+        [actor, mine, road, story, place("town", coordinates=(41.0, 46.0))],
+        [actor, mine, road, place("story", coordinates=(39.0, 44.0)), town],
+        [actor, mine, place("road"), story, town],
+        [actor, mine, road, story],
+        [actor, mine, road, story, town, place("zz", coordinates=(10.0, 10.0))],
+    ):
+        made = maps.gazetteer(corpus(*changed))
+        assert made is not first, changed
+        fresh = Gazetteer(corpus(*changed))
+        assert [(lat, centre, r) for lat, centre, r in made.places] == fresh.places
+        assert [r.name for _, _, r in made.places] == [r.name for _, _, r in fresh.places]
+        assert made.latitudes == fresh.latitudes
+        first = maps.gazetteer(corpus(*records))  # back as it was, for the next change

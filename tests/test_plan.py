@@ -103,7 +103,7 @@ def test_the_search_index_makes_again_only_what_changed_since_the_last_one(
     monkeypatch.setattr(
         search, "search_entry", lambda record, links: made.append(record.id) or real(record, links)
     )
-    monkeypatch.setattr(search, "_recent", {})
+    monkeypatch.setattr(search, "_kept", None)
     first = search.search_index(corpus, links)
     assert len(made) == len(corpus.records)
     made.clear()
@@ -119,5 +119,5 @@ def test_the_search_index_makes_again_only_what_changed_since_the_last_one(
     index = search.search_index(changed, changed_links)
     assert sorted(made) == sorted([story.id, actor.id])
     assert b"Now something else entirely." in index and b"Someone else" in index
-    monkeypatch.setattr(search, "_recent", {})
+    monkeypatch.setattr(search, "_kept", None)
     assert search.search_index(changed, changed_links) == index

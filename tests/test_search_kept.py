@@ -1,0 +1,187 @@
+"""The search index made again from the last one in this process (serve's rebuild after a
+save): only the entries of records that changed are made, the file is patched, and the bytes
+and the memo are those of an index made afresh, whatever changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from generator import search
+from generator.links import Links
+from generator.model import Corpus
+from generator.pipeline import Options, load
+
+ROOT = Path(__file__).resolve().parent.parent
+
+Model = tuple[Corpus, Links]
+
+
+@pytest.fixture(scope="module")
+def model() -> Model:
+    corpus, links, diagnostics = load(Options(content=ROOT / "content"))
+    assert corpus is not None and links is not None, diagnostics
+    return corpus, links
+
+
+def ranked(corpus: Corpus) -> list[str]:
+    """The ids in the index's order."""
+    return [r.id for r in sorted(corpus, key=lambda r: (r.kind != "stories", r.kind, r.id))]
+
+
+def with_html(model: Model, *changes: tuple[str, str, str | None]) -> Model:
+    corpus, links = model
+    html = dict(links.html)
+    for record_id, name, text in changes:
+        if text is None:
+            html.pop((record_id, name), None)
+        else:
+            html[record_id, name] = text
+    return corpus, replace(links, html=html)
+
+
+def with_record(model: Model, record_id: str, **changes: object) -> Model:
+    corpus, links = model
+    records = dict(corpus.records)
+    records[record_id] = replace(records[record_id], **changes)  # type: ignore[arg-type]
+    return Corpus(corpus.site, records), links
+
+
+def first_and_last(model: Model) -> Model:
+    ids = ranked(model[0])
+    return with_html(
+        model,
+        (ids[0], "summary", "<p>A much longer summary than it was, with <em>more</em>.</p>"),
+        (ids[-1], "summary", "<p>Short.</p>"),
+    )
+
+
+def middle(model: Model) -> Model:
+    ids = ranked(model[0])
+    return with_html(model, (ids[5], "body", "<p>ü and “quotes”</p>"), (ids[6], "body", None))
+
+
+def a_field_added(model: Model) -> Model:
+    corpus, links = model
+    bare = next(r.id for r in corpus if (r.id, "description") not in links.html)
+    return with_html(model, (bare, "description", "<p>Now described.</p>"))
+
+
+def renamed(model: Model) -> Model:
+    return with_record(model, ranked(model[0])[10], name="Someone else entirely")
+
+
+def an_equal_copy(model: Model) -> Model:
+    return with_record(model, ranked(model[0])[3])  # the same values, another object
+
+
+def every_summary(model: Model) -> Model:
+    corpus, _ = model
+    return with_html(model, *((r.id, "summary", f"<p>{r.id} anew</p>") for r in corpus))
+
+
+def one_removed(model: Model) -> Model:
+    corpus, links = model
+    records = dict(corpus.records)
+    del records[ranked(corpus)[7]]
+    return Corpus(corpus.site, records), links
+
+
+def one_added(model: Model) -> Model:
+    corpus, links = model
+    last = corpus.records[max(corpus.records)]
+    records = {**corpus.records, "zz-new": replace(last, id="zz-new")}  # last in every order
+    return Corpus(corpus.site, records), links
+
+
+def reordered(model: Model) -> Model:
+    corpus, links = model
+    return Corpus(corpus.site, dict(reversed(corpus.records.items()))), links
+
+
+def kind_changed(model: Model) -> Model:
+    corpus, _ = model
+    actor = corpus.of_kind("actors")[0]
+    return with_record(model, actor.id, kind="places")
+
+
+EDITS: list[Callable[[Model], Model]] = [
+    first_and_last,
+    middle,
+    a_field_added,
+    renamed,
+    an_equal_copy,
+    every_summary,
+    one_removed,
+    one_added,
+    reordered,
+    kind_changed,
+]
+
+
+@pytest.mark.parametrize("patched", [0, 64])
+@pytest.mark.parametrize("edit", EDITS, ids=lambda e: e.__name__)
+def test_the_index_made_from_the_last_is_the_index_made_afresh(
+    model: Model, edit: Callable[[Model], Model], patched: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Patched (a few entries) or joined again (more than `patched`), after each edit and
+    after the edit undone."""
+    monkeypatch.setattr(search, "_PATCHED", patched)
+    monkeypatch.setattr(search, "_kept", None)
+    _, memo = search.kept_index(*model)
+    edited = edit(model)
+    for now in (edited, model, edited):
+        # The last memo, which the last build's trace holds, is left as it was.
+        last, was = memo, list(memo.items())
+        warm, memo = search.kept_index(*now)
+        assert list(last.items()) == was
+        kept = search._kept
+        monkeypatch.setattr(search, "_kept", None)
+        fresh_memo: dict[str, str] = {}
+        assert warm == search.search_index(*now, used=fresh_memo)
+        assert memo == fresh_memo
+        monkeypatch.setattr(search, "_kept", kept)
+
+
+def test_only_the_entries_that_changed_are_made_again(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+    real = search.search_entry
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, links: made.append(record.id) or real(record, links)
+    )
+    monkeypatch.setattr(search, "_kept", None)
+    search.search_index(*model)
+    made.clear()
+    ids = ranked(model[0])
+    search.search_index(*first_and_last(model))
+    assert sorted(made) == sorted([ids[0], ids[-1]])
+    made.clear()
+    search.search_index(*an_equal_copy(model))  # (and the two above, back as they were)
+    assert sorted(made) == sorted([ids[0], ids[-1]])
+
+
+def test_the_index_maker_notes_every_record_read_as_iterating_the_corpus_would(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It looks at the corpus unwatched: what it notes is what going through the watched
+    corpus notes ("all"), made afresh or from the last index."""
+    from generator import plan, rebuild
+    from generator.render import TEMPLATES
+
+    corpus, links = model
+    maker = next(m for m in plan.makers(corpus, links, TEMPLATES) if m.name == search.INDEX)
+    iterated: set[str] = set()
+    list(rebuild._workshop(corpus, links, TEMPLATES, iterated, "test").corpus)
+    for kept in (None, search._kept):
+        monkeypatch.setattr(search, "_kept", kept)
+        reads: set[str] = set()
+        shop = rebuild._workshop(corpus, links, TEMPLATES, reads, "test")
+        files, _ = maker.make(shop)
+        assert reads == iterated == {"all"}
+        assert files[search.INDEX] == search.search_index(corpus, links)
+        assert search._kept is not None and shop.used is search._kept.memo
