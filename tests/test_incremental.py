@@ -14,6 +14,9 @@ import pickle
 import random
 import re
 import shutil
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +24,8 @@ from pathlib import Path
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, parse, reading, rebuild, search, unchanged
-from generator.pipeline import Options, build
+from generator import cache, cli, parse, pipeline, plan, reading, rebuild, search, unchanged
+from generator.pipeline import Options, Result, build
 from generator.render import TEMPLATES
 from generator.write import MARKER
 
@@ -527,7 +530,7 @@ def test_the_search_index_makes_again_only_the_entries_of_changed_records(
 
 
 def _files_looked_at(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many traces' files each call of `rebuild.stale` looked at in the site."""
+    """How many traces' files each build's `make_site` looked at in the site."""
     looked: list[int] = []
     real = rebuild.as_written
 
@@ -535,14 +538,14 @@ def _files_looked_at(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         looked[-1] += 1
         return real(folder, files)  # type: ignore[arg-type]
 
-    real_stale = rebuild.stale
+    real_make = pipeline.make_site
 
-    def stale(*args: object, **kwargs: object) -> object:
+    def make_site(*args: object, **kwargs: object) -> object:
         looked.append(0)
-        return real_stale(*args, **kwargs)  # type: ignore[arg-type]
+        return real_make(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(rebuild, "as_written", as_written)
-    monkeypatch.setattr(rebuild, "stale", stale)
+    monkeypatch.setattr(pipeline, "make_site", make_site)
     return looked
 
 
@@ -573,3 +576,137 @@ def test_a_rebuild_in_the_process_that_made_the_site_trusts_its_traces(
     shutil.rmtree(options.out)
     assert build(options, memos=cache.carry(result.memos, True)).written
     assert tree(options.out) == tree_of_clean(tmp_path)
+
+
+def redraw_image(rng: random.Random, content: Path, templates: Path) -> bool:
+    """A story's image saved with other bytes (copied into the site as it is)."""
+    path = rng.choice(_files(content, "*.png"))
+    path.write_bytes(path.read_bytes() + bytes([rng.randint(0, 255)]))
+    return True
+
+
+def break_record(rng: random.Random, content: Path, templates: Path) -> bool:
+    """A fact file made invalid (the build fails: the test puts it back)."""
+    path = rng.choice(_files(content, "*.yaml"))
+    path.write_text(path.read_text("utf-8") + "\n  : [unclosed\n", "utf-8")
+    return True
+
+
+def _shortcuts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often, from now on, make_site found the stale makers from the changed keys and
+    wrote an alike site by difference (serve's rebuilds in the process that made the site)."""
+    taken: Counter[str] = Counter()
+    for name in ("_write_alike", "_write_all"):
+        real = getattr(pipeline, name)
+
+        def counted(
+            *args: object, _real: Callable[..., object] = real, _name: str = name
+        ) -> object:
+            taken[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(pipeline, name, counted)
+    real_stale = pipeline._Left.stale
+
+    def stale(self: pipeline._Left, changed: set[str]) -> list[int]:
+        taken["stale"] += 1
+        return real_stale(self, changed)
+
+    monkeypatch.setattr(pipeline._Left, "stale", stale)
+    return taken
+
+
+def _aside(tmp_path: Path) -> Result:
+    """A clean build into tmp_path/clean, as if by another process: what this process's
+    last build left for the next (serve's) is left as it was."""
+    left, last = pipeline._left, plan._last
+    shutil.rmtree(tmp_path / "clean", ignore_errors=True)
+    try:
+        return build(_options(tmp_path, "clean", cached=False))
+    finally:
+        pipeline._left, plan._last = left, last
+
+
+@pytest.mark.parametrize(("seed", "jobs"), [(4, 1), (5, 2), (6, 1)])
+def test_serve_rebuilds_after_random_edits_equal_clean_builds(
+    tmp_path: Path, seed: int, jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As serve rebuilds: in one process, with the memos of the last build (and its
+    inverted traces, surveyed records, spare site...), after edits of every kind, an error
+    and its fix among them; the site and the diagnostics are those of a clean build."""
+    rng = random.Random(seed)
+    surveyed = _check_surveys(monkeypatch)
+    taken = _shortcuts(monkeypatch)
+    content, templates = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=False, jobs=jobs)
+    result = build(options)
+    assert result.written
+    memos = cache.carry(result.memos, True)
+    edits = [*EDITS, redraw_image, edit_body, edit_body, edit_body, break_record]
+    done = []
+    for step in range(30):
+        backup = tmp_path / "backup"
+        shutil.rmtree(backup, ignore_errors=True)
+        shutil.copytree(content, backup / "content")
+        shutil.copytree(templates, backup / "templates")
+        edit = rng.choice(edits)
+        if not edit(rng, content, templates):
+            continue
+        clean = _aside(tmp_path)
+        result = build(options, memos=memos)
+        memos = cache.carry(result.memos, result.written)
+        assert [d.format() for d in result.diagnostics] == [d.format() for d in clean.diagnostics]
+        assert result.written == clean.written, (step, edit.__name__)
+        if not clean.written:  # the edit broke the content: put it back (and rebuild)
+            shutil.rmtree(content)
+            shutil.rmtree(templates)
+            shutil.copytree(backup / "content", content)
+            shutil.copytree(backup / "templates", templates)
+            result = build(options, memos=memos)
+            assert result.written
+            memos = cache.carry(result.memos, True)
+            done.append("fixed")
+            assert _aside(tmp_path).written
+        done.append(edit.__name__)
+        rebuilt, expected = tree(tmp_path / "site"), tree(tmp_path / "clean")
+        assert sorted(rebuilt) == sorted(expected), (step, done)
+        stale = [name for name in expected if rebuilt[name] != expected[name]]
+        assert stale == [], (step, done)
+    assert len(done) >= 20, done
+    assert "fixed" in done, done
+    assert len(surveyed) >= 20, surveyed
+    # The shortcuts were taken (and not only them).
+    assert taken["stale"] >= 10 and taken["_write_alike"] >= 5 and taken["_write_all"] >= 2
+
+
+def test_a_file_changed_by_hand_after_serve_is_made_again_by_a_new_process(
+    tmp_path: Path,
+) -> None:
+    """Serve's rebuilds trust what this process wrote; a page (and a spare's file) changed
+    by hand afterwards is found by the next `factsheet build`, in a new process."""
+    content = tmp_path / "content"
+    shutil.copytree(FULL, content)
+    options = Options(content=content, out=tmp_path / "site", cache=tmp_path / "cache")
+    result = build(options)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    for n in range(3):  # the spare is brought up to date by difference from the second on
+        story.write_text(story.read_text("utf-8") + f"\nSaved {n}.\n", "utf-8")
+        result = build(options, memos=cache.carry(result.memos, True))
+        assert result.written
+    page, spared = tmp_path / "site" / "index.html", tmp_path / ".factsheet-spare-site/robots.txt"
+    good = page.read_bytes()
+    page.write_bytes(good.replace(b"<main", b"<main data-hand-edited"))
+    spared.write_bytes(b"hand-edited\n")
+    story.write_text(story.read_text("utf-8") + "\nSaved by a new process.\n", "utf-8")
+    command = [sys.executable, "-m", "generator.cli", "build", "--content", str(content)]
+    command += ["--out", str(tmp_path / "site"), "--cache", str(tmp_path / "cache"), "-q"]
+    done = subprocess.run(command, cwd=Path(__file__).parent.parent, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert page.read_bytes() == good
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, replace(options, templates=TEMPLATES))
+    # And the next, which builds in the spare that was changed by hand, too.
+    story.write_text(story.read_text("utf-8") + "\nAnd again.\n", "utf-8")
+    done = subprocess.run(command, cwd=Path(__file__).parent.parent, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    shutil.rmtree(tmp_path / "clean")
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, options)
