@@ -20,12 +20,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_determinism import FULL, tree
 
 from generator import cache, cli, parse, pipeline, plan, reading, rebuild, search, unchanged
 from generator.pipeline import Options, Result, build
+from generator.rebuild import Trace
 from generator.render import TEMPLATES
 from generator.write import MARKER
 
@@ -710,3 +712,36 @@ def test_a_file_changed_by_hand_after_serve_is_made_again_by_a_new_process(
     assert done.returncode == 0, done.stderr
     shutil.rmtree(tmp_path / "clean")
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path, options)
+
+
+def test_a_serve_rebuild_after_a_maker_wrote_other_files_removes_them_from_the_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a maker wrote a file it no longer writes, the spare (the site before) holds a
+    file the site does not: the next rebuild in it removes that file, though the makers
+    write the files they wrote last time."""
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=False)
+    taken = _shortcuts(monkeypatch)
+    result = build(options)
+    extra = [False]
+    real = rebuild.run
+
+    def run(*args: Any, **kwargs: Any) -> tuple[dict[str, Trace], list[object]]:
+        made, problems = real(*args, **kwargs)
+        if extra[0]:  # the first maker that ran wrote one more file
+            name, trace = next(iter(made.items()))
+            stamp = args[6].put("extra.txt", b"more\n")
+            made[name] = Trace(trace.keys, (*trace.files, ("extra.txt", stamp)), trace.memo)
+        return made, problems
+
+    monkeypatch.setattr(rebuild, "run", run)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    for n, more in enumerate([False, True, False, False, False, False]):
+        extra[0] = more
+        story.write_text(story.read_text("utf-8") + f"\nSaved {n}.\n", "utf-8")
+        result = build(options, memos=cache.carry(result.memos, True))
+        assert result.written
+        assert (tmp_path / "site" / "extra.txt").exists() == more
+    assert tree(options.out) == tree(_aside(tmp_path) and tmp_path / "clean")
+    assert taken["_write_alike"] >= 2
