@@ -293,6 +293,7 @@ def make_site(
     spare = memo.old.get(_SPARE_FILES) if trusted else None
     spare = spare if isinstance(spare, dict) else None
     made: dict[str, Trace] = {}
+    before = traces  # (every key they name is in `last`)
     # Whether the new site's files have the names of the old one's (the same makers, and
     # each that ran wrote the files it wrote last time).
     alike = False
@@ -338,12 +339,12 @@ def make_site(
         memo.new[_SPARE_FILES] = traces
         memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
         memo.new[_WRITTEN] = [name for trace in made.values() for name, _ in trace.files]
-        traces = new
+        traces, before = new, traces
     else:
         for entry in (_SPARE_FILES, _SPARE, _WRITTEN):
             memo.new[entry] = memo.old.get(entry)
     memo.new[_TRACES] = traces
-    memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made)
+    memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made, before)
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
     _leave(makers, traces, made, memo.new[_SITE], same, corpus, summaries, alike)

@@ -119,12 +119,15 @@ def seen(
     last: Mapping[Key, str],
     changed: set[Key],
     made: Mapping[str, Trace],
+    before: Mapping[str, Trace] | None = None,
 ) -> dict[Key, str]:
     """The value of every key the traces name, for the next build to compare.
 
     From `last` (what the last build saw) when few makers ran: only the keys that changed
-    and the new keys of the makers that ran are worked out. (Keys no trace names any more
-    stay until a build that runs most makers starts afresh; they cost nothing but room.)
+    and the new keys of the makers that ran are worked out; `before`, if given, are the
+    traces of the last build (every key they name is in `last`): a maker that read the
+    same keys as then has none new. (Keys no trace names any more stay until a build that
+    runs most makers starts afresh; they cost nothing but room.)
     """
     if not last or len(made) * 2 > len(traces):
         keys = {key for trace in traces.values() for key in trace.keys}
@@ -132,7 +135,11 @@ def seen(
     now = dict(last)
     for key in changed:
         now[key] = fingerprints(key)
-    for trace in made.values():
+    was = before or {}
+    for name, trace in made.items():
+        then = was.get(name)
+        if then is not None and then.keys == trace.keys:
+            continue
         for key in trace.keys:
             if key not in now:
                 now[key] = fingerprints(key)

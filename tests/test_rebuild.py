@@ -49,3 +49,41 @@ def test_readers_kept_up_to_date_by_difference_are_readers_made_afresh() -> None
         assert readers.by_key == Readers(traces).by_key
         changed = set(rng.sample(KEYS, 3))
         assert readers.stale(changed) == Readers(traces).stale(changed)
+
+
+class _Values:
+    """Fingerprints of a build: each key's value, counted when asked."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.asked: list[str] = []
+
+    def __call__(self, key: str) -> str:
+        self.asked.append(key)
+        return self.values[key]
+
+
+def test_the_keys_seen_after_a_few_makers_ran_are_every_key_the_traces_name() -> None:
+    rng = random.Random(9)
+    traces = _traces(rng, 40)
+    values = {k: "0" for k in KEYS}
+    last = rebuild.seen(traces, _Values(values), {}, set(), {})  # type: ignore[arg-type]
+    for step in range(30):
+        changed = set(rng.sample(KEYS, 2))
+        values.update({k: str(step + 1) for k in changed})
+        ran = rng.sample(sorted(traces), 3)
+        made = {name: _trace(rng, name) if rng.random() < 0.5 else traces[name] for name in ran}
+        now = {**traces, **made}
+        fingerprints = _Values(values)
+        last = rebuild.seen(now, fingerprints, last, changed, made, traces)  # type: ignore[arg-type]
+        assert {k: last[k] for t in now.values() for k in t.keys} == {
+            k: values[k] for t in now.values() for k in t.keys
+        }
+        # A maker that read the same keys as last time has none new to work out.
+        same = [n for n in made if made[n].keys == traces[n].keys]
+        assert (
+            not set(fingerprints.asked)
+            - changed
+            - {k for n in made if n not in same for k in made[n].keys}
+        )
+        traces = now
