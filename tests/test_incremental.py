@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,48 @@ EDITS: list[Edit] = [
 ]
 
 
+def _back_up(tmp_path: Path, content: Path, templates: Path) -> Path:
+    """A copy of the content and templates, in tmp_path/backup."""
+    backup = tmp_path / "backup"
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.copytree(content, backup / "content")
+    shutil.copytree(templates, backup / "templates")
+    return backup
+
+
+def _edited(
+    rng: random.Random,
+    edits: list[Edit],
+    steps: int,
+    tmp_path: Path,
+    content: Path,
+    templates: Path,
+) -> Iterator[tuple[int, Edit, Path]]:
+    """Each step's edit, chosen from `edits`, once made (if it changed something): with the
+    step and a backup of the content and templates from before it."""
+    for step in range(steps):
+        backup = _back_up(tmp_path, content, templates)
+        edit = rng.choice(edits)
+        if edit(rng, content, templates):
+            yield step, edit, backup
+
+
+def _assert_as_clean(tmp_path: Path, where: object) -> None:
+    """tmp_path/site holds the files of tmp_path/clean, byte for byte."""
+    rebuilt, expected = tree(tmp_path / "site"), tree(tmp_path / "clean")
+    assert sorted(rebuilt) == sorted(expected), where
+    stale = [name for name in expected if rebuilt[name] != expected[name]]
+    assert stale == [], where
+
+
+def _restore(backup: Path, content: Path, templates: Path) -> None:
+    """The content and templates as `_back_up` copied them."""
+    shutil.rmtree(content)
+    shutil.rmtree(templates)
+    shutil.copytree(backup / "content", content)
+    shutil.copytree(backup / "templates", templates)
+
+
 @pytest.mark.parametrize(("seed", "jobs"), [(1, 1), (2, 2), (3, 1)])
 def test_rebuilds_after_random_edits_equal_clean_builds(
     tmp_path: Path, seed: int, jobs: int, monkeypatch: pytest.MonkeyPatch
@@ -199,29 +241,16 @@ def test_rebuilds_after_random_edits_equal_clean_builds(
     content, templates = _site(tmp_path)
     assert build(_options(tmp_path, "site", cached=True, jobs=jobs)).written
     done = []
-    for step in range(24):
-        backup = tmp_path / "backup"
-        shutil.rmtree(backup, ignore_errors=True)
-        shutil.copytree(content, backup / "content")
-        shutil.copytree(templates, backup / "templates")
-        edit = rng.choice(EDITS)
-        if not edit(rng, content, templates):
-            continue
+    for step, edit, backup in _edited(rng, EDITS, 24, tmp_path, content, templates):
         shutil.rmtree(tmp_path / "clean", ignore_errors=True)
         clean = build(_options(tmp_path, "clean", cached=False))
         if not clean.written:  # the edit broke the content (a deleted record still named)
-            shutil.rmtree(content)
-            shutil.rmtree(templates)
-            shutil.copytree(backup / "content", content)
-            shutil.copytree(backup / "templates", templates)
+            _restore(backup, content, templates)
             continue
         done.append(edit.__name__)
         result = build(_options(tmp_path, "site", cached=True, jobs=jobs))
         assert result.written, [d.format() for d in result.diagnostics]
-        rebuilt, expected = tree(tmp_path / "site"), tree(tmp_path / "clean")
-        assert sorted(rebuilt) == sorted(expected), (step, done)
-        stale = [name for name in expected if rebuilt[name] != expected[name]]
-        assert stale == [], (step, done)
+        _assert_as_clean(tmp_path, (step, done))
     assert len(done) >= 12, done
     assert len(surveyed) >= 12, surveyed
 
@@ -646,34 +675,21 @@ def test_serve_rebuilds_after_random_edits_equal_clean_builds(
     memos = cache.carry(result.memos, True)
     edits = [*EDITS, redraw_image, edit_body, edit_body, edit_body, break_record]
     done = []
-    for step in range(30):
-        backup = tmp_path / "backup"
-        shutil.rmtree(backup, ignore_errors=True)
-        shutil.copytree(content, backup / "content")
-        shutil.copytree(templates, backup / "templates")
-        edit = rng.choice(edits)
-        if not edit(rng, content, templates):
-            continue
+    for step, edit, backup in _edited(rng, edits, 30, tmp_path, content, templates):
         clean = _aside(tmp_path)
         result = build(options, memos=memos)
         memos = cache.carry(result.memos, result.written)
         assert [d.format() for d in result.diagnostics] == [d.format() for d in clean.diagnostics]
         assert result.written == clean.written, (step, edit.__name__)
         if not clean.written:  # the edit broke the content: put it back (and rebuild)
-            shutil.rmtree(content)
-            shutil.rmtree(templates)
-            shutil.copytree(backup / "content", content)
-            shutil.copytree(backup / "templates", templates)
+            _restore(backup, content, templates)
             result = build(options, memos=memos)
             assert result.written
             memos = cache.carry(result.memos, True)
             done.append("fixed")
             assert _aside(tmp_path).written
         done.append(edit.__name__)
-        rebuilt, expected = tree(tmp_path / "site"), tree(tmp_path / "clean")
-        assert sorted(rebuilt) == sorted(expected), (step, done)
-        stale = [name for name in expected if rebuilt[name] != expected[name]]
-        assert stale == [], (step, done)
+        _assert_as_clean(tmp_path, (step, done))
     assert len(done) >= 20, done
     assert "fixed" in done, done
     assert len(surveyed) >= 20, surveyed
