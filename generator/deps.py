@@ -137,13 +137,19 @@ def _state(record: Record) -> str:
 
 
 def survey(
-    corpus: Corpus, links: Links, last: Mapping[str, Summary]
+    corpus: Corpus,
+    links: Links,
+    last: Mapping[str, Summary],
+    before: Mapping[str, Record] | None = None,
 ) -> tuple[dict[str, Summary], set[Key]]:
     """The summary of every record now, and the keys whose value may differ from the build
     that `last` summarises: those of the records that changed or were visited afresh by the
     link stage (`links.revisited`), and those that gather many records (a kind, every record,
     every edge, the map) if one of their parts changed. Every other key has the value that
     build saw: its record is the same, and so are the edges to and from it.
+
+    `before`, if given, are the records of that build: one that is the very same object now
+    is the same record (records are frozen), and is not looked at again.
     """
     records = corpus.records
     summaries = dict(last)
@@ -151,7 +157,13 @@ def survey(
     # Records added, removed, or changed in more than a story's body: what gathering keys
     # ("all", "k kind") are made of.
     reshaped = bool(dirty)
-    for record_id, record in records.items():
+    looked: Iterable[tuple[str, Record]]
+    if before is None:
+        looked = records.items()
+    else:
+        then = before.get
+        looked = [(i, r) for i, r in records.items() if then(i) is not r]
+    for record_id, record in looked:
         was = last.get(record_id)
         if was is None or was[0] != _state(record):
             dirty.add(record_id)

@@ -10,7 +10,7 @@ import contextlib
 import gc
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -333,14 +333,13 @@ def make_site(
     staged beside the old one and swapped in: in the spare (the site before the old one,
     kept beside it when there is a cache) where the spare is as remembered, changing only
     what differs; else in a new folder, with unchanged files hard-linked from the old site.
+
+    A rebuild in the process that made the site (serve), with the same list of makers,
+    does work in proportion to what changed: see `_Left`.
     """
     makers = plan.makers(corpus, links, options.templates)
-    pages = [m.name for m in makers if m.url is not None]
-    problems = [
-        _output_error(Path(name), f"two pages would be written to {name}", "E0603")
-        for name, count in Counter(pages).items()
-        if count > 1
-    ]
+    left = _left if _left is not None and _left.makers is makers else None
+    problems = [] if left is not None else _clashes(makers)  # (none in the same list)
     if problems:
         return 0, problems
     out = options.out.absolute()
@@ -353,16 +352,29 @@ def make_site(
     # Traces this process left with the site it made (serve) tell what the site holds: its
     # files are not looked at one by one. (A new process looks: a file changed by hand in
     # site/ is made again.)
-    ours = known and _left[0] is traces and _left[1] == memo.old.get(_SITE)
-    todo = rebuild.stale(makers, traces, changed, out, look=not ours)
-    names = {m.name for m in makers}
+    ours = known and _left is not None and _left.traces is traces
+    ours = ours and _left is not None and _left.site == memo.old.get(_SITE)
+    # The same makers as the traces' (their names are the traces' keys): the stale ones are
+    # found from the changed keys.
+    same = left if ours else None
+    if same is not None:
+        todo = same.stale(changed)
+    else:
+        todo = rebuild.stale(makers, traces, changed, out, look=not ours)
     spare_stamp = site_stamp(spare_folder(out))
     trusted = known and spare_stamp is not None and memo.old.get(_SPARE) == spare_stamp
     spare = memo.old.get(_SPARE_FILES) if trusted else None
+    spare = spare if isinstance(spare, dict) else None
     made: dict[str, Trace] = {}
-    if todo or names != traces.keys():
+    before = traces  # (every key they name is in `last`)
+    # Whether the new site's files have the names of the old one's (the same makers, and
+    # each that ran wrote the files it wrote last time).
+    alike = False
+    if todo or (same is None and {m.name for m in makers} != traces.keys()):
         keep_spare = options.cache is not None or bool(memo.old)
-        staging = Staging(options.out, spare, keep_spare=keep_spare)
+        staging = Staging(
+            options.out, _files(spare) if spare is not None else None, keep_spare=keep_spare
+        )
         try:
             made, problems = rebuild.run(
                 makers,
@@ -379,37 +391,176 @@ def make_site(
                 staging.discard()
                 return 0, problems
             progress("write")
-            kept = {m.name: traces[m.name] for m in makers if m.name not in made}
-            # The spare holds, as the site does, every file the last build did not write.
+            alike = same is not None and all(
+                _names(trace) == _names(traces[name]) for name, trace in made.items()
+            )
             written = memo.old.get(_WRITTEN)
-            unsure = set(written) if spare is not None and isinstance(written, list) else None
-            for trace in kept.values():
-                for name, _ in trace.files:
-                    if unsure is None or name in unsure:
-                        staging.keep(name)
-            new = {m.name: made.get(m.name) or kept[m.name] for m in makers}
-            staging.commit(name for trace in new.values() for name, _ in trace.files)
+            if (
+                alike
+                and same is not None
+                and same.spare
+                and spare is not None
+                and isinstance(written, list)
+            ):
+                new = _write_alike(staging, traces, made, written)
+            else:
+                new = _write_all(staging, makers, traces, made, written, spare is not None)
         except BaseException:
             staging.discard()
             raise
         # The old site is the spare now: its files are those the old traces name.
-        memo.new[_SPARE_FILES] = [name for trace in traces.values() for name, _ in trace.files]
+        memo.new[_SPARE_FILES] = traces
         memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
         memo.new[_WRITTEN] = [name for trace in made.values() for name, _ in trace.files]
-        traces = new
+        traces, before = new, traces
     else:
         for entry in (_SPARE_FILES, _SPARE, _WRITTEN):
             memo.new[entry] = memo.old.get(entry)
     memo.new[_TRACES] = traces
-    memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made)
+    memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made, before)
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
-    _left[:] = traces, memo.new[_SITE]
-    return len(pages), []
+    _leave(makers, traces, made, memo.new[_SITE], same, corpus, summaries, alike)
+    return _pages(makers), []
 
 
-# The traces the last site made in this process was made by, with the stamp of that site.
-_left: list[object] = [None, None]
+def _clashes(makers: list[plan.Maker]) -> list[Diagnostic]:
+    """An error for each file that two pages would be written to."""
+    pages = Counter(m.name for m in makers if m.url is not None)
+    return [
+        _output_error(Path(name), f"two pages would be written to {name}", "E0603")
+        for name, count in pages.items()
+        if count > 1
+    ]
+
+
+def _pages(makers: list[plan.Maker]) -> int:
+    """The number of pages (once per list of makers)."""
+    left = _left if _left is not None and _left.makers is makers else None
+    if left is not None and left.pages is not None:
+        return left.pages
+    pages = sum(1 for m in makers if m.url is not None)
+    if left is not None:
+        left.pages = pages
+    return pages
+
+
+def _names(trace: Trace) -> list[str]:
+    return [name for name, _ in trace.files]
+
+
+def _files(traces: dict[str, Trace]) -> Iterator[str]:
+    """The names of the files the traces name (as a staging's spare: read at its commit,
+    if at all)."""
+    return (name for trace in traces.values() for name, _ in trace.files)
+
+
+def _write_all(
+    staging: Staging,
+    makers: list[plan.Maker],
+    traces: dict[str, Trace],
+    made: dict[str, Trace],
+    written: object,
+    spare: bool,
+) -> dict[str, Trace]:
+    """Keep the files of the makers that did not run and commit: the new traces."""
+    kept = {m.name: traces[m.name] for m in makers if m.name not in made}
+    # The spare holds, as the site does, every file the last build did not write.
+    unsure = set(written) if spare and isinstance(written, list) else None
+    for trace in kept.values():
+        for name, _ in trace.files:
+            if unsure is None or name in unsure:
+                staging.keep(name)
+    new = {m.name: made.get(m.name) or kept[m.name] for m in makers}
+    staging.commit(name for trace in new.values() for name, _ in trace.files)
+    return new
+
+
+def _write_alike(
+    staging: Staging,
+    traces: dict[str, Trace],
+    made: dict[str, Trace],
+    written: list[str],
+) -> dict[str, Trace]:
+    """`_write_all` when the new site's files have the old site's names, as have the
+    spare's (the site before): it holds every file of the old site as that site holds it,
+    but for those the last build `written`. The new traces."""
+    ran = {name for trace in made.values() for name, _ in trace.files}
+    for name in written:
+        if name not in ran:
+            staging.keep(name)
+    new = dict(traces)
+    new.update(made)
+    staging.commit(gone=())  # (the spare holds no other file)
+    return new
+
+
+@dataclass(eq=False)
+class _Left:
+    """What the last `make_site` in this process left (serve's next rebuild starts there).
+
+    `traces` describe the site it made (`site`, its stamp), made by `makers` (the list
+    `plan.makers` gives again while the corpus has the same shape). With them: the traces
+    inverted (`readers`) and each maker's place in the list, made when first needed and
+    kept up to date; whether the spare beside the site, if any, has files of the same names
+    as the site (`spare`: when the last build that wrote any was alike, see `make_site`);
+    the records and summaries `_survey` found; the keys of the files the makers copy, and
+    the number of pages.
+    """
+
+    makers: list[plan.Maker]
+    traces: dict[str, Trace]
+    site: object
+    spare: bool
+    records: Mapping[str, Record]
+    summaries: dict[str, deps.Summary]
+    readers: rebuild.Readers | None = None
+    places: dict[str, int] | None = None
+    copied: list[Key] | None = None
+    pages: int | None = None
+
+    def stale(self, changed: set[Key]) -> list[int]:
+        """The places of the makers whose trace names a key `changed` (`rebuild.stale`
+        for traces that tell what the site holds, with a trace for every maker)."""
+        if self.readers is None:
+            self.readers = rebuild.Readers(self.traces)
+        if self.places is None:
+            self.places = {maker.name: place for place, maker in enumerate(self.makers)}
+        places = self.places
+        return sorted(places[name] for name in self.readers.stale(changed))
+
+
+# What the last `make_site` in this process left: one site at a time (a second one, or the
+# first again after the second, starts afresh).
+_left: _Left | None = None
+
+
+def _leave(
+    makers: list[plan.Maker],
+    traces: dict[str, Trace],
+    made: dict[str, Trace],
+    site: object,
+    same: _Left | None,
+    corpus: Corpus,
+    summaries: dict[str, deps.Summary],
+    alike: bool,
+) -> None:
+    """Note what this `make_site` left, for the next in this process (see `_Left`)."""
+    global _left
+    if same is None:
+        # (a spare left by this process, with no other files, is what `alike` knows)
+        left = _left if _left is not None and _left.makers is makers else None
+        copied, pages = (left.copied, left.pages) if left is not None else (None, None)
+        _left = _Left(makers, traces, site, False, corpus.records, summaries)
+        _left.copied, _left.pages = copied, pages
+        return
+    if made:
+        if same.readers is not None:
+            same.readers.update(traces, made)
+        # The spare is the old site: the same files as this one, if alike.
+        same.spare = alike
+    same.traces, same.site = traces, site
+    same.records, same.summaries = corpus.records, summaries
 
 
 def _survey(
@@ -426,16 +577,29 @@ def _survey(
     last = memo.old.get(_SUMMARIES)
     if not known or not isinstance(last, dict):
         return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
-    summaries, suspects = deps.survey(corpus, links, last)
-    files = deps.key("file", "")
-    suspects.update(k for maker in makers for k in maker.reads if k.startswith(files))
+    # The records of the build that `last` summarises, if this process made it.
+    before = _left.records if _left is not None and _left.summaries is last else None
+    summaries, suspects = deps.survey(corpus, links, last, before)
+    suspects.update(_copied(makers))
     suspects.update(globals_)
     return summaries, suspects
 
 
+def _copied(makers: list[plan.Maker]) -> list[Key]:
+    """The keys of the files the makers copy into the site (once per list of makers)."""
+    left = _left if _left is not None and _left.makers is makers else None
+    if left is not None and left.copied is not None:
+        return left.copied
+    files = deps.key("file", "")
+    found = [k for maker in makers for k in maker.reads if k.startswith(files)]
+    if left is not None:
+        left.copied = found
+    return found
+
+
 # The dependency record's entries in the cache: the traces of every maker, the value of
 # every key they name, the stamp of the site they describe, and of the spare beside it
-# with the names of its files, and the files the last build that wrote any wrote.
+# with the traces of its files, and the files the last build that wrote any wrote.
 _TRACES, _SEEN, _SITE, _SPARE, _SPARE_FILES = "traces", "seen", "site", "spare", "spare files"
 _WRITTEN = "written"
 # A summary of every record, to tell the next build what changed (`deps.survey`).

@@ -129,24 +129,24 @@ def makers(corpus: Corpus, links: Links, templates: Path) -> list[Maker]:
     """
     global _last
     if _last is not None and _same_shape(_last[2], corpus, templates, _last[0]):
-        _last = _last[0], _last[1], dict(corpus.records)
+        _last = _last[0], _last[1], corpus.records  # (a corpus's records are not changed)
         return _last[1]
     shape = _shape(corpus, templates)
     if _last is not None and _last[0] == shape:
         found = _last[1]
     else:
         found = _makers(corpus, cast(tuple[Path, ...], shape[1]))
-    _last = shape, found, dict(corpus.records)
+    _last = shape, found, corpus.records
     return found
 
 
 # The shape of the corpus, the makers and the records of the last call to `makers` (one
 # process, one site at a time: a second site replaces the first).
-_last: tuple[tuple[object, ...], list[Maker], dict[str, Record]] | None = None
+_last: tuple[tuple[object, ...], list[Maker], Mapping[str, Record]] | None = None
 
 
 def _same_shape(
-    last: dict[str, Record], corpus: Corpus, templates: Path, shape: tuple[object, ...]
+    last: Mapping[str, Record], corpus: Corpus, templates: Path, shape: tuple[object, ...]
 ) -> bool:
     """Whether the corpus has the shape of the last one, whose records were `last`, without
     working the shape out: the same ids, and each record that is not the very object it
@@ -154,12 +154,17 @@ def _same_shape(
     if shape[:2] != (templates, _assets(templates)):
         return False
     records = corpus.records
-    if len(records) != len(last) or tuple(records) != tuple(last):
+    if len(records) != len(last):
         return False
-    for record_id, record in records.items():
-        was = last[record_id]
-        if was is not record and (
-            was.kind != record.kind
+    # The records that are not the very object they were (a few, after a save); an id
+    # that is new (as many ids: another one went) has none. (The makers follow the ids'
+    # order, and the names', not the order of the mapping.)
+    get = last.get
+    others = [(get(i), r) for i, r in records.items() if get(i) is not r]
+    for was, record in others:
+        if (
+            was is None
+            or was.kind != record.kind
             or was.name != record.name
             or (was.body is None) != (record.body is None)
             or was.assets != record.assets

@@ -92,7 +92,8 @@ class Staging:
         parent.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(parent, self.out.name)
         self.spare = spare_folder(self.out)
-        self.spare_names = set(spare) if spare is not None and keep_spare else None
+        # (read at the commit, if at all: see there)
+        self.spare_names = spare if keep_spare else None
         if self.spare_names is not None:
             self.folder = self.spare
             (self.folder / MARKER).unlink()
@@ -134,11 +135,14 @@ class Staging:
         old, target = self._target(name)
         os.link(old, target, follow_symlinks=False)
 
-    def commit(self, names: Iterable[str] = ()) -> None:
+    def commit(self, names: Iterable[str] = (), gone: Iterable[str] | None = None) -> None:
         """Swap the new site in. `names`: every file of the new site (the spare may hold
-        others, which go)."""
+        others, which go); or, instead, `gone`: the files the spare holds that the new site
+        does not, known to the caller."""
         if self.spare_names is not None:
-            for name in sorted(self.spare_names.difference(names)):
+            if gone is None:
+                gone = set(self.spare_names).difference(names)
+            for name in sorted(gone):
                 _remove(self.folder, PurePosixPath(_safe_relative(name)))
         (self.folder / MARKER).write_text("made by factsheet; safe to delete with the folder\n")
         old = _swap(self.folder, self.out)

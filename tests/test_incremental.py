@@ -14,15 +14,20 @@ import pickle
 import random
 import re
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, maps, parse, reading, rebuild, search, unchanged
-from generator.pipeline import Options, build
+from generator import cache, cli, maps, parse, pipeline, plan, reading, rebuild, search, unchanged
+from generator.pipeline import Options, Result, build
+from generator.rebuild import Trace
 from generator.render import TEMPLATES
 from generator.write import MARKER
 
@@ -185,6 +190,48 @@ EDITS: list[Edit] = [
 ]
 
 
+def _back_up(tmp_path: Path, content: Path, templates: Path) -> Path:
+    """A copy of the content and templates, in tmp_path/backup."""
+    backup = tmp_path / "backup"
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.copytree(content, backup / "content")
+    shutil.copytree(templates, backup / "templates")
+    return backup
+
+
+def _edited(
+    rng: random.Random,
+    edits: list[Edit],
+    steps: int,
+    tmp_path: Path,
+    content: Path,
+    templates: Path,
+) -> Iterator[tuple[int, Edit, Path]]:
+    """Each step's edit, chosen from `edits`, once made (if it changed something): with the
+    step and a backup of the content and templates from before it."""
+    for step in range(steps):
+        backup = _back_up(tmp_path, content, templates)
+        edit = rng.choice(edits)
+        if edit(rng, content, templates):
+            yield step, edit, backup
+
+
+def _assert_as_clean(tmp_path: Path, where: object) -> None:
+    """tmp_path/site holds the files of tmp_path/clean, byte for byte."""
+    rebuilt, expected = tree(tmp_path / "site"), tree(tmp_path / "clean")
+    assert sorted(rebuilt) == sorted(expected), where
+    stale = [name for name in expected if rebuilt[name] != expected[name]]
+    assert stale == [], where
+
+
+def _restore(backup: Path, content: Path, templates: Path) -> None:
+    """The content and templates as `_back_up` copied them."""
+    shutil.rmtree(content)
+    shutil.rmtree(templates)
+    shutil.copytree(backup / "content", content)
+    shutil.copytree(backup / "templates", templates)
+
+
 @pytest.mark.parametrize(("seed", "jobs"), [(1, 1), (2, 2), (3, 1)])
 def test_rebuilds_after_random_edits_equal_clean_builds(
     tmp_path: Path, seed: int, jobs: int, monkeypatch: pytest.MonkeyPatch
@@ -194,29 +241,16 @@ def test_rebuilds_after_random_edits_equal_clean_builds(
     content, templates = _site(tmp_path)
     assert build(_options(tmp_path, "site", cached=True, jobs=jobs)).written
     done = []
-    for step in range(24):
-        backup = tmp_path / "backup"
-        shutil.rmtree(backup, ignore_errors=True)
-        shutil.copytree(content, backup / "content")
-        shutil.copytree(templates, backup / "templates")
-        edit = rng.choice(EDITS)
-        if not edit(rng, content, templates):
-            continue
+    for step, edit, backup in _edited(rng, EDITS, 24, tmp_path, content, templates):
         shutil.rmtree(tmp_path / "clean", ignore_errors=True)
         clean = build(_options(tmp_path, "clean", cached=False))
         if not clean.written:  # the edit broke the content (a deleted record still named)
-            shutil.rmtree(content)
-            shutil.rmtree(templates)
-            shutil.copytree(backup / "content", content)
-            shutil.copytree(backup / "templates", templates)
+            _restore(backup, content, templates)
             continue
         done.append(edit.__name__)
         result = build(_options(tmp_path, "site", cached=True, jobs=jobs))
         assert result.written, [d.format() for d in result.diagnostics]
-        rebuilt, expected = tree(tmp_path / "site"), tree(tmp_path / "clean")
-        assert sorted(rebuilt) == sorted(expected), (step, done)
-        stale = [name for name in expected if rebuilt[name] != expected[name]]
-        assert stale == [], (step, done)
+        _assert_as_clean(tmp_path, (step, done))
     assert len(done) >= 12, done
     assert len(surveyed) >= 12, surveyed
 
@@ -527,7 +561,7 @@ def test_the_search_index_makes_again_only_the_entries_of_changed_records(
 
 
 def _files_looked_at(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many traces' files each call of `rebuild.stale` looked at in the site."""
+    """How many traces' files each build's `make_site` looked at in the site."""
     looked: list[int] = []
     real = rebuild.as_written
 
@@ -535,14 +569,14 @@ def _files_looked_at(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         looked[-1] += 1
         return real(folder, files)  # type: ignore[arg-type]
 
-    real_stale = rebuild.stale
+    real_make = pipeline.make_site
 
-    def stale(*args: object, **kwargs: object) -> object:
+    def make_site(*args: object, **kwargs: object) -> object:
         looked.append(0)
-        return real_stale(*args, **kwargs)  # type: ignore[arg-type]
+        return real_make(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(rebuild, "as_written", as_written)
-    monkeypatch.setattr(rebuild, "stale", stale)
+    monkeypatch.setattr(pipeline, "make_site", make_site)
     return looked
 
 
@@ -615,3 +649,157 @@ def test_serve_rebuilds_keep_the_gazetteer_and_the_index_only_while_they_hold(
             assert tree(options.out) == tree_of_clean(tmp_path), edit
         finally:
             maps._last, search._kept = kept
+
+
+def redraw_image(rng: random.Random, content: Path, templates: Path) -> bool:
+    """A story's image saved with other bytes (copied into the site as it is)."""
+    path = rng.choice(_files(content, "*.png"))
+    path.write_bytes(path.read_bytes() + bytes([rng.randint(0, 255)]))
+    return True
+
+
+def break_record(rng: random.Random, content: Path, templates: Path) -> bool:
+    """A fact file made invalid (the build fails: the test puts it back)."""
+    path = rng.choice(_files(content, "*.yaml"))
+    path.write_text(path.read_text("utf-8") + "\n  : [unclosed\n", "utf-8")
+    return True
+
+
+def _shortcuts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often, from now on, make_site found the stale makers from the changed keys and
+    wrote an alike site by difference (serve's rebuilds in the process that made the site)."""
+    taken: Counter[str] = Counter()
+    for name in ("_write_alike", "_write_all"):
+        real = getattr(pipeline, name)
+
+        def counted(
+            *args: object, _real: Callable[..., object] = real, _name: str = name
+        ) -> object:
+            taken[_name] += 1
+            return _real(*args)
+
+        monkeypatch.setattr(pipeline, name, counted)
+    real_stale = pipeline._Left.stale
+
+    def stale(self: pipeline._Left, changed: set[str]) -> list[int]:
+        taken["stale"] += 1
+        return real_stale(self, changed)
+
+    monkeypatch.setattr(pipeline._Left, "stale", stale)
+    return taken
+
+
+def _aside(tmp_path: Path) -> Result:
+    """A clean build into tmp_path/clean, as if by another process: what this process's
+    last build left for the next (serve's) is left as it was."""
+    left, last = pipeline._left, plan._last
+    shutil.rmtree(tmp_path / "clean", ignore_errors=True)
+    try:
+        return build(_options(tmp_path, "clean", cached=False))
+    finally:
+        pipeline._left, plan._last = left, last
+
+
+@pytest.mark.parametrize(("seed", "jobs"), [(4, 1), (5, 2), (6, 1)])
+def test_serve_rebuilds_after_random_edits_equal_clean_builds(
+    tmp_path: Path, seed: int, jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As serve rebuilds: in one process, with the memos of the last build (and its
+    inverted traces, surveyed records, spare site...), after edits of every kind, an error
+    and its fix among them; the site and the diagnostics are those of a clean build."""
+    rng = random.Random(seed)
+    surveyed = _check_surveys(monkeypatch)
+    taken = _shortcuts(monkeypatch)
+    content, templates = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=False, jobs=jobs)
+    result = build(options)
+    assert result.written
+    memos = cache.carry(result.memos, True)
+    edits = [*EDITS, redraw_image, edit_body, edit_body, edit_body, break_record]
+    done = []
+    for step, edit, backup in _edited(rng, edits, 30, tmp_path, content, templates):
+        clean = _aside(tmp_path)
+        result = build(options, memos=memos)
+        memos = cache.carry(result.memos, result.written)
+        assert [d.format() for d in result.diagnostics] == [d.format() for d in clean.diagnostics]
+        assert result.written == clean.written, (step, edit.__name__)
+        if not clean.written:  # the edit broke the content: put it back (and rebuild)
+            _restore(backup, content, templates)
+            result = build(options, memos=memos)
+            assert result.written
+            memos = cache.carry(result.memos, True)
+            done.append("fixed")
+            assert _aside(tmp_path).written
+        done.append(edit.__name__)
+        _assert_as_clean(tmp_path, (step, done))
+    assert len(done) >= 20, done
+    assert "fixed" in done, done
+    assert len(surveyed) >= 20, surveyed
+    # The shortcuts were taken (and not only them).
+    assert taken["stale"] >= 10 and taken["_write_alike"] >= 5 and taken["_write_all"] >= 2
+
+
+def test_a_file_changed_by_hand_after_serve_is_made_again_by_a_new_process(
+    tmp_path: Path,
+) -> None:
+    """Serve's rebuilds trust what this process wrote; a page (and a spare's file) changed
+    by hand afterwards is found by the next `factsheet build`, in a new process."""
+    content = tmp_path / "content"
+    shutil.copytree(FULL, content)
+    options = Options(content=content, out=tmp_path / "site", cache=tmp_path / "cache")
+    result = build(options)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    for n in range(3):  # the spare is brought up to date by difference from the second on
+        story.write_text(story.read_text("utf-8") + f"\nSaved {n}.\n", "utf-8")
+        result = build(options, memos=cache.carry(result.memos, True))
+        assert result.written
+    page, spared = tmp_path / "site" / "index.html", tmp_path / ".factsheet-spare-site/robots.txt"
+    good = page.read_bytes()
+    page.write_bytes(good.replace(b"<main", b"<main data-hand-edited"))
+    spared.write_bytes(b"hand-edited\n")
+    story.write_text(story.read_text("utf-8") + "\nSaved by a new process.\n", "utf-8")
+    command = [sys.executable, "-m", "generator.cli", "build", "--content", str(content)]
+    command += ["--out", str(tmp_path / "site"), "--cache", str(tmp_path / "cache"), "-q"]
+    done = subprocess.run(command, cwd=Path(__file__).parent.parent, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert page.read_bytes() == good
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, replace(options, templates=TEMPLATES))
+    # And the next, which builds in the spare that was changed by hand, too.
+    story.write_text(story.read_text("utf-8") + "\nAnd again.\n", "utf-8")
+    done = subprocess.run(command, cwd=Path(__file__).parent.parent, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    shutil.rmtree(tmp_path / "clean")
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path, options)
+
+
+def test_a_serve_rebuild_after_a_maker_wrote_other_files_removes_them_from_the_spare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a maker wrote a file it no longer writes, the spare (the site before) holds a
+    file the site does not: the next rebuild in it removes that file, though the makers
+    write the files they wrote last time."""
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=False)
+    taken = _shortcuts(monkeypatch)
+    result = build(options)
+    extra = [False]
+    real = rebuild.run
+
+    def run(*args: Any, **kwargs: Any) -> tuple[dict[str, Trace], list[object]]:
+        made, problems = real(*args, **kwargs)
+        if extra[0]:  # the first maker that ran wrote one more file
+            name, trace = next(iter(made.items()))
+            stamp = args[6].put("extra.txt", b"more\n")
+            made[name] = Trace(trace.keys, (*trace.files, ("extra.txt", stamp)), trace.memo)
+        return made, problems
+
+    monkeypatch.setattr(rebuild, "run", run)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    for n, more in enumerate([False, True, False, False, False, False]):
+        extra[0] = more
+        story.write_text(story.read_text("utf-8") + f"\nSaved {n}.\n", "utf-8")
+        result = build(options, memos=cache.carry(result.memos, True))
+        assert result.written
+        assert (tmp_path / "site" / "extra.txt").exists() == more
+    assert tree(options.out) == tree(_aside(tmp_path) and tmp_path / "clean")
+    assert taken["_write_alike"] >= 2

@@ -60,7 +60,7 @@ def test_a_corpus_of_the_same_shape_is_given_the_last_makers(model: tuple[Corpus
     assert plan.makers(edited, links, TEMPLATES) is first
 
 
-@pytest.mark.parametrize("change", ["rename", "remove", "no body", "images", "kind"])
+@pytest.mark.parametrize("change", ["rename", "remove", "swap", "no body", "images", "kind"])
 def test_a_corpus_of_another_shape_is_given_new_makers(
     model: tuple[Corpus, Links], change: str
 ) -> None:
@@ -71,6 +71,10 @@ def test_a_corpus_of_another_shape_is_given_new_makers(
         other = with_record(corpus, story.id, name="0 First of all")
     elif change == "remove":
         other = Corpus(corpus.site, {i: r for i, r in corpus.records.items() if i != story.id})
+    elif change == "swap":  # as many records, one of another id in place of the story
+        records = {i: r for i, r in corpus.records.items() if i != story.id}
+        records["zz-new-story"] = replace(story, id="zz-new-story")
+        other = Corpus(corpus.site, records)
     elif change == "no body":
         other = with_record(corpus, story.id, body=None)
     elif change == "images":

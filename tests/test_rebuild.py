@@ -1,0 +1,89 @@
+"""The traces inverted (`rebuild.Readers`): the makers a changed key makes stale, found from
+the keys, and kept up to date by difference as makers run and read other keys."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from generator import rebuild
+from generator.plan import Maker
+from generator.rebuild import Readers, Trace
+
+KEYS = [f"r\x1frecord-{n}" for n in range(40)] + ["all", "edges", "site", "templates"]
+
+
+def _trace(rng: random.Random, name: str) -> Trace:
+    keys = tuple(sorted(rng.sample(KEYS, rng.randint(0, 8))))
+    return Trace(keys, ((f"{name}.html", (1, 2, 3)),))
+
+
+def _traces(rng: random.Random, n: int = 30) -> dict[str, Trace]:
+    return {f"maker-{i}": _trace(rng, f"maker-{i}") for i in range(n)}
+
+
+def _makers(traces: dict[str, Trace]) -> list[Maker]:
+    return [Maker(name, lambda shop: ({}, [])) for name in traces]
+
+
+def test_the_makers_a_changed_key_makes_stale_are_those_rebuild_stale_finds() -> None:
+    rng = random.Random(7)
+    for _ in range(50):
+        traces = _traces(rng)
+        makers = _makers(traces)
+        changed = set(rng.sample(KEYS, rng.randint(0, 4)))
+        expected = rebuild.stale(makers, traces, changed, Path("/nowhere"), look=False)
+        assert Readers(traces).stale(changed) == {makers[i].name for i in expected}
+
+
+def test_readers_kept_up_to_date_by_difference_are_readers_made_afresh() -> None:
+    rng = random.Random(8)
+    traces = _traces(rng)
+    readers = Readers(traces)
+    for _ in range(40):
+        ran = rng.sample(sorted(traces), rng.randint(0, 5))
+        made = {name: _trace(rng, name) if rng.random() < 0.7 else traces[name] for name in ran}
+        traces = {**traces, **made}
+        readers.update(traces, made)
+        assert readers.traces is traces
+        assert readers.by_key == Readers(traces).by_key
+        changed = set(rng.sample(KEYS, 3))
+        assert readers.stale(changed) == Readers(traces).stale(changed)
+
+
+class _Values:
+    """Fingerprints of a build: each key's value, counted when asked."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.asked: list[str] = []
+
+    def __call__(self, key: str) -> str:
+        self.asked.append(key)
+        return self.values[key]
+
+
+def test_the_keys_seen_after_a_few_makers_ran_are_every_key_the_traces_name() -> None:
+    rng = random.Random(9)
+    traces = _traces(rng, 40)
+    values = {k: "0" for k in KEYS}
+    last = rebuild.seen(traces, _Values(values), {}, set(), {})  # type: ignore[arg-type]
+    for step in range(30):
+        changed = set(rng.sample(KEYS, 2))
+        values.update({k: str(step + 1) for k in changed})
+        ran = rng.sample(sorted(traces), 3)
+        made = {name: _trace(rng, name) if rng.random() < 0.5 else traces[name] for name in ran}
+        now = {**traces, **made}
+        fingerprints = _Values(values)
+        last = rebuild.seen(now, fingerprints, last, changed, made, traces)  # type: ignore[arg-type]
+        assert {k: last[k] for t in now.values() for k in t.keys} == {
+            k: values[k] for t in now.values() for k in t.keys
+        }
+        # A maker that read the same keys as last time has none new to work out.
+        same = [n for n in made if made[n].keys == traces[n].keys]
+        assert (
+            not set(fingerprints.asked)
+            - changed
+            - {k for n in made if n not in same for k in made[n].keys}
+        )
+        traces = now
