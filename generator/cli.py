@@ -238,7 +238,11 @@ class _Stages:
 def _serve(args: argparse.Namespace) -> int:
     from .serve import DevServer, ServeError  # the watcher is loaded only when serving
 
-    options = Options(content=args.content)
+    # As `factsheet build` by default: on every core, with the build cache beside the content
+    # (a serve after a build starts from it; see `DevServer.rebuild` for the rebuilds).
+    options = Options(
+        content=args.content, jobs=os.cpu_count() or 1, cache=default_folder(args.content)
+    )
     if not args.content.is_dir():
         _report(load(options)[2])
         return 1

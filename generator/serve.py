@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -160,7 +160,13 @@ class DevServer:
         `changed`: the files saved since the last build, as the watcher saw them (the build
         then looks at those alone, not at every file, when it can)."""
         started = time.perf_counter()
-        result = build(self.options, memos=self._memos, changed=changed)
+        # The build cache (options.cache) is read, and written, by a build that starts from
+        # it. A rebuild from what the last one left in memory does not write it: the save
+        # would cost more than the rebuild. (The next `factsheet build` then finds a site
+        # other than the cache's and makes its pages again, from the cache's parsed and
+        # rendered Markdown.)
+        options = self.options if self._memos is None else replace(self.options, cache=None)
+        result = build(options, memos=self._memos, changed=changed)
         # A build with nothing to do read nothing, cache included: the next one reads it.
         self._memos = None if result.unchanged else carry(result.memos, result.written)
         seconds = time.perf_counter() - started

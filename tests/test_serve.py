@@ -345,7 +345,9 @@ def test_a_bad_port_is_a_usage_error(options: Options) -> None:
     assert cli.main(["serve", "--port", "70000"]) == 2
 
 
-def test_ctrl_c_stops_the_server_cleanly(options: Options) -> None:
+def _serve_then_ctrl_c(options: Options) -> tuple[int, str]:
+    """`factsheet serve` in its own process, stopped by Ctrl-C once it serves: its exit
+    status and what it printed."""
     # Ctrl-C as a terminal sends it, even where this test runs as a job that ignores SIGINT.
     start = (
         "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
@@ -370,8 +372,52 @@ def test_ctrl_c_stops_the_server_cleanly(options: Options) -> None:
     finally:
         process.kill()
         process.wait()
-    output = "".join(lines) + rest
-    assert process.returncode == 0, output
+    return process.returncode, "".join(lines) + rest
+
+
+def test_ctrl_c_stops_the_server_cleanly(options: Options) -> None:
+    status, output = _serve_then_ctrl_c(options)
+    assert status == 0, output
     assert "Traceback" not in output
     assert re.search(r"built \d+ pages from 2 records into site", output)
     assert output.rstrip().endswith("stopped")
+
+
+def test_serve_starts_from_the_build_cache_that_build_left(
+    options: Options, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`factsheet serve` after `factsheet build` (both with the default cache beside the
+    content) has nothing to build at its start; a second serve has nothing either, for the
+    first one's start wrote the cache as a build does."""
+    monkeypatch.chdir(options.content.parent)
+    assert cli.main(["build", "--content", str(options.content), "--quiet"]) == 0
+    assert (options.content.parent / ".factsheet-cache").is_dir()
+    for _ in range(2):
+        status, output = _serve_then_ctrl_c(options)
+        assert status == 0, output
+        assert "nothing changed since the last build" in output, output
+
+
+def test_rebuilds_after_the_first_leave_the_build_cache_as_it_was(
+    tmp_path: Path, options: Options
+) -> None:
+    """Serve's first build reads and writes the cache; the rebuilds after a save work from
+    memory and write nothing there. The site is a clean build's all along, and so is the
+    one a new build makes from that cache afterwards (the site is not the cache's one)."""
+    options = replace(options, cache=tmp_path / "cache")
+    bob = options.content / "actors" / "bob.yaml"
+    clean = replace(options, out=tmp_path / "clean", cache=None)
+    with DevServer(options, port=0) as server:
+        assert server.rebuild()[0].written
+        cache = {p.name: p.stat().st_mtime_ns for p in options.cache.iterdir()}
+        for name in ("Robert", "Roberto"):
+            bob.write_text(BOB.replace("name: Bob", f"name: {name}"), encoding="utf-8")
+            assert server.rebuild([bob])[0].written
+            assert {p.name: p.stat().st_mtime_ns for p in options.cache.iterdir()} == cache
+            assert build(clean).written
+            assert tree(options.out) == tree(clean.out)
+    bob.write_text(BOB.replace("name: Bob", "name: Rob"), encoding="utf-8")
+    result = build(options)
+    assert result.written and not result.unchanged
+    assert build(clean).written
+    assert tree(options.out) == tree(clean.out)
