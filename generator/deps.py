@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from .links import Edge, Links
 from .maps import Gazetteer, is_mapped
-from .model import Corpus, Record
+from .model import Corpus, Record, renewed
 from .schema import KINDS, SCHEMAS
 
 # A key: its tag and parts joined by SEP, e.g. "r\x1factor-1" (strings pickle small).
@@ -158,11 +158,7 @@ def survey(
     # ("all", "k kind") are made of.
     reshaped = bool(dirty)
     looked: Iterable[tuple[str, Record]]
-    if before is None:
-        looked = records.items()
-    else:
-        then = before.get
-        looked = [(i, r) for i, r in records.items() if then(i) is not r]
+    looked = records.items() if before is None else renewed(before, records)
     for record_id, record in looked:
         was = last.get(record_id)
         if was is None or was[0] != _state(record):

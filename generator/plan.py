@@ -23,7 +23,7 @@ from .diagnostics import Diagnostic
 from .feeds import Feeds
 from .links import Links
 from .maps import gazetteer
-from .model import Corpus, Record
+from .model import Corpus, Record, renewed
 from .render import environment, render_page
 from .schema import KINDS, RECORD_KINDS, STORY
 from .search import FIELDS, INDEX, SEARCH, kept_index
@@ -159,9 +159,8 @@ def _same_shape(
     # The records that are not the very object they were (a few, after a save); an id
     # that is new (as many ids: another one went) has none. (The makers follow the ids'
     # order, and the names', not the order of the mapping.)
-    get = last.get
-    others = [(get(i), r) for i, r in records.items() if get(i) is not r]
-    for was, record in others:
+    for record_id, record in renewed(last, records):
+        was = last.get(record_id)
         if (
             was is None
             or was.kind != record.kind

@@ -6,9 +6,12 @@ import gc
 import pickle
 from pathlib import Path
 
+import pytest
+
+from generator import model
 from generator.dates import PartialDate, parse_date
 from generator.diagnostics import Location
-from generator.model import Alias, Citation, Record, Ref, Text
+from generator.model import Alias, Citation, Record, Ref, Text, renewed
 from generator.workers import run_all
 
 HERE = Location("content/actors/a.yaml", 1, 1)
@@ -123,3 +126,27 @@ def test_an_unpickled_record_and_reference_make_their_locations_when_first_asked
     assert source.location == Location("content/actors/a.yaml", 7, 5)
     assert source == Ref("tass", HERE.at(7, 5)) and hash(source) == hash(Ref("tass", HERE.at(7, 5)))
     assert not hasattr(copy, "no_such_attribute") and not hasattr(source, "field_locations")
+
+
+def _one_by_one(before: dict[str, Record], now: dict[str, Record]) -> list[tuple[str, Record]]:
+    return [(i, r) for i, r in now.items() if before.get(i) is not r]
+
+
+def test_renewed_lists_the_records_that_are_not_the_very_objects_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = {i: _record(id=i) for i in "abcdef"}
+    same = dict(before)
+    edited = {**before, "c": _record(id="c"), "e": _record(id="e")}
+    grown = {**before, "g": _record(id="g")}
+    moved = dict(reversed(before.items()))
+    shrunk = {i: r for i, r in before.items() if i != "b"}
+    cases = [same, edited, grown, moved, shrunk]
+    for now in cases:
+        assert renewed(before, now) == _one_by_one(before, now)
+    assert renewed(before, edited) == [("c", edited["c"]), ("e", edited["e"])]
+    assert renewed(before, same) == []
+    # More records changed than the comparison in C answers for: one by one, the same.
+    monkeypatch.setattr(model, "_MOST_CHANGED", 1)
+    model._compared.clear()
+    assert renewed(before, edited) == _one_by_one(before, edited)
