@@ -13,11 +13,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .model import Corpus, Record
+from .model import Corpus, Record, moved
 from .schema import SINGULAR
 
 WIDTH, HEIGHT, MARGIN = 360, 250, 34  # drawn about this size in the infobox: text stays legible
@@ -163,8 +162,7 @@ def gazetteer(corpus: Corpus) -> Gazetteer:
     records = list(corpus.records.values())
     if _last is not None and len(_last[0]) == len(records):
         then = _last[0]
-        moved = itertools.compress(range(len(records)), map(operator.is_not, records, then))
-        if not any(is_mapped(then[i]) or is_mapped(records[i]) for i in moved):
+        if not any(is_mapped(then[i]) or is_mapped(records[i]) for i in moved(then, records)):
             _last = records, _last[1]
             return _last[1]
     _last = records, Gazetteer(corpus)

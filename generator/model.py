@@ -9,7 +9,7 @@ import bisect
 import hashlib
 import itertools
 import operator
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import cached_property
@@ -290,6 +290,12 @@ def changed_records(
                     changed = None
         _compared[:] = before, now, changed
     return changed if changed is not None and len(changed) <= limit else None
+
+
+def moved(then: Sequence[Record], now: Sequence[Record]) -> list[int]:
+    """The places, in two lists of records of the same length, where `now` holds another
+    object than `then` (a comparison in C: serve's rebuilds ask it of 60,000 records)."""
+    return list(itertools.compress(range(len(now)), map(operator.is_not, now, then)))
 
 
 def renewed(before: Mapping[str, Record], now: Mapping[str, Record]) -> list[tuple[str, Record]]:

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from .links import Links
 from .model import Corpus, Record
+from .model import moved as changed_at
 from .schema import SINGULAR, STORY
 from .urls import link, record_url
 
@@ -168,7 +169,7 @@ class _Kept:
         then = self.records
         if len(records) != len(then):
             return None
-        moved = list(compress(range(len(records)), map(operator.is_not, records, then)))
+        moved = changed_at(then, records)
         if any(records[i].id != then[i].id or records[i].kind != then[i].kind for i in moved):
             return None
         html = links.html
