@@ -29,7 +29,7 @@ class Folder:
     @property
     def hidden(self) -> bool:
         """A hidden folder ('.git'), or one inside one: content that is never read."""
-        return self.path[:1] == "." or "/." in self.path
+        return hidden(self.path)
 
     @cached_property
     def stamps(self) -> str:
@@ -118,3 +118,9 @@ def stamps(*listings: Listing) -> str:
         lines = [f"{listing.top}\0", *(folder.stamps for folder in listing.folders)]
         digest.update("\0".join(lines).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
+
+
+def hidden(relative: str) -> bool:
+    """Whether a path relative to the content folder ('/'-separated) is hidden, or inside
+    a hidden folder: content that is never read."""
+    return relative[:1] == "." or "/." in relative

@@ -22,7 +22,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 from .cache import Memo
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
-from .listing import Folder, Listing, walk
+from .listing import Folder, Listing, hidden, walk
 from .schema import KINDS, STORY
 
 FACT_LIMIT = 1024 * 1024
@@ -234,9 +234,9 @@ def _reread(
                 raise Doubt
             continue  # a template, say: not content
         relative = file[len(inside) :].replace(os.sep, "/")
+        if hidden(relative):
+            continue  # never read
         parts = relative.split("/")
-        if any(part[:1] == "." for part in parts):
-            continue  # hidden: never read
         folder = folders.get("/".join(parts[:-1]))
         names = [name for name, _ in folder.entries] if folder is not None else []
         i = bisect.bisect_left(names, parts[-1])

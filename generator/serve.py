@@ -28,6 +28,7 @@ import watchfiles
 
 from .cache import Memo, carry
 from .diagnostics import Diagnostic, Severity
+from .listing import hidden
 from .pipeline import Options, Result, build
 
 HOST = "127.0.0.1"
@@ -217,8 +218,7 @@ class _Seen(watchfiles.DefaultFilter):
     def __call__(self, change: watchfiles.Change, path: str) -> bool:
         file = os.path.abspath(path)
         if file.startswith(self.content):
-            relative = file[len(self.content) :]
-            return not any(part[:1] == "." for part in relative.split(os.sep))
+            return not hidden(file[len(self.content) :].replace(os.sep, "/"))
         return bool(super().__call__(change, path))
 
 
