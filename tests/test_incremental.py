@@ -736,7 +736,7 @@ def test_serve_rebuilds_after_random_edits_equal_clean_builds(
     assert "fixed" in done, done
     assert len(surveyed) >= 20, surveyed
     # The shortcuts were taken (and not only them).
-    assert taken["stale"] >= 10 and taken["_write_alike"] >= 5 and taken["_write_all"] >= 2
+    assert taken["stale"] >= 10 and taken["_write_alike"] >= 3 and taken["_write_all"] >= 2
 
 
 def test_a_file_changed_by_hand_after_serve_is_made_again_by_a_new_process(
