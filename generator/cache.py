@@ -20,6 +20,7 @@ import gc
 import hashlib
 import io
 import itertools
+import operator
 import os
 import pickle
 import secrets
@@ -347,6 +348,7 @@ def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> _Found:
     places: _Places = {}
     tuples: _Tuples = {}
     patches: _Patches = {}
+    patched: set[int] = set()  # the ids of the old ones the patches are of
     for name, change in changes.items():
         if change is None:
             continue
@@ -355,19 +357,21 @@ def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> _Found:
         for key, value in changed.items():
             if key in memo:
                 place: tuple[Any, ...] = ("e", name, key)
-                _index(memo[key], place, places, tuples, _DEPTH)
-                _pair(value, memo[key], place, patches, _DEPTH)
+                _pair(value, memo[key], place, patches, _DEPTH, patched)
+                _index(memo[key], place, places, tuples, _DEPTH, patched)
         for key, (inner_changed, _) in nested.items():
             inner = memo[key]
             for inner_key, value in inner_changed.items():
                 if inner_key in inner:
                     place = ("n", name, key, inner_key)
-                    _index(inner[inner_key], place, places, tuples, _DEPTH)
-                    _pair(value, inner[inner_key], place, patches, _DEPTH)
+                    _pair(value, inner[inner_key], place, patches, _DEPTH, patched)
+                    _index(inner[inner_key], place, places, tuples, _DEPTH, patched)
     return places, tuples, patches
 
 
-def _pair(new: Any, old: Any, place: tuple[Any, ...], patches: _Patches, depth: int) -> None:
+def _pair(
+    new: Any, old: Any, place: tuple[Any, ...], patches: _Patches, depth: int, patched: set[int]
+) -> None:
     """Find the parts of `new` that are patches of the part in the same place of `old`."""
     kind = type(new)
     if new is old or kind is not type(old) or kind in _SMALL or kind is str or kind is bytes:
@@ -375,24 +379,28 @@ def _pair(new: Any, old: Any, place: tuple[Any, ...], patches: _Patches, depth: 
     if kind is dict:
         if len(new) >= _LONG_PATCH and (patch := _dict_patch(old, new)) is not None:
             patches[id(new)] = ("d", place, *patch)
+            patched.add(id(old))
         elif depth and len(new) < _LONG_PATCH:
             for key, item in new.items():
                 if key in old:
-                    _pair(item, old[key], (*place, ("k", key)), patches, depth - 1)
+                    _pair(item, old[key], (*place, ("k", key)), patches, depth - 1, patched)
     elif kind is tuple or kind is list:
         if len(new) != len(old):
             return
         if len(new) >= _LONG_PATCH:
             if (items := _items_patch(old, new)) is not None:
                 patches[id(new)] = ("s", place, items)
+                patched.add(id(old))
         elif depth:
             for index, (item, was) in enumerate(zip(new, old, strict=True)):
-                _pair(item, was, (*place, index), patches, depth - 1)
+                _pair(item, was, (*place, index), patches, depth - 1, patched)
     elif depth and hasattr(new, "__dict__") and hasattr(old, "__dict__"):
         before = vars(old)
         for attribute, item in vars(new).items():
             if attribute in before:
-                _pair(item, before[attribute], (*place, ("a", attribute)), patches, depth - 1)
+                _pair(
+                    item, before[attribute], (*place, ("a", attribute)), patches, depth - 1, patched
+                )
 
 
 def _dict_patch(
@@ -405,6 +413,8 @@ def _dict_patch(
     changed, removed = _diff_dict(old, new)
     if len(changed) + len(removed) > limit:
         return None
+    if not removed and all(key in old for key in changed):  # no key added or removed
+        return (changed, removed, ()) if list(new) == list(old) else None
     keys = list(new)
     added = tuple((index, key) for index, key in enumerate(keys) if key not in old)
     if removed or added:
@@ -432,7 +442,12 @@ def _items_patch(old: Any, new: Any) -> tuple[tuple[int, Any], ...] | None:
 
 
 def _index(
-    value: Any, place: tuple[Any, ...], places: _Places, tuples: _Tuples, depth: int
+    value: Any,
+    place: tuple[Any, ...],
+    places: _Places,
+    tuples: _Tuples,
+    depth: int,
+    patched: set[int],
 ) -> None:
     if isinstance(value, str | bytes):
         if len(value) >= _LONG:  # shorter ones are written in fewer bytes than a reference
@@ -443,6 +458,10 @@ def _index(
     if isinstance(value, _ATOMS) or id(value) in places:
         return
     places[id(value)] = place
+    if id(value) in patched:
+        # A long dict, list or tuple that a new one is a patch of: the patch takes over its
+        # items, which are not looked at one by one (the search index's trace: 190,000).
+        return
     long = type(value) is tuple and len(value) >= _LONG_TUPLE
     if long and all(type(item) in _ATOMS for item in value):  # equal is as good as the same
         tuples.setdefault(value, place)
@@ -454,13 +473,13 @@ def _index(
             kind = type(item)
             if (kind is str and len(item) < _LONG) or kind in _SMALL:
                 continue
-            _index(item, (*place, index), places, tuples, depth - 1)
+            _index(item, (*place, index), places, tuples, depth - 1, patched)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _index(item, (*place, ("k", key)), places, tuples, depth - 1)
+            _index(item, (*place, ("k", key)), places, tuples, depth - 1, patched)
     elif hasattr(value, "__dict__"):
         for attribute, item in vars(value).items():
-            _index(item, (*place, ("a", attribute)), places, tuples, depth - 1)
+            _index(item, (*place, ("a", attribute)), places, tuples, depth - 1, patched)
 
 
 class _Referring(pickle.Pickler):
@@ -612,10 +631,10 @@ def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Ch
         before = old.get(name, {})
         changed: dict[str, Any] = {}
         nested: dict[str, tuple[dict[str, Any], list[Any]]] = {}
-        get = before.get
-        for key, value in entries.items():
-            was = get(key, _MISSING)
-            if value is was or _same(value, was):
+        moved, removed = _moved(before, entries)
+        for key in moved:
+            value, was = entries[key], before.get(key, _MISSING)
+            if _same(value, was):
                 continue
             if type(value) is dict and type(was) is dict:
                 inner = _diff_dict(was, value)
@@ -625,7 +644,6 @@ def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Ch
                     nested[key] = inner
                 continue
             changed[key] = value
-        removed = [key for key in before if key not in entries]
         if _much((changed, removed), entries):
             return None
         if changed or removed or nested:
@@ -634,17 +652,33 @@ def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Ch
 
 
 def _diff_dict(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[dict[Any, Any], list[Any]]:
-    # Most values are the very object (or an equal str) `old` holds: settled here, without
-    # a call per key (a dict of the pages' fingerprints has hundreds of thousands).
-    get = old.get
+    moved, removed = _moved(old, new)
     changed = {}
-    for key, value in new.items():
-        was = get(key, _MISSING)
-        if value is was or (type(value) is str and type(was) is str and value == was):
-            continue
+    for key in moved:
+        value, was = new[key], old.get(key, _MISSING)
         if not _same(value, was):
             changed[key] = value
-    return changed, [key for key in old if key not in new]
+    return changed, removed
+
+
+def _moved(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
+    """The keys of `new` whose value is not the very object `old` holds under that key (the
+    keys `old` lacks included), in the order of `new`; and the keys of `old` that `new`
+    lacks, in the order of `old`.
+
+    Most values are the very objects `old` holds (a dict of the pages' fingerprints has
+    hundreds of thousands): they are told apart by a comparison in C, without a call per key.
+    """
+    found = old.get
+    moved = list(
+        itertools.compress(
+            new, map(operator.is_not, new.values(), map(found, new, itertools.repeat(_MISSING)))
+        )
+    )
+    added = sum(1 for key in moved if key not in old)
+    if len(new) - added == len(old):  # every key of old is in new
+        return moved, []
+    return moved, [key for key in old if key not in new]
 
 
 def _much(change: tuple[dict[Any, Any], list[Any]], entries: dict[Any, Any]) -> bool:

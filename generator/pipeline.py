@@ -213,7 +213,7 @@ def _build(
     memos: dict[str, Memo] | None,
     changed: Iterable[Path] | None = None,
 ) -> Result:
-    inputs = listing = settings = None
+    inputs = listing = settings = look = None
     if memos is None:
         changed = None  # a hint about the last build in this process: there is none
         if options.cache is not None:
@@ -230,6 +230,25 @@ def _build(
                     cache.save_state(options.cache, replace(last, inputs=inputs), files)
                     return _again(last)
         memos = cache.load(options.cache, MEMOS)
+        look = _look(options, memos["deps"])
+    try:
+        return _make(options, progress, memos, listing, changed, inputs, settings, look)
+    finally:
+        if look is not None:
+            look.close()
+
+
+def _make(
+    options: Options,
+    progress: Progress,
+    memos: dict[str, Memo],
+    listing: Listing | None,
+    changed: Iterable[Path] | None,
+    inputs: str | None,
+    settings: str | None,
+    look: rebuild.Look | None,
+) -> Result:
+    """The build, given the memos (see `_build`)."""
     documents: list[Document | Unread] = []
     corpus, links, diagnostics = load(options, progress, memos, listing, documents, changed)
     # The model lives as long as the build: exempt it from the cyclic collector, which would
@@ -253,7 +272,7 @@ def _build(
     progress("render")
     try:
         deps = memos.setdefault("deps", Memo())
-        result.pages, problems = make_site(corpus, links, options, deps, progress)
+        result.pages, problems = make_site(corpus, links, options, deps, progress, look)
     except (OutputError, OSError) as error:
         result.diagnostics.append(_output_error(options.out, str(error)))
         return result
@@ -324,7 +343,12 @@ def _settings(options: Options) -> str:
 
 
 def make_site(
-    corpus: Corpus, links: Links, options: Options, memo: Memo, progress: Progress = _silent
+    corpus: Corpus,
+    links: Links,
+    options: Options,
+    memo: Memo,
+    progress: Progress = _silent,
+    look: rebuild.Look | None = None,
 ) -> tuple[int, list[Diagnostic]]:
     """Write the site (the number of pages), running only the makers whose inputs changed
     since the build that `memo` remembers, if that build's site is still in options.out.
@@ -359,6 +383,9 @@ def make_site(
     same = left if ours else None
     if same is not None:
         todo = same.stale(changed)
+    elif not ours and look is not None and look.traces is traces and look.out == out:
+        # (the site's files looked at on another core meanwhile: see `_look`)
+        todo = rebuild.stale(makers, traces, changed, out, look=False, unwritten=look.unwritten())
     else:
         todo = rebuild.stale(makers, traces, changed, out, look=not ours)
     spare_stamp = site_stamp(spare_folder(out))
@@ -422,6 +449,17 @@ def make_site(
     memo.new[_SUMMARIES] = summaries
     _leave(makers, traces, made, memo.new[_SITE], same, corpus, summaries, alike)
     return _pages(makers), []
+
+
+def _look(options: Options, memo: Memo) -> rebuild.Look | None:
+    """The files of the site that the cache's traces describe, looked at on another core
+    while the build goes on (see `rebuild.Look`), when the build may use more than one, and
+    the site is the one the traces describe (as `make_site` finds it)."""
+    out = options.out.absolute()
+    traces = memo.old.get(_TRACES)
+    if options.jobs < 2 or not isinstance(traces, dict) or memo.old.get(_SITE) != site_stamp(out):
+        return None
+    return rebuild.Look(traces, out)
 
 
 def _clashes(makers: list[plan.Maker]) -> list[Diagnostic]:

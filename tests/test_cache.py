@@ -618,3 +618,27 @@ def test_rebuilds_read_the_deltas_earlier_rebuilds_wrote(
     _delete_record(content, templates)
     cached = _build(content, tmp_path / "site", templates, folder)
     assert parsed == [] and cached == _build(content, tmp_path / "clean", templates, None)
+
+
+def test_the_keys_a_save_looks_at_are_those_whose_value_is_not_the_very_object_it_was() -> None:
+    """`cache._moved` (a comparison in C) against the plain loop it stands for."""
+    shared = [object() for _ in range(6)]
+    old = {f"k{i}": shared[i] for i in range(5)}
+    cases = [
+        dict(old),  # the very objects
+        {**old, "k2": object()},  # one replaced
+        {**old, "k2": f"{'k'}2"},  # an equal str made afresh is not the very object
+        {**old, "k9": shared[5]},  # one added at the end
+        {"k9": shared[5], **old},  # one added first
+        {k: v for k, v in old.items() if k != "k3"},  # one removed
+        {k: v for k, v in old.items() if k != "k3"} | {"k9": shared[5]},  # removed, added
+        dict(reversed(old.items())),  # another order
+        {"k0": None, "k1": shared[1]},  # None in place of a value; most removed
+        {},
+    ]
+    for new in cases:
+        moved, removed = cache._moved(old, new)
+        assert moved == [k for k, v in new.items() if old.get(k, cache._MISSING) is not v]
+        assert removed == [k for k in old if k not in new]
+    assert cache._moved({"a": None}, {"a": None}) == ([], [])
+    assert cache._moved({}, {"a": None}) == (["a"], [])

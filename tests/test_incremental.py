@@ -467,6 +467,42 @@ def test_a_file_changed_in_the_site_by_hand_is_made_again(tmp_path: Path) -> Non
     assert page.read_bytes() == good
 
 
+def test_files_changed_in_the_site_by_hand_are_found_on_another_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that loads its memos from the cache, on two processes, looks at the site's
+    files in a forked process (`rebuild.Look`) while it reads the content: a page changed,
+    replaced or removed by hand is made again, as a one-process build makes it."""
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    assert build(options).written
+    looks: list[rebuild.Look] = []
+    real = rebuild.Look
+
+    def look(*args: Any, **kwargs: Any) -> rebuild.Look:
+        looks.append(real(*args, **kwargs))
+        return looks[-1]
+
+    monkeypatch.setattr(rebuild, "Look", look)
+    site = tmp_path / "site"
+    story = content / "stories" / "blockade-on-mine-road.md"
+    for n in range(2):  # the second in the spare the first left
+        home, data, gone = site / "index.html", site / "robots.txt", site / "search" / "index.html"
+        good = home.read_bytes()
+        home.write_bytes(good.replace(b"<main", b"<main data-hand-edited"))
+        data.unlink()
+        data.write_bytes(b"hand-made\n")
+        gone.unlink()
+        story.write_text(story.read_text("utf-8") + f"\nSaved {n}.\n", "utf-8")
+        assert build(options).written
+        assert looks[-1].unwritten() == {"index.html", "robots.txt", "search/index.html"}
+        assert not looks[-1].here  # the forked process looked
+        assert home.read_bytes() == good
+        assert tree(site) == tree_of_clean(tmp_path)
+        shutil.rmtree(tmp_path / "clean")
+    assert len(looks) == 2
+
+
 def test_a_site_the_last_build_did_not_leave_is_made_in_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
