@@ -28,7 +28,7 @@ from .markup import MarkupTooComplex, Rendered, find_links, render_inline, rende
 from .model import Citation, Corpus, InMemory, Publisher, Record, Ref, Text, changed_records
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
-from .workers import run_all
+from .workers import even_slices, run_all
 
 MENTIONS = "Mentioned in"
 CITED_BY = "Cited by"
@@ -350,14 +350,7 @@ def _even_slices(records: list[Record], parts: int) -> list[tuple[int, int]]:
     """Contiguous [start, stop) bounds that cover the records in at most `parts` slices of
     about the same cost. Records come kind by kind, stories last: slices of equal length
     would leave all the story bodies, most of the work, to one or two workers."""
-    costs = itertools.accumulate(_VISIT_COST + _markdown_size(record) for record in records)
-    ends = list(costs)
-    if not ends:
-        return []
-    total = ends[-1]
-    cuts = [bisect.bisect_left(ends, total * i / parts) + 1 for i in range(1, parts)]
-    edges = [0, *cuts, len(records)]
-    return [(a, b) for a, b in itertools.pairwise(edges) if a < b]
+    return even_slices((_VISIT_COST + _markdown_size(record) for record in records), parts)
 
 
 def _markdown_size(record: Record) -> int:
@@ -650,11 +643,13 @@ class _Linker:
             looked_up[target_id] = self.lookup(target_id)
             return looked_up[target_id]
 
+        # Parse made the record's Text only of a text that passed `check_complexity`, with
+        # the `inline` of its field (a story's body: not inline), as rendering checks it.
         if inline:
-            rendered = render_inline(value, lookup, allow_html=allow_html)
+            rendered = render_inline(value, lookup, allow_html=allow_html, checked=True)
         else:
             rendered = render_markdown(
-                value, lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS
+                value, lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS, checked=True
             )
         self.found[key] = (rendered, tuple(looked_up.items()))
         return rendered

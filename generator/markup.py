@@ -764,11 +764,15 @@ class _Renderer:
         # A summary of words and cross-links only skips python-markdown's parsing (see _plain).
         self.plain = inline
 
-    def render(self, text: str, resolve: Resolver, reserved: frozenset[str]) -> str:
+    def render(
+        self, text: str, resolve: Resolver, reserved: frozenset[str], checked: bool = False
+    ) -> str:
         self.md.reset()
         self.state.begin(resolve, reserved, check_urls=not self.allow_html)
-        text = _normalise(text)
-        check_complexity(text, inline=self.inline)
+        normal = _normalise(text)
+        if not checked or normal != text:
+            check_complexity(normal, inline=self.inline)
+        text = normal
         try:
             out = (self.plain and self._plain(text)) or self.md.convert(text)
         except RecursionError:
@@ -912,18 +916,24 @@ def render_markdown(
     *,
     allow_html: bool = False,
     reserved_ids: frozenset[str] = frozenset(),
+    checked: bool = False,
 ) -> Rendered:
-    """Render a Markdown document (story body, description)."""
+    """Render a Markdown document (story body, description). `checked`: the text is known
+    to pass `check_complexity` as it is (parse checks every Markdown text of a record), so
+    it is not checked again unless normalising its line breaks or characters changed it."""
     r = _renderer(inline=False, allow_html=allow_html)
-    out = r.render(text, resolve, reserved_ids)
+    out = r.render(text, resolve, reserved_ids, checked)
     s = r.state
     return Rendered(out, tuple(s.links), tuple(s.unresolved), tuple(s.rejected))
 
 
-def render_inline(text: str, resolve: Resolver, *, allow_html: bool = False) -> Rendered:
-    """Render one paragraph of inline Markdown (a summary), without the <p> around it."""
+def render_inline(
+    text: str, resolve: Resolver, *, allow_html: bool = False, checked: bool = False
+) -> Rendered:
+    """Render one paragraph of inline Markdown (a summary), without the <p> around it.
+    `checked`: as for `render_markdown` (with `inline=True`)."""
     r = _renderer(inline=True, allow_html=allow_html)
-    out = r.render(text, resolve, frozenset())
+    out = r.render(text, resolve, frozenset(), checked)
     s = r.state
     return Rendered(out, tuple(s.links), tuple(s.unresolved), tuple(s.rejected))
 

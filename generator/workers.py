@@ -7,10 +7,11 @@ pipe. Without fork, or with one process, the tasks run here, one after the other
 
 from __future__ import annotations
 
+import bisect
 import gc
 import itertools
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 Result = TypeVar("Result")
@@ -27,6 +28,20 @@ def slices(count: int, parts: int) -> list[tuple[int, int]]:
     """Contiguous [start, stop) bounds that cover range(count) in at most `parts` slices."""
     parts = max(1, min(count, parts))
     edges = [count * i // parts for i in range(parts + 1)]
+    return [(a, b) for a, b in itertools.pairwise(edges) if a < b]
+
+
+def even_slices(costs: Iterable[int], parts: int) -> list[tuple[int, int]]:
+    """Contiguous [start, stop) bounds that cover the items, whose costs are given in turn,
+    in at most `parts` slices of about the same cost. The pool hands the slices out in
+    order: slices of equal length, where the costly items come together (story bodies come
+    last), would leave one worker the last of them while the other waits."""
+    ends = list(itertools.accumulate(costs))
+    if not ends:
+        return []
+    total = ends[-1]
+    cuts = [bisect.bisect_left(ends, total * i / parts) + 1 for i in range(1, parts)]
+    edges = [0, *cuts, len(ends)]
     return [(a, b) for a, b in itertools.pairwise(edges) if a < b]
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cli
+from generator import cli, parse, workers
 from generator.pipeline import Options, build, load
+from generator.reading import Document
 from generator.render import TEMPLATES
-from generator.workers import run_all, slices
+from generator.workers import even_slices, run_all, slices
 
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 
@@ -67,3 +70,44 @@ def test_a_template_error_in_a_worker_is_reported_as_in_one_process(tmp_path: Pa
 def test_jobs_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["build", "--jobs", "0"]) == 2
     assert "not a number of processes" in capsys.readouterr().err
+
+
+def test_even_slices_hold_about_the_same_cost_in_order() -> None:
+    costs = [1] * 30 + [30] * 4
+    bounds = even_slices(costs, 4)
+    assert [i for a, b in bounds for i in range(a, b)] == list(range(len(costs)))
+    # Each costly item is the cost of thirty cheap ones: the cheap ones share one slice.
+    assert [b - a for a, b in bounds] == [31, 1, 1, 1]
+    assert even_slices(iter([5, 5]), 4) == [(0, 1), (1, 2)]
+    assert even_slices([], 4) == []
+
+
+def test_parse_slices_hold_about_the_same_text_not_the_same_number_of_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fact files come kind by kind, stories last: equal numbers of files would give one
+    # worker every story.
+    site = Document("content/site.yaml", "site", "site", "title: Test\n")
+    facts = [
+        Document(f"content/actors/a{i}.yaml", "actors", f"a{i}", f"name: A {i}\ntype: state\n")
+        for i in range(30)
+    ]
+    body = "Words and more words.\n\n" * 4000
+    stories = [
+        Document(f"content/stories/s{i}.md", "stories", f"s{i}", f"---\n{STORY}---\n{body}")
+        for i in range(4)
+    ]
+    bounds: list[tuple[int, int]] = []
+
+    def run_all(tasks: list[partial[Any]], jobs: int) -> list[Any]:
+        bounds.extend(task.args for task in tasks)
+        return workers.run_all(tasks, jobs)
+
+    monkeypatch.setattr(parse, "run_all", run_all)
+    corpus, diagnostics = parse.parse_documents([site, *facts, *stories], jobs=1)
+    assert diagnostics == []
+    assert corpus is not None and len(corpus.records) == 34
+    assert [b - a for a, b in bounds] == [31, 1, 1, 1]
+
+
+STORY = "title: A story\ndate: 2022-01-01\n"

@@ -17,7 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown.treeprocessors import InlineProcessor
 
+from generator import markup
 from generator.markup import (
+    MAX_NESTING,
     SITE_ROOT,
     MarkupTooComplex,
     Rendered,
@@ -733,3 +735,31 @@ def test_plain_summaries_are_not_parsed() -> None:
         '<a class="xref" href="@/actors/x/">X &amp; Co &lt;Ltd&gt;</a> and '
         '<span class="xref-missing">missing</span>: 20% done.'
     )
+
+
+def test_a_text_known_to_pass_the_complexity_check_is_not_checked_again() -> None:
+    # Parse checks every Markdown text of a record; rendering it need not check it again,
+    # but for a text that normalising changes (line breaks, forbidden characters).
+    checked: list[str] = []
+    real = markup.check_complexity
+
+    def check(text: str, *, inline: bool = False) -> None:
+        checked.append(text)
+        real(text, inline=inline)
+
+    with patch.object(markup, "check_complexity", check):
+        render_markdown("# A\n\nb [[x]]", resolve, checked=True)
+        render_inline("a [[x]] b", resolve, checked=True)
+        assert checked == []
+        render_markdown("# A\r\n\r\nb", resolve, checked=True)
+        render_inline("a \x01 b", resolve, checked=True)
+        assert checked == ["# A\n\nb", "a \ufffd b"]
+        render_markdown("# A\n\nb", resolve)
+        render_inline("a b", resolve)
+        assert checked[2:] == ["# A\n\nb", "a b"]
+    # Too deep only once normalised (a lone CR ends a line): the check that parse made of
+    # the text as written does not hold for it.
+    nested = "a\r" + "- " * (MAX_NESTING + 1) + "b"
+    real(nested)
+    with pytest.raises(MarkupTooComplex):
+        render_markdown(nested, resolve, checked=True)

@@ -29,7 +29,7 @@ PATH = "content/deposits/gyzylbulag.yaml"
 
 _LOADERS = [pytest.param(yaml.SafeLoader, id="python")]
 if yaml.__with_libyaml__:
-    _LOADERS.insert(0, pytest.param(yaml.CSafeLoader, id="libyaml"))
+    _LOADERS.insert(0, pytest.param(yaml._yaml.CParser, id="libyaml"))
 
 
 @pytest.fixture(params=_LOADERS)
@@ -85,7 +85,7 @@ def count_nodes(node: Node | None) -> int:
 
 def test_libyaml_is_used_when_present() -> None:
     if yaml.__with_libyaml__:
-        assert yamlnodes._LOADER is yaml.CSafeLoader
+        assert yamlnodes._LOADER is yaml._yaml.CParser
     else:
         assert yamlnodes._LOADER is yaml.SafeLoader
 
