@@ -197,7 +197,9 @@ def as_written(folder: str, files: Iterable[tuple[str, Stamp]]) -> bool:
 
 
 # How `open(path, "wb")` opens a file.
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+_NEW_FILE = (
+    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
 
 
 def _folder(path: str) -> None:
