@@ -57,6 +57,8 @@ class Memo(Extension):
     def __init__(self, environment: jinja2.Environment) -> None:
         super().__init__(environment)
         self.made: dict[Hashable, str] = {}
+        environment.filters[_GET] = self._get
+        environment.filters[_PUT] = self._put
 
     def parse(self, parser: Parser) -> nodes.Node:
         lineno = next(parser.stream).lineno
@@ -87,19 +89,58 @@ class Memo(Extension):
             ],
             "load",
         )
-        call = self.call_method("_fragment", [key])
-        return nodes.CallBlock(call, [], [], body).set_lineno(lineno)
 
-    def _fragment(self, key: tuple[Any, ...], caller: Callable[[], str]) -> str:
+        # Written out in the template's code, in a scope of its own (the fragment may be in
+        # a loop over 100,000 lines at 1,000 stories: no macro made and called for each):
+        #   key = (...); html = key|get; if html is none: html = <fragment>; html = key|put(html)
+        #   {{ html }}
+        def name(which: str, ctx: str = "load") -> nodes.Name:
+            return nodes.Name(which, ctx)
+
+        def call(filter_name: str, *args: nodes.Expr) -> nodes.Filter:
+            return nodes.Filter(name(_KEY), filter_name, list(args), [], None, None)
+
+        made = nodes.If(
+            nodes.Test(name(_HTML), "none", [], [], None, None),
+            [
+                nodes.AssignBlock(name(_HTML, "store"), None, body),
+                nodes.Assign(name(_HTML, "store"), call(_PUT, name(_HTML))),
+            ],
+            [],
+            [],
+        )
+        return nodes.Scope(
+            [
+                nodes.Assign(name(_KEY, "store"), key),
+                nodes.Assign(name(_HTML, "store"), call(_GET)),
+                made,
+                nodes.Output([name(_HTML)]),
+            ]
+        ).set_lineno(lineno)
+
+    def _get(self, key: tuple[Any, ...]) -> str | None:
+        """The fragment's HTML made for these values, if it was (else None)."""
         try:
-            # Types too: Markup("<b>") == "<b>" and 1 == 1.0, but they render differently.
-            typed = (key, tuple(map(type, key)))
-            made = self.made.get(typed)
+            return self.made.get(_typed(key))
         except TypeError:  # a value that cannot be a key (a list, a dict): made every time
-            return caller()
-        if made is None:
-            made = self.made[typed] = caller()
-        return made
+            return None
+
+    def _put(self, key: tuple[Any, ...], html: str) -> str:
+        """Keep the fragment's HTML made for these values; the HTML."""
+        with contextlib.suppress(TypeError):  # (see `_get`)
+            self.made[_typed(key)] = html
+        return html
+
+
+# The filters and names the code of a memo uses.
+_GET, _PUT = "_factsheet_memo_get", "_factsheet_memo_put"
+_KEY, _HTML = "_factsheet_memo_key", "_factsheet_memo_html"
+
+
+def _typed(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The values with their types: Markup("<b>") == "<b>" and 1 == 1.0, but they render
+    differently."""
+    return key, tuple(map(type, key))
 
 
 def _walk(node: nodes.Node, kind: type[Any]) -> list[Any]:
@@ -136,6 +177,12 @@ class _Template(jinja2.Template):
 class _Environment(jinja2.Environment):
     template_class = _Template
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The templates pages are rendered with, by name: loaded once (the environment lives
+        # for one build, without auto_reload), not looked up in Jinja's cache for each page.
+        self.pages: dict[str, jinja2.Template] = {}
+
 
 def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
     return _Environment(
@@ -152,9 +199,9 @@ def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
 
 def render_page(env: jinja2.Environment, page: Page) -> tuple[str | None, Diagnostic | None]:
     """The page's HTML, or a diagnostic naming the template line and the page."""
-    context = {f.name: getattr(page, f.name) for f in dataclasses.fields(page)}
+    context = {name: getattr(page, name) for name in _names(type(page))}
     try:
-        return env.get_template(page.template).render(page=page, **context), None
+        return _template(env, page.template).render(page=page, **context), None
     except jinja2.TemplateSyntaxError as error:
         where = Location(f"templates/{error.name or page.template}", error.lineno or 1)
         message = f"{error.message} (while rendering {page.url or 'index.html'})"
@@ -162,6 +209,28 @@ def render_page(env: jinja2.Environment, page: Page) -> tuple[str | None, Diagno
         where = _template_location(error, page.template)
         message = f"{type(error).__name__}: {error} (while rendering {page.url or 'index.html'})"
     return None, Diagnostic(where, Severity.ERROR, "E0602", message)
+
+
+def _names(kind: type[Page]) -> tuple[str, ...]:
+    """The names of a view model's fields: what its template may use."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
+
+
+_FIELD_NAMES: dict[type[Page], tuple[str, ...]] = {}
+
+
+def _template(env: jinja2.Environment, name: str) -> jinja2.Template:
+    """The template `name`, loaded once per environment of ours."""
+    pages = getattr(env, "pages", None)
+    if pages is None:
+        return env.get_template(name)
+    found: jinja2.Template | None = pages.get(name)
+    if found is None:
+        found = pages[name] = env.get_template(name)
+    return found
 
 
 def _template_location(error: Exception, template: str) -> Location:

@@ -106,21 +106,29 @@ class Staging:
     def _target(self, name: str, *, make: bool = True) -> tuple[str, str]:
         """The file's path in the site and in the folder (made, unless make=False)."""
         relative = _safe_relative(name)
-        parent = os.path.dirname(relative)
+        parent = relative.rpartition("/")[0]
         if make and parent not in self._made:
-            os.makedirs(os.path.join(self.folder, parent), exist_ok=True)
+            _folder(f"{self.folder}/{parent}")
             self._made.add(parent)
-        return os.path.join(self.out, relative), os.path.join(self.folder, relative)
+        return f"{self.out}/{relative}", f"{self.folder}/{relative}"
 
     def put(self, name: str, data: bytes) -> Stamp:
         """Write a file (or link the site's, when its bytes are the same); its stamp."""
         old, target = self._target(name)
         if self.spare_names is not None:
             _unlink(target)  # it may be a link to the site's file: never write into that
-        if not _keep(old, target, data):
-            with open(target, "wb") as file:
-                file.write(data)
-        return _stamp(os.lstat(target))
+        if _keep(old, target, data):
+            return _stamp(os.lstat(target))
+        # (os.open and os.write: no file object for each of 145,000 files at 10,000 stories;
+        # the stamp from the open file, which closing does not change)
+        fd = os.open(target, _NEW_FILE, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            return _stamp(os.fstat(fd))
+        finally:
+            os.close(fd)
 
     def keep(self, name: str) -> None:
         """Link the site's file, known to be what this build would write."""
@@ -186,6 +194,24 @@ def as_written(folder: str, files: Iterable[tuple[str, Stamp]]) -> bool:
         if _stamp(status) != stamp or not regular(status.st_mode):
             return False
     return True
+
+
+# How `open(path, "wb")` opens a file.
+_NEW_FILE = (
+    os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+
+
+def _folder(path: str) -> None:
+    """`os.makedirs(path, exist_ok=True)`, in one call where its parent is there already
+    (the folder of each record's page: made once, its kind's folder known)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
 
 
 def _unlink(path: str) -> None:

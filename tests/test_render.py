@@ -71,6 +71,45 @@ def test_memo_is_kept_by_the_values_it_reads(tmp_path: Path) -> None:
     assert unhashable.render(x=[1]) + unhashable.render(x=[1, 2]) == "12"
 
 
+def test_memo_makes_each_fragment_once_and_keeps_its_names_to_itself(tmp_path: Path) -> None:
+    """The fragment's code runs once for each key; a hit runs none of it. What the memo's
+    code sets is its own: not seen after the fragment, nor by the page's other names."""
+    calls: list[object] = []
+
+    def made(x: object) -> str:
+        calls.append(x)
+        return f"<{x}>"
+
+    (tmp_path / "_m.html").write_text(
+        "{% macro row(x, made) %}{% memo %}r{{ made(x) }}{% endmemo %}{% endmacro %}", "utf-8"
+    )
+    env = environment(tmp_path)
+    template = env.from_string(
+        '{% from "_m.html" import row %}'
+        "{% memo %}top{{ made(0) }}{% endmemo %}"
+        "{% for x in xs %}{% memo %}[{{ made(x) }}]{% endmemo %}{{ row(x, made) }}{% endfor %}"
+        "{{ _factsheet_memo_html is defined }}"
+    )
+    assert template.render(made=made, xs=[1, 2, 1, 2]) == (
+        "top&lt;0&gt;[&lt;1&gt;]r&lt;1&gt;[&lt;2&gt;]r&lt;2&gt;"
+        "[&lt;1&gt;]r&lt;1&gt;[&lt;2&gt;]r&lt;2&gt;False"
+    )
+    assert calls == [0, 1, 1, 2, 2]  # the second 1 and 2: taken from the memo
+    assert template.render(made=made, xs=[1]) == "top&lt;0&gt;[&lt;1&gt;]r&lt;1&gt;False"
+    assert calls == [0, 1, 1, 2, 2]
+
+
+def test_an_error_inside_a_memo_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text(
+        "{% memo %}\n<p>{{ home }}</p>\n{{ title.no_such_thing.x }}\n{% endmemo %}", "utf-8"
+    )
+    html, problem = render_page(environment(tmp_path), _page("t.html"))
+    assert html is None and problem is not None
+    assert problem.location.path == "templates/t.html"
+    assert problem.location.line == 3
+    assert "no_such_thing" in problem.message
+
+
 def test_memo_refuses_what_changes_between_uses(tmp_path: Path) -> None:
     (tmp_path / "t.html").write_text(
         "{% for x in 'ab' %}\n{% memo %}{{ loop.index }}{% endmemo %}\n{% endfor %}",

@@ -10,7 +10,7 @@ import pytest
 
 from generator.diagnostics import Severity
 from generator.pipeline import Options, Result, build
-from generator.write import MARKER, OutputError, check_output, write_site
+from generator.write import MARKER, OutputError, Staging, check_output, write_site
 
 
 def make_content(folder: Path) -> Path:
@@ -271,3 +271,18 @@ def test_unchanged_files_are_kept_not_written_again(tmp_path: Path) -> None:
         "d.html": b"linked",
     }
     assert (tmp_path / "elsewhere.html").read_bytes() == b"linked"
+
+
+def test_put_writes_the_bytes_makes_the_folders_and_stamps_the_file(tmp_path: Path) -> None:
+    staging = Staging(tmp_path / "site")
+    data = bytes(range(256)) * 1000
+    names = ["index.html", "a/x.json", "a/b/c/index.html", "a/b/y.html", "a/x.json"]
+    stamps = {name: staging.put(name, data + name.encode()) for name in names}
+    for name, stamp in stamps.items():
+        status = (staging.folder / name).lstat()
+        assert stamp == (status.st_ino, status.st_size, status.st_mtime_ns)
+        assert (staging.folder / name).read_bytes() == data + name.encode()
+    (staging.folder / "file").write_bytes(b"")
+    with pytest.raises(OSError):  # a file where a folder should be
+        staging.put("file/z.html", b"z")
+    staging.discard()
