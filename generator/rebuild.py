@@ -112,7 +112,7 @@ class Look:
             if self._process is not None:
                 with contextlib.suppress(EOFError, OSError):
                     found = self._pipe.recv()
-                self.close()
+                self._end(stop=False)
             if not isinstance(found, list):
                 found = unwritten(self.traces, self.out)
                 self.here = True
@@ -120,8 +120,15 @@ class Look:
         return self._found
 
     def close(self) -> None:
-        """Wait for the forked process, if any (quick: it only looks at files)."""
+        """End the forked process, if any: stopped if its names were not asked for (a build
+        that ends before it makes the site does not wait for them, and the process is not
+        left writing to a pipe no one reads)."""
+        self._end(stop=self._found is None)
+
+    def _end(self, stop: bool) -> None:
         if self._process is not None:
+            if stop:
+                self._process.terminate()
             self._pipe.close()
             self._process.join()
             self._process = None

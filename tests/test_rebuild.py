@@ -1,14 +1,22 @@
 """The traces inverted (`rebuild.Readers`): the makers a changed key makes stale, found from
-the keys, and kept up to date by difference as makers run and read other keys."""
+the keys, and kept up to date by difference as makers run and read other keys; and the site's
+files looked at on another core (`rebuild.Look`)."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import threading
 from pathlib import Path
+
+import pytest
 
 from generator import rebuild
 from generator.plan import Maker
 from generator.rebuild import Readers, Trace
+from generator.workers import can_fork
+from generator.write import _stamp
 
 KEYS = [f"r\x1frecord-{n}" for n in range(40)] + ["all", "edges", "site", "templates"]
 
@@ -87,3 +95,35 @@ def test_the_keys_seen_after_a_few_makers_ran_are_every_key_the_traces_name() ->
             - {k for n in made if n not in same for k in made[n].keys}
         )
         traces = now
+
+
+def test_a_look_no_one_asks_is_stopped_without_a_word(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A build that ends before it makes the site (an error in the content) closes its
+    `Look` unasked: the forked process is stopped, not left to fail writing its names (more
+    than a pipe holds) to a pipe no one reads, with a traceback on the editor's terminal."""
+    if not can_fork():
+        pytest.skip("Look forks")
+    traces = {f"p{i}.html": Trace((), ((f"p{i}.html", (1, 2, 3)),)) for i in range(20_000)}
+    look = rebuild.Look(traces, tmp_path)
+    process = look._process
+    closing = threading.Thread(target=look.close, daemon=True)
+    closing.start()
+    closing.join(60)  # (a process left blocked on the pipe would keep `close` waiting)
+    if closing.is_alive():
+        process.kill()
+    assert not closing.is_alive() and process.exitcode == -signal.SIGTERM
+    assert look._process is None
+    assert capfd.readouterr().err == ""
+
+
+def test_a_look_asked_gives_the_makers_whose_files_are_not_as_written(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_bytes(b"a")
+    stamp = _stamp(os.lstat(tmp_path / "a.html"))
+    traces = {"a": Trace((), (("a.html", stamp),)), "b": Trace((), (("b.html", stamp),))}
+    for fork in (True, False):
+        look = rebuild.Look(traces, tmp_path, fork=fork)
+        assert look.unwritten() == {"b"}
+        assert look.here is not (fork and can_fork())
+        look.close()
