@@ -25,7 +25,7 @@ from .diagnostics import Diagnostic
 from .links import Links
 from .model import Corpus
 from .plan import Maker, Workshop
-from .workers import can_fork, run_all, slices
+from .workers import can_fork, forking, quiet, run_all, slices
 from .write import Staging, Stamp, as_written
 
 
@@ -102,7 +102,8 @@ class Look:
             context = multiprocessing.get_context("fork")
             self._pipe, sending = context.Pipe(duplex=False)
             self._process = context.Process(target=_send_unwritten, args=(traces, out, sending))
-            self._process.start()
+            with forking():
+                self._process.start()
             sending.close()
 
     def unwritten(self) -> set[str]:
@@ -137,6 +138,7 @@ class Look:
 def _send_unwritten(traces: Mapping[str, Trace], out: Path, pipe: Any) -> None:
     """In the forked process: look, and send the names back."""
     gc.disable()  # what it makes is a short list; what it inherited is not its to walk
+    quiet()  # (the build, interrupted, stops it: see `Look.close`)
     pipe.send(unwritten(traces, out))
     pipe.close()
 

@@ -8,10 +8,12 @@ pipe. Without fork, or with one process, the tasks run here, one after the other
 from __future__ import annotations
 
 import bisect
+import contextlib
 import gc
 import itertools
 import multiprocessing
-from collections.abc import Callable, Iterable, Sequence
+import signal
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 Result = TypeVar("Result")
@@ -66,7 +68,9 @@ def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
     gc.freeze()
     try:
         context = multiprocessing.get_context("fork")
-        with context.Pool(min(jobs, len(tasks)), _start, (enabled,)) as pool:
+        with forking():
+            pool = context.Pool(min(jobs, len(tasks)), _start, (enabled,))
+        with pool:
             return pool.map(_run, range(len(tasks)), chunksize=1)
     finally:
         _tasks = ()
@@ -76,9 +80,31 @@ def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
 
 
 def _start(collect: bool) -> None:
-    """In a new worker: collect garbage if the parent did (before the pool was made)."""
+    """In a new worker: collect garbage if the parent did (before the pool was made), and
+    leave Ctrl-C to the parent (see `quiet`)."""
+    quiet()
     if collect:
         gc.enable()
+
+
+def quiet() -> None:
+    """Leave Ctrl-C to the parent, in a process forked under `forking`: a terminal sends it
+    to every process of the group, and a worker that took it would print a traceback and
+    leave the parent waiting for its result for ever. The parent, interrupted, ends its
+    workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+@contextlib.contextmanager
+def forking() -> Iterator[None]:
+    """Ctrl-C held back while processes are forked (they are born with it blocked, until
+    `quiet` ignores it), then taken here, where it comes, if it came meanwhile."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _run(index: int) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -111,3 +113,39 @@ def test_parse_slices_hold_about_the_same_text_not_the_same_number_of_files(
 
 
 STORY = "title: A story\ndate: 2022-01-01\n"
+
+
+_INTERRUPTED = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal's shell leaves it
+from generator import workers
+
+def ctrl_c():  # Ctrl-C, as a terminal sends it: to every process of the group
+    os.killpg(0, signal.SIGINT)
+    time.sleep(30)
+
+def busy():
+    time.sleep(30)
+
+try:
+    workers.run_all([ctrl_c, busy], 2)
+except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+@pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
+def test_ctrl_c_while_workers_run_ends_the_build_without_a_traceback() -> None:
+    """The workers leave Ctrl-C to the process that forked them: it stops them and says it
+    was interrupted (before, each worker printed a traceback and the build hung)."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=25,
+        start_new_session=True,
+    )
+    assert (done.returncode, done.stderr) == (130, "interrupted\n")
