@@ -123,7 +123,9 @@ class _Kept:
         self.entries = entries
         self.memo = dict(zip(digests, entries, strict=True))
         self.data = b"".join((_HEAD, ", ".join(entries).encode("ascii"), _TAIL))
-        self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] = ([], [], [])
+        # (None: not known. A new process makes one index and may make no other: it is
+        # worked out by the first `update`, which compares the HTML key by key instead.)
+        self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
 
     def saw(self, html: Mapping[tuple[str, str], str]) -> None:
         """Keep the keys and values of `html`, with where each key is among `keys`."""
@@ -148,9 +150,10 @@ class _Kept:
         texts = list(map(links.html.get, keys))
         then = last.by_id() if last is not None else {}
         fingerprints, digests, entries = [], [], []
-        for index, position in enumerate(order):
+        # Each entry's HTML, '' if missing: FIELDS at a time, as `_fields` gives them.
+        every = [t or "" for t in texts]
+        for position, now in zip(order, zip(*[iter(every)] * len(FIELDS)), strict=True):
             record = records[position]
-            now = _fields(texts, index)
             was = then.get(record.id)
             if was is not None and was[0] == record.fingerprint and was[1] == now:
                 digest, entry = was[2], was[3]
@@ -159,9 +162,7 @@ class _Kept:
             fingerprints.append(record.fingerprint)
             digests.append(digest)
             entries.append(entry)
-        kept = cls(records, order, rank, keys, texts, fingerprints, digests, entries)
-        kept.saw(links.html)
-        return kept
+        return cls(records, order, rank, keys, texts, fingerprints, digests, entries)
 
     def update(self, records: list[Record], links: Links) -> _Kept | None:
         """This index for `records` and `links`, with the entries that changed made again;
@@ -175,9 +176,9 @@ class _Kept:
         html = links.html
         dirty = {self.rank[i] for i in moved}
         width = len(FIELDS)
-        keys, values, slots = self.seen
         seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
-        if list(html) == keys:
+        if self.seen is not None and list(html) == self.seen[0]:
+            keys, values, slots = self.seen
             values_now = list(html.values())
             seen = keys, values_now, slots
             texts = self.texts

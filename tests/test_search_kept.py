@@ -102,6 +102,13 @@ def reordered(model: Model) -> Model:
     return Corpus(corpus.site, dict(reversed(corpus.records.items()))), links
 
 
+def no_html(model: Model) -> Model:
+    """Every field's HTML gone: no key is left to compare (an index whose HTML keys were
+    not kept, as a new process makes it, must still see every text change)."""
+    corpus, links = model
+    return corpus, replace(links, html={})
+
+
 def kind_changed(model: Model) -> Model:
     corpus, _ = model
     actor = corpus.of_kind("actors")[0]
@@ -119,6 +126,7 @@ EDITS: list[Callable[[Model], Model]] = [
     one_added,
     reordered,
     kind_changed,
+    no_html,
 ]
 
 
