@@ -72,7 +72,23 @@ def still(listing: Listing, files: Files) -> Files | None:
 
 
 def _stamps(listing: Listing) -> dict[str, Stamps]:
-    """Every entry's stamps, but for hidden files and folders, which are never read."""
+    """Every entry's stamps, but for hidden files and folders, which are never read. (The
+    last listing's are kept: a build whose stamps changed asks `still`, then `record`, for
+    the same listing. Not to be changed.)"""
+    global _last
+    if _last is not None and _last[0] is listing:
+        return _last[1]
+    stamps = _listed(listing)
+    _last = listing, stamps
+    return stamps
+
+
+# The last listing `_stamps` was asked for, and its stamps.
+_last: tuple[Listing, dict[str, Stamps]] | None = None
+
+
+def _listed(listing: Listing) -> dict[str, Stamps]:
+    """`_stamps`, worked out."""
     stamps: dict[str, Stamps] = {}
     for folder in listing.folders:
         if folder.hidden:
