@@ -394,10 +394,12 @@ def make_site(
     spare = spare if isinstance(spare, dict) else None
     made: dict[str, Trace] = {}
     before = traces  # (every key they name is in `last`)
-    # Whether the new site's files have the names of the old one's (the same makers, and
-    # each that ran wrote the files it wrote last time).
+    # Whether the makers are those of the traces, in their order (their names are the
+    # traces' keys); and whether the new site's files have the names of the old one's (the
+    # same makers, and each that ran wrote the files it wrote last time).
+    named = same is not None or list(map(_name, makers)) == list(traces)
     alike = False
-    if todo or (same is None and {m.name for m in makers} != traces.keys()):
+    if todo or (not named and {m.name for m in makers} != traces.keys()):
         keep_spare = options.cache is not None or bool(memo.old)
         staging = Staging(
             options.out, _files(spare) if spare is not None else None, keep_spare=keep_spare
@@ -418,17 +420,14 @@ def make_site(
                 staging.discard()
                 return 0, problems
             progress("write")
-            alike = same is not None and all(
+            alike = named and all(
                 _names(trace) == _names(traces[name]) for name, trace in made.items()
             )
             written = memo.old.get(_WRITTEN)
-            if (
-                alike
-                and same is not None
-                and same.spare
-                and spare is not None
-                and isinstance(written, list)
-            ):
+            # Whether the spare has the names of the old site's files: as this process
+            # knows it, or (a new process) as the build that left the spare recorded it.
+            spare_alike = same.spare if same is not None else memo.old.get(_SPARE_ALIKE) is True
+            if alike and spare_alike and spare is not None and isinstance(written, list):
                 new = _write_alike(staging, traces, made, written)
             else:
                 new = _write_all(staging, makers, traces, made, written, spare is not None)
@@ -439,9 +438,10 @@ def make_site(
         memo.new[_SPARE_FILES] = traces
         memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
         memo.new[_WRITTEN] = [name for trace in made.values() for name, _ in trace.files]
+        memo.new[_SPARE_ALIKE] = alike
         traces, before = new, traces
     else:
-        for entry in (_SPARE_FILES, _SPARE, _WRITTEN):
+        for entry in (_SPARE_FILES, _SPARE, _WRITTEN, _SPARE_ALIKE):
             memo.new[entry] = memo.old.get(entry)
     memo.new[_TRACES] = traces
     memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made, before)
@@ -481,6 +481,10 @@ def _pages(makers: list[plan.Maker]) -> int:
     if left is not None:
         left.pages = pages
     return pages
+
+
+def _name(maker: plan.Maker) -> str:
+    return maker.name
 
 
 def _names(trace: Trace) -> list[str]:
@@ -640,6 +644,9 @@ def _copied(makers: list[plan.Maker]) -> list[Key]:
 # with the traces of its files, and the files the last build that wrote any wrote.
 _TRACES, _SEEN, _SITE, _SPARE, _SPARE_FILES = "traces", "seen", "site", "spare", "spare files"
 _WRITTEN = "written"
+# Whether the spare holds files of the same names as the site (the last build that wrote
+# any wrote files of the names its site had: see `make_site`'s `alike`).
+_SPARE_ALIKE = "spare alike"
 # A summary of every record, to tell the next build what changed (`deps.survey`).
 _SUMMARIES = "summaries"
 

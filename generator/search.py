@@ -151,8 +151,9 @@ class _Kept:
         then = last.by_id() if last is not None else {}
         fingerprints, digests, entries = [], [], []
         # Each entry's HTML, '' if missing: FIELDS at a time, as `_fields` gives them.
-        every = [t or "" for t in texts]
-        for position, now in zip(order, zip(*[iter(every)] * len(FIELDS)), strict=True):
+        every = iter([t or "" for t in texts])
+        fields = zip(*[every] * len(FIELDS), strict=True)
+        for position, now in zip(order, fields, strict=True):
             record = records[position]
             was = then.get(record.id)
             if was is not None and was[0] == record.fingerprint and was[1] == now:

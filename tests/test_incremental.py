@@ -839,3 +839,44 @@ def test_a_serve_rebuild_after_a_maker_wrote_other_files_removes_them_from_the_s
         assert (tmp_path / "site" / "extra.txt").exists() == more
     assert tree(options.out) == tree(_aside(tmp_path) and tmp_path / "clean")
     assert taken["_write_alike"] >= 2
+
+
+def test_a_new_process_keeps_the_spare_by_difference_only_when_it_has_the_site_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build in a new process writes as serve's do (`_write_alike`: only the files that
+    differ) when the spare beside the site has the names of the site's files, as the build
+    that left it recorded; after a build that added or removed files, it does not (the
+    spare, the site before, holds files the site no longer has)."""
+    alike: list[str] = []
+    real = pipeline._write_alike
+
+    def counted(*args: Any) -> dict[str, Trace]:
+        alike.append("alike")
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "_write_alike", counted)
+    content, options = _built(tmp_path)
+    story = next(p for p in _files(content, "*.md") if p.name != "README.md")
+    actor = content / "actors" / "new-actor.yaml"
+
+    def edit(change: Callable[[], object]) -> None:
+        change()
+        assert build(options).written  # (no memos: as a new process)
+        assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+    def more() -> None:
+        story.write_text(story.read_text("utf-8") + "\nMore.\n", "utf-8")
+
+    edit(more)  # the first edit after a cold build: the spare is left
+    assert alike == []
+    edit(more)
+    assert alike == ["alike"]
+    edit(lambda: actor.write_text("name: New Actor\ntype: person\n", "utf-8"))
+    edit(more)  # the spare lacks the actor's files: they are written here
+    assert alike == ["alike"]
+    edit(actor.unlink)
+    edit(more)  # the spare holds the actor's files: they must go
+    assert alike == ["alike"]
+    edit(more)
+    assert alike == ["alike", "alike"]
