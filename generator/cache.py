@@ -5,8 +5,8 @@ stage, whose entries are keyed by a fingerprint of everything that entry depends
 that cannot be read, or that other code wrote, is ignored; it is saved (atomically, holding
 only what this build used) only after a build succeeded.
 
-On disk: a base (every entry, as one build left them; a pickle per memo, or per memos that
-share objects) and deltas, each the changes one later
+On disk: a base (every entry, as one build left them; a pickle per memo, one that holds
+another's objects after it and referring to them) and deltas, each the changes one later
 build made to what the base and the deltas before it give. A save writes only what changed
 since the cache was read (most builds change a few entries of hundreds of thousands), or a
 new base when the deltas have grown. Every file names the one it applies to by a random id,
