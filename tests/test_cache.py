@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, links, parse
-from generator.pipeline import Options, build
+from generator import cache, cli, links, parse, unchanged
+from generator.listing import walk
+from generator.pipeline import Options, build, load
+from generator.reading import Document, Unread, read_content, shown
 from generator.render import TEMPLATES
 
 
@@ -685,3 +687,23 @@ def test_the_keys_a_save_looks_at_are_those_whose_value_is_not_the_very_object_i
         assert removed == [k for k in old if k not in new]
     assert cache._moved({"a": None}, {"a": None}) == ([], [])
     assert cache._moved({}, {"a": None}) == (["a"], [])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_documents_a_build_keeps_after_parsing_have_no_text_but_the_same_record(
+    tmp_path: Path, jobs: int
+) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(FULL, content)
+    listing = walk(content)
+    whole, _ = read_content(content, None, listing)
+    kept: list[Document | Unread] = []
+    corpus, _, _ = load(Options(content=content, jobs=jobs), listing=listing, read=kept)
+    assert corpus is not None and len(corpus.records) > 10
+    # Each as read, but for its text (site.yaml's kept).
+    assert [(d.path, d.kind, d.digest) for d in kept] == [(d.path, d.kind, d.digest) for d in whole]
+    texts = [d.text for d in kept if isinstance(d, Document)]
+    assert texts.count("") == len(texts) - 1
+    # What the cache's state records of them (read by the next build) is the same.
+    where = shown(content)
+    assert unchanged.record(listing, kept, where) == unchanged.record(listing, whole, where)
