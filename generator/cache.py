@@ -5,8 +5,8 @@ stage, whose entries are keyed by a fingerprint of everything that entry depends
 that cannot be read, or that other code wrote, is ignored; it is saved (atomically, holding
 only what this build used) only after a build succeeded.
 
-On disk: a base (every entry, as one build left them; a pickle per memo, or per memos that
-share objects) and deltas, each the changes one later
+On disk: a base (every entry, as one build left them; a pickle per memo, one that holds
+another's objects after it and referring to them) and deltas, each the changes one later
 build made to what the base and the deltas before it give. A save writes only what changed
 since the cache was read (most builds change a few entries of hundreds of thousands), or a
 new base when the deltas have grown. Every file names the one it applies to by a random id,
@@ -24,6 +24,7 @@ import operator
 import os
 import pickle
 import secrets
+import struct
 import sys
 import tempfile
 import time
@@ -50,9 +51,10 @@ _MAX_DELTAS = 16
 _ATOMS = (str, bytes, int, float, bool, type(None))
 _SMALL = frozenset((int, float, bool, type(None)))  # atoms never worth a reference
 _MISSING = object()
-# Memos whose entries hold the very objects of another memo's, and are pickled with it (the
-# markdown memo's visits hold the parse memo's records, recognised by identity: see
-# `links._World.recall`). Every other memo is pickled on its own (in a base: `_parts`).
+# Memos whose entries hold the very objects of another memo's: the markdown memo's visits
+# hold the parse memo's records, recognised by identity (see `links._World.recall`). In a
+# base, such a memo is pickled after the other, with those objects known (see `_parts`).
+# Every other memo is pickled on its own.
 _WITH = {"markdown": "parse"}
 # How deep into a replaced entry a delta looks for parts of it that the new one took over,
 # and the length from which a str or bytes is worth a reference.
@@ -140,9 +142,12 @@ def _read(folder: Path, version: str) -> _Disk | None:
             header = pickle.load(file)
             if not _fits(header, version, None, 0) or type(header.get("parts")) is not int:
                 return None
-            payload = {}
-            for _ in range(header["parts"]):  # each a dict of memos (see `_parts`)
-                part = pickle.load(file)
+            leads = header.get("leads")
+            if type(leads) is not list or len(leads) != header["parts"]:
+                return None
+            payload: dict[str, Any] = {}
+            for lead in leads:  # each part a dict of memos (see `_parts`)
+                part = _load_part(file, None if lead is None else payload[lead])
                 if not isinstance(part, dict):
                     return None
                 payload.update(part)
@@ -594,21 +599,89 @@ def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _D
     ident = secrets.token_hex(16)
     parts = _parts(new)
     header = {"version": version, "id": ident, "parent": None, "seq": 0, "parts": len(parts)}
-    size = _write(folder / FILE, _dumper(header, *parts))
+    leads: list[str | None] = [lead for _, lead in parts]  # (see `_read`)
+
+    def dump(file: IO[bytes]) -> None:
+        pickle.dump({**header, "leads": leads}, file, protocol=pickle.HIGHEST_PROTOCOL)
+        for part, lead in parts:
+            _dump_part(file, part, None if lead is None else new[lead])
+
+    size = _write(folder / FILE, dump)
     # The deltas name the base they apply to: left by a killed save, they are not read.
     _remove_deltas(folder, lambda n: True)
     return _Disk(folder, version, (ident,), (size,), new)
 
 
-def _parts(new: dict[str, dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:
-    """The memos, each on its own, but those that hold another's objects (see `_WITH`)
-    together with it: each part is pickled on its own, and its pickler's memory of what
-    it wrote (an entry per object, millions) is freed before the next part's."""
-    parts: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, entries in new.items():
-        lead = _WITH.get(name, name)
-        parts.setdefault(lead if lead in new else name, {})[name] = entries
-    return list(parts.values())
+def _parts(new: dict[str, dict[str, Any]]) -> list[tuple[dict[str, dict[str, Any]], str | None]]:
+    """The memos, each on its own, with the name of the memo whose objects it holds (see
+    `_WITH`), which comes before it; each part is pickled by its own pickler, whose memory
+    of what it wrote (an entry per object, millions, in a table up to 3 times as large) is
+    freed before the next part's. (The parse and markdown memos pickled together took a
+    table of 16 million entries at 10,000 stories: 384 MiB at its peak, as it grew.)"""
+    alone = [name for name in new if _WITH.get(name) not in new]
+    return [({name: new[name]}, None) for name in alone] + [
+        ({name: new[name]}, _WITH[name]) for name in new if name not in alone
+    ]
+
+
+def _held_objects(entries: dict[str, Any]) -> list[Any]:
+    """The objects of a memo's entries that another memo's may hold (see `_WITH`), each once,
+    in an order that the memo's entries as saved and as loaded give alike: the items of the
+    list that starts each entry (the parse memo's records: an entry is (records, problems)),
+    each followed by its `id` if it is a str."""
+    held: dict[int, Any] = {}
+    for value in entries.values():
+        if type(value) is tuple and value and type(value[0]) is list:
+            for item in value[0]:
+                held.setdefault(id(item), item)
+                if type(ident := getattr(item, "id", None)) is str:
+                    held.setdefault(id(ident), ident)
+    return list(held.values())
+
+
+# What puts the persistent id n in the unpickler's memory (BININT n, BINPERSID, MEMOIZE,
+# POP): a prologue of these, after PROTO and before BININT count and STOP, unpickles as the
+# count, and leaves the unpickler knowing the objects 0, 1... at those places in its memory.
+_PRIME = b"J%sQ\x940"
+
+
+def _dump_part(file: IO[bytes], part: dict[str, Any], lead: dict[str, Any] | None) -> None:
+    """Pickle a part. Given the memo whose objects it holds (see `_parts`), those objects
+    are written first, as persistent ids the loader puts in its memory (see `_load_part`),
+    and the part's pickler starts knowing them: it writes each as a reference to that
+    memory, without the Python call per object that a `persistent_id` would cost."""
+    pickler = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
+    if lead is not None:
+        held = _held_objects(lead)
+        file.write(b"\x80\x05")
+        file.write(b"".join(_PRIME % struct.pack("<i", index) for index in range(len(held))))
+        file.write(b"J" + struct.pack("<i", len(held)) + b".")
+        pickler.memo = {id(item): (index, item) for index, item in enumerate(held)}
+    pickler.dump(part)
+
+
+def _load_part(file: IO[bytes], lead: dict[str, Any] | None) -> Any:
+    """Unpickle a part (see `_dump_part`), given the memo whose objects it holds, as loaded."""
+    if lead is None:
+        return pickle.load(file)
+    held = _held_objects(lead)
+    unpickler = _Primed(file, held)
+    if unpickler.load() != len(held):
+        raise ValueError("another memo's objects")
+    return unpickler.load()
+
+
+class _Primed(pickle.Unpickler):
+    """Unpickles the persistent id n as the n-th of the objects given."""
+
+    def __init__(self, file: IO[bytes], held: list[Any]) -> None:
+        super().__init__(file)
+        self.held = held
+
+    def persistent_load(self, pid: Any) -> Any:
+        if type(pid) is not int or not 0 <= pid < len(self.held):
+            raise pickle.UnpicklingError("not a known object")
+        return self.held[pid]
 
 
 def _remove_deltas(folder: Path, which: Callable[[int], bool]) -> None:

@@ -8,6 +8,7 @@ each story) and a diagnostic for every reference that names no record or the wro
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import itertools
 import re
@@ -129,8 +130,10 @@ def link_corpus(
         return [_Linker(world, memo).findings(records[i]) for i in todo[start:stop]]
 
     tasks = [partial(visit, a, b) for a, b in _even_slices([records[i] for i in todo], jobs * 4)]
-    for i, found in zip(todo, itertools.chain.from_iterable(run_all(tasks, jobs)), strict=True):
-        visits[i] = found
+    found_all = itertools.chain.from_iterable(run_all(tasks, jobs))
+    shared: dict[Any, Any] = {}
+    for i, found in zip(todo, found_all, strict=True):
+        visits[i] = _shared(found, shared) if jobs > 1 else found
     by_source: dict[str, tuple[Edge, ...]] = {}
     html: dict[tuple[str, str], str] = {}
     publishers: dict[str, str] = {}
@@ -171,6 +174,20 @@ def link_corpus(
         uses = Counter(itertools.chain.from_iterable(cast(_Visit, v).rendered for v in visits))
         _keep_state(memo, corpus, hidden, made, uses)
     return made, diagnostics.items
+
+
+def _shared(found: _Visit, answers: dict[Any, Any]) -> _Visit:
+    """A visit a worker sent, its questions and answers one object each across the visits of
+    every worker (`answers`: each answer met so far, by its type and value), as a visit made
+    here asks them (`_question`): each worker's results came as copies of their own (at
+    10,000 stories, some 250,000 strings and tuples)."""
+    asked = tuple(map(sys.intern, found.asked))
+    shared = []
+    for answer in found.answers:
+        with contextlib.suppress(TypeError):  # unhashable: kept as it came
+            answer = answers.setdefault((type(answer), answer), answer)
+        shared.append(answer)
+    return found._replace(asked=asked, answers=tuple(shared))
 
 
 @dataclass(eq=False)

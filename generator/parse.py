@@ -304,6 +304,18 @@ def _reparse(
     return corpus, diagnostics
 
 
+def without_text(document: Document | Unread) -> Document | Unread:
+    """A parsed document as the rest of the build knows it (its path, kind, stem, assets and
+    digest: see `unchanged.record`), its text not kept: the records keep what they need of
+    it. (At 10,000 stories the texts are some 50 MiB, which workers' records copied.)"""
+    d = document
+    if isinstance(d, Unread) or d.kind == "site":
+        return d
+    kept = Document(d.path, d.kind, d.stem, "", d.assets)
+    kept.__dict__["digest"] = d.digest  # (a cached property, of the text)
+    return kept
+
+
 def _unread(document: Document | Unread) -> Document | Unread:
     """A document as `_again` compares it with the next build's, without its text (but
     site.yaml's). (Not to be read again: where it is on disk is not known here.)"""

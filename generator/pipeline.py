@@ -21,7 +21,7 @@ from .diagnostics import Diagnostic, Diagnostics, Location, Severity
 from .links import STATES, Links, link_corpus
 from .listing import Listing, stamps, walk
 from .model import Corpus, InMemory, Record, changed_records
-from .parse import parse_documents
+from .parse import parse_documents, without_text
 from .reading import Document, Unread, read_content, shown
 from .rebuild import Trace
 from .render import TEMPLATES
@@ -88,10 +88,11 @@ def load(
     progress("read")
     documents, problems = read_content(options.content, memos.get("files"), listing, changed)
     diagnostics.extend(problems)
-    if read is not None:
-        read.extend(documents)
     progress("parse")
     corpus, problems = parse_documents(documents, options.jobs, memos.get("parse"))
+    if read is not None:  # (parsed: their texts are not kept)
+        read.extend(map(without_text, documents))
+    del documents
     diagnostics.extend(problems)
     if corpus is None:
         return None, None, diagnostics.sorted()

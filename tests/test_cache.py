@@ -3,6 +3,7 @@ edit; a corrupt, stale or foreign cache is ignored; a failed build leaves it as 
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import re
 import shutil
@@ -13,8 +14,10 @@ from typing import Any
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, links, parse
-from generator.pipeline import Options, build
+from generator import cache, cli, links, parse, unchanged
+from generator.listing import walk
+from generator.pipeline import Options, build, load
+from generator.reading import Document, Unread, read_content, shown
 from generator.render import TEMPLATES
 
 
@@ -127,7 +130,7 @@ def test_a_truncated_cache_is_ignored(tmp_path: Path) -> None:
     assert _build(content, tmp_path / "site", templates, folder) == edited != clean
 
 
-def test_a_base_pickles_each_memo_on_its_own_but_those_that_share_objects(
+def test_a_base_pickles_each_memo_on_its_own_after_those_whose_objects_it_holds(
     tmp_path: Path,
 ) -> None:
     folder = tmp_path / "cache"
@@ -135,13 +138,55 @@ def test_a_base_pickles_each_memo_on_its_own_but_those_that_share_objects(
     cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
     with (folder / cache.FILE).open("rb") as file:
         header = pickle.load(file)
-        parts = [pickle.load(file) for _ in range(header["parts"])]
-        assert file.read() == b""
-    # The markdown memo's records are the parse memo's: pickled together, kept one object.
-    assert [list(part) for part in parts] == [["files"], ["parse", "markdown"], ["deps"]]
+    # Each memo with a pickler of its own; the markdown memo's records are the parse memo's:
+    # pickled after it, referring to them.
+    assert header["parts"] == 4
+    assert header["leads"] == [None, None, None, "parse"]
+    data = (folder / cache.FILE).read_bytes()
+    assert data.count(b"text 5") == 1  # each record written once
     loaded = _loaded(folder, tuple(entries))
     assert loaded == entries
+    # Kept one object, as the link stage's memo needs them (see links._World.recall).
     assert loaded["parse"]["p5"][0][0] is loaded["markdown"]["record:5"][0]
+    assert loaded["parse"]["p5"][0][0][2] is loaded["markdown"]["record:5"][0][2]
+
+
+@dataclasses.dataclass
+class _Thing:
+    """A record's stand-in: an object with an id."""
+
+    id: str
+    text: str
+
+
+def test_a_base_keeps_the_records_and_their_ids_that_two_memos_share(tmp_path: Path) -> None:
+    things = [_Thing(f"thing-{i}", f"text {i}") for i in range(20)]
+    entries = {
+        "parse": {f"p{i}": ([thing], []) for i, thing in enumerate(things)},
+        "markdown": {
+            **{f"record:{i}": (thing, (thing.id, "edge")) for i, thing in enumerate(things)},
+            "last": {"ids": tuple(thing.id for thing in things)},
+        },
+    }
+    loaded = _full(tmp_path, entries)
+    assert loaded == entries
+    parsed = [loaded["parse"][f"p{i}"][0][0] for i in range(20)]
+    for i, thing in enumerate(parsed):
+        record, (source, _) = loaded["markdown"][f"record:{i}"]
+        assert record is thing
+        assert source is thing.id
+        assert loaded["markdown"]["last"]["ids"][i] is thing.id
+
+
+def test_a_base_whose_part_knows_other_objects_than_those_loaded_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    assert _loaded(folder) == _entries()
+    held = cache._held_objects
+    monkeypatch.setattr(cache, "_held_objects", lambda entries: held(entries)[1:])
+    assert _loaded(folder) == {name: {} for name in NAMES}
 
 
 def test_a_base_cut_after_a_whole_part_is_ignored(tmp_path: Path) -> None:
@@ -642,3 +687,23 @@ def test_the_keys_a_save_looks_at_are_those_whose_value_is_not_the_very_object_i
         assert removed == [k for k in old if k not in new]
     assert cache._moved({"a": None}, {"a": None}) == ([], [])
     assert cache._moved({}, {"a": None}) == (["a"], [])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_documents_a_build_keeps_after_parsing_have_no_text_but_the_same_record(
+    tmp_path: Path, jobs: int
+) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(FULL, content)
+    listing = walk(content)
+    whole, _ = read_content(content, None, listing)
+    kept: list[Document | Unread] = []
+    corpus, _, _ = load(Options(content=content, jobs=jobs), listing=listing, read=kept)
+    assert corpus is not None and len(corpus.records) > 10
+    # Each as read, but for its text (site.yaml's kept).
+    assert [(d.path, d.kind, d.digest) for d in kept] == [(d.path, d.kind, d.digest) for d in whole]
+    texts = [d.text for d in kept if isinstance(d, Document)]
+    assert texts.count("") == len(texts) - 1
+    # What the cache's state records of them (read by the next build) is the same.
+    where = shown(content)
+    assert unchanged.record(listing, kept, where) == unchanged.record(listing, whole, where)

@@ -655,3 +655,30 @@ def test_the_link_state_is_not_kept_in_the_build_cache(tmp_path: Path) -> None:
     made = Memo(old=memo.old)
     assert link_corpus(corpus, hidden, memo=made)[1] == []
     assert isinstance(made.new[links._STATE], links._State)
+
+
+def test_visits_from_workers_share_their_questions_and_answers() -> None:
+    documents, _ = read_content(FULL)
+    corpus, _ = parse_documents(documents)
+    assert corpus is not None
+    found: dict[int, Memo] = {}
+    made = {}
+    for jobs in (1, 2):
+        found[jobs] = Memo()
+        made[jobs], problems = link_corpus(corpus, frozenset(), jobs, found[jobs])
+        assert problems == []
+    assert made[1] == made[2]
+    visits = [v[1] for k, v in found[2].new.items() if k.startswith("record:")]
+    assert len(visits) == len(corpus.records)
+    questions: dict[str, str] = {}
+    answers: dict[Any, Any] = {}
+    for visit in visits:
+        for question, answer in zip(visit.asked, visit.answers, strict=True):
+            assert questions.setdefault(question, question) is question
+            if answer is not None and not isinstance(answer, bool):
+                assert answers.setdefault((type(answer), answer), answer) is answer
+    assert len(questions) < sum(len(visit.asked) for visit in visits)  # some asked twice
+    # As the visits made here: the same questions and answers.
+    alone = {k: v[1] for k, v in found[1].new.items() if k.startswith("record:")}
+    for key, visit in zip(alone, visits, strict=True):
+        assert (visit.asked, visit.answers) == (alone[key].asked, alone[key].answers)
