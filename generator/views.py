@@ -297,6 +297,7 @@ class Views:
         self._links: dict[tuple[str, str], LinkView] = {}
         self._relative: dict[tuple[str, str], Markup] = {}
         self._dates: dict[tuple[PartialDate, PartialDate | None], DateView] = {}
+        self._single_dates: dict[PartialDate, DateView] = {}
         # The line of each dated record in a chronology, per URL depth and whether it is the
         # page's own story (see `entries`).
         self._entries: dict[tuple[str, str, bool], EntryView] = {}
@@ -423,10 +424,10 @@ class Views:
             link=self.to(url, source),
             url=source.get("url"),
             publisher=self.publisher_name(publisher),
-            published=_date_view(source.get("published")),
+            published=self.date_view(source.get("published")),
             quote=citation.quote,
             page=citation.page,
-            accessed=_date_view(citation.accessed),
+            accessed=self.date_view(citation.accessed),
         )
 
     def publisher_name(self, publisher: Publisher | None) -> str:
@@ -486,6 +487,16 @@ class Views:
         elif record.kind == "notes":
             records.get(record.get("from").id)
             records.get(record.get("to").id)
+
+    def date_view(self, value: Any) -> DateView | None:
+        """The view of a date (None if the value is not one), made once per date: dates
+        repeat (a source's date is in the list of sources of every record that cites it)."""
+        if not isinstance(value, PartialDate):
+            return None
+        found = self._single_dates.get(value)
+        if found is None:
+            found = self._single_dates[value] = _date(value)
+        return found
 
     def entry_date(self, start: PartialDate, end: PartialDate | None) -> DateView:
         found = self._dates.get((start, end))
@@ -557,7 +568,7 @@ class Views:
             ),
             headline=story.name,
             date=_date(date),
-            updated=_date_view(story.get("updated")),
+            updated=self.date_view(story.get("updated")),
             dateline=story.get("dateline", ""),
             authors=story.get("authors", ()),
             summary=self.html(url, story, "summary"),
@@ -616,9 +627,9 @@ class Views:
                 for label, ids in self.links.backlinks.get(record.id, ())
             ),
             timeline=self.entries(url, chronology.record_timeline(record, self.corpus, self.links)),
-            map=locator_map(record, self.gazetteer, lambda r: link(url, record_url(r))),
+            map=locator_map(record, self.gazetteer, lambda r: self.to(url, r).href),
             tags=record.get("tags", ()),
-            updated=_date_view(record.get("updated")),
+            updated=self.date_view(record.get("updated")),
             extra=dict(record.get("extra", {})),
         )
 
@@ -666,7 +677,7 @@ class Views:
         if kind == "publisher":
             actor = self.corpus.records.get(value.text)
             if actor is not None and actor.kind == "actors":
-                return (FactItem(actor.name, link(url, record_url(actor))),)
+                return (FactItem(actor.name, self.to(url, actor).href),)
             return (FactItem(value.text),)
         if kind == "coordinates":
             return (FactItem(_coordinates(value)),)
@@ -687,7 +698,7 @@ class Views:
         target = self.corpus.records.get(ref.id)
         if target is None:
             return FactItem(ref.id, detail=detail)
-        return FactItem(target.name, link(url, record_url(target)), detail)
+        return FactItem(target.name, self.to(url, target).href, detail)
 
     def entry_item(self, url: str, declared: Field, entry: dict[str, Any]) -> FactItem:
         """A role, a period of control or a participant, as one line."""
@@ -697,7 +708,7 @@ class Views:
             if of is not None:
                 target = self.corpus.records.get(of.id)
                 detail = ", ".join(p for p in (target.name if target else of.id, period) if p)
-                href = link(url, record_url(target)) if target else None
+                href = self.to(url, target).href if target else None
                 return FactItem(entry["title"], href, detail)
             return FactItem(entry["title"], detail=period)
         ref = entry.get(declared.shorthand or "")
@@ -808,12 +819,6 @@ _MONTHS = [
 
 def _month_heading(year: int, month: int | None) -> str:
     return f"{_MONTHS[month - 1]} {year}" if month else f"{year} (month not known)"
-
-
-def _date_view(value: Any) -> DateView | None:
-    if not isinstance(value, PartialDate):
-        return None
-    return _date(value)
 
 
 def _date(value: PartialDate) -> DateView:
