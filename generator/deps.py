@@ -310,6 +310,7 @@ class WatchedGazetteer(Gazetteer):
     def __init__(self, gazetteer: Gazetteer, reads: Reads) -> None:  # no super(): a view
         self.places = gazetteer.places
         self.latitudes = gazetteer.latitudes
+        self.radians = gazetteer.radians
         self._reads = reads
 
     def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:

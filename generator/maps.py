@@ -120,6 +120,9 @@ class Gazetteer:
             key=lambda item: (item[0], item[2].id),
         )
         self.latitudes = [lat for lat, _, _ in self.places]
+        # Each centre in radians with the cosine of its latitude: what `distance_km` works
+        # out of it, worked out once.
+        self.radians = [_radians(centre) for _, centre, _ in self.places]
 
     def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:
         """The NEIGHBOURS records closest to centre, by (distance, id), record left out.
@@ -129,24 +132,38 @@ class Gazetteer:
         farthest of the best found (same result as sorting every shaped record).
         """
         best: list[tuple[float, str, Record]] = []
-        below = bisect.bisect_left(self.latitudes, centre[0]) - 1
+        places, latitudes, radians = self.places, self.latitudes, self.radians
+        lat1, lon1, cos1 = _radians(centre)
+        sin, asin, sqrt = math.sin, math.asin, math.sqrt
+        below = bisect.bisect_left(latitudes, centre[0]) - 1
         above = below + 1
-        while below >= 0 or above < len(self.places):
-            gap_below = centre[0] - self.latitudes[below] if below >= 0 else math.inf
-            gap_above = self.latitudes[above] - centre[0] if above < len(self.places) else math.inf
+        while below >= 0 or above < len(places):
+            gap_below = centre[0] - latitudes[below] if below >= 0 else math.inf
+            gap_above = latitudes[above] - centre[0] if above < len(places) else math.inf
             if gap_below <= gap_above:
                 index, gap, below = below, gap_below, below - 1
             else:
                 index, gap, above = above, gap_above, above + 1
             bound = EARTH_KM * math.radians(gap) * (1 - 1e-9)
-            if len(best) == NEIGHBOURS and bound > best[-1][0]:
+            full = len(best) == NEIGHBOURS
+            if full and bound > best[-1][0]:
                 break
-            _, other_centre, other = self.places[index]
+            other = places[index][2]
             if other.id == record.id:
                 continue
-            bisect.insort(best, (distance_km(centre, other_centre), other.id, other))
-            del best[NEIGHBOURS:]
+            # distance_km(centre, other's centre), step by step as it works it out
+            lat2, lon2, cos2 = radians[index]
+            h = sin((lat2 - lat1) / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon1) / 2) ** 2
+            found = (2 * EARTH_KM * asin(min(1.0, sqrt(h))), other.id, other)
+            if not full or found < best[-1]:
+                bisect.insort(best, found)
+                del best[NEIGHBOURS:]
         return [(d, r) for d, _, r in best]
+
+
+def _radians(point: tuple[float, float]) -> tuple[float, float, float]:
+    lat, lon = math.radians(point[0]), math.radians(point[1])
+    return lat, lon, math.cos(lat)
 
 
 def gazetteer(corpus: Corpus) -> Gazetteer:

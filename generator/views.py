@@ -56,6 +56,22 @@ _NOT_FACTS = frozenset(
         "draft",
     }
 )
+
+
+def _is_fact(kind: str, declared: Field) -> bool:
+    """Whether a field of a record of `kind` is in its definition list of facts, if set."""
+    if declared.name == "date" and kind in ("events", "notes", "quotes"):
+        return False  # (shown first, with the date of the event it was said at)
+    return declared.name not in _NOT_FACTS or (
+        declared.name == "title" and kind in ("events", "sources")
+    )
+
+
+# The fields of each kind in its definition list of facts, in order.
+_FACT_FIELDS = {
+    kind: tuple(declared for declared in SCHEMAS[kind] if _is_fact(kind, declared))
+    for kind in KINDS
+}
 LATEST_EVENTS = 10
 # The Markdown fields shown on many pages (a summary: in timelines, lists, cards), whose
 # relative HTML is made once per URL depth and kept for the build.
@@ -398,8 +414,14 @@ class Views:
         return found
 
     def sorted_links(self, url: str, ids: Iterable[str]) -> tuple[LinkView, ...]:
-        records = sorted((self.corpus[i] for i in ids), key=lambda r: (r.name.casefold(), r.id))
-        return tuple(self.to(url, r) for r in records)
+        corpus = self.corpus
+        return self.links_to(url, _by_name([corpus[i] for i in ids]))
+
+    def links_to(self, url: str, records: Iterable[Record]) -> tuple[LinkView, ...]:
+        """`to` of each record, in order."""
+        prefix = self.prefix(url)
+        kept = self._links
+        return tuple([kept.get((prefix, record.id)) or self.to(url, record) for record in records])
 
     def plain_summary(self, record: Record) -> str:
         """The summary as plain text (links become their names), for meta descriptions."""
@@ -594,11 +616,9 @@ class Views:
                 }
         boxes = []
         for kind in ("actors", "deposits", "places"):
-            records = sorted(
-                (r for r in involved if r.kind == kind), key=lambda r: (r.name.casefold(), r.id)
-            )
+            records = _by_name([r for r in involved if r.kind == kind])
             if records:
-                boxes.append(FactBox(TITLES[kind], tuple(self.to(url, r) for r in records)))
+                boxes.append(FactBox(TITLES[kind], self.links_to(url, records)))
         return tuple(boxes)
 
     def record(self, record: Record) -> RecordPage:
@@ -642,14 +662,8 @@ class Views:
             if record.date is None:
                 text += " (the date of the event it was said at)"
             facts.append(Fact("Date", (FactItem(text, machine=date.machine()),)))
-        for declared in SCHEMAS[record.kind]:
+        for declared in _FACT_FIELDS[record.kind]:
             value = record.get(declared.name)
-            if declared.name == "date" and record.kind in ("events", "notes", "quotes"):
-                continue
-            if declared.name in _NOT_FACTS and not (
-                declared.name == "title" and record.kind in ("events", "sources")
-            ):
-                continue
             if value is None or value == ():
                 continue
             items = self.fact_items(url, declared, value)
@@ -815,6 +829,13 @@ _MONTHS = [
     *("January", "February", "March", "April", "May", "June"),
     *("July", "August", "September", "October", "November", "December"),
 ]
+
+
+def _by_name(records: list[Record]) -> list[Record]:
+    """The records sorted by name, case aside, then id (ids differ: no two compare equal)."""
+    keyed = [(r.name.casefold(), r.id, r) for r in records]
+    keyed.sort()
+    return [r for _, _, r in keyed]
 
 
 def _month_heading(year: int, month: int | None) -> str:
