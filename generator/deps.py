@@ -308,9 +308,7 @@ class WatchedGazetteer(Gazetteer):
     """The map neighbours of a record read where every mapped record is, and the neighbours."""
 
     def __init__(self, gazetteer: Gazetteer, reads: Reads) -> None:  # no super(): a view
-        self.places = gazetteer.places
-        self.latitudes = gazetteer.latitudes
-        self.radians = gazetteer.radians
+        self.__dict__.update(gazetteer.__dict__)  # (its places, cells...: shared, not copied)
         self._reads = reads
 
     def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:
