@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 from .links import Edge, Links
-from .maps import Gazetteer, is_mapped
+from .maps import Gazetteer, gazetteer, is_mapped
 from .model import Corpus, Record, renewed
 from .schema import KINDS, SCHEMAS
 
@@ -97,7 +97,7 @@ class Fingerprints:
                 return _ABSENT
             return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ino}"
         if tag == "g":
-            places = Gazetteer(corpus).places
+            places = gazetteer(corpus).places  # (the one the workshops use, if made)
             return digest(repr([(centre, record.id) for _, centre, record in places]))
         values: dict[str, Callable[[str], object]] = {
             "b": lambda i: links.backlinks.get(i),

@@ -49,3 +49,26 @@ def test_every_kind_of_lookup_notes_its_key() -> None:
         watched["nowhere"]
     with pytest.raises(TypeError):  # a key that is not text names no key
         watched.records.get(1)
+
+
+def test_the_map_key_is_where_every_mapped_record_is_now() -> None:
+    """The fingerprint of "g" comes from the gazetteer kept for the workshops, when it is
+    that of these records; else from a new one."""
+    from test_maps import corpus, place
+
+    from generator.deps import Fingerprints, digest
+    from generator.links import Links
+    from generator.maps import Gazetteer, gazetteer
+
+    def fingerprint(world: object) -> str:
+        return Fingerprints(world, Links((), {}, {}, {}, {}), {})("g")  # type: ignore[arg-type]
+
+    def expected(world: object) -> str:
+        places = Gazetteer(world).places  # type: ignore[arg-type]
+        return digest(repr([(centre, record.id) for _, centre, record in places]))
+
+    before = corpus(place("a", coordinates=(40.0, 45.0)), place("b", coordinates=(41.0, 45.0)))
+    after = corpus(place("a", coordinates=(40.0, 45.0)), place("b", coordinates=(42.0, 45.0)))
+    gazetteer(before)
+    assert fingerprint(before) == expected(before)
+    assert fingerprint(after) == expected(after) != expected(before)
