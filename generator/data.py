@@ -27,8 +27,18 @@ from .urls import absolute, record_url
 FORMAT = 1  # bumped when a change to the export would break a reader
 # Spreadsheets run a cell that starts with one of these as a formula.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class _Flat(dict[str, Any]):
+    """A dict the exporter makes whose values are all text, bools or None (a reference to a
+    record, a date, an edge): nothing in it for `_agrees` to look at. Written as a dict by
+    orjson and json.dumps alike."""
+
+    __slots__ = ()
+
+
 # Types orjson writes byte for byte as json.dumps does (or refuses: a 65-bit integer).
-_PLAIN = frozenset({str, int, bool, type(None)})
+_PLAIN = frozenset({str, int, bool, type(None), _Flat})
 
 
 def to_json(data: Any) -> bytes:
@@ -91,7 +101,7 @@ class Exporter:
         found = self._described.get(record.id)
         if found is None:
             url = absolute(self.corpus.site.base_url, record_url(record))
-            found = {"id": record.id, "kind": record.kind, "name": record.name, "url": url}
+            found = _Flat(id=record.id, kind=record.kind, name=record.name, url=url)
             self._described[record.id] = found
         return found
 
@@ -166,20 +176,20 @@ class Exporter:
         return item
 
     def text(self, record: Record, name: str, text: Text) -> dict[str, str]:
-        return {"markdown": text.value, "text": self.plain(record.id, name)}
+        return _Flat(markdown=text.value, text=self.plain(record.id, name))
 
     def date(self, date: PartialDate) -> dict[str, Any]:
         # Made once per date: many files have the same dates (of the items of a chronology).
         found = self._dates.get(date)
         if found is None:
-            found = self._dates[date] = {
-                "value": date.iso(),
-                "iso": date.machine(),
-                "display": date.display(),
-                "precision": date.precision.name.lower(),
-                "approximate": date.approximate,
-                "start": date.start(self.tz).isoformat(),
-            }
+            found = self._dates[date] = _Flat(
+                value=date.iso(),
+                iso=date.machine(),
+                display=date.display(),
+                precision=date.precision.name.lower(),
+                approximate=date.approximate,
+                start=date.start(self.tz).isoformat(),
+            )
         return found
 
     # --- the graph -----------------------------------------------------------------------
@@ -291,12 +301,7 @@ class Exporter:
 
 
 def _edge(edge: Edge) -> dict[str, str]:
-    return {
-        "source": edge.source,
-        "target": edge.target,
-        "relation": edge.relation,
-        "label": edge.label,
-    }
+    return _Flat(source=edge.source, target=edge.target, relation=edge.relation, label=edge.label)
 
 
 def _edges(*groups: tuple[Edge, ...]) -> list[dict[str, str]]:
@@ -305,7 +310,7 @@ def _edges(*groups: tuple[Edge, ...]) -> list[dict[str, str]]:
     1,000 stories)."""
     fields = sorted({(e.source, e.target, e.relation, e.label) for group in groups for e in group})
     return [
-        {"source": source, "target": target, "relation": relation, "label": label}
+        _Flat(source=source, target=target, relation=relation, label=label)
         for source, target, relation, label in fields
     ]
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 from .links import Edge, Links
-from .maps import Gazetteer, is_mapped
+from .maps import Gazetteer, gazetteer, is_mapped
 from .model import Corpus, Record, renewed
 from .schema import KINDS, SCHEMAS
 
@@ -97,7 +97,7 @@ class Fingerprints:
                 return _ABSENT
             return f"{status.st_size}:{status.st_mtime_ns}:{status.st_ino}"
         if tag == "g":
-            places = Gazetteer(corpus).places
+            places = gazetteer(corpus).places  # (the one the workshops use, if made)
             return digest(repr([(centre, record.id) for _, centre, record in places]))
         values: dict[str, Callable[[str], object]] = {
             "b": lambda i: links.backlinks.get(i),
@@ -196,33 +196,51 @@ def _edges(edges: Iterable[Edge]) -> str:
 
 
 class _Watched(Mapping[Any, Any]):
-    """A mapping that notes, in `reads`, the key of every entry looked up."""
+    """A mapping that notes, in `reads`, the key of every entry looked up: the key `tag id`
+    of the entry `id` (a lookup costs a concatenation, not a call to `key`: a page makes
+    hundreds)."""
 
-    def __init__(self, data: Mapping[Any, Any], reads: Reads, name: Callable[[Any], Key]) -> None:
+    def __init__(self, data: Mapping[Any, Any], reads: Reads, tag: str) -> None:
         self._data = data
-        self._reads = reads
-        self._name = name
+        self._note = reads.add
+        self._prefix = tag + SEP
 
     def __getitem__(self, key: Any) -> Any:
-        self._reads.add(self._name(key))
+        self._note(self._prefix + key)  # (a key that is not text fails, as `key` would)
         return self._data[key]
 
     def __contains__(self, key: object) -> bool:
-        self._reads.add(self._name(key))
+        self._note(self._prefix + key)  # type: ignore[operator]
         return key in self._data
 
     def get(self, key: Any, default: Any = None) -> Any:
         # Mapping.get would go through __getitem__, and a KeyError, for every missing key.
-        self._reads.add(self._name(key))
+        self._note(self._prefix + key)
         return self._data.get(key, default)
 
     def __iter__(self) -> Iterator[Any]:
-        self._reads.add("all")  # every record (these mappings are keyed by record)
+        self._note("all")  # every record (these mappings are keyed by record)
         return iter(self._data)
 
     def __len__(self) -> int:
-        self._reads.add("all")
+        self._note("all")
         return len(self._data)
+
+
+class _WatchedByParts(_Watched):
+    """A watched mapping keyed by tuples of text: the key of `(a, b)` is `tag a b`."""
+
+    def __getitem__(self, key: Any) -> Any:
+        self._note(self._prefix + SEP.join(key))
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        self._note(self._prefix + SEP.join(key))  # type: ignore[arg-type]
+        return key in self._data
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._note(self._prefix + SEP.join(key))
+        return self._data.get(key, default)
 
 
 class WatchedCorpus:
@@ -231,8 +249,10 @@ class WatchedCorpus:
     def __init__(self, corpus: Corpus, reads: Reads) -> None:
         self._corpus = corpus
         self._reads = reads
+        self._note = reads.add
+        self._records = corpus.records
         self.site = corpus.site
-        self.records = _Watched(corpus.records, reads, lambda i: key("r", i))
+        self.records = _Watched(corpus.records, reads, "r")
 
     def of_kind(self, kind: str) -> list[Record]:
         self._reads.add(key("k", kind))
@@ -243,10 +263,16 @@ class WatchedCorpus:
         return iter(self._corpus)
 
     def __contains__(self, record_id: object) -> bool:
-        return record_id in self.records
+        self._note(_RECORD + record_id)  # type: ignore[operator]
+        return record_id in self._records
 
     def __getitem__(self, record_id: str) -> Record:
-        return cast(Record, self.records[record_id])
+        # (the watched `records`' lookup, without its call: the commonest of all)
+        self._note(_RECORD + record_id)
+        return self._records[record_id]
+
+
+_RECORD = "r" + SEP  # the prefix of a record's key
 
 
 class WatchedLinks:
@@ -255,10 +281,10 @@ class WatchedLinks:
     def __init__(self, links: Links, reads: Reads) -> None:
         self._links = links
         self._reads = reads
-        self.backlinks = _Watched(links.backlinks, reads, lambda i: key("b", i))
-        self.html = _Watched(links.html, reads, lambda k: key("h", *k))
-        self.story_members = _Watched(links.story_members, reads, lambda i: key("m", i))
-        self.publishers = _Watched(links.publishers, reads, lambda i: key("p", i))
+        self.backlinks = _Watched(links.backlinks, reads, "b")
+        self.html = _WatchedByParts(links.html, reads, "h")
+        self.story_members = _Watched(links.story_members, reads, "m")
+        self.publishers = _Watched(links.publishers, reads, "p")
 
     @property
     def edges(self) -> tuple[Edge, ...]:
@@ -282,8 +308,7 @@ class WatchedGazetteer(Gazetteer):
     """The map neighbours of a record read where every mapped record is, and the neighbours."""
 
     def __init__(self, gazetteer: Gazetteer, reads: Reads) -> None:  # no super(): a view
-        self.places = gazetteer.places
-        self.latitudes = gazetteer.latitudes
+        self.__dict__.update(gazetteer.__dict__)  # (its places, cells...: shared, not copied)
         self._reads = reads
 
     def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:

@@ -111,7 +111,8 @@ def direction(a: tuple[float, float], b: tuple[float, float]) -> str:
 
 
 class Gazetteer:
-    """Every record with a shape, its centre, sorted by latitude: nearest neighbours quickly."""
+    """Every record with a shape, its centre, sorted by latitude, and in a grid of cells of
+    latitude and longitude: nearest neighbours without a walk through most of them."""
 
     def __init__(self, corpus: Corpus) -> None:
         shaped = [(r, _shape(r)) for r in corpus]
@@ -120,33 +121,100 @@ class Gazetteer:
             key=lambda item: (item[0], item[2].id),
         )
         self.latitudes = [lat for lat, _, _ in self.places]
+        # Each centre in radians with the cosine of its latitude: what `distance_km` works
+        # out of it, worked out once.
+        self.radians = [_radians(centre) for _, centre, _ in self.places]
+        # Square cells of `cell` degrees, about two places in each (fewer if they lie along
+        # a line), by (row, column).
+        count = max(len(self.places), 1)
+        lats = self.latitudes or [0.0]
+        lons = [centre[1] for _, centre, _ in self.places] or [0.0]
+        spans = max(lats) - min(lats), max(lons) - min(lons)
+        self.cell = max(math.sqrt(2 * spans[0] * spans[1] / count), 2 * max(spans) / count, 1e-6)
+        self.cells: dict[tuple[int, int], list[int]] = {}
+        for index, (lat, centre, _) in enumerate(self.places):
+            self.cells.setdefault(self._cell(lat, centre[1]), []).append(index)
+        rows, columns = [r for r, _ in self.cells] or [0], [c for _, c in self.cells] or [0]
+        self.rows, self.columns = (min(rows), max(rows)), (min(columns), max(columns))
+        # The least cosine of a latitude among the places: how short a degree of longitude
+        # can be between the centre of a map and a place.
+        self.least_cos = min((cos for _, _, cos in self.radians), default=1.0)
+
+    def _cell(self, lat: float, lon: float) -> tuple[int, int]:
+        return math.floor(lat / self.cell), math.floor(lon / self.cell)
 
     def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:
         """The NEIGHBOURS records closest to centre, by (distance, id), record left out.
 
-        Walks outward in latitude from centre; a great-circle distance is never shorter than
-        the arc of the latitude difference, so the walk stops once that arc exceeds the
-        farthest of the best found (same result as sorting every shaped record).
+        Looks through the cells in rings around the centre's cell. After each ring, every
+        place not looked at is outside its latitudes or outside its longitudes; a
+        great-circle distance is never shorter than the arc of the latitude difference, nor
+        than the shortest the longitude difference can be at the places' latitudes, so the
+        search stops once both exceed the farthest of the best found (the same result as
+        sorting every shaped record).
         """
         best: list[tuple[float, str, Record]] = []
-        below = bisect.bisect_left(self.latitudes, centre[0]) - 1
-        above = below + 1
-        while below >= 0 or above < len(self.places):
-            gap_below = centre[0] - self.latitudes[below] if below >= 0 else math.inf
-            gap_above = self.latitudes[above] - centre[0] if above < len(self.places) else math.inf
-            if gap_below <= gap_above:
-                index, gap, below = below, gap_below, below - 1
-            else:
-                index, gap, above = above, gap_above, above + 1
-            bound = EARTH_KM * math.radians(gap) * (1 - 1e-9)
-            if len(best) == NEIGHBOURS and bound > best[-1][0]:
-                break
-            _, other_centre, other = self.places[index]
-            if other.id == record.id:
-                continue
-            bisect.insort(best, (distance_km(centre, other_centre), other.id, other))
-            del best[NEIGHBOURS:]
+        places, radians, cells, size = self.places, self.radians, self.cells, self.cell
+        lat1, lon1, cos1 = _radians(centre)
+        sin, asin, sqrt = math.sin, math.asin, math.sqrt
+        row, column = self._cell(centre[0], centre[1])
+        # Rings past which no cell holds a place.
+        last = max(
+            row - self.rows[0],
+            self.rows[1] - row,
+            column - self.columns[0],
+            self.columns[1] - column,
+        )
+        # (slack for rounding in the bounds, as in the distance worked out)
+        shrink = 1 - 1e-9
+        across = cos1 * self.least_cos
+        ring = 0
+        while ring <= last:
+            for key in _ring(row, column, ring):
+                for index in cells.get(key, ()):
+                    other = places[index][2]
+                    if other.id == record.id:
+                        continue
+                    # distance_km(centre, other's centre), step by step as it works it out
+                    lat2, lon2, cos2 = radians[index]
+                    h = sin((lat2 - lat1) / 2) ** 2 + cos1 * cos2 * sin((lon2 - lon1) / 2) ** 2
+                    found = (2 * EARTH_KM * asin(min(1.0, sqrt(h))), other.id, other)
+                    if len(best) < NEIGHBOURS or found < best[-1]:
+                        bisect.insort(best, found)
+                        del best[NEIGHBOURS:]
+            if len(best) == NEIGHBOURS:
+                # The degrees from the centre to the edges of the rings looked through.
+                gap_lat = min(centre[0] - (row - ring) * size, (row + ring + 1) * size - centre[0])
+                west, east = (column - ring) * size, (column + ring + 1) * size
+                by_lat = EARTH_KM * math.radians(gap_lat)
+                by_lon = 0.0
+                if west >= -180 and east <= 180:  # (past the antimeridian, a place in
+                    # a far column may be a near one)
+                    half = min(
+                        math.radians(min(centre[1] - west, east - centre[1])) / 2, math.pi / 2
+                    )
+                    by_lon = 2 * EARTH_KM * asin(min(1.0, sqrt(across) * sin(half)))
+                if min(by_lat, by_lon) * shrink > best[-1][0]:
+                    break
+            ring += 1
         return [(d, r) for d, _, r in best]
+
+
+def _ring(row: int, column: int, ring: int) -> list[tuple[int, int]]:
+    """The cells `ring` rows or columns away from (row, column), at most."""
+    if ring == 0:
+        return [(row, column)]
+    top, bottom, left, right = row - ring, row + ring, column - ring, column + ring
+    cells = [(top, c) for c in range(left, right + 1)]
+    cells += [(bottom, c) for c in range(left, right + 1)]
+    cells += [(r, left) for r in range(top + 1, bottom)]
+    cells += [(r, right) for r in range(top + 1, bottom)]
+    return cells
+
+
+def _radians(point: tuple[float, float]) -> tuple[float, float, float]:
+    lat, lon = math.radians(point[0]), math.radians(point[1])
+    return lat, lon, math.cos(lat)
 
 
 def gazetteer(corpus: Corpus) -> Gazetteer:

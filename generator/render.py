@@ -159,6 +159,8 @@ def _escape(value: Any) -> str:
         return safe
     if kind is int or kind is float:  # (a map's coordinates) nothing in them to escape
         return str(value)
+    if kind is jinja2.Undefined:  # `{{ x if test }}` when the test fails: written as ""
+        return ""
     return escape(value)
 
 

@@ -56,6 +56,22 @@ _NOT_FACTS = frozenset(
         "draft",
     }
 )
+
+
+def _is_fact(kind: str, declared: Field) -> bool:
+    """Whether a field of a record of `kind` is in its definition list of facts, if set."""
+    if declared.name == "date" and kind in ("events", "notes", "quotes"):
+        return False  # (shown first, with the date of the event it was said at)
+    return declared.name not in _NOT_FACTS or (
+        declared.name == "title" and kind in ("events", "sources")
+    )
+
+
+# The fields of each kind in its definition list of facts, in order.
+_FACT_FIELDS = {
+    kind: tuple(declared for declared in SCHEMAS[kind] if _is_fact(kind, declared))
+    for kind in KINDS
+}
 LATEST_EVENTS = 10
 # The Markdown fields shown on many pages (a summary: in timelines, lists, cards), whose
 # relative HTML is made once per URL depth and kept for the build.
@@ -297,6 +313,7 @@ class Views:
         self._links: dict[tuple[str, str], LinkView] = {}
         self._relative: dict[tuple[str, str], Markup] = {}
         self._dates: dict[tuple[PartialDate, PartialDate | None], DateView] = {}
+        self._single_dates: dict[PartialDate, DateView] = {}
         # The line of each dated record in a chronology, per URL depth and whether it is the
         # page's own story (see `entries`).
         self._entries: dict[tuple[str, str, bool], EntryView] = {}
@@ -397,8 +414,14 @@ class Views:
         return found
 
     def sorted_links(self, url: str, ids: Iterable[str]) -> tuple[LinkView, ...]:
-        records = sorted((self.corpus[i] for i in ids), key=lambda r: (r.name.casefold(), r.id))
-        return tuple(self.to(url, r) for r in records)
+        corpus = self.corpus
+        return self.links_to(url, _by_name([corpus[i] for i in ids]))
+
+    def links_to(self, url: str, records: Iterable[Record]) -> tuple[LinkView, ...]:
+        """`to` of each record, in order."""
+        prefix = self.prefix(url)
+        kept = self._links
+        return tuple([kept.get((prefix, record.id)) or self.to(url, record) for record in records])
 
     def plain_summary(self, record: Record) -> str:
         """The summary as plain text (links become their names), for meta descriptions."""
@@ -423,10 +446,10 @@ class Views:
             link=self.to(url, source),
             url=source.get("url"),
             publisher=self.publisher_name(publisher),
-            published=_date_view(source.get("published")),
+            published=self.date_view(source.get("published")),
             quote=citation.quote,
             page=citation.page,
-            accessed=_date_view(citation.accessed),
+            accessed=self.date_view(citation.accessed),
         )
 
     def publisher_name(self, publisher: Publisher | None) -> str:
@@ -486,6 +509,16 @@ class Views:
         elif record.kind == "notes":
             records.get(record.get("from").id)
             records.get(record.get("to").id)
+
+    def date_view(self, value: Any) -> DateView | None:
+        """The view of a date (None if the value is not one), made once per date: dates
+        repeat (a source's date is in the list of sources of every record that cites it)."""
+        if not isinstance(value, PartialDate):
+            return None
+        found = self._single_dates.get(value)
+        if found is None:
+            found = self._single_dates[value] = _date(value)
+        return found
 
     def entry_date(self, start: PartialDate, end: PartialDate | None) -> DateView:
         found = self._dates.get((start, end))
@@ -557,7 +590,7 @@ class Views:
             ),
             headline=story.name,
             date=_date(date),
-            updated=_date_view(story.get("updated")),
+            updated=self.date_view(story.get("updated")),
             dateline=story.get("dateline", ""),
             authors=story.get("authors", ()),
             summary=self.html(url, story, "summary"),
@@ -583,11 +616,9 @@ class Views:
                 }
         boxes = []
         for kind in ("actors", "deposits", "places"):
-            records = sorted(
-                (r for r in involved if r.kind == kind), key=lambda r: (r.name.casefold(), r.id)
-            )
+            records = _by_name([r for r in involved if r.kind == kind])
             if records:
-                boxes.append(FactBox(TITLES[kind], tuple(self.to(url, r) for r in records)))
+                boxes.append(FactBox(TITLES[kind], self.links_to(url, records)))
         return tuple(boxes)
 
     def record(self, record: Record) -> RecordPage:
@@ -616,9 +647,9 @@ class Views:
                 for label, ids in self.links.backlinks.get(record.id, ())
             ),
             timeline=self.entries(url, chronology.record_timeline(record, self.corpus, self.links)),
-            map=locator_map(record, self.gazetteer, lambda r: link(url, record_url(r))),
+            map=locator_map(record, self.gazetteer, lambda r: self.to(url, r).href),
             tags=record.get("tags", ()),
-            updated=_date_view(record.get("updated")),
+            updated=self.date_view(record.get("updated")),
             extra=dict(record.get("extra", {})),
         )
 
@@ -631,14 +662,8 @@ class Views:
             if record.date is None:
                 text += " (the date of the event it was said at)"
             facts.append(Fact("Date", (FactItem(text, machine=date.machine()),)))
-        for declared in SCHEMAS[record.kind]:
+        for declared in _FACT_FIELDS[record.kind]:
             value = record.get(declared.name)
-            if declared.name == "date" and record.kind in ("events", "notes", "quotes"):
-                continue
-            if declared.name in _NOT_FACTS and not (
-                declared.name == "title" and record.kind in ("events", "sources")
-            ):
-                continue
             if value is None or value == ():
                 continue
             items = self.fact_items(url, declared, value)
@@ -666,7 +691,7 @@ class Views:
         if kind == "publisher":
             actor = self.corpus.records.get(value.text)
             if actor is not None and actor.kind == "actors":
-                return (FactItem(actor.name, link(url, record_url(actor))),)
+                return (FactItem(actor.name, self.to(url, actor).href),)
             return (FactItem(value.text),)
         if kind == "coordinates":
             return (FactItem(_coordinates(value)),)
@@ -687,7 +712,7 @@ class Views:
         target = self.corpus.records.get(ref.id)
         if target is None:
             return FactItem(ref.id, detail=detail)
-        return FactItem(target.name, link(url, record_url(target)), detail)
+        return FactItem(target.name, self.to(url, target).href, detail)
 
     def entry_item(self, url: str, declared: Field, entry: dict[str, Any]) -> FactItem:
         """A role, a period of control or a participant, as one line."""
@@ -697,7 +722,7 @@ class Views:
             if of is not None:
                 target = self.corpus.records.get(of.id)
                 detail = ", ".join(p for p in (target.name if target else of.id, period) if p)
-                href = link(url, record_url(target)) if target else None
+                href = self.to(url, target).href if target else None
                 return FactItem(entry["title"], href, detail)
             return FactItem(entry["title"], detail=period)
         ref = entry.get(declared.shorthand or "")
@@ -806,14 +831,15 @@ _MONTHS = [
 ]
 
 
+def _by_name(records: list[Record]) -> list[Record]:
+    """The records sorted by name, case aside, then id (ids differ: no two compare equal)."""
+    keyed = [(r.name.casefold(), r.id, r) for r in records]
+    keyed.sort()
+    return [r for _, _, r in keyed]
+
+
 def _month_heading(year: int, month: int | None) -> str:
     return f"{_MONTHS[month - 1]} {year}" if month else f"{year} (month not known)"
-
-
-def _date_view(value: Any) -> DateView | None:
-    if not isinstance(value, PartialDate):
-        return None
-    return _date(value)
 
 
 def _date(value: PartialDate) -> DateView:

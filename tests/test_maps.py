@@ -96,6 +96,34 @@ def test_gazetteer_finds_the_same_neighbours_as_sorting_every_record() -> None:
         assert [(d, r.id) for d, r in gazetteer.nearest(record, centre)] == expected
 
 
+def _spread(layout: str, rng: random.Random, i: int) -> tuple[float, float]:
+    if layout == "box":  # the benchmark's: every place in a 2-degree box
+        return 40 + 2 * rng.random(), 45 + 2 * rng.random()
+    if layout == "antimeridian":  # neighbours across the date line, in far columns
+        return rng.uniform(-10, 10), rng.choice([-1, 1]) * rng.uniform(179.0, 180.0)
+    if layout == "poles":  # a degree of longitude is short there
+        return rng.choice([-1, 1]) * rng.uniform(88.0, 90.0), rng.uniform(-180.0, 180.0)
+    if layout == "line":  # one latitude: cells are not worked out from an area
+        return 40.0, 45 + i / 1000
+    if layout == "twins":  # places at the same spot: ties broken by id
+        return 40 + rng.randrange(3) / 10, 45 + rng.randrange(3) / 10
+    return rng.uniform(-90, 90), rng.uniform(-180, 180)
+
+
+@pytest.mark.parametrize("layout", ["box", "antimeridian", "poles", "line", "twins", "world"])
+def test_the_grid_finds_the_same_neighbours_as_sorting_every_record(layout: str) -> None:
+    rng = random.Random(layout)
+    records = [place(f"p{i:04}", coordinates=_spread(layout, rng, i)) for i in range(700)]
+    gazetteer = Gazetteer(corpus(*records))
+    assert len(gazetteer.cells) > 1
+    for record in records[::7]:
+        centre = record.get("coordinates")
+        expected = sorted(
+            (distance_km(centre, c), r.id) for _, c, r in gazetteer.places if r.id != record.id
+        )[:NEIGHBOURS]
+        assert [(d, r.id) for d, r in gazetteer.nearest(record, centre)] == expected
+
+
 # --- the locator map -----------------------------------------------------------------------
 
 

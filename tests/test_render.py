@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
 import pytest
 from markupsafe import Markup, escape
 
@@ -154,11 +155,14 @@ def test_output_escapes_as_markupsafe_does(
         None,
         True,
         ("t", "<"),
+        jinja2.Undefined("an inline if without else"),
     ]
-    (tmp_path / "t.html").write_text("{% for v in values %}[{{ v }}]{% endfor %}")
+    (tmp_path / "t.html").write_text(
+        "{% for v in values %}[{{ v }}]{% endfor %}{{ '<x>' if values is none }}|"
+    )
     env = environment(tmp_path)
     got = env.get_template("t.html").render(values=values)
-    assert got == "".join(f"[{escape(v)}]" for v in values)
+    assert got == "".join(f"[{escape(v)}]" for v in values) + "|"
     assert "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#39;&lt;/a&gt;" in got
     assert "<i>own</i>" in got and "<b>made</b>" in got and "<em>safe</em>" in got
 

@@ -76,3 +76,20 @@ def test_views_hash_once_and_alike_when_equal() -> None:
     other = replace(line, current=True)
     assert other != line and {line: 1, other: 2}[twin] == 1
     assert replace(line.link, text="F") != line.link
+
+
+def test_a_date_view_is_made_once_per_date_and_shows_the_date() -> None:
+    from generator.dates import PartialDate
+    from generator.views import DateView
+
+    corpus, links, _ = load(Options(content=CONTENT))
+    assert corpus is not None and links is not None
+    views = Views(corpus, links)
+    day = views.date_view(PartialDate(2022, 12, 10))
+    assert day == DateView("10 December 2022", "2022-12-10", False, "day")
+    assert views.date_view(PartialDate(2022, 12, 10)) is day
+    assert views.date_view(PartialDate(2022, 12, approximate=True)) == DateView(
+        "c. December 2022", "2022-12", True, "month"
+    )
+    assert views.date_view(PartialDate(2022, 12, 10, approximate=True)) != day
+    assert views.date_view("2022-12-10") is None and views.date_view(None) is None
