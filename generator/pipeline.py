@@ -384,11 +384,13 @@ def make_site(
     same = left if ours else None
     if same is not None:
         todo = same.stale(changed)
-    elif not ours and look is not None and look.traces is traces and look.out == out:
+    elif ours:  # (the traces tell what the site holds)
+        todo = rebuild.stale(makers, traces, changed)
+    elif look is not None and look.traces is traces and look.out == out:
         # (the site's files looked at on another core meanwhile: see `_look`)
-        todo = rebuild.stale(makers, traces, changed, out, look=False, unwritten=look.unwritten())
+        todo = rebuild.stale(makers, traces, changed, look.unwritten())
     else:
-        todo = rebuild.stale(makers, traces, changed, out, look=not ours)
+        todo = rebuild.stale(makers, traces, changed, rebuild.Unwritten(traces, out))
     spare_stamp = site_stamp(spare_folder(out))
     trusted = known and spare_stamp is not None and memo.old.get(_SPARE) == spare_stamp
     spare = memo.old.get(_SPARE_FILES) if trusted else None

@@ -52,33 +52,35 @@ def stale(
     makers: Sequence[Maker],
     traces: Mapping[str, Trace],
     changed: set[Key],
-    out: Path,
-    *,
-    look: bool = True,
     unwritten: Container[str] = (),
 ) -> list[int]:
-    """The makers to run: those with no trace, a changed input, or (unless look=False: the
-    traces are known to tell what the site holds) a file not as written; or those named
-    `unwritten` (whose files another process looked at: see `Look`)."""
+    """The makers to run: those with no trace, a changed input, or named `unwritten` (their
+    files are not in the site as written: see `Unwritten`, or `Look`)."""
     todo = []
-    site = f"{out}/"
     for index, maker in enumerate(makers):
         trace = traces.get(maker.name)
-        if (
-            trace is None
-            or not changed.isdisjoint(trace.keys)
-            or maker.name in unwritten
-            or (look and not as_written(site, trace.files))
-        ):
+        if trace is None or not changed.isdisjoint(trace.keys) or maker.name in unwritten:
             todo.append(index)
     return todo
 
 
-def unwritten(traces: Mapping[str, Trace], out: Path) -> list[str]:
+class Unwritten(Container[str]):
     """The names of the makers whose files are not in the site `out` as their trace has
-    them (a regular file with the stamp it had when written)."""
-    site = f"{out}/"
-    return [name for name, trace in traces.items() if not as_written(site, trace.files)]
+    them (a regular file with the stamp it had when written), each looked at when asked."""
+
+    def __init__(self, traces: Mapping[str, Trace], out: Path) -> None:
+        self.traces = traces
+        self.site = f"{out}/"
+
+    def __contains__(self, name: object) -> bool:
+        trace = self.traces.get(name)  # type: ignore[call-overload]
+        return trace is not None and not as_written(self.site, trace.files)
+
+
+def unwritten(traces: Mapping[str, Trace], out: Path) -> list[str]:
+    """Every name `Unwritten` holds."""
+    found = Unwritten(traces, out)
+    return [name for name in traces if name in found]
 
 
 class Look:

@@ -40,7 +40,7 @@ def test_the_makers_a_changed_key_makes_stale_are_those_rebuild_stale_finds() ->
         traces = _traces(rng)
         makers = _makers(traces)
         changed = set(rng.sample(KEYS, rng.randint(0, 4)))
-        expected = rebuild.stale(makers, traces, changed, Path("/nowhere"), look=False)
+        expected = rebuild.stale(makers, traces, changed)
         assert Readers(traces).stale(changed) == {makers[i].name for i in expected}
 
 
