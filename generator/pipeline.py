@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cache, deps, plan, rebuild, unchanged
+from . import cache, deps, plan, rebuild, search, unchanged
 from .cache import Memo
 from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
@@ -214,7 +214,8 @@ def _build(
     memos: dict[str, Memo] | None,
     changed: Iterable[Path] | None = None,
 ) -> Result:
-    inputs = listing = settings = look = None
+    inputs = listing = settings = look = read = None
+    loaded = memos is None  # (from the build cache, as the last build saved them)
     if memos is None:
         changed = None  # a hint about the last build in this process: there is none
         if options.cache is not None:
@@ -226,14 +227,16 @@ def _build(
             if isinstance(last, _State) and last.site == _site(options):
                 if last.inputs == inputs:
                     return _again(last)
-                files = _same_content(options.cache, last, settings, listing)
+                files, read = _same_content(options, last, settings, listing)
                 if files is not None:  # saved with the files' new stamps, for the next build
                     cache.save_state(options.cache, replace(last, inputs=inputs), files)
                     return _again(last)
         memos = cache.load(options.cache, MEMOS)
         look = _look(options, memos["deps"])
     try:
-        return _make(options, progress, memos, listing, changed, inputs, settings, look)
+        return _make(
+            options, progress, memos, listing, changed, inputs, settings, look, loaded, read
+        )
     finally:
         if look is not None:
             look.close()
@@ -248,10 +251,15 @@ def _make(
     inputs: str | None,
     settings: str | None,
     look: rebuild.Look | None,
+    loaded: bool = False,
+    read: unchanged.Files | None = None,
 ) -> Result:
-    """The build, given the memos (see `_build`)."""
+    """The build, given the memos (see `_build`): `loaded` from the build cache; `read`,
+    the record of the files the last build read, if loaded."""
     documents: list[Document | Unread] = []
     corpus, links, diagnostics = load(options, progress, memos, listing, documents, changed)
+    if loaded and links is not None:
+        search.vouch(links)
     # The model lives as long as the build: exempt it from the cyclic collector, which would
     # walk its millions of objects again and again while the site is made (1,000 stories:
     # serve's rebuild after a save 1.7 s -> 1.4 s). `build` gives them back at the end.
@@ -287,7 +295,7 @@ def _make(
         if inputs is not None and settings is not None and listing is not None:
             site = _site(options)
             state = _State(inputs, site, diagnostics, result.pages, result.records, settings)
-            record = unchanged.record(listing, documents, shown(options.content))
+            record = unchanged.record(listing, documents, shown(options.content), read)
         # The site is built; a cache that cannot be written only costs time next time.
         with contextlib.suppress(OSError):
             cache.save(options.cache, memos, state, record)
@@ -316,14 +324,17 @@ def _again(last: _State) -> Result:
 
 
 def _same_content(
-    folder: Path, last: _State, settings: str, listing: Listing
-) -> unchanged.Files | None:
+    options: Options, last: _State, settings: str, listing: Listing
+) -> tuple[unchanged.Files | None, unchanged.Files | None]:
     """The record of the content's files, with their new stamps, if the last build had
-    these settings and every file holds what it held then (see `unchanged`); else None."""
+    these settings and every file holds what it held then (see `unchanged`); else None.
+    And the record the last build left, if it was loaded."""
     if last.settings != settings:
-        return None
-    files = cache.load_state(folder, details=True)
-    return unchanged.still(listing, files) if isinstance(files, unchanged.Files) else None
+        return None, None
+    files = cache.load_state(options.cache, details=True)
+    if not isinstance(files, unchanged.Files):
+        return None, None
+    return unchanged.still(listing, files, shown(options.content)), files
 
 
 def _site(options: Options) -> str:

@@ -8,11 +8,15 @@ The search code (`assets/search.js`) folds case and diacritics at load time.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import operator
+import weakref
+from array import array
 from collections.abc import Mapping
-from itertools import compress, count
+from itertools import compress, count, repeat
+from typing import cast
 
 from markupsafe import Markup
 
@@ -63,7 +67,9 @@ def search_index(
     In one process (serve), the last index made here is the start: when the records have
     the ids and kinds they had, only those that are not the very objects they were, or whose
     HTML is not what it was, are looked at again (telling which is done in C over all of
-    them); the others keep their entries and digests, and their bytes in the file.
+    them); the others keep their entries and digests, and their bytes in the file. In a new
+    process, the last index a build saved (`known`'s state) is the start, when the links
+    are vouched for (see `vouch`).
     """
     data, memo = kept_index(corpus, links, known)
     if used is not None:
@@ -80,11 +86,36 @@ def kept_index(
     global _kept
     records = list(corpus.records.values())
     kept = _kept.update(records, links) if _kept is not None else None
+    if kept is None and _kept is None and known and _vouched is not None:
+        kept = _Kept.resumed(records, links, known) if _vouched() is links else None
     if kept is None:
         kept = _Kept.made(records, links, known or {}, _kept)
     _kept = kept
     return kept.data, kept.memo
 
+
+def vouch(links: Links) -> None:
+    """Vouch for `links` (until other links are): they were made from memos all loaded from
+    the build cache, as the last build saved them, so that a record the link stage did not
+    visit afresh (`Links.revisited`) has the HTML it had in that build. Then so it had in
+    the last index made, which the cache's memo of the index describes (that build made it
+    again, or every HTML it reads had the value it had then), and its entry is taken from
+    there unseen (see `_Kept.resumed`). Not for the links of a build whose memos were
+    carried over from earlier builds in the process: after a build that failed, its visits
+    are mixed with those of the last that did not."""
+    global _vouched
+    _vouched = weakref.ref(links)
+
+
+# The links last vouched for, weakly.
+_vouched: weakref.ref[Links] | None = None
+
+# Up to how many records visited afresh are each looked for in the list of ids.
+_FEW = 16
+
+# The memo's entry (beside each entry by its digest) that describes the whole index: see
+# `_Kept.state`.
+_STATE = "index"
 
 # The index file around its entries, and between two: as json.dumps({"records": entries})
 # writes it. ASCII only, so the file reads the same whatever charset a host declares for it.
@@ -107,25 +138,63 @@ class _Kept:
         records: list[Record],
         order: list[int],
         rank: list[int],
-        keys: list[tuple[str, str]],
-        texts: list[str | None],
+        keys: list[tuple[str, str]] | None,
+        texts: list[str] | None,
         fingerprints: list[str],
         digests: list[str],
         entries: list[str],
+        links: Links,
     ) -> None:
         self.records = records
         self.order = order
         self.rank = rank  # where each record's entry is: the inverse of `order`
-        self.keys = keys
-        self.texts = texts
+        # (None: made when first asked for, `texts` from these links' HTML)
+        self._keys, self._texts = keys, texts
+        self._links: Links | None = links if texts is None else None
         self.fingerprints = fingerprints
         self.digests = digests
         self.entries = entries
         self.memo = dict(zip(digests, entries, strict=True))
         self.data = b"".join((_HEAD, ", ".join(entries).encode("ascii"), _TAIL))
+        self.lengths = _lengths(links.html)
+        self.shape: tuple[str, str] | None = None
+        self.memo[_STATE] = self.state()
         # (None: not known. A new process makes one index and may make no other: it is
         # worked out by the first `update`, which compares the HTML key by key instead.)
         self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
+
+    @property
+    def keys(self) -> list[tuple[str, str]]:
+        """The HTML keys of the entries, FIELDS at a time, in the index's order."""
+        if self._keys is None:
+            self._keys = [(self.records[i].id, name) for i in self.order for name in FIELDS]
+        return self._keys
+
+    @property
+    def texts(self) -> list[str]:
+        """The HTML of `keys` that the entries were made from ('' if missing)."""
+        if self._texts is None:
+            assert self._links is not None
+            self._texts = list(map(self._links.html.get, self.keys, repeat("")))
+            self._links = None
+        return self._texts
+
+    def state(self) -> str:
+        """What a new process needs to make the next index from this one (`resumed`), as
+        one text, quick to load: the records' ids (in the corpus's order), `order`, and by
+        entry the fingerprint and digest of its record, and the length of each HTML
+        and the length of every HTML of the links, in their order (`lengths`). Each part's
+        length, then the parts."""
+        if self.shape is None:  # (the same while the records have the same ids)
+            order = array("I", self.order).tobytes().decode("latin-1")
+            self.shape = "\0".join(map(_ID, self.records)), order
+        parts = (
+            *self.shape,
+            "\0".join(self.fingerprints),
+            "\0".join(self.digests),
+            self.lengths.tobytes().decode("latin-1"),
+        )
+        return " ".join(str(len(part)) for part in parts) + "\n" + "".join(parts)
 
     def saw(self, html: Mapping[tuple[str, str], str]) -> None:
         """Keep the keys and values of `html`, with where each key is among `keys`."""
@@ -139,19 +208,17 @@ class _Kept:
     ) -> _Kept:
         """Every entry, each taken from `last` (by id) if its record's fingerprint and HTML
         are as then, else from `known` by its digest, else made."""
-        order = sorted(
-            range(len(records)),
-            key=lambda i: (records[i].kind != STORY, records[i].kind, records[i].id),
-        )
+        ranks = list(map(_rank_key, records))
+        order = sorted(range(len(records)), key=ranks.__getitem__)
         rank = [0] * len(order)
         for index, position in enumerate(order):
             rank[position] = index
         keys = [(records[i].id, name) for i in order for name in FIELDS]
-        texts = list(map(links.html.get, keys))
+        texts = list(map(links.html.get, keys, repeat("")))
         then = last.by_id() if last is not None else {}
         fingerprints, digests, entries = [], [], []
         # Each entry's HTML, '' if missing: FIELDS at a time, as `_fields` gives them.
-        every = iter([t or "" for t in texts])
+        every = iter(texts)
         fields = zip(*[every] * len(FIELDS), strict=True)
         for position, now in zip(order, fields, strict=True):
             record = records[position]
@@ -163,7 +230,71 @@ class _Kept:
             fingerprints.append(record.fingerprint)
             digests.append(digest)
             entries.append(entry)
-        return cls(records, order, rank, keys, texts, fingerprints, digests, entries)
+        return cls(records, order, rank, keys, texts, fingerprints, digests, entries, links)
+
+    @classmethod
+    def resumed(cls, records: list[Record], links: Links, known: Mapping[str, str]) -> _Kept | None:
+        """The index made from the last one a build saved, which `known` (its memo, with
+        its state) describes, for links vouched for (see `vouch`): an entry is made again
+        when its record's fingerprint, or the length of any of its HTML, is not what it
+        was, or the link stage visited its record afresh; the others are taken from the
+        memo, their HTML not looked at. None (to be made afresh) if the records have not
+        the ids they had, in the same order, or a record changed its place in the index,
+        or the links have not as many HTML keys, or the memo lacks an entry."""
+        parts = _parts(known.get(_STATE), 5)
+        if parts is None or parts[0] != "\0".join(map(_ID, records)):
+            return None
+        _, order_text, fingerprints_then, digests_then, lengths_text = parts
+        size = len(records)
+        order_array, lengths_then = array("I"), array("I")
+        try:
+            order_array.frombytes(order_text.encode("latin-1"))
+            lengths_then.frombytes(lengths_text.encode("latin-1"))
+        except (UnicodeEncodeError, ValueError):
+            return None
+        order = order_array.tolist()
+        fingerprints, digests = fingerprints_then.split("\0"), digests_then.split("\0")
+        if not len(order) == len(fingerprints) == len(digests) == size:
+            return None
+        ranked = list(map(records.__getitem__, order))
+        now = list(map(_FINGERPRINT, ranked))
+        # Records changed (but for a story's body), visited afresh, or with HTML of another
+        # length (which vouching tells cannot be: made again all the same).
+        dirty = set(compress(count(), map(operator.ne, now, fingerprints)))
+        if not all(_in_place(ranked, index) for index in dirty):
+            return None
+        touched = set(links.revisited)
+        lengths = _lengths(links.html)
+        if lengths != lengths_then:
+            if len(lengths) != len(lengths_then):
+                return None
+            keys = list(links.html)
+            for place in compress(count(), map(operator.ne, lengths, lengths_then)):
+                record_id, name = keys[place]
+                if name in FIELDS:
+                    touched.add(record_id)
+        if touched:
+            ranked_ids = list(map(_ID, ranked))
+            if len(touched) > _FEW:
+                where = {record_id: index for index, record_id in enumerate(ranked_ids)}
+                dirty.update(where[i] for i in touched if i in where)
+            else:  # (a few: each found in C)
+                for record_id in touched:
+                    with contextlib.suppress(ValueError):
+                        dirty.add(ranked_ids.index(record_id))
+        entries = list(map(known.get, digests))
+        html = links.html
+        for index in dirty:
+            record = ranked[index]
+            fields = tuple(html.get((record.id, name), "") for name in FIELDS)
+            digests[index], entries[index] = _entry(record, fields, links, known)
+        if None in entries:
+            return None
+        rank = [0] * size
+        for index, position in enumerate(order):
+            rank[position] = index
+        entries_made = cast(list[str], entries)
+        return cls(records, order, rank, None, None, now, digests, entries_made, links)
 
     def update(self, records: list[Record], links: Links) -> _Kept | None:
         """This index for `records` and `links`, with the entries that changed made again;
@@ -190,7 +321,7 @@ class _Kept:
                     texts[slot] = values_now[place]
                     dirty.add(slot // width)
         else:
-            texts = list(map(html.get, self.keys))
+            texts = list(map(html.get, self.keys, repeat("")))
             dirty.update(j // width for j in compress(count(), map(operator.ne, texts, self.texts)))
         changed: dict[int, tuple[str, str, str]] = {}  # index -> fingerprint, digest, entry
         for index in sorted(dirty):
@@ -200,13 +331,15 @@ class _Kept:
                 changed[index] = (record.fingerprint, *_entry(record, now, links, {}))
         kept = _Kept.__new__(_Kept)
         kept.records, kept.order, kept.rank = records, self.order, self.rank
-        kept.keys, kept.texts = self.keys, texts
+        kept._keys, kept._texts, kept._links = self.keys, texts, None
         kept.fingerprints, kept.digests, kept.entries = (
             self.fingerprints,
             self.digests,
             self.entries,
         )
-        kept.memo, kept.data = self.memo, self.data
+        kept.memo, kept.data, kept.shape = self.memo, self.data, self.shape
+        lengths = _lengths(html)
+        kept.lengths = self.lengths if lengths == self.lengths else lengths
         if seen is None:
             kept.saw(html)
         else:
@@ -223,6 +356,9 @@ class _Kept:
                 kept.memo.pop(self.digests[index], None)
             kept.memo.update({digest: entry for _, digest, entry in changed.values()})
             kept.data = self._patched(kept.entries, changed)
+        if changed or kept.lengths is not self.lengths:
+            kept.memo = kept.memo.copy() if kept.memo is self.memo else kept.memo
+            kept.memo[_STATE] = kept.state()
         return kept
 
     def _patched(self, entries: list[str], changed: dict[int, tuple[str, str, str]]) -> bytes:
@@ -253,10 +389,47 @@ class _Kept:
         }
 
 
-def _fields(texts: list[str | None], index: int) -> tuple[str, ...]:
-    """The HTML of the FIELDS of entry `index` in `texts`, '' if missing."""
+def _fields(texts: list[str], index: int) -> tuple[str, ...]:
+    """The HTML of the FIELDS of entry `index` in `texts` ('' if missing)."""
     width = len(FIELDS)
-    return tuple(t or "" for t in texts[index * width : index * width + width])
+    return tuple(texts[index * width : index * width + width])
+
+
+def _parts(state: object, count: int) -> list[str] | None:
+    """The `count` parts of a state (see `_Kept.state`); None if it is not one."""
+    if not isinstance(state, str):
+        return None
+    head, _, body = state.partition("\n")
+    sizes = head.split(" ")
+    if len(sizes) != count or not all(size.isdigit() for size in sizes):
+        return None
+    parts, at = [], 0
+    for size in map(int, sizes):
+        parts.append(body[at : at + size])
+        at += size
+    return parts if at == len(body) else None
+
+
+def _lengths(html: Mapping[tuple[str, str], str]) -> array[int]:
+    """The length of every HTML, in the order of the keys."""
+    return array("I", map(len, html.values()))
+
+
+_ID = operator.attrgetter("id")
+_FINGERPRINT = operator.attrgetter("fingerprint")
+
+
+def _rank_key(record: Record) -> tuple[bool, str, str]:
+    """Where a record's entry goes in the index: stories first, then by kind, then by id."""
+    return record.kind != STORY, record.kind, record.id
+
+
+def _in_place(ranked: list[Record], index: int) -> bool:
+    """Whether the record at `index` in `ranked` (the index's order) is between its
+    neighbours in that order."""
+    key = _rank_key(ranked[index])
+    before = index == 0 or _rank_key(ranked[index - 1]) < key
+    return before and (index == len(ranked) - 1 or key < _rank_key(ranked[index + 1]))
 
 
 def _entry(

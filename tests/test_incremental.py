@@ -880,3 +880,50 @@ def test_a_new_process_keeps_the_spare_by_difference_only_when_it_has_the_site_n
     assert alike == ["alike"]
     edit(more)
     assert alike == ["alike", "alike"]
+
+
+def test_the_index_is_not_taken_from_the_cache_for_links_whose_memos_a_failed_build_mixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rebuilds in one process, as serve's: the first, from the cache, does not make the
+    search index (an image redrawn); the next fails after linking a story's new text (of
+    the same length) for a broken link in another story; the one after it, the link mended,
+    makes the index. Its links come from memos carried over from both: the story's visit is
+    the failed build's, not made afresh, and not what the cache's index was made from. So
+    the index is not made from the cache's (`search.vouch`): the site is the clean one."""
+    content, options = _built(tmp_path)
+    image = content / "stories" / "concession-dispute" / "locator.png"
+    image.write_bytes(image.read_bytes() + b"\0")
+    monkeypatch.setattr(search, "_kept", None)  # as in a new process
+    result = build(options)
+    assert result.written and search._kept is None  # (the index was not made)
+    memos = cache.carry(result.memos, True)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    assert _sub(story, "on 10 December", "on 19 December")  # (its body)
+    other = content / "stories" / "concession-dispute" / "index.md"
+    text = other.read_text("utf-8")
+    other.write_text(text + "\nSee [[no-such-record]].\n", "utf-8")
+    failed = build(options, memos=memos)
+    assert failed.failed and not failed.written
+    memos = cache.carry(failed.memos, False)
+    other.write_text(text, "utf-8")
+    result = build(options, memos=memos)
+    assert result.written
+    assert b"on 19 December" in (tmp_path / "site" / search.INDEX).read_bytes()
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def test_a_story_edited_then_put_back_is_a_real_build_each_time(tmp_path: Path) -> None:
+    """The record of the files read is made again for the folders whose entries changed
+    (see `unchanged.record`): after the edit, the story's text is the edited one, so its
+    text put back (with new stamps) is a change, not a file saved unchanged."""
+    content, options = _built(tmp_path)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    text = story.read_text("utf-8")
+    story.write_text(text.replace("on 10 December", "on 19 December"), "utf-8")
+    edited = build(options)
+    assert edited.written and not edited.unchanged
+    story.write_text(text, "utf-8")
+    again = build(options)
+    assert again.written and not again.unchanged
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)

@@ -193,3 +193,99 @@ def test_the_index_maker_notes_every_record_read_as_iterating_the_corpus_would(
         assert reads == iterated == {"all"}
         assert files[search.INDEX] == search.search_index(corpus, links)
         assert search._kept is not None and shop.used is search._kept.memo
+
+
+def as_linked(model: Model, edited: Model) -> Model:
+    """The edited model as a new process's link stage gives it: the records whose HTML
+    differs from the model's visited afresh (`Links.revisited`)."""
+    (_, links), (corpus, now) = model, edited
+    keys = links.html.keys() | now.html.keys()
+    revisited = {i for i, name in keys if links.html.get((i, name)) != now.html.get((i, name))}
+    return corpus, replace(now, revisited=frozenset(revisited))
+
+
+def fresh(model: Model, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, dict[str, str]]:
+    """The index and memo made afresh, with nothing kept."""
+    monkeypatch.setattr(search, "_kept", None)
+    memo: dict[str, str] = {}
+    return search.search_index(*model, used=memo), memo
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=lambda e: e.__name__)
+def test_a_new_process_makes_the_index_from_the_one_the_cache_keeps(
+    model: Model, edit: Callable[[Model], Model], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the last build's memo (`known`) and links vouched for, only the entries of
+    records that changed or were visited afresh are made; bytes and memo as made afresh."""
+    _, known = fresh(model, monkeypatch)
+    edited = as_linked(model, edit(model))
+    index, memo = fresh(edited, monkeypatch)
+    made: list[str] = []
+    real = search._Kept.resumed
+    monkeypatch.setattr(
+        search._Kept, "resumed", lambda *a: made.append("resumed") or real(*a)  # type: ignore
+    )
+    monkeypatch.setattr(search, "_kept", None)
+    search.vouch(edited[1])
+    assert search.kept_index(*edited, known) == (index, memo)
+    assert made == ["resumed"]
+    # Unless they are not vouched for.
+    made.clear()
+    monkeypatch.setattr(search, "_kept", None)
+    search.vouch(model[1])
+    assert search.kept_index(*edited, known) == (index, memo)
+    assert made == []
+
+
+def test_a_new_process_makes_again_the_entries_that_changed_only(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before, known = fresh(model, monkeypatch)
+    ids = ranked(model[0])
+    corpus, links = model
+    model = corpus, replace(links, revisited=frozenset())  # (the fixture's: every record)
+    shorter = (ids[8], "summary", "<p>Short.</p>")
+    renamed_and_shorter = with_html(renamed(model), shorter)
+    expected, _ = fresh(renamed_and_shorter, monkeypatch)
+    made: list[str] = []
+    real = search._entry
+    monkeypatch.setattr(
+        search, "_entry", lambda record, *a: made.append(record.id) or real(record, *a)
+    )
+
+    def resumed(now: Model) -> bytes:
+        monkeypatch.setattr(search, "_kept", None)
+        search.vouch(now[1])
+        made.clear()
+        data, _ = search.kept_index(*now, known)
+        return data
+
+    # Visited afresh: its entry is made again (and found the same).
+    assert resumed((corpus, replace(links, revisited=frozenset([ids[4]])))) == before
+    assert made == [ids[4]]
+    # Renamed (its fingerprint), and a summary of another length, not visited afresh.
+    assert resumed(renamed_and_shorter) == expected
+    assert sorted(made) == sorted([ids[10], ids[8]])
+    # The same length, not visited afresh: taken for unchanged (what vouching tells).
+    html = links.html[ids[8], "summary"]
+    same_length = with_html(model, (ids[8], "summary", html.replace("<p>", "<b>", 1)))
+    assert len(same_length[1].html[ids[8], "summary"]) == len(html)
+    assert resumed(same_length) == before
+    assert made == []
+
+
+@pytest.mark.parametrize(
+    "state",
+    [None, 7, "", "5 5\nabcde", "1 1 1 1 1\nabcde", "1 1 1 1 9\nabcd", "x 1 1 1 1\nabcde"],
+)
+def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
+    model: Model, state: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, known = fresh(model, monkeypatch)
+    monkeypatch.setattr(search, "_kept", None)
+    search.vouch(model[1])
+    broken = {k: v for k, v in known.items() if k != search._STATE}
+    if state is not None:
+        broken[search._STATE] = state  # type: ignore[assignment]
+    assert search._Kept.resumed(list(model[0].records.values()), model[1], broken) is None
+    assert search.kept_index(*model, broken) == (index, known)
