@@ -223,7 +223,9 @@ def test_a_new_process_makes_the_index_from_the_one_the_cache_keeps(
     made: list[str] = []
     real = search._Kept.resumed
     monkeypatch.setattr(
-        search._Kept, "resumed", lambda *a: made.append("resumed") or real(*a)  # type: ignore
+        search._Kept,
+        "resumed",
+        lambda *a: made.append("resumed") or real(*a),  # type: ignore
     )
     monkeypatch.setattr(search, "_kept", None)
     search.vouch(edited[1])

@@ -83,6 +83,7 @@ def test_a_record_keeps_the_parts_of_the_folders_listed_as_then(tmp_path: Path) 
     assert again == _record(content)
     assert again.folders["actors"] is files.folders["actors"]  # (not pickled again)
     assert again.folders["places"] != files.folders["places"]
-    assert unchanged.record(listing, documents, "shown", files).folders["actors"] != (
-        files.folders["actors"]
+    assert (
+        unchanged.record(listing, documents, "shown", files).folders["actors"]
+        != (files.folders["actors"])
     )
