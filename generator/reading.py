@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
@@ -119,10 +119,8 @@ def read_content(
         listing = walk(content)
     # Where the files are on disk: the listing's top, then each file's path below it.
     root = listing.root
-    files = _files(listing, content, base, diagnostics)
-    for folder, group in itertools.groupby(files, key=itemgetter(2)):
-        found = [(relative, status) for relative, status, _ in group]
-        documents.extend(_folder(folder, found, root, top, diagnostics, memo))
+    for folder, files in _files(listing, content, base, diagnostics):
+        documents.extend(_folder(folder, files, root, top, diagnostics, memo))
     if not any(d.kind == "site" for d in documents) and not any(
         d.code == "E0101" and d.location.path.endswith(SITE_FILE) for d in diagnostics.items
     ):
@@ -134,10 +132,11 @@ def read_content(
         )
     if memo is not None:  # what the next build given this memo's entries may start from
         folders = {folder.path: folder for folder in listing.folders}
-        where = {document.path: i for i, document in enumerate(documents)}
-        kept = [_unread(d, top, root) for d in documents]
+        kept = documents.copy()
+        for i in [i for i, d in enumerate(documents) if type(d) is Document]:
+            kept[i] = _unread(documents[i], top, root)
         items = diagnostics.items
-        _last.keep(memo.new, _Last(os.fspath(content), top, root, folders, kept, where, items))
+        _last.keep(memo.new, _Last(os.fspath(content), top, root, folders, kept, items))
     return documents, diagnostics.items
 
 
@@ -175,15 +174,19 @@ class Recent(Generic[_T]):
 class _Last:
     """What a `read_content` with a memo read: the content folder, how its paths are shown
     and where it is on disk, its folders by path as listed, the documents (unread, but for
-    site.yaml), each document's index by path, and every problem."""
+    site.yaml), and every problem; and each document's index by path (made when first
+    asked for: a new process reads once)."""
 
     content: str
     top: str
     root: str
     folders: dict[str, Folder]
     documents: list[Document | Unread]
-    where: dict[str, int]
     diagnostics: list[Diagnostic]
+
+    @cached_property
+    def where(self) -> dict[str, int]:
+        return {document.path: i for i, document in enumerate(self.documents)}
 
 
 _last: Recent[_Last] = Recent()
@@ -270,7 +273,9 @@ def _reread(
         news.setdefault(folder.path, {})[shown] = (document, new, found.items)
     for path, saved in news.items():
         _refile(folders[path], saved, last.top, last.root, memo)
-    _last.keep(memo.new, replace(last, folders=folders, documents=kept, diagnostics=diagnostics))
+    again = replace(last, folders=folders, documents=kept, diagnostics=diagnostics)
+    again.__dict__["where"] = last.where  # (the same paths in the same places)
+    _last.keep(memo.new, again)
     return documents, diagnostics
 
 
@@ -309,13 +314,14 @@ def _refile(
 
 def _folder(
     folder: Folder,
-    files: list[tuple[str, os.stat_result]],
+    listed: _Files,
     root: str,
     top: str,
     diagnostics: Diagnostics,
     memo: Memo | None,
 ) -> list[Document | Unread]:
-    """The documents of one folder's regular `files` (path below the content folder, stat).
+    """The documents of one folder's regular files (`listed`: path below the content
+    folder, stat), if it holds any.
 
     A folder whose entries have the stamps (`Folder.stamps`) they had in the memo's build
     gives that build's documents (unread) and problems again, without a look at each file:
@@ -323,17 +329,22 @@ def _folder(
     folder itself, whose site.yaml is always read; nor a folder that holds links, which may
     lead elsewhere.)
     """
-    links = any(stat.S_ISLNK(s.st_mode) for _, s in folder.entries)
-    if memo is None or folder.path == "" or links:
-        return [d for _, d in _classified(files, folder, root, top, diagnostics, memo)]
+    if memo is None or folder.path == "" or listed.links:
+        return [d for _, d in _classified(listed.files, folder, root, top, diagnostics, memo)]
     key = f"folder\0{root}\0{top}\0{folder.path}"
     known = memo.get(key)
     if known is not None and known[0] == folder.stamps:
         _, documents, problems, stamps = known
         diagnostics.extend(problems)
-        for stamp in stamps:  # each file's own entry, for the build after the folder changes
-            memo.get(stamp)
+        # Each file's own entry, for the build after the folder changes.
+        old = memo.old
+        try:
+            memo.new.update(zip(stamps, map(old.__getitem__, stamps), strict=True))
+        except KeyError:  # (an entry the memo lacks: each that it has, one by one)
+            for stamp in stamps:
+                memo.get(stamp)
         return list(documents)
+    files = listed.files
     found = Diagnostics()
     classified = _classified(files, folder, root, top, found, memo)
     diagnostics.extend(found.items)
@@ -403,13 +414,31 @@ def _display(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
+class _Files(NamedTuple):
+    """A folder's regular files (path below the content folder, stat), in the order of their
+    names, listed when first asked for; and whether the folder holds links."""
+
+    folder: Folder
+    links: bool
+
+    @property
+    def files(self) -> list[tuple[str, os.stat_result]]:
+        path = self.folder.path
+        prefix = f"{path}/" if path else ""
+        return [
+            (prefix + name, status)
+            for name, status in self.folder.entries
+            if name[:1] != "." and stat.S_ISREG(status.st_mode)
+        ]
+
+
 def _files(
     listing: Listing, content: Path, base: Path, diagnostics: Diagnostics
-) -> list[tuple[str, os.stat_result, Folder]]:
-    """Every regular file in `listing` (path below the content folder, stat, folder), in the
+) -> list[tuple[Folder, _Files]]:
+    """Every folder in `listing` that holds regular files, with them (`_Files`), in the
     order os.walk finds them: hidden files and folders skipped, links reported, never
     followed, and every folder that cannot be listed reported."""
-    found: list[tuple[str, os.stat_result, Folder]] = []
+    found: list[tuple[Folder, _Files]] = []
     for folder in listing.folders:
         if folder.hidden:
             continue
@@ -424,19 +453,17 @@ def _files(
                 f"cannot read the folder: {error.strerror or error}",
             )
             continue
-        links = [n for n, s in folder.entries if stat.S_ISLNK(s.st_mode) and n[:1] != "."]
-        to_folders = [n for n in links if os.path.isdir(os.path.join(here, n))]
+        links = [n for n, s in folder.entries if stat.S_ISLNK(s.st_mode)]
+        shown = [n for n in links if n[:1] != "."]
+        to_folders = [n for n in shown if os.path.isdir(os.path.join(here, n))]
         for name in to_folders:
             _refuse_link(Path(here, name), base, diagnostics, "folder")
-        prefix = f"{path}/" if path else ""
-        for name, status in folder.entries:
-            if name[:1] == ".":
-                continue
-            mode = status.st_mode
-            if stat.S_ISREG(mode):
-                found.append((prefix + name, status, folder))
-            elif stat.S_ISLNK(mode) and name not in to_folders:
+        for name in shown:
+            if name not in to_folders:
                 _refuse_link(Path(here, name), base, diagnostics, "file")
+        regular = (n[:1] != "." and stat.S_ISREG(s.st_mode) for n, s in folder.entries)
+        if any(regular):
+            found.append((folder, _Files(folder, bool(links))))
     return found
 
 
