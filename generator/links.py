@@ -38,14 +38,27 @@ STORY_LINKS = f"{MENTIONS} {TITLES[STORY].lower()}"
 RESERVED_IDS = frozenset({"main", "facts", "chronology", "sources", "backlinks", "story", "search"})
 
 
-@dataclass(frozen=True, order=True)
-class Edge:
-    """`source` refers to `target`; `relation` names how ('notes.to', 'mentions')."""
+class Edge(NamedTuple):
+    """`source` refers to `target`; `relation` names how ('notes.to', 'mentions').
+
+    A tuple (compared and hashed as the tuple of its fields, as a frozen dataclass would
+    be), without a `__dict__`: the memo keeps every record's edges, some 400,000 at 10,000
+    stories. It unpickles by `tuple.__new__`, in C, not by a Python call per edge.
+    """
 
     source: str
     target: str
     relation: str
     label: str
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # The target interned: the very str of the record it names (see `model._intern`),
+        # which the markdown memo's pickle refers to, not a copy per edge.
+        return _new_tuple, (Edge, tuple(map(_intern, self)))
+
+
+_new_tuple = tuple.__new__
+_intern = sys.intern
 
 
 @dataclass(frozen=True)

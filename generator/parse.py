@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import tzinfo
@@ -533,6 +534,7 @@ def _build_record(
         if problem:
             # At the value, as for a role's `to`: the date is what needs changing.
             diagnostics.error(_node_location(document.path, node.get("end")), "E0502", problem)
+    record_id = sys.intern(record_id)  # one str for the id, its refs and edges (`model`)
     if not isinstance(name, str):
         return Record(
             kind, record_id, record_id, location, values, locations, body, document.assets
@@ -590,6 +592,7 @@ class _FieldChecker:
                 suggested.update(difflib.get_close_matches(name, sorted(declared), 3, 0.6))
                 self.error(key, "E0302", f"unknown field '{clip(name)}' for {what}{suggestion}")
                 continue
+            name = declaration.name  # (equal, and one str for every record's field)
             locations[name] = self.at(key)
             if isinstance(value, Scalar) and value.is_null and value.plain:
                 continue  # an empty field is the same as a missing one

@@ -3,13 +3,20 @@ story members and publishers."""
 
 from __future__ import annotations
 
+import pickle
+import shutil
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
+from test_determinism import FULL
+
+from generator import cache
 from generator.dates import parse_date
 from generator.diagnostics import Diagnostic, Location
 from generator.links import Edge, Links, _even_slices, link_corpus
 from generator.model import Citation, Corpus, Publisher, Record, Ref, Site, Text
+from generator.pipeline import MEMOS, Options, build
 
 SITE = Site(title="Links", tz=UTC)
 
@@ -361,3 +368,48 @@ def test_linking_on_two_processes_gives_the_same_links() -> None:
     assert forked == alone
     assert forked_diagnostics == alone_diagnostics
     assert forked.html[("extra-3", "summary")] == alone.html[("extra-3", "summary")]
+
+
+def test_an_edge_compares_and_shows_as_the_dataclass_it_was_and_unpickles_in_c() -> None:
+    edge = Edge("a", "b", "mentions", "Mentioned in stories")
+    assert edge.source == "a" and edge.target == "b" and edge.label == "Mentioned in stories"
+    assert repr(edge) == (
+        "Edge(source='a', target='b', relation='mentions', label='Mentioned in stories')"
+    )
+    assert edge == Edge("a", "b", "mentions", "Mentioned in stories")
+    assert hash(edge) == hash(("a", "b", "mentions", "Mentioned in stories"))
+    assert sorted([Edge("b", "a", "x", "y"), edge, Edge("a", "a", "z", "z")]) == [
+        Edge("a", "a", "z", "z"),
+        edge,
+        Edge("b", "a", "x", "y"),
+    ]
+    assert not hasattr(edge, "__dict__")
+    # Unpickled by tuple.__new__ (no Python call per edge), with its strs interned.
+    made, args = edge.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    assert made is tuple.__new__ and args == (Edge, tuple(edge))
+    # Equal strs made apart (as by two workers) are written once.
+    one, other = ("".join(["tar", "get"]) for _ in range(2))
+    both = [Edge("a", one, "r", "l"), Edge("b", other, "r", "l")]
+    first, second = pickle.loads(pickle.dumps(both, pickle.HIGHEST_PROTOCOL))
+    assert type(first) is Edge and [first, second] == both
+    assert first.target is second.target
+
+
+def test_a_cached_link_keeps_each_edge_target_as_its_records_own_id(tmp_path: Path) -> None:
+    """Edges found by workers name their targets with strs of their own: the cache writes
+    the record's id instead, which the markdown memo's pickle refers to (one str per id)."""
+    content, folder = tmp_path / "content", tmp_path / "cache"
+    shutil.copytree(FULL, content)
+    result = build(Options(content=content, out=tmp_path / "site", cache=folder, jobs=2))
+    assert result.written, [d.format() for d in result.diagnostics]
+    memos = cache.load(folder, MEMOS)
+    ids = {record.id: record.id for records, _ in memos["parse"].old.values() for record in records}
+    edges = [
+        edge
+        for key, entry in memos["markdown"].old.items()
+        if key.startswith("record:")
+        for edge in entry[1].edges
+    ]
+    assert len(edges) > 50
+    for edge in edges:
+        assert edge.source is ids[edge.source] and edge.target is ids[edge.target], edge
