@@ -10,6 +10,7 @@ import functools
 import html
 import html.entities
 import re
+import sys
 import threading
 import unicodedata
 import xml.etree.ElementTree as etree
@@ -186,12 +187,39 @@ _TOO_MUCH_HERE = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rendered:
+    """A text's HTML, the ids of its [[links]] (those found, those not) and the link targets
+    it left out. In slots, without a `__dict__`: the build cache keeps some 50,000."""
+
     html: str
     links: tuple[str, ...]
     unresolved: tuple[str, ...]
     rejected_urls: tuple[str, ...]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The ids interned: the very strs of the records they name, which the markdown
+        # memo's pickle refers to (see `model._intern`), not a copy per link.
+        links = tuple(map(sys.intern, self.links))
+        return _rendered, (self.html, links, self.unresolved, self.rejected_urls)
+
+
+def _rendered(
+    html: str, links: tuple[str, ...], unresolved: tuple[str, ...], rejected_urls: tuple[str, ...]
+) -> Rendered:
+    """A Rendered as pickled (see `Rendered.__reduce__`), past its frozen `__setattr__`."""
+    rendered = object.__new__(Rendered)
+    _set_html(rendered, html)
+    _set_links(rendered, links)
+    _set_unresolved(rendered, unresolved)
+    _set_rejected_urls(rendered, rejected_urls)
+    return rendered
+
+
+_set_html = vars(Rendered)["html"].__set__
+_set_links = vars(Rendered)["links"].__set__
+_set_unresolved = vars(Rendered)["unresolved"].__set__
+_set_rejected_urls = vars(Rendered)["rejected_urls"].__set__
 
 
 # The id may not hold backticks, backslashes or angle brackets: those are the characters that

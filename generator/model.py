@@ -93,11 +93,16 @@ class Text:
         data = self.value.encode("utf-8", "backslashreplace")
         return hashlib.blake2b(data, digest_size=16).hexdigest()
 
+    if not TYPE_CHECKING:  # (for mypy, every attribute would be there)
+
+        def __getattr__(self, name: str) -> Any:
+            # An unpickled text makes its location when first asked (see `_at`).
+            return _located(self, name)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        where = self.location
+        path, line, column = _at(self)
         digest = self.__dict__.get("digest")
-        path = _intern(where.path)
-        return _text, (self.value, path, where.line, where.column, self.origin, digest)
+        return _text, (self.value, _intern(path), line, column, self.origin, digest)
 
 
 @dataclass(frozen=True)
@@ -162,12 +167,13 @@ class Record:
     if not TYPE_CHECKING:  # (for mypy, every attribute would be there)
 
         def __getattr__(self, name: str) -> Any:
-            # An unpickled record makes its field locations when first asked (from its
-            # `_places`, see `__reduce__`): most records of a rebuild are never asked.
+            # An unpickled record makes its location and field locations when first asked
+            # (from its `_at` and `_places`, see `__reduce__`): most records of a rebuild
+            # are never asked.
             places = self.__dict__.get("_places") if name == "field_locations" else None
             if places is None:
-                raise AttributeError(name)
-            made = self.__dict__["field_locations"] = _field_locations(self.location.path, places)
+                return _located(self, name)
+            made = self.__dict__["field_locations"] = _field_locations(_at(self)[0], places)
             return made
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -193,8 +199,7 @@ class Record:
         ).hexdigest()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        where = self.location
-        path = where.path
+        path, line, column = _at(self)
         places: Any = self.__dict__.get("_places")
         if places is None:
             places = self.field_locations
@@ -211,8 +216,8 @@ class Record:
             _intern(self.id),
             self.name,
             _intern(path),
-            where.line,
-            where.column,
+            line,
+            column,
             self.fields,
             places,
             self.body,
@@ -400,13 +405,35 @@ _set_line = vars(Ref)["_line"].__set__
 _set_column = vars(Ref)["_column"].__set__
 
 
+def _at(made: Record | Text) -> tuple[str, int, int]:
+    """The path, line and column of an unpickled record's or text's location, without
+    making the Location (see `_located`)."""
+    at: tuple[str, int, int] | None = made.__dict__.get("_at")
+    if at is None:
+        where = made.location
+        at = where.path, where.line, where.column
+    return at
+
+
+def _located(made: Record | Text, name: str) -> Location:
+    """The location of an unpickled record or text, made when first asked from its `_at`
+    (path, line, column), and kept. (Most records of a rebuild are never asked: a tuple is
+    one object, a Location two, with its dict.)"""
+    state = made.__dict__
+    at = state.get("_at") if name == "location" else None
+    if at is None:
+        raise AttributeError(name)
+    location = state["location"] = _location(*at)
+    return location
+
+
 def _text(
     value: str, path: str, line: int, column: int, origin: str | None, digest: str | None
 ) -> Text:
     text = _new(Text)
     state = text.__dict__
     state["value"] = value
-    state["location"] = _location(path, line, column)
+    state["_at"] = (path, line, column)  # the location, made when first asked
     state["origin"] = origin
     if digest is not None:
         state["digest"] = digest
@@ -455,7 +482,7 @@ def _record(
     state["kind"] = kind
     state["id"] = _intern(id)
     state["name"] = name
-    state["location"] = _location(path, line, column)
+    state["_at"] = (path, line, column)  # the location, made when first asked
     state["fields"] = fields
     if isinstance(places, tuple):
         state["_places"] = places  # the field locations, made when first asked

@@ -11,10 +11,11 @@ from typing import Any
 
 from test_determinism import FULL
 
-from generator import cache
+from generator import cache, links
 from generator.dates import parse_date
 from generator.diagnostics import Diagnostic, Location
 from generator.links import Edge, Links, _even_slices, link_corpus
+from generator.markup import Rendered
 from generator.model import Citation, Corpus, Publisher, Record, Ref, Site, Text
 from generator.pipeline import MEMOS, Options, build
 
@@ -413,3 +414,26 @@ def test_a_cached_link_keeps_each_edge_target_as_its_records_own_id(tmp_path: Pa
     assert len(edges) > 50
     for edge in edges:
         assert edge.source is ids[edge.source] and edge.target is ids[edge.target], edge
+    # So do the renderings' links and lookups, and the backlinks and story members.
+    renderings = [
+        entry for entry in memos["markdown"].old.values() if isinstance(entry, links._Rendering)
+    ]
+    named = [i for r in renderings for i in (*r.rendered.links, *r.lookups[0::2]) if i in ids]
+    assert len(named) > 20
+    assert all(i is ids[i] for i in named)
+    derived = memos["markdown"].old[links._DERIVED]
+    members = [i for group in derived.story_members.values() for i in group]
+    sources = [i for entry in derived.backlinks.values() for _, group in entry for i in group]
+    assert len(members) > 20 and len(sources) > 20
+    assert all(i is ids[i] for i in members + sources)
+
+
+def test_a_rendering_pickles_without_a_dict_or_a_pair_per_lookup() -> None:
+    rendered = Rendered("<p>x</p>", ("a", "b"), ("c",), ())
+    one, other = ("".join(["tar", "get"]) for _ in range(2))
+    lookups = (one, ("target/index.html", "T"), "missing", None)
+    both = [links._Rendering(rendered, lookups), links._Rendering(rendered, (other, None))]
+    first, second = pickle.loads(pickle.dumps(both, pickle.HIGHEST_PROTOCOL))
+    assert type(first) is links._Rendering and [first, second] == both
+    assert first.lookups[0] is second.lookups[0]  # one str, however many lookups
+    assert not hasattr(first.rendered, "__dict__") and first.rendered == rendered

@@ -118,7 +118,10 @@ def test_an_unpickled_record_and_reference_make_their_locations_when_first_asked
     record = _record()
     copy = _roundtrip(record)
     assert isinstance(copy, Record)
-    assert "field_locations" not in vars(copy)
+    assert "field_locations" not in vars(copy) and "location" not in vars(copy)
+    summary = copy.get("summary")
+    assert isinstance(summary, Text) and "location" not in vars(summary)
+    assert copy.body is not None and "location" not in vars(copy.body)
     source = copy.get("sources")[0].source
     assert isinstance(source, Ref) and not hasattr(source, "__dict__")  # slots, no Location
     # Pickled again before being asked: the same as the original, once asked.
@@ -126,6 +129,9 @@ def test_an_unpickled_record_and_reference_make_their_locations_when_first_asked
     assert isinstance(again, Record) and again == record and repr(again) == repr(record)
     assert copy.field_locations == record.field_locations
     assert copy.field_locations is copy.field_locations  # made once, then kept
+    assert copy.location == record.location and copy.location is copy.location
+    assert summary.location == HERE.at(3, 10) and summary.location is vars(summary)["location"]
+    assert copy.body.location == Location("content/stories/s/index.md", 5, 1)
     assert source.location == Location("content/actors/a.yaml", 7, 5)
     assert source == Ref("tass", HERE.at(7, 5)) and hash(source) == hash(Ref("tass", HERE.at(7, 5)))
     assert not hasattr(copy, "no_such_attribute") and not hasattr(source, "field_locations")
