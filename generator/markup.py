@@ -36,6 +36,8 @@ from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, AtomicString
 
+from .model import restore_slots
+
 __all__ = [
     "MARKUP_BUDGET",
     "MAX_NESTING",
@@ -201,25 +203,8 @@ class Rendered:
         # The ids interned: the very strs of the records they name, which the markdown
         # memo's pickle refers to (see `model._intern`), not a copy per link.
         links = tuple(map(sys.intern, self.links))
-        return _rendered, (self.html, links, self.unresolved, self.rejected_urls)
-
-
-def _rendered(
-    html: str, links: tuple[str, ...], unresolved: tuple[str, ...], rejected_urls: tuple[str, ...]
-) -> Rendered:
-    """A Rendered as pickled (see `Rendered.__reduce__`), past its frozen `__setattr__`."""
-    rendered = object.__new__(Rendered)
-    _set_html(rendered, html)
-    _set_links(rendered, links)
-    _set_unresolved(rendered, unresolved)
-    _set_rejected_urls(rendered, rejected_urls)
-    return rendered
-
-
-_set_html = vars(Rendered)["html"].__set__
-_set_links = vars(Rendered)["links"].__set__
-_set_unresolved = vars(Rendered)["unresolved"].__set__
-_set_rejected_urls = vars(Rendered)["rejected_urls"].__set__
+        values = (self.html, links, self.unresolved, self.rejected_urls)
+        return restore_slots, (Rendered, *values)
 
 
 # The id may not hold backticks, backslashes or angle brackets: those are the characters that

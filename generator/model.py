@@ -120,7 +120,7 @@ class Citation:
     accessed: PartialDate | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _citation, (self.source, self.quote, self.page, self.accessed)
+        return restore_slots, (Citation, self.source, self.quote, self.page, self.accessed)
 
 
 @dataclass(frozen=True)
@@ -440,22 +440,22 @@ def _text(
     return text
 
 
-def _citation(
-    source: Ref, quote: str | None, page: str | None, accessed: PartialDate | None
-) -> Citation:
-    citation = _new(Citation)
-    _set_source(citation, source)
-    _set_quote(citation, quote)
-    _set_page(citation, page)
-    _set_accessed(citation, accessed)
-    return citation
+def restore_slots(kind: type[Any], *values: Any) -> Any:
+    """An object of a frozen dataclass in slots (no `__init__` or `__post_init__` run
+    again), from the values of its fields in their order: its `__reduce__` gives them."""
+    made = _new(kind)
+    setters = _SLOT_SETTERS.get(kind)
+    if setters is None:
+        # Each slot's descriptor sets it past the frozen class's `__setattr__`, in C.
+        setters = _SLOT_SETTERS[kind] = tuple(
+            vars(kind)[name].__set__ for name in kind.__dataclass_fields__
+        )
+    for set_value, value in zip(setters, values, strict=True):
+        set_value(made, value)
+    return made
 
 
-# A Citation's slot setters (past its frozen `__setattr__`, in C).
-_set_source = vars(Citation)["source"].__set__
-_set_quote = vars(Citation)["quote"].__set__
-_set_page = vars(Citation)["page"].__set__
-_set_accessed = vars(Citation)["accessed"].__set__
+_SLOT_SETTERS: dict[type[Any], tuple[Any, ...]] = {}
 
 
 def _field_locations(path: str, places: tuple[Any, ...]) -> dict[str, Location]:
