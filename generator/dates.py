@@ -67,8 +67,13 @@ class DateError(ValueError):
         self.offset = offset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PartialDate:
+    """A date as precise as written (the fields after the last one given are None).
+
+    In slots, without a `__dict__`: the build cache keeps some 40,000 at 10,000 stories.
+    """
+
     year: int
     month: int | None = None
     day: int | None = None
@@ -196,8 +201,13 @@ _FIELDS = ("year", "month", "day", "hour", "minute", "second", "offset_minutes",
 def _partial_date(*values: Any) -> PartialDate:
     """A PartialDate from the values of one that was valid (see `PartialDate.__reduce__`)."""
     date = object.__new__(PartialDate)
-    date.__dict__.update(zip(_FIELDS, values, strict=True))
+    for set_value, value in zip(_SETTERS, values, strict=True):
+        set_value(date, value)
     return date
+
+
+# Each field's slot setter (past the frozen class's `__setattr__`, in C).
+_SETTERS = tuple(getattr(PartialDate, name).__set__ for name in _FIELDS)
 
 
 def _invalid_fields(d: PartialDate) -> str:

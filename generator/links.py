@@ -11,6 +11,7 @@ import bisect
 import contextlib
 import dataclasses
 import itertools
+import operator
 import re
 import sys
 import weakref
@@ -38,14 +39,27 @@ STORY_LINKS = f"{MENTIONS} {TITLES[STORY].lower()}"
 RESERVED_IDS = frozenset({"main", "facts", "chronology", "sources", "backlinks", "story", "search"})
 
 
-@dataclass(frozen=True, order=True)
-class Edge:
-    """`source` refers to `target`; `relation` names how ('notes.to', 'mentions')."""
+class Edge(NamedTuple):
+    """`source` refers to `target`; `relation` names how ('notes.to', 'mentions').
+
+    A tuple (compared and hashed as the tuple of its fields, as a frozen dataclass would
+    be), without a `__dict__`: the memo keeps every record's edges, some 400,000 at 10,000
+    stories. It unpickles by `tuple.__new__`, in C, not by a Python call per edge.
+    """
 
     source: str
     target: str
     relation: str
     label: str
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # The target interned: the very str of the record it names (see `model._intern`),
+        # which the markdown memo's pickle refers to, not a copy per edge.
+        return _new_tuple, (Edge, tuple(map(_intern, self)))
+
+
+_new_tuple = tuple.__new__
+_intern = sys.intern
 
 
 @dataclass(frozen=True)
@@ -187,7 +201,24 @@ def _shared(found: _Visit, answers: dict[Any, Any]) -> _Visit:
         with contextlib.suppress(TypeError):  # unhashable: kept as it came
             answer = answers.setdefault((type(answer), answer), answer)
         shared.append(answer)
-    return found._replace(asked=asked, answers=tuple(shared))
+    # A rendering's lookups are answers to "link" questions the visit asked: the same.
+    rendered = found.rendered
+    if rendered:
+        link = dict(zip(asked, shared, strict=True))
+        rendered = {key: _shared_lookups(known, link) for key, known in rendered.items()}
+    return found._replace(asked=asked, answers=tuple(shared), rendered=rendered)
+
+
+def _shared_lookups(known: _Rendering, link: dict[str, Any]) -> _Rendering:
+    """A rendering with the shared answers of the visit that made it (`link`: by question)."""
+    lookups = list(known.lookups)
+    if not lookups:
+        return known
+    ids = lookups[0::2] = list(map(sys.intern, lookups[0::2]))
+    lookups[1::2] = [
+        link.get(_question("link", i), answer) for i, answer in zip(ids, lookups[1::2], strict=True)
+    ]
+    return _new_tuple(_Rendering, (known.rendered, tuple(lookups)))
 
 
 @dataclass(eq=False)
@@ -378,8 +409,18 @@ def _markdown_size(record: Record) -> int:
 # The memo's entries for whole visits: this prefix, the site's allow_html, the record's id.
 _RECORD = "record:"
 
-# A rendering in the memo: Markdown text key -> (Rendered, every lookup it made).
-_Rendering = tuple[Rendered, tuple[tuple[str, Any], ...]]
+
+class _Rendering(NamedTuple):
+    """A rendering in the memo (under its Markdown text's key), and every lookup it made."""
+
+    rendered: Rendered
+    lookups: tuple[Any, ...]  # id, answer, id, answer... (flat: no pair per lookup)
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        # Unpickled by tuple.__new__ (in C), the ids interned (see `Edge.__reduce_ex__`).
+        lookups = list(self.lookups)
+        lookups[0::2] = map(_intern, lookups[0::2])
+        return _new_tuple, (_Rendering, (self.rendered, tuple(lookups)))
 
 
 class _Target(NamedTuple):
@@ -651,9 +692,11 @@ class _Linker:
         allow_html = self.corpus.site.allow_html
         key = fingerprint(value, inline, allow_html)
         known = self.memo.old.get(key)
-        if known is not None and all(self.lookup(i) == seen for i, seen in known[1]):
-            self.found[key] = known
-            return cast(Rendered, known[0])
+        if known is not None:
+            lookups = known.lookups
+            if all(map(operator.eq, map(self.lookup, lookups[0::2]), lookups[1::2])):
+                self.found[key] = known
+                return cast(Rendered, known.rendered)
         looked_up: dict[str, tuple[str, str] | None] = {}
 
         def lookup(target_id: str) -> tuple[str, str] | None:
@@ -668,7 +711,9 @@ class _Linker:
             rendered = render_markdown(
                 value, lookup, allow_html=allow_html, reserved_ids=RESERVED_IDS, checked=True
             )
-        self.found[key] = (rendered, tuple(looked_up.items()))
+        self.found[key] = _Rendering(
+            rendered, tuple(itertools.chain.from_iterable(looked_up.items()))
+        )
         return rendered
 
 
@@ -888,8 +933,9 @@ def _backlinks(
 
 
 def _grouped(labels: Mapping[str, set[str]]) -> _Backlinks:
+    # The ids interned: the very strs of the records (edges from workers hold copies).
     return tuple(
-        (label, tuple(sorted(sources)))
+        (label, tuple(sorted(map(_intern, sources))))
         for label, sources in sorted(labels.items(), key=lambda kv: _LABEL_ORDER[kv[0]])
     )
 
@@ -929,7 +975,7 @@ def _story_members(stories: frozenset[str], edges: tuple[Edge, ...]) -> dict[str
         pair = _membership(edge, stories)
         if pair is not None:
             members[pair[0]].add(pair[1])
-    return {story: tuple(sorted(ids)) for story, ids in sorted(members.items())}
+    return {story: tuple(sorted(map(_intern, ids))) for story, ids in sorted(members.items())}
 
 
 def _members_of(
@@ -941,4 +987,6 @@ def _members_of(
     """One story's members (as `_story_members` gives them) from the edges to and from it."""
     edges = itertools.chain(by_source.get(story, ()), by_target.get(story, ()))
     pairs = (_membership(edge, stories) for edge in edges)
-    return tuple(sorted({pair[1] for pair in pairs if pair is not None and pair[0] == story}))
+    return tuple(
+        sorted({_intern(pair[1]) for pair in pairs if pair is not None and pair[0] == story})
+    )

@@ -10,6 +10,7 @@ import functools
 import html
 import html.entities
 import re
+import sys
 import threading
 import unicodedata
 import xml.etree.ElementTree as etree
@@ -34,6 +35,8 @@ from markdown.inlinepatterns import AUTOMAIL_RE, InlineProcessor, LinkInlineProc
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, AtomicString
+
+from .model import restore_slots
 
 __all__ = [
     "MARKUP_BUDGET",
@@ -186,12 +189,22 @@ _TOO_MUCH_HERE = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rendered:
+    """A text's HTML, the ids of its [[links]] (those found, those not) and the link targets
+    it left out. In slots, without a `__dict__`: the build cache keeps some 50,000."""
+
     html: str
     links: tuple[str, ...]
     unresolved: tuple[str, ...]
     rejected_urls: tuple[str, ...]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The ids interned: the very strs of the records they name, which the markdown
+        # memo's pickle refers to (see `model._intern`), not a copy per link.
+        links = tuple(map(sys.intern, self.links))
+        values = (self.html, links, self.unresolved, self.rejected_urls)
+        return restore_slots, (Rendered, *values)
 
 
 # The id may not hold backticks, backslashes or angle brackets: those are the characters that

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import tzinfo
@@ -91,7 +92,7 @@ def _show_char(char: str) -> str:
 _PARSE_COST = 2000
 
 # What parsing one document gives: its records (none, or one) and its diagnostics.
-_Parsed = tuple[list[Record], list[Diagnostic]]
+_Parsed = tuple[list[Record], list[Diagnostic] | tuple[Diagnostic, ...]]
 
 
 def parse_documents(
@@ -183,7 +184,9 @@ def _parsed(document: Document, tz: tzinfo) -> _Parsed:
         # Worked out here, on the workers, and kept with the record: the build
         # compares them all (deps.survey), and the repr they hash is slow.
         _ = record.fingerprint, record.body and record.body.digest
-    return records, found.items
+    # A tuple: most documents have no problems, and () is one object (the memo keeps one
+    # entry per document, 62,500 at 10,000 stories).
+    return records, tuple(found.items)
 
 
 @dataclass(frozen=True, eq=False)
@@ -533,6 +536,7 @@ def _build_record(
         if problem:
             # At the value, as for a role's `to`: the date is what needs changing.
             diagnostics.error(_node_location(document.path, node.get("end")), "E0502", problem)
+    record_id = sys.intern(record_id)  # one str for the id, its refs and edges (`model`)
     if not isinstance(name, str):
         return Record(
             kind, record_id, record_id, location, values, locations, body, document.assets
@@ -590,6 +594,7 @@ class _FieldChecker:
                 suggested.update(difflib.get_close_matches(name, sorted(declared), 3, 0.6))
                 self.error(key, "E0302", f"unknown field '{clip(name)}' for {what}{suggestion}")
                 continue
+            name = declaration.name  # (equal, and one str for every record's field)
             locations[name] = self.at(key)
             if isinstance(value, Scalar) and value.is_null and value.plain:
                 continue  # an empty field is the same as a missing one

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
@@ -682,3 +683,12 @@ def test_visits_from_workers_share_their_questions_and_answers() -> None:
     alone = {k: v[1] for k, v in found[1].new.items() if k.startswith("record:")}
     for key, visit in zip(alone, visits, strict=True):
         assert (visit.asked, visit.answers) == (alone[key].asked, alone[key].answers)
+    # Their renderings' lookups too: the visits' own answers, under interned ids.
+    renderings = [r for visit in visits for r in visit.rendered.values()]
+    lookups = [(i, a) for r in renderings for i, a in zip(*[iter(r.lookups)] * 2, strict=True)]
+    assert len(lookups) > 20
+    for target_id, answer in lookups:
+        assert target_id is sys.intern(target_id)
+        if answer is not None:
+            assert answers[(type(answer), answer)] is answer
+    assert renderings == [r for v in alone.values() for r in v.rendered.values()]

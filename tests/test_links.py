@@ -3,13 +3,21 @@ story members and publishers."""
 
 from __future__ import annotations
 
+import pickle
+import shutil
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
+from test_determinism import FULL
+
+from generator import cache, links
 from generator.dates import parse_date
 from generator.diagnostics import Diagnostic, Location
 from generator.links import Edge, Links, _even_slices, link_corpus
+from generator.markup import Rendered
 from generator.model import Citation, Corpus, Publisher, Record, Ref, Site, Text
+from generator.pipeline import MEMOS, Options, build
 
 SITE = Site(title="Links", tz=UTC)
 
@@ -361,3 +369,71 @@ def test_linking_on_two_processes_gives_the_same_links() -> None:
     assert forked == alone
     assert forked_diagnostics == alone_diagnostics
     assert forked.html[("extra-3", "summary")] == alone.html[("extra-3", "summary")]
+
+
+def test_an_edge_compares_and_shows_as_the_dataclass_it_was_and_unpickles_in_c() -> None:
+    edge = Edge("a", "b", "mentions", "Mentioned in stories")
+    assert edge.source == "a" and edge.target == "b" and edge.label == "Mentioned in stories"
+    assert repr(edge) == (
+        "Edge(source='a', target='b', relation='mentions', label='Mentioned in stories')"
+    )
+    assert edge == Edge("a", "b", "mentions", "Mentioned in stories")
+    assert hash(edge) == hash(("a", "b", "mentions", "Mentioned in stories"))
+    assert sorted([Edge("b", "a", "x", "y"), edge, Edge("a", "a", "z", "z")]) == [
+        Edge("a", "a", "z", "z"),
+        edge,
+        Edge("b", "a", "x", "y"),
+    ]
+    assert not hasattr(edge, "__dict__")
+    # Unpickled by tuple.__new__ (no Python call per edge), with its strs interned.
+    made, args = edge.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    assert made is tuple.__new__ and args == (Edge, tuple(edge))
+    # Equal strs made apart (as by two workers) are written once.
+    one, other = ("".join(["tar", "get"]) for _ in range(2))
+    both = [Edge("a", one, "r", "l"), Edge("b", other, "r", "l")]
+    first, second = pickle.loads(pickle.dumps(both, pickle.HIGHEST_PROTOCOL))
+    assert type(first) is Edge and [first, second] == both
+    assert first.target is second.target
+
+
+def test_a_cached_link_keeps_each_edge_target_as_its_records_own_id(tmp_path: Path) -> None:
+    """Edges found by workers name their targets with strs of their own: the cache writes
+    the record's id instead, which the markdown memo's pickle refers to (one str per id)."""
+    content, folder = tmp_path / "content", tmp_path / "cache"
+    shutil.copytree(FULL, content)
+    result = build(Options(content=content, out=tmp_path / "site", cache=folder, jobs=2))
+    assert result.written, [d.format() for d in result.diagnostics]
+    memos = cache.load(folder, MEMOS)
+    ids = {record.id: record.id for records, _ in memos["parse"].old.values() for record in records}
+    edges = [
+        edge
+        for key, entry in memos["markdown"].old.items()
+        if key.startswith("record:")
+        for edge in entry[1].edges
+    ]
+    assert len(edges) > 50
+    for edge in edges:
+        assert edge.source is ids[edge.source] and edge.target is ids[edge.target], edge
+    # So do the renderings' links and lookups, and the backlinks and story members.
+    renderings = [
+        entry for entry in memos["markdown"].old.values() if isinstance(entry, links._Rendering)
+    ]
+    named = [i for r in renderings for i in (*r.rendered.links, *r.lookups[0::2]) if i in ids]
+    assert len(named) > 20
+    assert all(i is ids[i] for i in named)
+    derived = memos["markdown"].old[links._DERIVED]
+    members = [i for group in derived.story_members.values() for i in group]
+    sources = [i for entry in derived.backlinks.values() for _, group in entry for i in group]
+    assert len(members) > 20 and len(sources) > 20
+    assert all(i is ids[i] for i in members + sources)
+
+
+def test_a_rendering_pickles_without_a_dict_or_a_pair_per_lookup() -> None:
+    rendered = Rendered("<p>x</p>", ("a", "b"), ("c",), ())
+    one, other = ("".join(["tar", "get"]) for _ in range(2))
+    lookups = (one, ("target/index.html", "T"), "missing", None)
+    both = [links._Rendering(rendered, lookups), links._Rendering(rendered, (other, None))]
+    first, second = pickle.loads(pickle.dumps(both, pickle.HIGHEST_PROTOCOL))
+    assert type(first) is links._Rendering and [first, second] == both
+    assert first.lookups[0] is second.lookups[0]  # one str, however many lookups
+    assert not hasattr(first.rendered, "__dict__") and first.rendered == rendered

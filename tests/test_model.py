@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gc
 import pickle
+import sys
+from dataclasses import FrozenInstanceError
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -115,14 +118,20 @@ def test_an_unpickled_record_and_reference_make_their_locations_when_first_asked
     record = _record()
     copy = _roundtrip(record)
     assert isinstance(copy, Record)
-    assert "field_locations" not in vars(copy)
+    assert "field_locations" not in vars(copy) and "location" not in vars(copy)
+    summary = copy.get("summary")
+    assert isinstance(summary, Text) and "location" not in vars(summary)
+    assert copy.body is not None and "location" not in vars(copy.body)
     source = copy.get("sources")[0].source
-    assert isinstance(source, Ref) and "location" not in vars(source)
+    assert isinstance(source, Ref) and not hasattr(source, "__dict__")  # slots, no Location
     # Pickled again before being asked: the same as the original, once asked.
     again = _roundtrip(copy)
     assert isinstance(again, Record) and again == record and repr(again) == repr(record)
     assert copy.field_locations == record.field_locations
     assert copy.field_locations is copy.field_locations  # made once, then kept
+    assert copy.location == record.location and copy.location is copy.location
+    assert summary.location == HERE.at(3, 10) and summary.location is vars(summary)["location"]
+    assert copy.body.location == Location("content/stories/s/index.md", 5, 1)
     assert source.location == Location("content/actors/a.yaml", 7, 5)
     assert source == Ref("tass", HERE.at(7, 5)) and hash(source) == hash(Ref("tass", HERE.at(7, 5)))
     assert not hasattr(copy, "no_such_attribute") and not hasattr(source, "field_locations")
@@ -150,3 +159,53 @@ def test_renewed_lists_the_records_that_are_not_the_very_objects_they_were(
     monkeypatch.setattr(model, "_MOST_CHANGED", 1)
     model._compared.clear()
     assert renewed(before, edited) == _one_by_one(before, edited)
+
+
+def test_a_reference_compares_hashes_and_shows_as_the_dataclass_it_was() -> None:
+    ref = Ref("tass", HERE.at(7, 5))
+    assert ref.id == "tass" and ref.location == HERE.at(7, 5)
+    assert ref == Ref("tass", HERE.at(7, 5)) and hash(ref) == hash(("tass", HERE.at(7, 5)))
+    assert ref != Ref("tass", HERE.at(7, 6)) and ref != Ref("ria", HERE.at(7, 5))
+    assert ref != ("tass", HERE.path, 7, 5)
+    shown = "Ref(id='tass', location=Location(path='content/actors/a.yaml', line=7, column=5))"
+    assert repr(ref) == shown
+    for attribute in ("id", "location", "other"):
+        with pytest.raises(FrozenInstanceError):
+            setattr(ref, attribute, "x")
+    with pytest.raises(FrozenInstanceError):
+        del ref.id
+    copy = _roundtrip(ref)
+    assert copy == ref and repr(copy) == shown and not hasattr(copy, "__dict__")
+
+
+def test_citations_and_dates_keep_no_dict_and_stay_frozen_when_unpickled() -> None:
+    citation = Citation(Ref("tass", HERE.at(7, 5)), "words", None, PartialDate(2020, 1))
+    copy = _roundtrip(citation)
+    assert isinstance(copy, Citation)
+    assert copy == citation and repr(copy) == repr(citation) and hash(copy) == hash(citation)
+    assert not hasattr(copy, "__dict__") and not hasattr(copy.accessed, "__dict__")
+    with pytest.raises(FrozenInstanceError):
+        copy.quote = "other"  # type: ignore[misc]
+
+
+def test_ids_paths_and_field_names_are_one_str_each_once_unpickled() -> None:
+    # Equal strs made apart (as by parse workers), in two records, one referring to the other.
+    def fresh(text: str) -> str:
+        return "".join(list(text))
+
+    path = "content/actors/a.yaml"
+    a = _record(id=fresh("tass"), location=Location(fresh(path), 1, 1))
+    b = _record(
+        id="b",
+        location=Location(fresh(path), 1, 1),
+        fields={"name": "B", "owner": Ref(fresh("tass"), Location(fresh(path), 4, 2))},
+        field_locations={fresh("name"): Location(path, 2, 1), fresh("owner"): HERE.at(4, 1)},
+    )
+    assert a.id is not b.get("owner").id and a.location.path is not b.location.path
+    copy_a, copy_b = cast(list[Record], _roundtrip([a, b]))
+    assert copy_a == a and copy_b == b and repr(copy_b) == repr(b)
+    ref = copy_b.get("owner")
+    assert ref.id is copy_a.id is sys.intern("tass")
+    assert ref.location.path is copy_a.location.path is copy_b.location.path
+    names_a, names_b = list(copy_a.field_locations), list(copy_b.field_locations)
+    assert names_b[0] is names_a[0] == "name"
