@@ -440,7 +440,7 @@ def make_site(
         # The old site is the spare now: its files are those the old traces name.
         memo.new[_SPARE_FILES] = traces
         memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
-        memo.new[_WRITTEN] = [name for trace in made.values() for name, _ in trace.files]
+        memo.new[_WRITTEN] = [name for trace in made.values() for name in trace.names]
         memo.new[_SPARE_ALIKE] = alike
         traces, before = new, traces
     else:
@@ -490,14 +490,14 @@ def _name(maker: plan.Maker) -> str:
     return maker.name
 
 
-def _names(trace: Trace) -> list[str]:
-    return [name for name, _ in trace.files]
+def _names(trace: Trace) -> tuple[str, ...]:
+    return trace.names
 
 
 def _files(traces: dict[str, Trace]) -> Iterator[str]:
     """The names of the files the traces name (as a staging's spare: read at its commit,
     if at all)."""
-    return (name for trace in traces.values() for name, _ in trace.files)
+    return (name for trace in traces.values() for name in trace.names)
 
 
 def _write_all(
@@ -513,11 +513,11 @@ def _write_all(
     # The spare holds, as the site does, every file the last build did not write.
     unsure = set(written) if spare and isinstance(written, list) else None
     for trace in kept.values():
-        for name, _ in trace.files:
+        for name in trace.names:
             if unsure is None or name in unsure:
                 staging.keep(name)
     new = {m.name: made.get(m.name) or kept[m.name] for m in makers}
-    staging.commit(name for trace in new.values() for name, _ in trace.files)
+    staging.commit(name for trace in new.values() for name in trace.names)
     return new
 
 
@@ -530,7 +530,7 @@ def _write_alike(
     """`_write_all` when the new site's files have the old site's names, as have the
     spare's (the site before): it holds every file of the old site as that site holds it,
     but for those the last build `written`. The new traces."""
-    ran = {name for trace in made.values() for name, _ in trace.files}
+    ran = {name for trace in made.values() for name in trace.names}
     for name in written:
         if name not in ran:
             staging.keep(name)

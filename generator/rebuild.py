@@ -13,11 +13,13 @@ import gc
 import itertools
 import multiprocessing
 import os
+import struct
 import sys
 from collections.abc import Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from .deps import Fingerprints, Key, Reads, WatchedGazetteer, watch
@@ -28,15 +30,77 @@ from .plan import Maker, Workshop
 from .workers import can_fork, forking, quiet, run_all, slices
 from .write import Staging, Stamp, as_written
 
+# A stamp packed (inode, size, modification time in ns): one bytes object, not four.
+_STAMP = struct.Struct("<QQq")
+# The memo of a trace that keeps none (read only: shared by all of them).
+_NO_MEMO: Mapping[str, str] = MappingProxyType({})
 
-@dataclass(frozen=True)
-class Trace:
-    """What a maker read (keys), the files it wrote with their stamps (so that a file
-    changed by hand is not trusted), and what it kept for the next time it runs."""
 
-    keys: tuple[Key, ...]
-    files: tuple[tuple[str, Stamp], ...]
-    memo: Mapping[str, str] = field(default_factory=dict)
+class Trace(tuple[Any, ...]):
+    """What a maker read (`keys`), the files it wrote with their stamps (so that a file
+    changed by hand is not trusted), and what it kept for the next time it runs (`memo`).
+
+    Compact, as a build keeps one per maker (145,000 at 10,000 stories) and a new process
+    loads them all: a tuple without a __dict__; that of a maker that wrote one file and
+    keeps no memo (all but the search index) is (keys, the file's name, its stamp packed
+    in bytes): 3 objects and the keys, not 11. Any other is (keys, files, memo or None).
+    Pickled as that tuple, and loaded without a call to Python code (see `__reduce__`).
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        keys: tuple[Key, ...],
+        files: Sequence[tuple[str, Stamp]],
+        memo: Mapping[str, str] | None = None,
+    ) -> Trace:
+        if not memo and len(files) == 1:
+            name, stamp = files[0]
+            with contextlib.suppress(struct.error, TypeError, ValueError):
+                return tuple.__new__(cls, (keys, name, _STAMP.pack(*stamp)))
+        return tuple.__new__(cls, (keys, tuple(files), memo or None))
+
+    keys = property(itemgetter(0), doc="the keys the maker read, in the order noted")
+
+    @property
+    def files(self) -> tuple[tuple[str, Stamp], ...]:
+        """The files the maker wrote, by name in the site, with their stamps."""
+        name = self[1]
+        if type(name) is str:
+            return ((name, _STAMP.unpack(self[2])),)
+        return name  # type: ignore[no-any-return]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of the files the maker wrote."""
+        name = self[1]
+        return (name,) if type(name) is str else tuple(n for n, _ in name)
+
+    @property
+    def memo(self) -> Mapping[str, str]:
+        """What the maker kept for the next time it runs (empty for most)."""
+        memo = self[2]
+        return _NO_MEMO if memo is None or type(memo) is bytes else memo
+
+    def with_keys(self, keys: tuple[Key, ...]) -> Trace:
+        """The same trace with these keys (equal to its own: the same, interned)."""
+        return tuple.__new__(Trace, (keys, self[1], self[2]))
+
+    def named(self, name: str) -> Trace:
+        """The same trace, its one file's name the very object `name` (equal to it): the
+        maker's name, which keys it in the traces, is then pickled once."""
+        if self[1] == name and self[1] is not name:
+            return tuple.__new__(Trace, (self[0], name, self[2]))
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # tuple.__new__(Trace, items): called from C when loaded, where NEWOBJ would call
+        # `__new__` above (Python code, per trace).
+        return tuple.__new__, (Trace, tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Trace(keys={self.keys!r}, files={self.files!r}, memo={dict(self.memo)!r})"
 
 
 def changed(
@@ -282,10 +346,12 @@ def run(
     parts = run_all([partial(work, a, b) for a, b in slices(len(todo), jobs * 4)], jobs)
     made: dict[str, Trace] = {}
     problems: list[Diagnostic] = []
-    for name, trace, found in itertools.chain.from_iterable(parts):
+    # (in the order of `todo`: each slice gives one per maker, in order)
+    for index, (_, trace, found) in zip(todo, itertools.chain.from_iterable(parts), strict=True):
         problems.extend(found)
         if trace is not None:
-            made[name] = _interned(trace)
+            name = makers[index].name  # (this process's object: the trace's file shares it)
+            made[name] = _interned(trace).named(name)
     return made, problems
 
 
@@ -306,4 +372,4 @@ def _workshop(
 def _interned(trace: Trace) -> Trace:
     """The same trace with its keys interned: the many traces that name one key share it,
     in memory and in the pickled cache."""
-    return Trace(tuple(map(sys.intern, trace.keys)), trace.files, trace.memo)
+    return trace.with_keys(tuple(map(sys.intern, trace.keys)))

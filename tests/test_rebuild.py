@@ -5,6 +5,7 @@ files looked at on another core (`rebuild.Look`)."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import signal
 import threading
@@ -127,3 +128,44 @@ def test_a_look_asked_gives_the_makers_whose_files_are_not_as_written(tmp_path: 
         assert look.unwritten() == {"b"}
         assert look.here is not (fork and can_fork())
         look.close()
+
+
+@pytest.mark.parametrize(
+    ("files", "memo", "compact"),
+    [
+        ((("a.html", (7, 120, 1_700_000_000_000_000_000)),), {}, True),
+        ((("a.html", (2**64 - 1, 0, -5)),), None, True),  # the largest inode, a time before 1970
+        ((("a.html", (2**64, 0, 0)),), {}, False),  # (no such stamp: kept as it is)
+        ((("a.html", (1, 2, 3)),), {"entry": "kept"}, False),
+        ((("a.html", (1, 2, 3)), ("b.json", (4, 5, 6))), {}, False),
+        ((), {}, False),
+    ],
+)
+def test_a_trace_held_compactly_gives_back_what_it_was_made_of(
+    files: tuple[tuple[str, tuple[int, int, int]], ...], memo: dict[str, str] | None, compact: bool
+) -> None:
+    keys = ("r\x1frecord-1", "site")
+    trace = Trace(keys, files, memo)
+    for found in (trace, pickle.loads(pickle.dumps(trace, pickle.HIGHEST_PROTOCOL))):
+        assert type(found) is Trace and not hasattr(found, "__dict__")
+        assert found.keys == keys and found.files == files and dict(found.memo) == (memo or {})
+        assert found.names == tuple(name for name, _ in files)
+        assert found == trace and found == Trace(keys, list(files), dict(memo or {}))
+        assert (type(found[1]) is str) is compact  # (keys, name, packed stamp)
+        assert len(found) == 3
+    assert trace.with_keys(tuple(keys)) == trace
+    if compact:
+        name = "".join(["a", ".html"])  # equal, another object
+        assert trace.named(name)[1] is name and trace.named(name) == trace
+
+
+def test_traces_load_without_calling_their_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a trace calls `tuple.__new__`, not Trace's own (Python code, 145,000 times)."""
+    traces = [Trace((f"k{i}",), ((f"p{i}.html", (i, 2, 3)),)) for i in range(3)]
+    data = pickle.dumps(traces, pickle.HIGHEST_PROTOCOL)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("called")
+
+    monkeypatch.setattr(Trace, "__new__", refuse)
+    assert pickle.loads(data) == traces
