@@ -387,8 +387,10 @@ def make_site(
     elif ours:  # (the traces tell what the site holds)
         todo = rebuild.stale(makers, traces, changed)
     elif look is not None and look.traces is traces and look.out == out:
-        # (the site's files looked at on another core meanwhile: see `_look`)
-        todo = rebuild.stale(makers, traces, changed, look.unwritten())
+        # (the site's files looked at on another core meanwhile, and the traces inverted
+        # there: see `_look`)
+        unwritten = look.unwritten()
+        todo = rebuild.stale(makers, traces, changed, unwritten, look.readers(changed))
     else:
         todo = rebuild.stale(makers, traces, changed, rebuild.Unwritten(traces, out))
     spare_stamp = site_stamp(spare_folder(out))

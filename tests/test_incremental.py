@@ -503,6 +503,51 @@ def test_files_changed_in_the_site_by_hand_are_found_on_another_core(
     assert len(looks) == 2
 
 
+def test_the_makers_to_run_are_found_from_the_traces_inverted_on_another_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build on two processes that loads its memos finds the makers whose inputs changed
+    from the traces inverted in the forked process of its `rebuild.Look` (here waited for:
+    the build does not wait), and makes what a clean build makes after each kind of edit."""
+    content, templates = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    assert build(options).written
+    looks: list[rebuild.Look] = []
+    real, asked = rebuild.Look, rebuild.Look.readers
+
+    def look(*args: Any, **kwargs: Any) -> rebuild.Look:
+        looks.append(real(*args, **kwargs))
+        return looks[-1]
+
+    def readers(self: rebuild.Look, changed: Any) -> set[str] | None:
+        self.unwritten()
+        assert self._pipe.poll(60)  # (inverted by now)
+        return asked(self, changed)
+
+    monkeypatch.setattr(rebuild, "Look", look)
+    monkeypatch.setattr(real, "readers", readers)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    actors = sorted((content / "actors").glob("*.yaml"))
+    edits = [
+        lambda: story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8"),
+        lambda: actors[0].write_text(
+            re.sub(r"(?m)^name: (.*)$", r"name: \1 Renamed", actors[0].read_text("utf-8")),
+            "utf-8",
+        ),
+        lambda: (templates / "base.html").write_text(
+            (templates / "base.html").read_text("utf-8").replace("<main", "<main data-x"),
+            "utf-8",
+        ),
+    ]
+    for edit in edits:
+        edit()
+        assert build(options).written
+        assert looks[-1].asked
+        assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+        shutil.rmtree(tmp_path / "clean")
+    assert len(looks) == 3
+
+
 def test_a_site_the_last_build_did_not_leave_is_made_in_full(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ import pickle
 import random
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,48 @@ def test_traces_load_without_calling_their_class(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(Trace, "__new__", refuse)
     assert pickle.loads(data) == traces
+
+
+def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
+    tmp_path: Path,
+) -> None:
+    if not can_fork():
+        pytest.skip("Look forks")
+    rng = random.Random(11)
+    for _ in range(8):
+        traces = _traces(rng, 60)
+        changed = set(rng.sample(KEYS, rng.randint(0, 5)))
+        look = rebuild.Look(traces, tmp_path)
+        assert look.unwritten() == set(traces)  # (no file is there)
+        assert look._pipe.poll(60)  # inverted by now
+        found = look.readers(changed)
+        assert look.asked and look._process is None
+        assert found == Readers(traces).stale(changed)
+        makers = _makers(traces)
+        everything = rebuild.stale(makers, traces, changed, look.unwritten(), found)
+        assert everything == list(range(len(makers)))
+        # Without the names unwritten, the makers whose trace names a changed key.
+        assert rebuild.stale(makers, traces, changed, (), found) == rebuild.stale(
+            makers, traces, changed
+        )
+
+
+def test_a_look_not_done_inverting_the_traces_is_not_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not can_fork():
+        pytest.skip("Look forks")
+
+    def slow(traces: object) -> dict[str, list[str]]:
+        time.sleep(60)
+        return {}
+
+    monkeypatch.setattr(rebuild, "_inverted", slow)
+    traces = _traces(random.Random(12))
+    look = rebuild.Look(traces, tmp_path)
+    process = look._process
+    start = time.monotonic()
+    assert look.readers({"all"}) is None and not look.asked
+    assert time.monotonic() - start < 30
+    assert look._process is None and process.exitcode == -signal.SIGTERM
+    assert look.unwritten() == set(traces) and not look.here
