@@ -362,23 +362,37 @@ def make_site(
     A rebuild in the process that made the site (serve), with the same list of makers,
     does work in proportion to what changed: see `_Left`.
     """
-    makers = plan.makers(corpus, links, options.templates)
-    left = _left if _left is not None and _left.makers is makers else None
-    problems = [] if left is not None else _clashes(makers)  # (none in the same list)
-    if problems:
-        return 0, problems
     out = options.out.absolute()
     known = memo.old.get(_SITE) == site_stamp(out) and isinstance(memo.old.get(_TRACES), dict)
     traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
-    fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
     last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
-    summaries, suspects = _survey(corpus, links, memo, known, makers, fingerprints.globals)
-    changed = rebuild.changed(last, fingerprints, suspects)
     # Traces this process left with the site it made (serve) tell what the site holds: its
     # files are not looked at one by one. (A new process looks: a file changed by hand in
     # site/ is made again.)
     ours = known and _left is not None and _left.traces is traces
     ours = ours and _left is not None and _left.site == memo.old.get(_SITE)
+    # A new process that looks at the site's files on another core (see `_look`): the keys
+    # that changed are worked out before the makers are listed, and the makers that read
+    # them are found there meanwhile.
+    looking = not ours and look is not None and look.traces is traces and look.out == out
+    fingerprints, surveyed = None, None
+    # (a template that cannot be read is reported after the makers' clashes, as ever)
+    with contextlib.suppress(OSError):
+        if looking and look is not None:
+            fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
+            surveyed = _survey(corpus, links, memo, known, None, fingerprints.globals)
+            changed = rebuild.changed(last, fingerprints, surveyed[1])
+            look.ask(changed)
+    makers = plan.makers(corpus, links, options.templates)
+    left = _left if _left is not None and _left.makers is makers else None
+    problems = [] if left is not None else _clashes(makers)  # (none in the same list)
+    if problems:
+        return 0, problems
+    if fingerprints is None or surveyed is None:
+        fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
+        surveyed = _survey(corpus, links, memo, known, makers, fingerprints.globals)
+        changed = rebuild.changed(last, fingerprints, surveyed[1])
+    summaries = surveyed[0]
     # The same makers as the traces' (their names are the traces' keys): the stale ones are
     # found from the changed keys.
     same = left if ours else None
@@ -386,11 +400,8 @@ def make_site(
         todo = same.stale(changed)
     elif ours:  # (the traces tell what the site holds)
         todo = rebuild.stale(makers, traces, changed)
-    elif look is not None and look.traces is traces and look.out == out:
-        # (the site's files looked at on another core meanwhile, and the traces inverted
-        # there: see `_look`)
-        unwritten = look.unwritten()
-        todo = rebuild.stale(makers, traces, changed, unwritten, look.readers(changed))
+    elif looking and look is not None:
+        todo = rebuild.stale(makers, traces, changed, look.unwritten(), look.readers())
     else:
         todo = rebuild.stale(makers, traces, changed, rebuild.Unwritten(traces, out))
     spare_stamp = site_stamp(spare_folder(out))
@@ -615,19 +626,25 @@ def _survey(
     links: Links,
     memo: Memo,
     known: bool,
-    makers: list[plan.Maker],
+    makers: list[plan.Maker] | None,
     globals_: tuple[Key, ...],
 ) -> tuple[dict[str, deps.Summary], set[Key] | None]:
     """The summary of every record, and the keys that may have changed since the build the
     memo remembers (None: any key may have): see `deps.survey`; with the global keys, and
-    the keys makers read whatever the corpus holds (files copied into the site)."""
+    the keys makers read whatever the corpus holds (files copied into the site): those of
+    the `makers`, or, not listed yet, every such key the traces name (the keys the build
+    remembers: the only ones that can be found changed)."""
     last = memo.old.get(_SUMMARIES)
     if not known or not isinstance(last, dict):
         return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
     # The records of the build that `last` summarises, if this process made it.
     before = _left.records if _left is not None and _left.summaries is last else None
     summaries, suspects = deps.survey(corpus, links, last, before)
-    suspects.update(_copied(makers))
+    if makers is not None:
+        suspects.update(_copied(makers))
+    else:
+        files, seen = deps.key("file", ""), memo.old.get(_SEEN)
+        suspects.update(k for k in (seen if isinstance(seen, dict) else ()) if k.startswith(files))
     suspects.update(globals_)
     return summaries, suspects
 

@@ -503,29 +503,23 @@ def test_files_changed_in_the_site_by_hand_are_found_on_another_core(
     assert len(looks) == 2
 
 
-def test_the_makers_to_run_are_found_from_the_traces_inverted_on_another_core(
+def test_the_makers_to_run_are_found_on_another_core(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A build on two processes that loads its memos finds the makers whose inputs changed
-    from the traces inverted in the forked process of its `rebuild.Look` (here waited for:
-    the build does not wait), and makes what a clean build makes after each kind of edit."""
+    in the forked process of its `rebuild.Look`, while it lists the makers, and makes what
+    a clean build makes after each kind of edit."""
     content, templates = _site(tmp_path)
     options = _options(tmp_path, "site", cached=True, jobs=2)
     assert build(options).written
     looks: list[rebuild.Look] = []
-    real, asked = rebuild.Look, rebuild.Look.readers
+    real = rebuild.Look
 
     def look(*args: Any, **kwargs: Any) -> rebuild.Look:
         looks.append(real(*args, **kwargs))
         return looks[-1]
 
-    def readers(self: rebuild.Look, changed: Any) -> set[str] | None:
-        self.unwritten()
-        assert self._pipe.poll(60)  # (inverted by now)
-        return asked(self, changed)
-
     monkeypatch.setattr(rebuild, "Look", look)
-    monkeypatch.setattr(real, "readers", readers)
     story = content / "stories" / "blockade-on-mine-road.md"
     actors = sorted((content / "actors").glob("*.yaml"))
     edits = [

@@ -9,7 +9,6 @@ import pickle
 import random
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -182,10 +181,10 @@ def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
         traces = _traces(rng, 60)
         changed = set(rng.sample(KEYS, rng.randint(0, 5)))
         look = rebuild.Look(traces, tmp_path)
-        assert look.unwritten() == set(traces)  # (no file is there)
-        assert look._pipe.poll(60)  # inverted by now
-        found = look.readers(changed)
-        assert look.asked and look._process is None
+        look.ask(changed)
+        assert look.asked and look.unwritten() == set(traces)  # (no file is there)
+        found = look.readers()
+        assert look._process is None and not look.here
         assert found == Readers(traces).stale(changed)
         makers = _makers(traces)
         everything = rebuild.stale(makers, traces, changed, look.unwritten(), found)
@@ -196,22 +195,20 @@ def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
         )
 
 
-def test_a_look_not_done_inverting_the_traces_is_not_waited_for(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not can_fork():
-        pytest.skip("Look forks")
-
-    def slow(traces: object) -> dict[str, list[str]]:
-        time.sleep(60)
-        return {}
-
-    monkeypatch.setattr(rebuild, "_inverted", slow)
+def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path) -> None:
     traces = _traces(random.Random(12))
+    look = rebuild.Look(traces, tmp_path, fork=False)
+    look.ask({"all"})
+    assert not look.asked and look.readers() is None and look.here
+    if not can_fork():
+        return
     look = rebuild.Look(traces, tmp_path)
+    assert look.readers() is None  # (not asked: the process is stopped)
+    assert look._process is None
+    look = rebuild.Look(traces, tmp_path)
+    look.unwritten()
     process = look._process
-    start = time.monotonic()
-    assert look.readers({"all"}) is None and not look.asked
-    assert time.monotonic() - start < 30
-    assert look._process is None and process.exitcode == -signal.SIGTERM
-    assert look.unwritten() == set(traces) and not look.here
+    process.terminate()
+    process.join()
+    look.ask({"all"})  # (sent to a process that is gone)
+    assert look.readers() is None and look._process is None
