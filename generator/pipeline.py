@@ -372,8 +372,8 @@ def make_site(
     ours = known and _left is not None and _left.traces is traces
     ours = ours and _left is not None and _left.site == memo.old.get(_SITE)
     # A new process that looks at the site's files on another core (see `_look`): the keys
-    # that changed are worked out before the makers are listed, and the makers that read
-    # them are found there meanwhile.
+    # that changed are worked out before the makers are listed (but for those of the files
+    # the makers copy), and the makers that read them are found there meanwhile.
     looking = not ours and look is not None and look.traces is traces and look.out == out
     fingerprints, surveyed = None, None
     # (a template that cannot be read is reported after the makers' clashes, as ever)
@@ -388,10 +388,14 @@ def make_site(
     problems = [] if left is not None else _clashes(makers)  # (none in the same list)
     if problems:
         return 0, problems
+    copied: set[Key] = set()  # the keys of copied files that changed, left out above
     if fingerprints is None or surveyed is None:
         fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
         surveyed = _survey(corpus, links, memo, known, makers, fingerprints.globals)
         changed = rebuild.changed(last, fingerprints, surveyed[1])
+    elif known:
+        copied = rebuild.changed(last, fingerprints, _copied(makers))
+        changed |= copied
     summaries = surveyed[0]
     # The same makers as the traces' (their names are the traces' keys): the stale ones are
     # found from the changed keys.
@@ -401,7 +405,10 @@ def make_site(
     elif ours:  # (the traces tell what the site holds)
         todo = rebuild.stale(makers, traces, changed)
     elif looking and look is not None:
-        todo = rebuild.stale(makers, traces, changed, look.unwritten(), look.readers())
+        # (the readers of the keys asked for, unless a copied file changed too: rare)
+        readers = look.readers()
+        readers = readers if not copied else None
+        todo = rebuild.stale(makers, traces, changed, look.unwritten(), readers)
     else:
         todo = rebuild.stale(makers, traces, changed, rebuild.Unwritten(traces, out))
     spare_stamp = site_stamp(spare_folder(out))
@@ -631,9 +638,8 @@ def _survey(
 ) -> tuple[dict[str, deps.Summary], set[Key] | None]:
     """The summary of every record, and the keys that may have changed since the build the
     memo remembers (None: any key may have): see `deps.survey`; with the global keys, and
-    the keys makers read whatever the corpus holds (files copied into the site): those of
-    the `makers`, or, not listed yet, every such key the traces name (the keys the build
-    remembers: the only ones that can be found changed)."""
+    the keys makers read whatever the corpus holds (files copied into the site), if the
+    `makers` are given."""
     last = memo.old.get(_SUMMARIES)
     if not known or not isinstance(last, dict):
         return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
@@ -642,9 +648,6 @@ def _survey(
     summaries, suspects = deps.survey(corpus, links, last, before)
     if makers is not None:
         suspects.update(_copied(makers))
-    else:
-        files, seen = deps.key("file", ""), memo.old.get(_SEEN)
-        suspects.update(k for k in (seen if isinstance(seen, dict) else ()) if k.startswith(files))
     suspects.update(globals_)
     return summaries, suspects
 
