@@ -372,15 +372,17 @@ def make_site(
     ours = known and _left is not None and _left.traces is traces
     ours = ours and _left is not None and _left.site == memo.old.get(_SITE)
     # A new process that looks at the site's files on another core (see `_look`): the keys
-    # that changed are worked out before the makers are listed (but for those of the files
-    # the makers copy), and the makers that read them are found there meanwhile.
+    # that changed are worked out before the makers are listed (with the keys of the files
+    # the last build's makers copied), and the makers that read them are found there
+    # meanwhile.
     looking = not ours and look is not None and look.traces is traces and look.out == out
+    copied_before = memo.old.get(_COPIED) if looking else None
     fingerprints, surveyed = None, None
     # (a template that cannot be read is reported after the makers' clashes, as ever)
     with contextlib.suppress(OSError):
-        if looking and look is not None:
+        if look is not None and isinstance(copied_before, list):
             fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
-            surveyed = _survey(corpus, links, memo, known, None, fingerprints.globals)
+            surveyed = _survey(corpus, links, memo, known, copied_before, fingerprints.globals)
             changed = rebuild.changed(last, fingerprints, surveyed[1])
             look.ask(changed)
     makers = plan.makers(corpus, links, options.templates)
@@ -388,13 +390,17 @@ def make_site(
     problems = [] if left is not None else _clashes(makers)  # (none in the same list)
     if problems:
         return 0, problems
-    copied: set[Key] = set()  # the keys of copied files that changed, left out above
+    copied_keys = _copied(makers)
+    copied: set[Key] = set()  # the keys of copied files that changed, not asked above
     if fingerprints is None or surveyed is None:
         fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
-        surveyed = _survey(corpus, links, memo, known, makers, fingerprints.globals)
+        surveyed = _survey(corpus, links, memo, known, copied_keys, fingerprints.globals)
         changed = rebuild.changed(last, fingerprints, surveyed[1])
-    elif known:
-        copied = rebuild.changed(last, fingerprints, _copied(makers))
+    elif surveyed[1] is not None:
+        # Those the last build's makers did not read, but an earlier build's did (rare).
+        asked = set(copied_before or ())
+        news = [k for k in copied_keys if k not in asked and k in last]
+        copied = {k for k in news if fingerprints(k) != last[k]}
         changed |= copied
     summaries = surveyed[0]
     # The same makers as the traces' (their names are the traces' keys): the stale ones are
@@ -405,7 +411,7 @@ def make_site(
     elif ours:  # (the traces tell what the site holds)
         todo = rebuild.stale(makers, traces, changed)
     elif looking and look is not None:
-        # (the readers of the keys asked for, unless a copied file changed too: rare)
+        # (the readers of the keys asked for, unless another key changed too: rare)
         readers = look.readers()
         readers = readers if not copied else None
         todo = rebuild.stale(makers, traces, changed, look.unwritten(), readers)
@@ -470,6 +476,7 @@ def make_site(
     memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made, before)
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
+    memo.new[_COPIED] = copied_keys
     _leave(makers, traces, made, memo.new[_SITE], same, corpus, summaries, alike)
     return _pages(makers), []
 
@@ -633,21 +640,20 @@ def _survey(
     links: Links,
     memo: Memo,
     known: bool,
-    makers: list[plan.Maker] | None,
+    copied: list[Key],
     globals_: tuple[Key, ...],
 ) -> tuple[dict[str, deps.Summary], set[Key] | None]:
     """The summary of every record, and the keys that may have changed since the build the
     memo remembers (None: any key may have): see `deps.survey`; with the global keys, and
-    the keys makers read whatever the corpus holds (files copied into the site), if the
-    `makers` are given."""
+    the keys makers read whatever the corpus holds (`copied`: files copied into the
+    site)."""
     last = memo.old.get(_SUMMARIES)
     if not known or not isinstance(last, dict):
         return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
     # The records of the build that `last` summarises, if this process made it.
     before = _left.records if _left is not None and _left.summaries is last else None
     summaries, suspects = deps.survey(corpus, links, last, before)
-    if makers is not None:
-        suspects.update(_copied(makers))
+    suspects.update(copied)
     suspects.update(globals_)
     return summaries, suspects
 
@@ -674,6 +680,8 @@ _WRITTEN = "written"
 _SPARE_ALIKE = "spare alike"
 # A summary of every record, to tell the next build what changed (`deps.survey`).
 _SUMMARIES = "summaries"
+# The keys of the files the makers copy into the site (see `_copied`).
+_COPIED = "copied"
 
 
 def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:
