@@ -389,10 +389,14 @@ def _pair(
             for key, item in new.items():
                 if key in old:
                     _pair(item, old[key], (*place, ("k", key)), patches, depth - 1, patched)
-    elif kind is tuple or kind is list:
+    elif kind is tuple or kind is list or isinstance(new, tuple):
+        # (a tuple of another type, a compact record such as a trace, is looked into as a
+        # tuple is, but never patched as a whole: a patch makes a tuple or a list)
         if len(new) != len(old):
             return
         if len(new) >= _LONG_PATCH:
+            if kind is not tuple and kind is not list:
+                return
             if (items := _items_patch(old, new)) is not None:
                 patches[id(new)] = ("s", place, items)
                 patched.add(id(old))

@@ -373,23 +373,47 @@ def make_site(
     A rebuild in the process that made the site (serve), with the same list of makers,
     does work in proportion to what changed: see `_Left`.
     """
-    makers = plan.makers(corpus, links, options.templates)
-    left = _left if _left is not None and _left.makers is makers else None
-    problems = [] if left is not None else _clashes(makers)  # (none in the same list)
-    if problems:
-        return 0, problems
     out = options.out.absolute()
     known = memo.old.get(_SITE) == site_stamp(out) and isinstance(memo.old.get(_TRACES), dict)
     traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
-    fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
     last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
-    summaries, suspects = _survey(corpus, links, memo, known, makers, fingerprints.globals)
-    changed = rebuild.changed(last, fingerprints, suspects)
     # Traces this process left with the site it made (serve) tell what the site holds: its
     # files are not looked at one by one. (A new process looks: a file changed by hand in
     # site/ is made again.)
     ours = known and _left is not None and _left.traces is traces
     ours = ours and _left is not None and _left.site == memo.old.get(_SITE)
+    # A new process that looks at the site's files on another core (see `_look`): the keys
+    # that changed are worked out before the makers are listed (with the keys of the files
+    # the last build's makers copied), and the makers that read them are found there
+    # meanwhile.
+    looking = not ours and look is not None and look.traces is traces and look.out == out
+    copied_before = memo.old.get(_COPIED) if looking else None
+    fingerprints, surveyed = None, None
+    # (a template that cannot be read is reported after the makers' clashes, as ever)
+    with contextlib.suppress(OSError):
+        if look is not None and isinstance(copied_before, list):
+            fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
+            surveyed = _survey(corpus, links, memo, known, copied_before, fingerprints.globals)
+            changed = rebuild.changed(last, fingerprints, surveyed[1])
+            look.ask(changed)
+    makers = plan.makers(corpus, links, options.templates)
+    left = _left if _left is not None and _left.makers is makers else None
+    problems = [] if left is not None else _clashes(makers)  # (none in the same list)
+    if problems:
+        return 0, problems
+    copied_keys = _copied(makers)
+    copied: set[Key] = set()  # the keys of copied files that changed, not asked above
+    if fingerprints is None or surveyed is None:
+        fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
+        surveyed = _survey(corpus, links, memo, known, copied_keys, fingerprints.globals)
+        changed = rebuild.changed(last, fingerprints, surveyed[1])
+    elif surveyed[1] is not None:
+        # Those the last build's makers did not read, but an earlier build's did (rare).
+        asked = set(copied_before or ())
+        news = [k for k in copied_keys if k not in asked and k in last]
+        copied = {k for k in news if fingerprints(k) != last[k]}
+        changed |= copied
+    summaries = surveyed[0]
     # The same makers as the traces' (their names are the traces' keys): the stale ones are
     # found from the changed keys.
     same = left if ours else None
@@ -397,9 +421,11 @@ def make_site(
         todo = same.stale(changed)
     elif ours:  # (the traces tell what the site holds)
         todo = rebuild.stale(makers, traces, changed)
-    elif look is not None and look.traces is traces and look.out == out:
-        # (the site's files looked at on another core meanwhile: see `_look`)
-        todo = rebuild.stale(makers, traces, changed, look.unwritten())
+    elif looking and look is not None:
+        # (the readers of the keys asked for, unless another key changed too: rare)
+        readers = look.readers()
+        readers = readers if not copied else None
+        todo = rebuild.stale(makers, traces, changed, look.unwritten(), readers)
     else:
         todo = rebuild.stale(makers, traces, changed, rebuild.Unwritten(traces, out))
     spare_stamp = site_stamp(spare_folder(out))
@@ -451,7 +477,7 @@ def make_site(
         # The old site is the spare now: its files are those the old traces name.
         memo.new[_SPARE_FILES] = traces
         memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
-        memo.new[_WRITTEN] = [name for trace in made.values() for name, _ in trace.files]
+        memo.new[_WRITTEN] = [name for trace in made.values() for name in trace.names]
         memo.new[_SPARE_ALIKE] = alike
         traces, before = new, traces
     else:
@@ -461,6 +487,7 @@ def make_site(
     memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made, before)
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
+    memo.new[_COPIED] = copied_keys
     _leave(makers, traces, made, memo.new[_SITE], same, corpus, summaries, alike)
     return _pages(makers), []
 
@@ -504,14 +531,14 @@ def _name(maker: plan.Maker) -> str:
     return maker.name
 
 
-def _names(trace: Trace) -> list[str]:
-    return [name for name, _ in trace.files]
+def _names(trace: Trace) -> tuple[str, ...]:
+    return trace.names
 
 
 def _files(traces: dict[str, Trace]) -> Iterator[str]:
     """The names of the files the traces name (as a staging's spare: read at its commit,
     if at all)."""
-    return (name for trace in traces.values() for name, _ in trace.files)
+    return (name for trace in traces.values() for name in trace.names)
 
 
 def _write_all(
@@ -527,11 +554,11 @@ def _write_all(
     # The spare holds, as the site does, every file the last build did not write.
     unsure = set(written) if spare and isinstance(written, list) else None
     for trace in kept.values():
-        for name, _ in trace.files:
+        for name in trace.names:
             if unsure is None or name in unsure:
                 staging.keep(name)
     new = {m.name: made.get(m.name) or kept[m.name] for m in makers}
-    staging.commit(name for trace in new.values() for name, _ in trace.files)
+    staging.commit(name for trace in new.values() for name in trace.names)
     return new
 
 
@@ -544,7 +571,7 @@ def _write_alike(
     """`_write_all` when the new site's files have the old site's names, as have the
     spare's (the site before): it holds every file of the old site as that site holds it,
     but for those the last build `written`. The new traces."""
-    ran = {name for trace in made.values() for name, _ in trace.files}
+    ran = {name for trace in made.values() for name in trace.names}
     for name in written:
         if name not in ran:
             staging.keep(name)
@@ -627,19 +654,20 @@ def _survey(
     links: Links,
     memo: Memo,
     known: bool,
-    makers: list[plan.Maker],
+    copied: list[Key],
     globals_: tuple[Key, ...],
 ) -> tuple[dict[str, deps.Summary], set[Key] | None]:
     """The summary of every record, and the keys that may have changed since the build the
     memo remembers (None: any key may have): see `deps.survey`; with the global keys, and
-    the keys makers read whatever the corpus holds (files copied into the site)."""
+    the keys makers read whatever the corpus holds (`copied`: files copied into the
+    site)."""
     last = memo.old.get(_SUMMARIES)
     if not known or not isinstance(last, dict):
         return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
     # The records of the build that `last` summarises, if this process made it.
     before = _left.records if _left is not None and _left.summaries is last else None
     summaries, suspects = deps.survey(corpus, links, last, before)
-    suspects.update(_copied(makers))
+    suspects.update(copied)
     suspects.update(globals_)
     return summaries, suspects
 
@@ -666,6 +694,8 @@ _WRITTEN = "written"
 _SPARE_ALIKE = "spare alike"
 # A summary of every record, to tell the next build what changed (`deps.survey`).
 _SUMMARIES = "summaries"
+# The keys of the files the makers copy into the site (see `_copied`).
+_COPIED = "copied"
 
 
 def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:

@@ -18,6 +18,7 @@ from generator import cache, cli, links, parse, unchanged
 from generator.listing import walk
 from generator.pipeline import Options, build, load
 from generator.reading import Document, Unread, read_content, shown
+from generator.rebuild import Trace
 from generator.render import TEMPLATES
 
 
@@ -707,3 +708,44 @@ def test_the_documents_a_build_keeps_after_parsing_have_no_text_but_the_same_rec
     # What the cache's state records of them (read by the next build) is the same.
     where = shown(content)
     assert unchanged.record(listing, kept, where) == unchanged.record(listing, whole, where)
+
+
+def test_a_trace_remade_with_a_few_changes_is_written_as_those(tmp_path: Path) -> None:
+    """The search index's trace (a compact `rebuild.Trace`, a tuple of another type), made
+    again after one record changed: its long keys made afresh equal, and its memo with one
+    entry changed, are written as a patch of the old ones, not entry by entry."""
+    folder = tmp_path / "cache"
+    entries = _entries()
+    memo = {f"record {i}": f"the search index's entry of record {i}: " * 4 for i in range(2000)}
+    keys = tuple(f"h\x1frecord-{i}\x1fbody" for i in range(2000))
+    entries["deps"]["traces"]["search"] = Trace(keys, (("search.js", (1, 2, 3)),), memo)
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+
+    def edit(new: dict[str, dict[str, object]]) -> None:
+        made = {key: (text + ".")[:-1] for key, text in memo.items()}  # equal, not the same
+        made["record 5"] = "new"
+        again = tuple(f"h\x1frecord-{i}\x1fbody" for i in range(2000))
+        trace = Trace(again, (("search.js", (1, 2, 4)),), made)
+        new["deps"]["traces"] = {**new["deps"]["traces"], "search": trace}
+
+    expected = _resave(folder, edit)
+    loaded = _loaded(folder)
+    assert loaded == expected == _full(tmp_path, expected)
+    trace = loaded["deps"]["traces"]["search"]
+    assert type(trace) is Trace and trace.memo["record 5"] == "new"
+    assert trace.files == (("search.js", (1, 2, 4)),) and len(trace.keys) == 2000
+    assert (folder / "delta-1.pickle").stat().st_size < 2000
+
+
+def test_a_build_s_traces_share_the_makers_names_with_their_files(tmp_path: Path) -> None:
+    """A trace of a maker that wrote one file (its name) holds that name as the very object
+    that keys it, made in a worker process or not: the cache holds each name once."""
+    content, templates = _site(tmp_path)
+    for jobs in (1, 2):
+        folder = tmp_path / f"cache-{jobs}"
+        _build(content, tmp_path / f"site-{jobs}", templates, folder, jobs)
+        traces = cache.load(folder, NAMES)["deps"].old["traces"]
+        # (all but the search index's, which keeps a memo)
+        single = {name: trace for name, trace in traces.items() if not trace.memo}
+        assert len(single) == len(traces) - 1
+        assert all(trace.names == (name,) and trace[1] is name for name, trace in single.items())

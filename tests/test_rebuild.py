@@ -5,6 +5,7 @@ files looked at on another core (`rebuild.Look`)."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import signal
 import threading
@@ -127,3 +128,87 @@ def test_a_look_asked_gives_the_makers_whose_files_are_not_as_written(tmp_path: 
         assert look.unwritten() == {"b"}
         assert look.here is not (fork and can_fork())
         look.close()
+
+
+@pytest.mark.parametrize(
+    ("files", "memo", "compact"),
+    [
+        ((("a.html", (7, 120, 1_700_000_000_000_000_000)),), {}, True),
+        ((("a.html", (2**64 - 1, 0, -5)),), None, True),  # the largest inode, a time before 1970
+        ((("a.html", (2**64, 0, 0)),), {}, False),  # (no such stamp: kept as it is)
+        ((("a.html", (1, 2, 3)),), {"entry": "kept"}, False),
+        ((("a.html", (1, 2, 3)), ("b.json", (4, 5, 6))), {}, False),
+        ((), {}, False),
+    ],
+)
+def test_a_trace_held_compactly_gives_back_what_it_was_made_of(
+    files: tuple[tuple[str, tuple[int, int, int]], ...], memo: dict[str, str] | None, compact: bool
+) -> None:
+    keys = ("r\x1frecord-1", "site")
+    trace = Trace(keys, files, memo)
+    for found in (trace, pickle.loads(pickle.dumps(trace, pickle.HIGHEST_PROTOCOL))):
+        assert type(found) is Trace and not hasattr(found, "__dict__")
+        assert found.keys == keys and found.files == files and dict(found.memo) == (memo or {})
+        assert found.names == tuple(name for name, _ in files)
+        assert found == trace and found == Trace(keys, list(files), dict(memo or {}))
+        assert (type(found[1]) is str) is compact  # (keys, name, packed stamp)
+        assert len(found) == 3
+    assert trace.with_keys(tuple(keys)) == trace
+    if compact:
+        name = "".join(["a", ".html"])  # equal, another object
+        assert trace.named(name)[1] is name and trace.named(name) == trace
+
+
+def test_traces_load_without_calling_their_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a trace calls `tuple.__new__`, not Trace's own (Python code, 145,000 times)."""
+    traces = [Trace((f"k{i}",), ((f"p{i}.html", (i, 2, 3)),)) for i in range(3)]
+    data = pickle.dumps(traces, pickle.HIGHEST_PROTOCOL)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("called")
+
+    monkeypatch.setattr(Trace, "__new__", refuse)
+    assert pickle.loads(data) == traces
+
+
+def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
+    tmp_path: Path,
+) -> None:
+    if not can_fork():
+        pytest.skip("Look forks")
+    rng = random.Random(11)
+    for _ in range(8):
+        traces = _traces(rng, 60)
+        changed = set(rng.sample(KEYS, rng.randint(0, 5)))
+        look = rebuild.Look(traces, tmp_path)
+        look.ask(changed)
+        assert look.asked and look.unwritten() == set(traces)  # (no file is there)
+        found = look.readers()
+        assert look._process is None and not look.here
+        assert found == Readers(traces).stale(changed)
+        makers = _makers(traces)
+        everything = rebuild.stale(makers, traces, changed, look.unwritten(), found)
+        assert everything == list(range(len(makers)))
+        # Without the names unwritten, the makers whose trace names a changed key.
+        assert rebuild.stale(makers, traces, changed, (), found) == rebuild.stale(
+            makers, traces, changed
+        )
+
+
+def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path) -> None:
+    traces = _traces(random.Random(12))
+    look = rebuild.Look(traces, tmp_path, fork=False)
+    look.ask({"all"})
+    assert not look.asked and look.readers() is None and look.here
+    if not can_fork():
+        return
+    look = rebuild.Look(traces, tmp_path)
+    assert look.readers() is None  # (not asked: the process is stopped)
+    assert look._process is None
+    look = rebuild.Look(traces, tmp_path)
+    look.unwritten()
+    process = look._process
+    process.terminate()
+    process.join()
+    look.ask({"all"})  # (sent to a process that is gone)
+    assert look.readers() is None and look._process is None
