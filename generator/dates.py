@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .diagnostics import did_you_mean
+from .restore import restore_slots
 
 __all__ = [
     "DateError",
@@ -93,7 +94,8 @@ class PartialDate:
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled by the ten thousand (with records): a tuple of the values, loaded without
         # checking again what was checked when the date was made.
-        return _partial_date, (
+        return restore_slots, (
+            PartialDate,
             self.year,
             self.month,
             self.day,
@@ -193,21 +195,6 @@ class PartialDate:
 
     def _display_exact(self) -> str:
         return _display_date(self) + _display_time(self) + _display_zone(self)
-
-
-_FIELDS = ("year", "month", "day", "hour", "minute", "second", "offset_minutes", "approximate")
-
-
-def _partial_date(*values: Any) -> PartialDate:
-    """A PartialDate from the values of one that was valid (see `PartialDate.__reduce__`)."""
-    date = object.__new__(PartialDate)
-    for set_value, value in zip(_SETTERS, values, strict=True):
-        set_value(date, value)
-    return date
-
-
-# Each field's slot setter (past the frozen class's `__setattr__`, in C).
-_SETTERS = tuple(getattr(PartialDate, name).__set__ for name in _FIELDS)
 
 
 def _invalid_fields(d: PartialDate) -> str:

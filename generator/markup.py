@@ -36,7 +36,7 @@ from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, AtomicString
 
-from .model import restore_slots
+from .restore import restore_slots
 
 __all__ = [
     "MARKUP_BUDGET",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dates import PartialDate
 from .diagnostics import Location
+from .restore import restore_slots
 
 
 class Ref:
@@ -438,24 +439,6 @@ def _text(
     if digest is not None:
         state["digest"] = digest
     return text
-
-
-def restore_slots(kind: type[Any], *values: Any) -> Any:
-    """An object of a frozen dataclass in slots (no `__init__` or `__post_init__` run
-    again), from the values of its fields in their order: its `__reduce__` gives them."""
-    made = _new(kind)
-    setters = _SLOT_SETTERS.get(kind)
-    if setters is None:
-        # Each slot's descriptor sets it past the frozen class's `__setattr__`, in C.
-        setters = _SLOT_SETTERS[kind] = tuple(
-            vars(kind)[name].__set__ for name in kind.__dataclass_fields__
-        )
-    for set_value, value in zip(setters, values, strict=True):
-        set_value(made, value)
-    return made
-
-
-_SLOT_SETTERS: dict[type[Any], tuple[Any, ...]] = {}
 
 
 def _field_locations(path: str, places: tuple[Any, ...]) -> dict[str, Location]:

@@ -460,9 +460,7 @@ def make_site(
                 staging.discard()
                 return 0, problems
             progress("write")
-            alike = named and all(
-                _names(trace) == _names(traces[name]) for name, trace in made.items()
-            )
+            alike = named and all(trace.names == traces[name].names for name, trace in made.items())
             written = memo.old.get(_WRITTEN)
             # Whether the spare has the names of the old site's files: as this process
             # knows it, or (a new process) as the build that left the spare recorded it.
@@ -529,10 +527,6 @@ def _pages(makers: list[plan.Maker]) -> int:
 
 def _name(maker: plan.Maker) -> str:
     return maker.name
-
-
-def _names(trace: Trace) -> tuple[str, ...]:
-    return trace.names
 
 
 def _files(traces: dict[str, Trace]) -> Iterator[str]:

@@ -182,8 +182,8 @@ class _Kept:
     def state(self) -> str:
         """What a new process needs to make the next index from this one (`resumed`), as
         one text, quick to load: the records' ids (in the corpus's order), `order`, and by
-        entry the fingerprint and digest of its record, and the length of each HTML
-        and the length of every HTML of the links, in their order (`lengths`). Each part's
+        entry the fingerprint and digest of its record, and the length of every HTML
+        of the links, in their order (`lengths`). Each part's
         length, then the parts."""
         if self.shape is None:  # (the same while the records have the same ids)
             order = array("I", self.order).tobytes().decode("latin-1")
