@@ -15,6 +15,7 @@ LADDER = [
     "workers",
     "cache",
     "listing",
+    "restore",
     "dates",
     "schema",
     "yamlnodes",
