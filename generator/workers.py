@@ -47,8 +47,18 @@ def even_slices(costs: Iterable[int], parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.pairwise(edges) if a < b]
 
 
-def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
+def run_all(
+    tasks: Sequence[Callable[[], Result]],
+    jobs: int,
+    arrived: Callable[[Result], Result] | None = None,
+) -> list[Result]:
     """Every task's result, in the order of tasks, computed on up to `jobs` processes.
+
+    `arrived`, if given, is applied in this process to each result that came from another
+    (unpickled: made of objects of its own), as it comes and before the next one is taken,
+    and what it gives is kept in its place: e.g. to make the result share this process's
+    objects (interned str), so that the copies are freed slice by slice, not held until
+    every task is done. Results of tasks run here are kept as they are.
 
     Everything this process holds when the pool forks, and the results, are exempted from
     the cyclic garbage collector (`gc.freeze`) and stay so: `pipeline.build` gives them back
@@ -71,7 +81,10 @@ def run_all(tasks: Sequence[Callable[[], Result]], jobs: int) -> list[Result]:
         with forking():
             pool = context.Pool(min(jobs, len(tasks)), _start, (enabled,))
         with pool:
-            return pool.map(_run, range(len(tasks)), chunksize=1)
+            results = pool.imap(_run, range(len(tasks)), chunksize=1)
+            if arrived is None:
+                return list(results)
+            return [arrived(result) for result in results]
     finally:
         _tasks = ()
         gc.freeze()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,35 @@ def test_slices_cover_every_item_once_in_order(count: int, parts: int) -> None:
 def test_run_all_keeps_the_order_of_tasks() -> None:
     tasks = [lambda n=n: n * n for n in range(9)]
     assert run_all(tasks, 3) == run_all(tasks, 1) == [n * n for n in range(9)]
+
+
+def _wait_for(path: Path) -> bool:
+    """Whether `path` comes to exist within 20 s (a task run by a worker)."""
+    for _ in range(200):
+        if path.exists():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
+def test_results_from_workers_are_taken_as_they_come(tmp_path: Path) -> None:
+    """`arrived` is applied to the first result while the second task still runs (that
+    task waits for what it does), to each result from a worker, and in the order of tasks."""
+    signal = tmp_path / "first arrived"
+    tasks = [lambda: "first", partial(_wait_for, signal)]
+    seen: list[object] = []
+
+    def arrived(result: object) -> object:
+        seen.append(result)
+        signal.touch()
+        return ("taken", result)
+
+    assert run_all(tasks, 2, arrived) == [("taken", "first"), ("taken", True)]
+    assert seen == ["first", True]
+    # Run here (one process): kept as they are.
+    assert run_all([lambda: 1, lambda: 2], 1, arrived) == [1, 2]
+    assert seen == ["first", True]
 
 
 def test_two_processes_build_the_same_site_as_one(tmp_path: Path) -> None:

@@ -8,12 +8,16 @@ import os
 import pickle
 import random
 import signal
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+from test_determinism import FULL
 
 from generator import rebuild
+from generator.cache import Memo
+from generator.pipeline import Options, build
 from generator.plan import Maker
 from generator.rebuild import Readers, Trace
 from generator.workers import can_fork
@@ -212,3 +216,16 @@ def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path
     process.join()
     look.ask({"all"})  # (sent to a process that is gone)
     assert look.readers() is None and look._process is None
+
+
+@pytest.mark.skipif(not can_fork(), reason="the workers are forked")
+def test_traces_from_workers_share_their_keys_with_this_process(tmp_path: Path) -> None:
+    """The keys of the traces that workers send back are interned here as each slice comes:
+    every trace that names a key holds this process's one str for it."""
+    memos: dict[str, Memo] = {}
+    options = Options(content=FULL, out=tmp_path / "site", jobs=2)
+    assert build(options, memos=memos).written
+    traces = memos["deps"].new["traces"]
+    keys = [k for trace in traces.values() for k in trace.keys]
+    assert len(traces) > 40 and len(keys) > 1000
+    assert all(k is sys.intern(k) for k in keys)
