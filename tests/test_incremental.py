@@ -995,3 +995,24 @@ def test_a_story_edited_then_put_back_is_a_real_build_each_time(tmp_path: Path) 
     again = build(options)
     assert again.written and not again.unchanged
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def test_a_new_process_works_out_the_gazetteer_only_for_a_stale_map(tmp_path: Path) -> None:
+    """A new process (nothing kept from an earlier build) that rebuilds after a story's
+    text is edited renders no locator map: its gazetteer's places are never worked out.
+    After a mapped record's place is edited, the maps that show it are made again, and the
+    site is the clean build's either way."""
+    content, options = _built(tmp_path)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    deposit = content / "deposits" / "cerro-bajo.yaml"
+    for edit, works_out in (
+        (lambda: story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8"), False),
+        (lambda: _sub(deposit, r"^coordinates: \[-13.6", "coordinates: [-13.9"), True),
+    ):
+        edit()
+        maps._last = None  # (as in a new process)
+        result = build(options)
+        assert result.written
+        assert maps._last is not None and maps._last[1].worked_out == works_out
+        maps._last = search._kept = None  # the clean build makes its own
+        assert tree(options.out) == tree_of_clean(tmp_path)
