@@ -1016,3 +1016,38 @@ def test_a_new_process_works_out_the_gazetteer_only_for_a_stale_map(tmp_path: Pa
         assert maps._last is not None and maps._last[1].worked_out == works_out
         maps._last = search._kept = None  # the clean build makes its own
         assert tree(options.out) == tree_of_clean(tmp_path)
+
+
+def test_a_new_process_compiles_only_the_templates_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build cache keeps the page templates as Jinja compiled them: a new process's
+    build after a story is edited compiles none; after a template is edited, that one
+    (and the page shows the edit); the site is the clean build's either way."""
+    import jinja2
+
+    content, options = _built(tmp_path)
+    compiled: list[str] = []
+    compile_ = jinja2.Environment.compile
+
+    def counted(env: jinja2.Environment, source: str, name: str | None = None, *a: Any) -> Any:
+        compiled.append(str(name))
+        return compile_(env, source, name, *a)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counted)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    template = tmp_path / "templates" / "story.html"
+    for edit, expected in (
+        (lambda: story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8"), []),
+        (lambda: _sub(template, r"</article>", "<p>Edited.</p></article>"), ["story.html"]),
+        (lambda: story.write_text(story.read_text("utf-8") + "\nAgain.\n", "utf-8"), []),
+    ):
+        assert edit()
+        plan._environment = None  # (as in a new process)
+        compiled.clear()
+        assert build(options).written
+        assert compiled == expected
+        plan._environment = None
+        assert tree(options.out) == tree_of_clean(tmp_path)
+    page = options.out / "stories" / "blockade-on-mine-road" / "index.html"
+    assert b"<p>Edited.</p></article>" in page.read_bytes()
