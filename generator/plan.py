@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Mapping
 from functools import cached_property, partial
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import jinja2
 
@@ -183,29 +183,41 @@ def makers(corpus: Corpus, links: Links, templates: Path) -> list[Maker]:
     order, with a body or not, with which images) and on the template assets: the makers
     name records by id and look them up when they run. So the list of the last call is
     given again while that shape is the same (serve's rebuild after a save: listing
-    145,000 makers at 10,000 stories costs more than the page that changed).
+    145,000 makers at 10,000 stories costs more than the page that changed). The shape is
+    worked out only to compare two corpora (not by a new process's only call).
     """
     global _last
-    if _last is not None and _same_shape(_last[2], corpus, templates, _last[0]):
-        _last = _last[0], _last[1], corpus.records  # (a corpus's records are not changed)
-        return _last[1]
-    shape = _shape(corpus, templates)
-    if _last is not None and _last[0] == shape:
-        found = _last[1]
+    if _last is not None and _same_shape(_last.corpus.records, corpus, templates, _last):
+        _last = _last._replace(corpus=corpus)  # (the same shape: a corpus's records are
+        return _last.makers  # not changed)
+    assets = _assets(templates)
+    if (
+        _last is not None
+        and _last[:2] == (templates, assets)
+        and _kinds(_last.corpus) == _kinds(corpus)
+    ):
+        found = _last.makers
     else:
-        found = _makers(corpus, cast(tuple[Path, ...], shape[1]))
-    _last = shape, found, corpus.records
+        found = _makers(corpus, assets)
+    _last = _Last(templates, assets, corpus, found)
     return found
 
 
-# The shape of the corpus, the makers and the records of the last call to `makers` (one
-# process, one site at a time: a second site replaces the first).
-_last: tuple[tuple[object, ...], list[Maker], Mapping[str, Record]] | None = None
+class _Last(NamedTuple):
+    """The last call to `makers`: its templates, their assets, the corpus and the makers."""
+
+    templates: Path
+    assets: tuple[Path, ...]
+    corpus: Corpus
+    makers: list[Maker]
 
 
-def _same_shape(
-    last: Mapping[str, Record], corpus: Corpus, templates: Path, shape: tuple[object, ...]
-) -> bool:
+# The last call to `makers` (one process, one site at a time: a second site replaces the
+# first).
+_last: _Last | None = None
+
+
+def _same_shape(last: Mapping[str, Record], corpus: Corpus, templates: Path, shape: _Last) -> bool:
     """Whether the corpus has the shape of the last one, whose records were `last`, without
     working the shape out: the same ids, and each record that is not the very object it
     was has the same kind, name (its place within its kind), body or not, and images."""
@@ -234,15 +246,13 @@ def _assets(templates: Path) -> tuple[Path, ...]:
     return tuple(sorted(p for p in (templates / "assets").iterdir() if p.is_file()))
 
 
-def _shape(corpus: Corpus, templates: Path) -> tuple[object, ...]:
-    """All that the list of makers depends on. (Records are sorted by id in the corpus, and
-    by name within a kind: both orders show in it.)"""
-    assets = _assets(templates)
-    kinds = tuple(
+def _kinds(corpus: Corpus) -> tuple[object, ...]:
+    """All that the list of makers depends on besides the templates' assets. (Records are
+    sorted by id in the corpus, and by name within a kind: both orders show in it.)"""
+    return tuple(
         (kind, tuple((r.id, r.body is not None, r.assets) for r in corpus.of_kind(kind)))
         for kind in KINDS
     )
-    return templates, assets, kinds
 
 
 def _makers(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
