@@ -256,20 +256,25 @@ def _kinds(corpus: Corpus) -> tuple[object, ...]:
 
 
 def _makers(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
-    # (Made positionally, in list comprehensions: a new process lists 145,000 makers at
-    # 10,000 stories, and keyword arguments and appends one by one cost a third more.)
+    # (Made positionally, in list comprehensions, the most by tuple.__new__, which is
+    # Maker's own constructor without its Python call: a new process lists 145,000 makers
+    # at 10,000 stories, and keyword arguments and appends one by one cost a third more.)
     pages = _pages(corpus)
     urls = [url for url, _ in pages]
-    found = [Maker(output_path(url), partial(_page, view), (), url) for url, view in pages]
+    new = tuple.__new__
+    found = [new(Maker, (output_path(url), partial(_page, view), (), url)) for url, view in pages]
     records = list(corpus)
     body = key("body", "")
     found.extend(
         [
-            Maker(
-                data_url(r),
-                partial(_record_data, r.id),
-                (body + r.id,) if r.body is not None else (),
-                None,
+            new(
+                Maker,
+                (
+                    data_url(r),
+                    partial(_record_data, r.id),
+                    (body + r.id,) if r.body is not None else (),
+                    None,
+                ),
             )
             for r in records
         ]
