@@ -15,6 +15,7 @@ import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .model import Corpus, Record, moved
 from .schema import SINGULAR
@@ -112,33 +113,41 @@ def direction(a: tuple[float, float], b: tuple[float, float]) -> str:
 
 class Gazetteer:
     """Every record with a shape, its centre, sorted by latitude, and in a grid of cells of
-    latitude and longitude: nearest neighbours without a walk through most of them."""
+    latitude and longitude: nearest neighbours without a walk through most of them.
+
+    Worked out when first asked (its places, or a record's neighbours), not when made: a
+    new process's build after one story is edited makes a workshop, hence a gazetteer, and
+    as a rule renders no map (shaping every record: 0.4 s at 10,000 stories). A view of it
+    (see `deps.WatchedGazetteer`, which copies its attributes) shares the work.
+    """
+
+    # (worked out when first asked: see `_work_out`)
+    places: list[tuple[float, tuple[float, float], Record]]
+    latitudes: list[float]
+    radians: list[tuple[float, float, float]]
+    cell: float
+    cells: dict[tuple[int, int], list[int]]
+    rows: tuple[int, int]
+    columns: tuple[int, int]
+    least_cos: float
 
     def __init__(self, corpus: Corpus) -> None:
-        shaped = [(r, _shape(r)) for r in corpus]
-        self.places = sorted(
-            ((_centre(shape)[0], _centre(shape), r) for r, shape in shaped if shape),
-            key=lambda item: (item[0], item[2].id),
-        )
-        self.latitudes = [lat for lat, _, _ in self.places]
-        # Each centre in radians with the cosine of its latitude: what `distance_km` works
-        # out of it, worked out once.
-        self.radians = [_radians(centre) for _, centre, _ in self.places]
-        # Square cells of `cell` degrees, about two places in each (fewer if they lie along
-        # a line), by (row, column).
-        count = max(len(self.places), 1)
-        lats = self.latitudes or [0.0]
-        lons = [centre[1] for _, centre, _ in self.places] or [0.0]
-        spans = max(lats) - min(lats), max(lons) - min(lons)
-        self.cell = max(math.sqrt(2 * spans[0] * spans[1] / count), 2 * max(spans) / count, 1e-6)
-        self.cells: dict[tuple[int, int], list[int]] = {}
-        for index, (lat, centre, _) in enumerate(self.places):
-            self.cells.setdefault(self._cell(lat, centre[1]), []).append(index)
-        rows, columns = [r for r, _ in self.cells] or [0], [c for _, c in self.cells] or [0]
-        self.rows, self.columns = (min(rows), max(rows)), (min(columns), max(columns))
-        # The least cosine of a latitude among the places: how short a degree of longitude
-        # can be between the centre of a map and a place.
-        self.least_cos = min((cos for _, _, cos in self.radians), default=1.0)
+        self._pending = _Pending(corpus)
+
+    def __getattr__(self, name: str) -> Any:  # (only for an attribute not yet set)
+        pending = self.__dict__.get("_pending")
+        if pending is None or name not in _WORKED_OUT:
+            raise AttributeError(name)
+        if pending.fields is None:
+            pending.fields = _work_out(pending.corpus)
+            pending.corpus = None  # (not held longer than needed: serve keeps gazetteers)
+        self.__dict__.update(pending.fields)
+        return pending.fields[name]
+
+    @property
+    def worked_out(self) -> bool:
+        """Whether its places are worked out (here or in a view of it)."""
+        return self._pending.fields is not None
 
     def _cell(self, lat: float, lon: float) -> tuple[int, int]:
         return math.floor(lat / self.cell), math.floor(lon / self.cell)
@@ -217,6 +226,57 @@ def _radians(point: tuple[float, float]) -> tuple[float, float, float]:
     return lat, lon, math.cos(lat)
 
 
+class _Pending:
+    """A gazetteer's corpus until its places are worked out, then what was worked out:
+    shared by the gazetteer and its views."""
+
+    __slots__ = ("corpus", "fields")
+
+    def __init__(self, corpus: Corpus) -> None:
+        self.corpus: Corpus | None = corpus
+        self.fields: dict[str, Any] | None = None
+
+
+def _work_out(corpus: Corpus | None) -> dict[str, Any]:
+    """A gazetteer's attributes: its places and their grid."""
+    assert corpus is not None
+    shaped = [(r, _shape(r)) for r in corpus]
+    places = sorted(
+        ((_centre(shape)[0], _centre(shape), r) for r, shape in shaped if shape),
+        key=lambda item: (item[0], item[2].id),
+    )
+    latitudes = [lat for lat, _, _ in places]
+    # Each centre in radians with the cosine of its latitude: what `distance_km` works out
+    # of it, worked out once.
+    radians = [_radians(centre) for _, centre, _ in places]
+    # Square cells of `cell` degrees, about two places in each (fewer if they lie along a
+    # line), by (row, column).
+    count = max(len(places), 1)
+    lats = latitudes or [0.0]
+    lons = [centre[1] for _, centre, _ in places] or [0.0]
+    spans = max(lats) - min(lats), max(lons) - min(lons)
+    cell = max(math.sqrt(2 * spans[0] * spans[1] / count), 2 * max(spans) / count, 1e-6)
+    cells: dict[tuple[int, int], list[int]] = {}
+    for index, (lat, centre, _) in enumerate(places):
+        cells.setdefault((math.floor(lat / cell), math.floor(centre[1] / cell)), []).append(index)
+    rows, columns = [r for r, _ in cells] or [0], [c for _, c in cells] or [0]
+    return {
+        "places": places,
+        "latitudes": latitudes,
+        "radians": radians,
+        "cell": cell,
+        "cells": cells,
+        "rows": (min(rows), max(rows)),
+        "columns": (min(columns), max(columns)),
+        # The least cosine of a latitude among the places: how short a degree of longitude
+        # can be between the centre of a map and a place.
+        "least_cos": min((cos for _, _, cos in radians), default=1.0),
+    }
+
+
+_WORKED_OUT = frozenset(Gazetteer.__annotations__)
+
+
 def gazetteer(corpus: Corpus) -> Gazetteer:
     """The Gazetteer of the corpus: the last one made here while every mapped record is the
     very object it was then (serve's rebuild after a story is saved: shaping every record
@@ -232,6 +292,9 @@ def gazetteer(corpus: Corpus) -> Gazetteer:
         then = _last[0]
         if not any(is_mapped(then[i]) or is_mapped(records[i]) for i in moved(then, records)):
             _last = records, _last[1]
+            pending = _last[1]._pending
+            if pending.fields is None:  # (the same mapped records: not the last corpus held)
+                pending.corpus = corpus
             return _last[1]
     _last = records, Gazetteer(corpus)
     return _last[1]

@@ -444,6 +444,8 @@ def make_site(
         staging = Staging(
             options.out, _files(spare) if spare is not None else None, keep_spare=keep_spare
         )
+        version = fingerprints.known.get("templates")
+        bytecode = plan.compiled(options.templates, version, memo.old.get(_COMPILED))
         try:
             made, problems = rebuild.run(
                 makers,
@@ -473,13 +475,14 @@ def make_site(
             staging.discard()
             raise
         # The old site is the spare now: its files are those the old traces name.
+        memo.new[_COMPILED] = plan.compile_pages(bytecode)
         memo.new[_SPARE_FILES] = traces
         memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
         memo.new[_WRITTEN] = [name for trace in made.values() for name in trace.names]
         memo.new[_SPARE_ALIKE] = alike
         traces, before = new, traces
     else:
-        for entry in (_SPARE_FILES, _SPARE, _WRITTEN, _SPARE_ALIKE):
+        for entry in (_SPARE_FILES, _SPARE, _WRITTEN, _SPARE_ALIKE, _COMPILED):
             memo.new[entry] = memo.old.get(entry)
     memo.new[_TRACES] = traces
     memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made, before)
@@ -690,6 +693,8 @@ _SPARE_ALIKE = "spare alike"
 _SUMMARIES = "summaries"
 # The keys of the files the makers copy into the site (see `_copied`).
 _COPIED = "copied"
+# The page templates as Jinja compiled them (see `plan.Compiled`).
+_COMPILED = "compiled"
 
 
 def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:

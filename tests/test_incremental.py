@@ -995,3 +995,59 @@ def test_a_story_edited_then_put_back_is_a_real_build_each_time(tmp_path: Path) 
     again = build(options)
     assert again.written and not again.unchanged
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
+def test_a_new_process_works_out_the_gazetteer_only_for_a_stale_map(tmp_path: Path) -> None:
+    """A new process (nothing kept from an earlier build) that rebuilds after a story's
+    text is edited renders no locator map: its gazetteer's places are never worked out.
+    After a mapped record's place is edited, the maps that show it are made again, and the
+    site is the clean build's either way."""
+    content, options = _built(tmp_path)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    deposit = content / "deposits" / "cerro-bajo.yaml"
+    for edit, works_out in (
+        (lambda: story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8"), False),
+        (lambda: _sub(deposit, r"^coordinates: \[-13.6", "coordinates: [-13.9"), True),
+    ):
+        edit()
+        maps._last = None  # (as in a new process)
+        result = build(options)
+        assert result.written
+        assert maps._last is not None and maps._last[1].worked_out == works_out
+        maps._last = search._kept = None  # the clean build makes its own
+        assert tree(options.out) == tree_of_clean(tmp_path)
+
+
+def test_a_new_process_compiles_only_the_templates_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build cache keeps the page templates as Jinja compiled them: a new process's
+    build after a story is edited compiles none; after a template is edited, that one
+    (and the page shows the edit); the site is the clean build's either way."""
+    import jinja2
+
+    content, options = _built(tmp_path)
+    compiled: list[str] = []
+    compile_ = jinja2.Environment.compile
+
+    def counted(env: jinja2.Environment, source: str, name: str | None = None, *a: Any) -> Any:
+        compiled.append(str(name))
+        return compile_(env, source, name, *a)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counted)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    template = tmp_path / "templates" / "story.html"
+    for edit, expected in (
+        (lambda: story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8"), []),
+        (lambda: _sub(template, r"</article>", "<p>Edited.</p></article>"), ["story.html"]),
+        (lambda: story.write_text(story.read_text("utf-8") + "\nAgain.\n", "utf-8"), []),
+    ):
+        assert edit()
+        plan._environment = None  # (as in a new process)
+        compiled.clear()
+        assert build(options).written
+        assert compiled == expected
+        plan._environment = None
+        assert tree(options.out) == tree_of_clean(tmp_path)
+    page = options.out / "stories" / "blockade-on-mine-road" / "index.html"
+    assert b"<p>Edited.</p></article>" in page.read_bytes()

@@ -292,3 +292,55 @@ def test_the_last_gazetteer_is_given_while_every_mapped_record_is_the_same(
         assert [r.name for _, _, r in made.places] == [r.name for _, _, r in fresh.places]
         assert made.latitudes == fresh.latitudes
         first = maps.gazetteer(corpus(*records))  # back as it was, for the next change
+
+
+# --- the gazetteer worked out when first asked ------------------------------------------------
+
+
+def test_a_gazetteer_works_its_places_out_when_asked_and_shares_them_with_its_views() -> None:
+    """Made, it has worked nothing out; its neighbours (or its places) are those of a
+    gazetteer that worked everything out at once; a view of it (as the dependency record
+    watches it) works them out once for both."""
+    from generator.deps import WatchedGazetteer
+
+    town, mine = place("town", coordinates=(40.0, 46.0)), place("mine", coordinates=(40.1, 46.2))
+    road = place("road", path=[(40.0, 45.0), (40.5, 45.5)])
+    world = corpus(town, mine, road, place("actor", kind="actors"))
+    lazy = Gazetteer(world)
+    assert not lazy.worked_out
+    reads: set[str] = set()
+    view = WatchedGazetteer(lazy, reads)
+    assert [r.id for _, r in view.nearest(town, (40.0, 46.0))] == ["mine", "road"]
+    assert lazy.worked_out and "g" in reads
+    assert lazy.places is view.places and lazy.cells is view.cells
+    eager = Gazetteer(world)
+    assert [(lat, centre, r.id) for lat, centre, r in eager.places] == [
+        (lat, centre, r.id) for lat, centre, r in lazy.places
+    ]
+    assert (eager.cell, eager.rows, eager.columns, eager.least_cos) == (
+        lazy.cell,
+        lazy.rows,
+        lazy.columns,
+        lazy.least_cos,
+    )
+    with pytest.raises(AttributeError):
+        lazy.no_such_attribute  # noqa: B018
+
+
+def test_a_kept_gazetteer_not_yet_worked_out_works_out_the_corpus_it_was_last_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kept for a corpus whose mapped records are those of the last (see `gazetteer`), and
+    not worked out yet, it works out the new corpus's places, and holds the old corpus no
+    longer."""
+    from generator import maps
+
+    monkeypatch.setattr(maps, "_last", None)
+    town = place("town", coordinates=(40.0, 46.0))
+    first = maps.gazetteer(corpus(place("actor", kind="actors"), town))
+    renamed = place("actor", "Renamed", kind="actors")
+    later = corpus(renamed, town)
+    assert maps.gazetteer(later) is first and not first.worked_out
+    assert first._pending.corpus is later
+    assert [r for _, _, r in first.places] == [town]
+    assert first._pending.corpus is None

@@ -125,3 +125,21 @@ def test_the_search_index_makes_again_only_what_changed_since_the_last_one(
     assert b"Now something else entirely." in index and b"Someone else" in index
     monkeypatch.setattr(search, "_kept", None)
     assert search.search_index(changed, changed_links) == index
+
+
+def test_the_shape_is_worked_out_only_to_compare_two_corpora(
+    model: tuple[Corpus, Links], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process's first list of makers works no shape out (it has none to compare);
+    the next call, for a corpus whose records' names changed but not their order, works
+    out both and gives the same makers again."""
+    corpus, links = model
+    real, shaped = plan._kinds, []
+    monkeypatch.setattr(plan, "_kinds", lambda c: shaped.append(c) or real(c))
+    first = fresh(corpus, links)
+    assert shaped == []
+    story = corpus.of_kind("stories")[0]
+    renamed = with_record(corpus, story.id, name=f"{story.name} again")
+    assert plan.makers(renamed, links, TEMPLATES) is first
+    assert shaped == [corpus, renamed]
+    assert shown(first) == shown(fresh(renamed, links))
