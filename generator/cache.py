@@ -42,7 +42,8 @@ DELTA = "delta-{}.pickle"
 STATE = "state.pickle"
 _CODE = Path(__file__).resolve().parent
 _LEFTOVER_SECONDS = 3600
-_LIBRARIES = ("markdown", "pyyaml", "nh3")
+# (Jinja2 too: the build cache keeps templates as it compiled them; see `plan.Compiled`.)
+_LIBRARIES = ("markdown", "pyyaml", "nh3", "jinja2", "markupsafe", "orjson")
 # A new base instead of a delta when the deltas would hold more than this share of the
 # base's bytes (loading them then costs more than they save), or be more than this many.
 _DELTA_SHARE = 0.25
