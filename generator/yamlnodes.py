@@ -15,7 +15,7 @@ import yaml
 
 from .diagnostics import Diagnostic, Location, Severity
 
-__all__ = ["MAX_DEPTH", "Mapping", "Node", "Scalar", "Sequence", "describe", "load_yaml"]
+__all__ = ["MAX_DEPTH", "NULLS", "Mapping", "Node", "Scalar", "Sequence", "describe", "load_yaml"]
 
 MAX_DEPTH = 20
 
@@ -24,7 +24,7 @@ MAX_DEPTH = 20
 # resolver, which cost a third of the events' time to set up for every document.
 _LOADER: Any = yaml._yaml.CParser if yaml.__with_libyaml__ else yaml.SafeLoader
 
-_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
 # Tuples (NamedTuple): a build makes some 15 of them per fact file; a tuple is made by one C
@@ -39,7 +39,7 @@ class Scalar(NamedTuple):
 
     @property
     def is_null(self) -> bool:
-        return self.plain and self.value in _NULLS
+        return self.plain and self.value in NULLS
 
 
 class Sequence(NamedTuple):
