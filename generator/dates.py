@@ -313,8 +313,24 @@ class _Scanner:
         return value
 
 
+# The common dates, read at once (the scanner below says what is wrong with the others).
+_PLAIN_DATE = re.compile(r"(~?)([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?", re.ASCII)
+
+
 def parse_date(text: str) -> PartialDate:
     """Read a partial date exactly as typed; raise `DateError` saying what is wrong."""
+    plain = _PLAIN_DATE.fullmatch(text)
+    if plain is not None:
+        approximate, year, month, day = plain.groups()
+        y = int(year)
+        m = int(month) if month else None
+        d = int(day) if day else None
+        if y and (m is None or (1 <= m <= 12 and (d is None or 1 <= d <= _last_day(y, m)))):
+            # As the scanner would make it, and as valid: no check again.
+            made: PartialDate = restore_slots(
+                PartialDate, y, m, d, None, None, None, None, bool(approximate)
+            )
+            return made
     if not text or text.isspace():
         raise DateError(f"the date is empty: write it as {_FORMS} (e.g. 2022-12-10)", 0)
     if text[0].isspace():
@@ -325,6 +341,10 @@ def parse_date(text: str) -> PartialDate:
     if core_end < len(text):
         raise DateError("remove the space after the date", core_end)
     return result
+
+
+def _last_day(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
 
 
 def _parse(scan: _Scanner) -> PartialDate:
@@ -351,7 +371,7 @@ def _parse(scan: _Scanner) -> PartialDate:
     scan.pos += 1
 
     start = scan.pos
-    last_day = calendar.monthrange(year, month)[1]
+    last_day = _last_day(year, month)
     run = scan.digits()
     if len(run) == 2 and (int(run) == 0 or int(run) > last_day):
         name = f"{MONTHS[month - 1]} {year}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import tzinfo
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .cache import Memo, fingerprint
 from .dates import DateError, PartialDate, parse_date, parse_timezone, range_error
@@ -34,7 +34,7 @@ from .schema import (
     Field,
 )
 from .workers import even_slices, run_all
-from .yamlnodes import Mapping, Node, Scalar, Sequence, describe, load_yaml
+from .yamlnodes import NULLS, Mapping, Node, Scalar, Sequence, describe, load_yaml
 
 _ID = re.compile(ID_PATTERN)
 _WEB_ADDRESS = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -47,6 +47,27 @@ _INTEGER = re.compile(r"^[-+]?[0-9]+$")
 _NUMBER = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$")
 _FENCE = re.compile(r"^(---|\.\.\.)[ \t]*$")
 _UTC = parse_timezone("UTC")
+
+
+class _Declared(NamedTuple):
+    """Fields by name, and those that are required (in the same order)."""
+
+    by_name: dict[str, Field]
+    required: tuple[Field, ...]
+
+
+def _declare(fields: Iterable[Field]) -> _Declared:
+    by_name = {f.name: f for f in fields}
+    return _Declared(by_name, tuple(f for f in by_name.values() if f.required))
+
+
+# Made once, not for each record: each kind's fields, and with an `id:` the record repeats.
+_ID_FIELD = Field("id", "text", "The record's id.")
+_KINDS = {kind: _declare(fields) for kind, fields in SCHEMAS.items()}
+_KINDS_WITH_ID = {kind: _declare((*fields, _ID_FIELD)) for kind, fields in SCHEMAS.items()}
+_SITE = _declare(SITE_FIELDS)
+# A `records` field's entries' fields, by the field's id (the field kept, so the id is its).
+_ENTRIES: dict[int, tuple[Field, _Declared]] = {}
 _TYPE_WORDS = {
     "text": "text",
     "inline": "text",
@@ -347,7 +368,7 @@ def _parse_site(document: Document, diagnostics: Diagnostics) -> Site | None:
         diagnostics.error(here, "E0307", "site.yaml must be a mapping of settings (title: ...)")
         return None
     checker = _FieldChecker(document.path, diagnostics, _UTC)
-    values, _ = checker.check_mapping(node, {f.name: f for f in SITE_FIELDS}, "site.yaml")
+    values, _ = checker.check_mapping(node, _SITE, "site.yaml")
     if "title" not in values:
         return None
     timezone = values.get("timezone", "UTC")
@@ -521,9 +542,7 @@ def _build_record(
         diagnostics.error(where, "E0305", f"'{clip(record_id)}' {why}{advice}")
         return None
     kind = document.kind
-    declared = {f.name: f for f in SCHEMAS[kind]}
-    if id_node is not None:
-        declared["id"] = Field("id", "text", "The record's id.")
+    declared = _KINDS[kind] if id_node is None else _KINDS_WITH_ID[kind]
     checker = _FieldChecker(document.path, diagnostics, tz, document.text)
     values, locations = checker.check_mapping(node, declared, _article(SINGULAR[kind]))
     values.pop("id", None)
@@ -580,10 +599,12 @@ class _FieldChecker:
         self.diagnostics.error(self.at(node), code, message)
 
     def check_mapping(
-        self, node: Mapping, declared: dict[str, Field], what: str
+        self, node: Mapping, fields: _Declared, what: str
     ) -> tuple[dict[str, Any], dict[str, Location]]:
         values: dict[str, Any] = {}
         locations: dict[str, Location] = {}
+        declared = fields.by_name
+        path = self.path
         # Fields that an unknown key is probably a typo of: their absence is no news.
         suggested: set[str] = set()
         for key, value in node.items:
@@ -595,27 +616,23 @@ class _FieldChecker:
                 self.error(key, "E0302", f"unknown field '{clip(name)}' for {what}{suggestion}")
                 continue
             name = declaration.name  # (equal, and one str for every record's field)
-            locations[name] = self.at(key)
-            if isinstance(value, Scalar) and value.is_null and value.plain:
+            locations[name] = Location(path, key.line, key.column)
+            if value.__class__ is Scalar and value.plain and value.value in NULLS:
                 continue  # an empty field is the same as a missing one
-            converted = self.convert(declaration, value)
+            converted = _CONVERTERS[declaration.type](self, declaration, value)
             if converted is not None:
                 values[name] = converted
-        for declaration in declared.values():
+        for declaration in fields.required:
             if declaration.name in suggested and declaration.name not in locations:
                 continue
-            if declaration.required and declaration.name not in locations:
+            if declaration.name not in locations:
                 hint = f" (one of {', '.join(declaration.choices)})" if declaration.choices else ""
                 self.diagnostics.error(
                     self.at(node),
                     "E0301",
                     f"{what} needs the field '{declaration.name}'{hint}",
                 )
-            elif (
-                declaration.required
-                and declaration.name not in values
-                and _is_empty(node.get(declaration.name))
-            ):
+            elif declaration.name not in values and _is_empty(node.get(declaration.name)):
                 self.diagnostics.error(
                     locations[declaration.name],
                     "E0301",
@@ -624,9 +641,7 @@ class _FieldChecker:
         return values, locations
 
     def convert(self, field: Field, node: Node) -> Any:
-        converter = getattr(self, f"_to_{field.type}")
-        result: Any = converter(field, node)
-        return result
+        return _CONVERTERS[field.type](self, field, node)
 
     def wrong_type(self, field: Field, node: Node) -> None:
         hint = ""
@@ -770,7 +785,11 @@ class _FieldChecker:
         if not isinstance(node, Sequence):
             self.wrong_type(field, node)
             return None
-        declared = {f.name: f for f in field.fields}
+        kept = _ENTRIES.get(id(field))
+        if kept is None:
+            kept = _ENTRIES[id(field)] = (field, _declare(field.fields))
+        fields = kept[1]
+        declared = fields.by_name
         entries: list[dict[str, Any]] = []
         for item in node.items:
             if isinstance(item, Scalar) and field.shorthand:
@@ -784,7 +803,7 @@ class _FieldChecker:
                     f"({', '.join(declared)}), not {describe(item)}",
                 )
                 continue
-            values, _ = self.check_mapping(item, declared, f"an entry of '{field.name}'")
+            values, _ = self.check_mapping(item, fields, f"an entry of '{field.name}'")
             if all(f.name in values for f in field.fields if f.required):
                 entries.append(values)
                 start, end = values.get("from"), values.get("to")
@@ -904,6 +923,14 @@ class _FieldChecker:
             return None
         result = _plain(node)
         return result if isinstance(result, dict) else None
+
+
+# The converter of each field type: `_FieldChecker._to_TYPE`.
+_CONVERTERS: dict[str, Any] = {
+    name[len("_to_") :]: method
+    for name, method in vars(_FieldChecker).items()
+    if name.startswith("_to_")
+}
 
 
 def _plain(node: Node) -> Any:

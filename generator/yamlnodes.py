@@ -9,14 +9,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_right
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from .diagnostics import Diagnostic, Location, Severity
 
-__all__ = ["MAX_DEPTH", "Mapping", "Node", "Scalar", "Sequence", "describe", "load_yaml"]
+__all__ = ["MAX_DEPTH", "NULLS", "Mapping", "Node", "Scalar", "Sequence", "describe", "load_yaml"]
 
 MAX_DEPTH = 20
 
@@ -25,11 +24,12 @@ MAX_DEPTH = 20
 # resolver, which cost a third of the events' time to set up for every document.
 _LOADER: Any = yaml._yaml.CParser if yaml.__with_libyaml__ else yaml.SafeLoader
 
-_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-@dataclass(frozen=True)
-class Scalar:
+# Tuples (NamedTuple): a build makes some 15 of them per fact file; a tuple is made by one C
+# call, where a frozen dataclass sets each field through `object.__setattr__`.
+class Scalar(NamedTuple):
     """Text exactly as YAML gives it; no type is guessed (the generator converts per field)."""
 
     value: str
@@ -39,18 +39,16 @@ class Scalar:
 
     @property
     def is_null(self) -> bool:
-        return self.plain and self.value in _NULLS
+        return self.plain and self.value in NULLS
 
 
-@dataclass(frozen=True)
-class Sequence:
+class Sequence(NamedTuple):
     items: tuple[Node, ...]
     line: int
     column: int
 
 
-@dataclass(frozen=True)
-class Mapping:
+class Mapping(NamedTuple):
     items: tuple[tuple[Scalar, Node], ...]
     line: int
     column: int
@@ -82,6 +80,10 @@ def load_yaml(text: str, path: str, first_line: int = 1) -> tuple[Node | None, l
     # The BOM warning is the caller's; editors show the character after it as column 1.
     if text.startswith("\ufeff"):
         text = text[1:]
+    if _FAST and not _NOT_FAST.search(text):
+        node = _fast(text, first_line)
+        if node is not None:
+            return node, []
     return _Reader(text, path, first_line).read()
 
 
@@ -571,6 +573,196 @@ def _close(open_: _Open, line: int, column: int) -> Node:
     if open_.mapping:
         return Mapping(tuple(open_.items), line, column)
     return Sequence(tuple(open_.items), line, column)
+
+
+# --- the fast path -----------------------------------------------------------------------------
+
+# Most documents are block mappings of one-line values (`key: text`, `key: "text"`,
+# `key: [a, b]`, `key: {a: b}`) and lists of such mappings. `_fast` reads exactly those into
+# the very nodes `_Reader` makes, without libyaml's events (a third of the time) and the
+# checks they need; anything else (a comment, a tab, a value over two lines, an escape, a
+# duplicate or empty key, trailing spaces...) gives None, and the document is read the full
+# way. A document `_fast` reads has no problem the full way would report.
+_FAST = True
+# What sends the whole document the full way: any character `_NON_PRINTABLE` refuses, tabs,
+# CR and the other line breaks libyaml knows, odd spaces, comments, trailing spaces, a
+# document marker first.
+_NOT_FAST = re.compile(
+    "[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+    f"|[#\u2028\u2029{_ODD_SPACES}]| \n| $|^(---|\\.\\.\\.)"
+)
+# (libyaml refuses a key over 1,024 characters.)
+_KEY = r"[A-Za-z_][A-Za-z0-9_-]{0,99}"
+# A plain scalar begins with no indicator (but a minus sign), holds no ': ' nor ends in ':'.
+_PLAIN_START = r"(?:[^\s\-?:,\[\]{}#&*!|>'\"%@`]|-(?=[0-9]))"
+_BLOCK_PLAIN = rf"{_PLAIN_START}(?:[^:]|:(?=\S))*(?<!:)"
+# In [ ] and { }: nothing that could end an item or open a quote, and no ':' at all.
+_FLOW_PLAIN = rf"{_PLAIN_START}[^:,\[\]{{}}#'\"]*(?<! )"
+# Every line of a document, one match each: indent, '- ', key and the rest.
+_FAST_LINE = re.compile(rf"^( *)(- )?(?:({_KEY}):(?: |$))?(.*)$", re.MULTILINE)
+_FAST_VALUE = re.compile(
+    rf"(?P<plain>{_BLOCK_PLAIN})|\"(?P<double>[^\"\\\\]*)\"|'(?P<single>[^']*)'"
+    rf"|\[(?P<list>{_FLOW_PLAIN}(?:, {_FLOW_PLAIN})*)?\]"
+    rf"|\{{(?P<map>{_KEY}: {_FLOW_PLAIN}(?:, {_KEY}: {_FLOW_PLAIN})*)?\}}",
+)
+_FLOW_PAIR = re.compile(rf"({_KEY}): ({_FLOW_PLAIN})")
+_FAST_DEPTH = MAX_DEPTH // 2
+_new = tuple.__new__  # a node without the NamedTuple's own __new__ (a Python call)
+
+# One line: its row, indent, whether it starts with '- ', its key (or None), the text after
+# them and that text's column.
+_Line = tuple[int, int, bool, str | None, str, int]
+
+
+class _NotFast(Exception):
+    """The document needs the full way."""
+
+
+def _fast(text: str, first_line: int) -> Node | None:
+    """The document's tree when it is of the common simple shape, else None."""
+    lines: list[_Line] = []
+    for row, match in enumerate(_FAST_LINE.finditer(text)):
+        indent, dash, key, value = match.groups()
+        if indent or key or value:
+            start = match.start()
+            column = match.start(4) - start + 1
+            lines.append((row, len(indent), dash is not None, key, value, column))
+    if not lines:
+        return None
+    reader = _FastReader(lines, first_line)
+    try:
+        node = reader.node(lines[0][1])
+    except _NotFast:
+        return None
+    return node if reader.at == len(lines) else None
+
+
+class _FastReader:
+    __slots__ = ("at", "depth", "first_line", "lines")
+
+    def __init__(self, lines: list[_Line], first_line: int) -> None:
+        self.lines = lines
+        self.first_line = first_line
+        self.at = 0  # the next line to read
+        self.depth = 0  # block collections open
+
+    def node(self, indent: int) -> Node:
+        """The block collection that starts at the next line, indented by `indent`."""
+        if self.lines[self.at][2]:
+            return self.sequence(indent)
+        return self.mapping(indent, None)
+
+    def enter(self) -> None:
+        # Far from MAX_DEPTH (a flow value inside is one more): the full way reports it.
+        self.depth += 1
+        if self.depth > _FAST_DEPTH:
+            raise _NotFast
+
+    def sequence(self, indent: int) -> Sequence:
+        self.enter()
+        lines = self.lines
+        first_row = lines[self.at][0]
+        items: list[Node] = []
+        while self.at < len(lines):
+            line = lines[self.at]
+            row, at, dash, key, value, column = line
+            if at != indent or not dash:
+                if at > indent:
+                    raise _NotFast
+                break
+            if key is not None:  # `- key: value`: a mapping whose keys line up two columns in
+                items.append(self.mapping(indent + 2, line))
+                continue
+            self.at += 1
+            items.append(self.value(row, value, column, indent))
+        self.depth -= 1
+        return _new(Sequence, (tuple(items), self.first_line + first_row, indent + 1))
+
+    def mapping(self, indent: int, first: _Line | None) -> Mapping:
+        self.enter()
+        lines = self.lines
+        count = len(lines)
+        first_line = self.first_line
+        first_row = lines[self.at][0]
+        items: list[tuple[Scalar, Node]] = []
+        seen: set[str] = set()
+        while self.at < count:
+            line = lines[self.at]
+            row, at, dash, key, value, column = line
+            if line is not first and (at != indent or dash):
+                if at >= indent:
+                    raise _NotFast
+                break
+            if key is None or key in seen:
+                raise _NotFast
+            seen.add(key)
+            self.at += 1
+            name = _new(Scalar, (key, first_line + row, indent + 1, True))
+            if value:
+                items.append((name, self.value(row, value, column, indent)))
+                continue
+            # `key:` and a block below it: deeper, or a list at the same indent.
+            if self.at == count:
+                raise _NotFast
+            below = lines[self.at]
+            if not (below[1] > indent or (below[1] == indent and below[2])):
+                raise _NotFast
+            items.append((name, self.node(below[1])))
+        self.depth -= 1
+        return _new(Mapping, (tuple(items), first_line + first_row, indent + 1))
+
+    def value(self, row: int, text: str, column: int, indent: int) -> Node:
+        """A value on one line of a collection at `indent`; a deeper next line would
+        continue it."""
+        if self.at < len(self.lines) and self.lines[self.at][1] > indent:
+            raise _NotFast
+        match = _FAST_VALUE.fullmatch(text)
+        if match is None:
+            raise _NotFast
+        line = self.first_line + row
+        kind = match.lastgroup
+        if kind == "plain":
+            return _new(Scalar, (text, line, column, True))
+        if kind == "double" or kind == "single":
+            return _new(Scalar, (text[1:-1], line, column, False))
+        inner = match.group(kind) if kind else ""  # (no group: [] or {})
+        start = column + 1
+        if text[0] == "[":
+            return _new(
+                Sequence,
+                (
+                    tuple(
+                        _new(Scalar, (item, line, start + at, True))
+                        for at, item in _flow_items(inner)
+                    ),
+                    line,
+                    column,
+                ),
+            )
+        pairs: list[tuple[Scalar, Node]] = []
+        seen: set[str] = set()
+        for item in _FLOW_PAIR.finditer(inner):
+            key = item.group(1)
+            if key in seen:
+                raise _NotFast
+            seen.add(key)
+            pairs.append(
+                (
+                    _new(Scalar, (key, line, start + item.start(1), True)),
+                    _new(Scalar, (item.group(2), line, start + item.start(2), True)),
+                )
+            )
+        return _new(Mapping, (tuple(pairs), line, column))
+
+
+def _flow_items(inner: str) -> list[tuple[int, str]]:
+    """The items of `[a, b]` (given as "a, b") and where each starts in it."""
+    found = []
+    at = 0
+    for item in inner.split(", "):
+        found.append((at, item))
+        at += len(item) + 2
+    return found if inner else []
 
 
 _SECOND_DOCUMENT = (

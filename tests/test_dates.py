@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from generator import dates
 from generator.dates import (
     DateError,
     PartialDate,
@@ -562,3 +564,27 @@ def test_mutated_dates_raise_only_date_error(value: PartialDate, data: st.DataOb
     insert = data.draw(st.text(alphabet="0123456789-:T+Z~ x\u00a0", max_size=2))
     cut = data.draw(st.integers(0, 2))
     _check_never_crashes(text[:index] + insert + text[index + cut :])
+
+
+def _read(text: str) -> str:
+    try:
+        return repr(parse_date(text))
+    except DateError as error:
+        return f"{error.message} @{error.offset}"
+
+
+def test_common_dates_are_read_at_once_as_the_scanner_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = {
+        approximate + year + (f"-{month}" if month else "") + (f"-{day}" if month and day else "")
+        for year in ("0000", "0001", "1900", "2000", "2023", "2024", "9999", "202")
+        for month in ("", "00", "01", "02", "04", "12", "13", "1")
+        for day in ("", "00", "01", "28", "29", "30", "31", "32", "3")
+        for approximate in ("", "~")
+    }
+    fast = {text: _read(text) for text in texts}
+    assert fast["2024-02-29"] == repr(PartialDate(2024, 2, 29))
+    assert fast["~2023-04"] == repr(PartialDate(2023, 4, approximate=True))
+    monkeypatch.setattr(dates, "_PLAIN_DATE", re.compile("(?!)"))
+    assert {text: _read(text) for text in texts} == fast
