@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -35,9 +34,8 @@ if yaml.__with_libyaml__:
 
 @pytest.fixture(params=_LOADERS)
 def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
-    """Run a test under libyaml and under the pure-Python fallback (not the fast path)."""
+    """Run a test under libyaml and under the pure-Python fallback."""
     monkeypatch.setattr(yamlnodes, "_LOADER", request.param)
-    monkeypatch.setattr(yamlnodes, "_FAST", False)
     chosen: type = request.param
     return chosen
 
@@ -768,134 +766,3 @@ def test_yaml_test_suite() -> None:
         ):
             missed.append(str(path.parent))
     assert missed == []
-
-
-# --- the fast path -----------------------------------------------------------------------------
-
-# Documents of the shape `_fast` reads, and near misses it must leave to the full way (or
-# read to the very same tree): each is read both ways and compared.
-FAST_CASES = [
-    DEPOSIT,
-    'name: Actor 0\ntype: person\nsummary: "Road [[deposit-425]] & co."\nsources: [source-35]\n'
-    "roles:\n  - title: Minister\n    of: actor-1\n  - title: Mayor\n",
-    "aliases: {az: Yataq 101, ru: Месторождение 101}\nminerals: []\nx: {}\n",
-    "url: https://example.org/a?b=c\ncoordinates: [39.7645, -46.2013]\nn: -5\n",
-    "roles:\n- of: a\n  from: 2020\n- b\nname: x\n",
-    "- id: a\n  name: A\n- id: b\n- [x, y]\n",
-    "a:\n  b:\n    c: 1\n  d: 'it is'\n\n\ne: \"q\"\n",
-    "  a: 1\n  b: 2\n",
-    "- id: a\n-   id: b\n",
-    "a: b: c\n",
-    "a: b:\n",
-    "a: x\n  continued\n",
-    "a: x\n b: 1\n",
-    "a:\nb: 1\n",
-    "a:\n",
-    "a: 1\na: 2\n",
-    "k: {a: b, a: c}\n",
-    "a: 'it''s'\n",
-    'a: "tab\\there"\n',
-    "a: [b, c]x\n",
-    "a: [b,c]\n",
-    "a: [ b ]\n",
-    "a: [b, ]\n",
-    "a: [-]\n",
-    "a: -\n",
-    "a: - b\n",
-    "a: -x\n",
-    "a: !x\n",
-    "a: &x y\n",
-    "a: *x\n",
-    "a: |\n  t\n",
-    "a: >-\n  t\n",
-    "a: ?x\n",
-    "a: %x\n",
-    "a: @x\n",
-    "a: `x\n",
-    "a: b # c\n",
-    "a: b#c\n",
-    "? a\n: b\n",
-    "a: 1 \n",
-    "a: 1\r\nb: 2\r\n",
-    "a:\tb\n",
-    "---\na: 1\n",
-    "a: 1\n---\nb: 2\n",
-    "a: 1\n...\n",
-    "<<: {a: 1}\n",
-    "a: [x: y]\n",
-    "a: {b}\n",
-    "a: {b: [c]}\n",
-    "a: x, y, [z]\n",
-    'a: O\'Brien said "no"\n',
-    "- a: 1\n - b\n",
-    "- a: 1\n  - b\n",
-    "-\n  a: 1\n",
-    "- - a\n",
-    "a:\n  - b\n c: 1\n",
-    "a: x\u2028y\n",
-    "a: x\u00a0y\n",
-    "a: x\x85y\n",
-    "k" * 2000 + ": 1\n",
-    "key: " + "x" * 5000 + "\n",
-    "",
-    "\n\n",
-    "just text\n",
-]
-
-
-def read_both_ways(text: str, first_line: int = 1) -> tuple[str, str]:
-    fast = repr(load_yaml(text, PATH, first_line))
-    yamlnodes._FAST = False
-    try:
-        full = repr(load_yaml(text, PATH, first_line))
-    finally:
-        yamlnodes._FAST = True
-    return fast, full
-
-
-@pytest.mark.parametrize("text", FAST_CASES)
-def test_the_fast_path_reads_as_the_full_way(text: str) -> None:
-    fast, full = read_both_ways(text)
-    assert fast == full
-    fast, full = read_both_ways(text, first_line=2)
-    assert fast == full
-
-
-def test_the_fast_path_reads_the_common_documents() -> None:
-    for text in FAST_CASES[:8]:
-        node = yamlnodes._fast(text, 1)
-        assert node is not None, text
-        assert repr((node, [])) == read_both_ways(text)[1]
-    root = mapping(yamlnodes._fast(FAST_CASES[2], 3))
-    assert [where(k) for k, _ in mapping(root.get("aliases")).items] == [(3, 11), (3, 26)]
-    assert where(scalar(mapping(root.get("aliases")).get("ru"))) == (3, 30)
-
-
-@pytest.mark.parametrize("levels", [3, 9, 10, 11, 25])
-def test_the_fast_path_leaves_deep_nesting_to_the_full_way(levels: int) -> None:
-    text = "".join("  " * i + f"k{i}:\n" for i in range(levels)) + "  " * levels + "x: 1\n"
-    fast, full = read_both_ways(text)
-    assert fast == full
-    assert (yamlnodes._fast(text, 1) is None) == (levels >= yamlnodes._FAST_DEPTH)
-
-
-def test_the_fast_path_on_mutated_documents() -> None:
-    """Random edits of the cases: wherever the fast path reads one, so does the full way."""
-    rng = random.Random(7)
-    pieces = [*"-:?,[]{}#&*!|>'\"%@` \n ab1.\\~=", ": ", "- ", "  ", "\n  ", "\n- ", "-5", "é"]
-    seeds = FAST_CASES[:8]
-    read = 0
-    for _ in range(3000):
-        text = rng.choice(seeds)
-        for _ in range(rng.randint(1, 3)):
-            at = rng.randrange(len(text) + 1)
-            if rng.random() < 0.6:
-                text = text[:at] + rng.choice(pieces) + text[at:]
-            else:
-                text = text[:at] + text[at + 1 :]
-        if yamlnodes._NOT_FAST.search(text) or yamlnodes._fast(text, 1) is None:
-            continue
-        read += 1
-        fast, full = read_both_ways(text)
-        assert fast == full, text
-    assert read > 500
