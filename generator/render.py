@@ -15,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import traceback
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.ext import Extension
 from jinja2.parser import Parser
 from markupsafe import Markup, escape
@@ -172,18 +173,88 @@ class _Template(jinja2.Template):
     @classmethod
     def from_code(cls, *args: Any, **kwargs: Any) -> jinja2.Template:
         made = super().from_code(*args, **kwargs)
-        made.root_render_func.__globals__["escape"] = _escape
+        names = made.root_render_func.__globals__
+        names["escape"] = _escape
+        names[_ESCAPE_TEXT] = _escape_text
+        names[_MISSING] = _missing
         return made
+
+
+# The names `_CodeGenerator` writes into the code of templates: markupsafe's escaping of
+# text, what stands for an attribute an object does not have, and the code's own variables.
+_ESCAPE_TEXT, _MISSING = "_factsheet_escape_text", "_factsheet_missing"
+_VALUE, _OUTPUT = "_factsheet_value", "_factsheet_output"
+_missing = object()
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code, with two Python calls fewer where templates spend most of their time
+    (hundreds of thousands of each at 1,000 stories), and the same results:
+
+    - `a.b` reads the attribute with the builtin `getattr(a, "b", missing)`; only when `a`
+      has no such attribute does it call `environment.getattr` (an item, or undefined) as
+      Jinja does. (`a` is then worked out again: only for a name or an attribute of one,
+      which reading does not change.)
+    - `{{ x }}` escapes text with markupsafe's C function directly; anything else (Markup,
+      a number, undefined) goes through `_escape` as before.
+    """
+
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        if self.environment.is_async or not _plain_reading(node.node):
+            super().visit_Getattr(node, frame)
+            return
+        # (v if (v := getattr(a, "b", missing)) is not missing else environment.getattr(a, "b"))
+        self.write(f"({_VALUE} if ({_VALUE} := getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r}, {_MISSING})) is not {_MISSING} else environment.getattr(")
+        self.visit(node.node, frame)
+        self.write(f", {node.attr!r}))")
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or not frame.eval_ctx.autoescape or finalize.src is not None:
+            super()._output_child_pre(node, frame, finalize)
+            return
+        # (escape_text(o) if type(o := (x)) is str else escape(o))
+        self.write(f"({_ESCAPE_TEXT}({_OUTPUT}) if type({_OUTPUT} := (")
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if frame.eval_ctx.volatile or not frame.eval_ctx.autoescape or finalize.src is not None:
+            super()._output_child_post(node, frame, finalize)
+            return
+        self.write(f")) is str else escape({_OUTPUT}))")
+
+
+def _plain_reading(node: nodes.Node) -> bool:
+    """Whether the expression is a name or attributes of one (`a`, `a.b.c`): working it out
+    twice reads the same, and does nothing else."""
+    while isinstance(node, nodes.Getattr):
+        node = node.node
+    return isinstance(node, nodes.Name)
 
 
 class _Environment(jinja2.Environment):
     template_class = _Template
+    code_generator_class = _CodeGenerator
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The templates pages are rendered with, by name: loaded once (the environment lives
         # for one build, without auto_reload), not looked up in Jinja's cache for each page.
         self.pages: dict[str, jinja2.Template] = {}
+        # Every template loaded, by name: those a page's template extends and imports are
+        # asked for on every page (`environment.get_template` in its code).
+        self.loaded: dict[str, jinja2.Template] = {}
+
+    def _load_template(
+        self, name: str, globals: MutableMapping[str, Any] | None
+    ) -> jinja2.Template:
+        found = self.loaded.get(name) if not globals and not self.auto_reload else None
+        if found is None:
+            found = super()._load_template(name, globals)
+            if not globals:
+                self.loaded[name] = found
+        return found
 
 
 def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
