@@ -27,7 +27,7 @@ from jinja2.parser import Parser
 from markupsafe import Markup, escape
 
 from .diagnostics import Diagnostic, Location, Severity
-from .views import Page
+from .views import UNCHANGING, Page
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -121,20 +121,44 @@ class Memo(Extension):
 
     def _get(self, key: tuple[Any, ...]) -> str | None:
         """The fragment's HTML made for these values, if it was (else None)."""
+        if len(key) == 2 and type(key[1]) in UNCHANGING:
+            # One view that does not change (a line of a chronology: the views give the same
+            # object to every page at a depth): the HTML kept on it for this memo, if any.
+            kept = key[1].__dict__.get(_MADE)
+            if kept is not None and kept[0] is self:
+                html: str | None = kept[1].get(key[0])
+                if html is not None:
+                    return html
         try:
-            return self.made.get(_typed(key))
+            found = self.made.get(_typed(key))
         except TypeError:  # a value that cannot be a key (a list, a dict): made every time
             return None
+        if found is not None and len(key) == 2 and type(key[1]) in UNCHANGING:
+            self._keep(key[0], key[1], found)
+        return found
 
     def _put(self, key: tuple[Any, ...], html: str) -> str:
         """Keep the fragment's HTML made for these values; the HTML."""
         with contextlib.suppress(TypeError):  # (see `_get`)
             self.made[_typed(key)] = html
+        if len(key) == 2 and type(key[1]) in UNCHANGING:
+            self._keep(key[0], key[1], html)
         return html
 
+    def _keep(self, fragment: str, view: Any, html: str) -> None:
+        """Keep the fragment's HTML on the view itself (it lives as long as the view: the
+        build's), for this memo: the next page that shows the view finds it there without
+        hashing the view and comparing it with those of every page before."""
+        kept = view.__dict__.get(_MADE)
+        if kept is None or kept[0] is not self:
+            kept = view.__dict__[_MADE] = (self, {})
+        kept[1][fragment] = html
 
-# The filters and names the code of a memo uses.
+
+# The filters and names the code of a memo uses; the name under which a view of UNCHANGING
+# keeps the HTML made of it.
 _GET, _PUT = "_factsheet_memo_get", "_factsheet_memo_put"
+_MADE = "_made"
 _KEY, _HTML = "_factsheet_memo_key", "_factsheet_memo_html"
 
 

@@ -142,7 +142,10 @@ def _kept_hash(view: Any) -> int:
     return found
 
 
-for _view in (LinkView, DateView, EntryView):
+# The views whose hash is kept: made of text and of one another, they never change (and a
+# memo of the templates may keep the HTML made of one on it: see `render.Memo`).
+UNCHANGING = frozenset({LinkView, DateView, EntryView})
+for _view in UNCHANGING:
     _view.__hash__ = _kept_hash  # type: ignore[method-assign,assignment]
 
 

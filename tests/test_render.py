@@ -258,3 +258,30 @@ def test_a_template_is_loaded_once_per_environment(tmp_path: Path) -> None:
     pages = [render_page(env, _page("t.html"))[0] for _ in range(3)]
     assert pages == ["<m>"] * 3
     assert sorted(asked) == ["base.html", "m.html", "t.html"]
+
+
+def test_a_memo_keeps_the_html_of_a_view_on_it_for_itself(tmp_path: Path) -> None:
+    """A fragment kept by one unchanging view (a line of a chronology) keeps its HTML on the
+    view: found again from the same object or from an equal one; another environment (other
+    templates, the same fragment's place) makes its own."""
+    from generator.views import DateView, EntryView, LinkView
+
+    def line(text: str) -> EntryView:
+        return EntryView(
+            DateView("1 May", "2020-05-01"), "event", LinkView("x/", text), Markup(""), ()
+        )
+
+    fragment = "{% for e in lines %}{% memo %}<NAME>{{ e.link.text }}{% endmemo %}{% endfor %}"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "t.html").write_text(fragment.replace("NAME", "a"), encoding="utf-8")
+    (tmp_path / "b" / "t.html").write_text(fragment.replace("NAME", "b"), encoding="utf-8")
+    first, other = environment(tmp_path / "a"), environment(tmp_path / "b")
+    one, two = line("one"), line("two")
+    assert first.get_template("t.html").render(lines=[one, two, one]) == "<a>one<a>two<a>one"
+    assert "_made" in vars(one)
+    assert other.get_template("t.html").render(lines=[one]) == "<b>one"
+    assert first.get_template("t.html").render(lines=[line("one"), one]) == "<a>one<a>one"
+    assert other.get_template("t.html").render(lines=[two, one]) == "<b>two<b>one"
+    # (the view still equals, and hashes as, one without HTML kept on it)
+    assert one == line("one") and hash(one) == hash(line("one"))
