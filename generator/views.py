@@ -142,7 +142,10 @@ def _kept_hash(view: Any) -> int:
     return found
 
 
-for _view in (LinkView, DateView, EntryView):
+# The views whose hash is kept: made of text and of one another, they never change (and a
+# memo of the templates may keep the HTML made of one on it: see `render.Memo`).
+UNCHANGING = frozenset({LinkView, DateView, EntryView})
+for _view in UNCHANGING:
     _view.__hash__ = _kept_hash  # type: ignore[method-assign,assignment]
 
 
@@ -605,18 +608,18 @@ class Views:
 
     def factbox(self, url: str, story: Record) -> tuple[FactBox, ...]:
         """The actors, deposits and places the story involves, directly or via its items."""
-        members = {self.corpus[i] for i in self.links.story_members.get(story.id, ())}
-        involved = set(members)
-        for item in members:
+        # By id, not in sets of Records: a Record's hash is a Python call.
+        corpus = self.corpus
+        members = {i: corpus[i] for i in self.links.story_members.get(story.id, ())}
+        involved = dict(members)
+        for item in members.values():
             if item.kind in ("events", "notes", "quotes"):
-                involved |= {
-                    self.corpus[e.target]
-                    for e in self.links.outgoing(item.id)
-                    if e.relation not in ("cites", "mentions")
-                }
+                for e in self.links.outgoing(item.id):
+                    if e.relation not in ("cites", "mentions"):
+                        involved[e.target] = corpus[e.target]
         boxes = []
         for kind in ("actors", "deposits", "places"):
-            records = _by_name([r for r in involved if r.kind == kind])
+            records = _by_name([r for r in involved.values() if r.kind == kind])
             if records:
                 boxes.append(FactBox(TITLES[kind], self.links_to(url, records)))
         return tuple(boxes)

@@ -175,3 +175,113 @@ def test_expressions_still_escape_what_they_join(tmp_path: Path) -> None:
     env = environment(tmp_path)
     got = env.get_template("t.html").render(a="<", b=Markup("<br>"))
     assert got == "&lt;<br>|<p>&lt;</p>|<p><p>&lt;</p></p>"
+
+
+class _Thing:
+    def __init__(self, **values: object) -> None:
+        self.__dict__.update(values)
+
+    def __getitem__(self, name: str) -> str:
+        return f"item {name}"
+
+
+_READINGS = (
+    "[{{ a.b.c }}][{{ d.key }}][{{ d.values is none }}][{{ t.missing }}][{{ t.none }}]"
+    "[{{ t.zero }}][{% if t.false %}yes{% else %}no{% endif %}][{{ (t).b }}][{{ f().b }}]"
+    "[{{ t.markup }}][{{ t.number }}]{% for x in t.list %}[{{ x.b }}]{% endfor %}"
+    "{% macro m(v) %}<{{ v.c }}>{% endmacro %}[{{ m(a.b) }}][{{ '' ~ a.b.c }}]"
+)
+
+
+def _reading_values() -> dict[str, object]:
+    a = _Thing(b=_Thing(c="<c>"))
+    return {
+        "a": a,
+        "d": {"key": "<key>", "values": None},
+        "t": _Thing(
+            none=None,
+            zero=0,
+            false=False,
+            b="&",
+            markup=Markup("<em>m</em>"),
+            number=2.5,
+            list=[_Thing(b="<b>"), _Thing(b=1)],
+        ),
+        "f": lambda: _Thing(b="called"),
+    }
+
+
+def test_attributes_and_output_as_jinja_writes_them(tmp_path: Path) -> None:
+    """Our templates' code reads attributes and escapes output by shorter paths
+    (`render._CodeGenerator`): the same text as Jinja's own code, item and all."""
+    (tmp_path / "t.html").write_text(_READINGS, encoding="utf-8")
+    jinja = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(tmp_path),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    ours = environment(tmp_path).get_template("t.html").render(**_reading_values())
+    assert ours == jinja.get_template("t.html").render(**_reading_values())
+    assert "[&lt;c&gt;]" in ours and "[item missing]" in ours and "[False]" in ours
+    assert "[<em>m</em>]" in ours and "[&amp;]" in ours and "[called]" in ours
+
+
+def test_a_missing_attribute_fails_as_in_jinja(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text("line one\n{{ page.nothing_here }}\n", encoding="utf-8")
+    html, problem = render_page(environment(tmp_path), _page("t.html"))
+    assert html is None and problem is not None
+    assert problem.format() == (
+        "templates/t.html:2:1: error[E0602]: UndefinedError: 'generator.views.NotFoundPage "
+        "object' has no attribute 'nothing_here' (while rendering actors/x/)"
+    )
+
+
+def test_a_template_is_loaded_once_per_environment(tmp_path: Path) -> None:
+    """A page's template extends and imports others: asked for on every page, loaded once."""
+    (tmp_path / "base.html").write_text("<{% block b %}{% endblock %}>", encoding="utf-8")
+    (tmp_path / "m.html").write_text("{% macro m() %}m{% endmacro %}", encoding="utf-8")
+    (tmp_path / "t.html").write_text(
+        '{% extends "base.html" %}{% from "m.html" import m %}{% block b %}{{ m() }}{% endblock %}',
+        encoding="utf-8",
+    )
+    loader = jinja2.FileSystemLoader(tmp_path)
+    asked: list[str] = []
+    get_source = loader.get_source
+
+    def counted(env: jinja2.Environment, name: str) -> tuple[str, str | None, object]:
+        asked.append(name)
+        return get_source(env, name)
+
+    env = environment(tmp_path)
+    env.loader = loader
+    loader.get_source = counted  # type: ignore[method-assign]
+    pages = [render_page(env, _page("t.html"))[0] for _ in range(3)]
+    assert pages == ["<m>"] * 3
+    assert sorted(asked) == ["base.html", "m.html", "t.html"]
+
+
+def test_a_memo_keeps_the_html_of_a_view_on_it_for_itself(tmp_path: Path) -> None:
+    """A fragment kept by one unchanging view (a line of a chronology) keeps its HTML on the
+    view: found again from the same object or from an equal one; another environment (other
+    templates, the same fragment's place) makes its own."""
+    from generator.views import DateView, EntryView, LinkView
+
+    def line(text: str) -> EntryView:
+        return EntryView(
+            DateView("1 May", "2020-05-01"), "event", LinkView("x/", text), Markup(""), ()
+        )
+
+    fragment = "{% for e in lines %}{% memo %}<NAME>{{ e.link.text }}{% endmemo %}{% endfor %}"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "t.html").write_text(fragment.replace("NAME", "a"), encoding="utf-8")
+    (tmp_path / "b" / "t.html").write_text(fragment.replace("NAME", "b"), encoding="utf-8")
+    first, other = environment(tmp_path / "a"), environment(tmp_path / "b")
+    one, two = line("one"), line("two")
+    assert first.get_template("t.html").render(lines=[one, two, one]) == "<a>one<a>two<a>one"
+    assert "_made" in vars(one)
+    assert other.get_template("t.html").render(lines=[one]) == "<b>one"
+    assert first.get_template("t.html").render(lines=[line("one"), one]) == "<a>one<a>one"
+    assert other.get_template("t.html").render(lines=[two, one]) == "<b>two<b>one"
+    # (the view still equals, and hashes as, one without HTML kept on it)
+    assert one == line("one") and hash(one) == hash(line("one"))
