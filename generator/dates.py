@@ -208,11 +208,7 @@ def _invalid_fields(d: PartialDate) -> str:
         return "hour and minute go together"
     if d.month is not None and not 1 <= d.month <= 12:
         return f"month {d.month}"
-    if (
-        d.month is not None
-        and d.day is not None
-        and not 1 <= d.day <= calendar.monthrange(d.year, d.month)[1]
-    ):
+    if d.month is not None and d.day is not None and not 1 <= d.day <= _last_day(d.year, d.month):
         return f"day {d.day}"
     if d.hour is not None and not 0 <= d.hour <= 23:
         return f"hour {d.hour}"

@@ -150,7 +150,7 @@ class Gazetteer:
         return self._pending.fields is not None
 
     def _cell(self, lat: float, lon: float) -> tuple[int, int]:
-        return math.floor(lat / self.cell), math.floor(lon / self.cell)
+        return _grid_cell(lat, lon, self.cell)
 
     def nearest(self, record: Record, centre: tuple[float, float]) -> list[tuple[float, Record]]:
         """The NEIGHBOURS records closest to centre, by (distance, id), record left out.
@@ -237,6 +237,11 @@ class _Pending:
         self.fields: dict[str, Any] | None = None
 
 
+def _grid_cell(lat: float, lon: float, cell: float) -> tuple[int, int]:
+    """The (row, column) of the square cell of `cell` degrees that holds the point."""
+    return math.floor(lat / cell), math.floor(lon / cell)
+
+
 def _work_out(corpus: Corpus | None) -> dict[str, Any]:
     """A gazetteer's attributes: its places and their grid."""
     assert corpus is not None
@@ -258,7 +263,7 @@ def _work_out(corpus: Corpus | None) -> dict[str, Any]:
     cell = max(math.sqrt(2 * spans[0] * spans[1] / count), 2 * max(spans) / count, 1e-6)
     cells: dict[tuple[int, int], list[int]] = {}
     for index, (lat, centre, _) in enumerate(places):
-        cells.setdefault((math.floor(lat / cell), math.floor(centre[1] / cell)), []).append(index)
+        cells.setdefault(_grid_cell(lat, centre[1], cell), []).append(index)
     rows, columns = [r for r, _ in cells] or [0], [c for _, c in cells] or [0]
     return {
         "places": places,

@@ -187,16 +187,14 @@ def makers(corpus: Corpus, links: Links, templates: Path) -> list[Maker]:
     worked out only to compare two corpora (not by a new process's only call).
     """
     global _last
-    if _last is not None and _same_shape(_last.corpus.records, corpus, templates, _last):
-        _last = _last._replace(corpus=corpus)  # (the same shape: a corpus's records are
-        return _last.makers  # not changed)
-    assets = _assets(templates)
-    if (
-        _last is not None
-        and _last[:2] == (templates, assets)
-        and _kinds(_last.corpus) == _kinds(corpus)
-    ):
-        found = _last.makers
+    last, assets = _last, _assets(templates)
+    if last is None or last[:2] != (templates, assets):
+        found = _makers(corpus, assets)
+    elif _same_records(last.corpus.records, corpus):
+        _last = last._replace(corpus=corpus)  # (the same shape: a corpus's records are
+        return last.makers  # not changed)
+    elif _kinds(last.corpus) == _kinds(corpus):
+        found = last.makers
     else:
         found = _makers(corpus, assets)
     _last = _Last(templates, assets, corpus, found)
@@ -217,12 +215,11 @@ class _Last(NamedTuple):
 _last: _Last | None = None
 
 
-def _same_shape(last: Mapping[str, Record], corpus: Corpus, templates: Path, shape: _Last) -> bool:
+def _same_records(last: Mapping[str, Record], corpus: Corpus) -> bool:
     """Whether the corpus has the shape of the last one, whose records were `last`, without
     working the shape out: the same ids, and each record that is not the very object it
-    was has the same kind, name (its place within its kind), body or not, and images."""
-    if shape[:2] != (templates, _assets(templates)):
-        return False
+    was has the same kind, name (its place within its kind), body or not, and images. (The
+    caller compares the templates and their assets.)"""
     records = corpus.records
     if len(records) != len(last):
         return False

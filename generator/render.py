@@ -121,7 +121,8 @@ class Memo(Extension):
 
     def _get(self, key: tuple[Any, ...]) -> str | None:
         """The fragment's HTML made for these values, if it was (else None)."""
-        if len(key) == 2 and type(key[1]) in UNCHANGING:
+        unchanging = len(key) == 2 and type(key[1]) in UNCHANGING
+        if unchanging:
             # One view that does not change (a line of a chronology: the views give the same
             # object to every page at a depth): the HTML kept on it for this memo, if any.
             kept = key[1].__dict__.get(_MADE)
@@ -133,7 +134,7 @@ class Memo(Extension):
             found = self.made.get(_typed(key))
         except TypeError:  # a value that cannot be a key (a list, a dict): made every time
             return None
-        if found is not None and len(key) == 2 and type(key[1]) in UNCHANGING:
+        if found is not None and unchanging:
             self._keep(key[0], key[1], found)
         return found
 
