@@ -3,7 +3,9 @@
     python scripts/bench.py --stories 1000 [--runs 3] [--keep DIR]   (or: make bench N=1000)
 
 N stories of 600-900 words (headings, lists, a table, cross-links) and about 5N fact records
-of every kind, cross-referenced, with dated events tied to stories. Prints a table of medians:
+of every kind, cross-referenced, with dated events tied to stories, written in the shapes
+editors write (block scalars, comments, emphasis, numbered lists, web links: see
+`write_corpus`). Prints a table of medians:
 cold build, no-change rebuild, rebuild after editing one story, one actor, one template;
 pages per second and peak memory (RSS) of the build processes. The template edit appends an
 HTML comment to templates/story.html and restores the file afterwards, even on failure.
@@ -36,19 +38,53 @@ WORDS = [
 ]
 
 
-def sentence(rng: random.Random, links: list[str]) -> str:
+def sentence(rng: random.Random, links: list[str], styled: bool = False) -> str:
+    """8-16 words, perhaps a [[link]] (with a label, one time in three); `styled`, perhaps
+    emphasis, strong emphasis, code or a link to a web address, as editors write them."""
     words = [rng.choice(WORDS) for _ in range(rng.randint(8, 16))]
+    if styled:
+        at, style = rng.randrange(1, len(words)), rng.random()
+        if style < 0.15:
+            words[at] = f"*{words[at]}*"
+        elif style < 0.25:
+            words[at] = f"**{words[at]} {words[at - 1]}**"
+        elif style < 0.35:
+            words[at] = f"[{words[at]}](https://example.org/report/{rng.randrange(1000)})"
+        elif style < 0.38:
+            words[at] = f"`{words[at]}`"
     if links and rng.random() < 0.5:
-        words.insert(rng.randint(0, len(words)), f"[[{rng.choice(links)}]]")
+        target = rng.choice(links)
+        link = f"[[{target}|{rng.choice(WORDS)}]]" if rng.random() < 1 / 3 else f"[[{target}]]"
+        words.insert(rng.randint(1, len(words)), link)
     return " ".join(words).capitalize() + "."
 
 
 def paragraph(rng: random.Random, links: list[str], sentences: int = 5) -> str:
-    return " ".join(sentence(rng, links) for _ in range(sentences))
+    """Sentences wrapped at about 88 characters, as an editor's text is."""
+    return _wrap(" ".join(sentence(rng, links, styled=True) for _ in range(sentences)))
+
+
+def _wrap(text: str, width: int = 88, indent: str = "") -> str:
+    lines, line = [], ""
+    for word in text.split(" "):
+        if line and len(line) + 1 + len(word) > width - len(indent):
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return "\n".join(indent + line for line in lines)
 
 
 def write_corpus(content: Path, stories: int, seed: int = 7) -> None:
-    """Write the corpus: about 5 fact records per story, every kind, cross-referenced."""
+    """Write the corpus: about 5 fact records per story, every kind, cross-referenced.
+
+    In the shapes real content has (see content/): summaries and descriptions as block
+    scalars (`>-`, `|`) of inline Markdown with links, emphasis and web links; lists of
+    mappings (roles, citations with a page, actors with a role); aliases; comments. Stories
+    of 600-900 words: headings, paragraphs, numbered and bulleted lists whose items run
+    over two lines, a table, a block quote, cross-links with and without labels.
+    """
     rng = random.Random(seed)
     n = stories
     ids = {
@@ -71,73 +107,154 @@ def write_corpus(content: Path, stories: int, seed: int = 7) -> None:
     linkable = ids["actors"] + ids["deposits"] + ids["places"]
 
     def cite() -> str:
-        return f"sources: [{rng.choice(ids['sources'])}]\n"
+        if rng.random() < 0.5:
+            return f"sources: [{rng.choice(ids['sources'])}]\n"
+        return (
+            f"sources:\n  - source: {rng.choice(ids['sources'])}\n"
+            f'    page: "section: Section {rng.randint(1, 4)}"\n'
+        )
 
     def summary() -> str:
-        return f"summary: {sentence(rng, linkable)!r}\n".replace("'", '"')
+        text = " ".join(sentence(rng, linkable, styled=True) for _ in range(rng.randint(1, 2)))
+        return "summary: >-\n" + _wrap(text, indent="  ") + "\n"
+
+    def described(share: float) -> str:
+        """A description, for that share of the records: one or two paragraphs, at times
+        with a list."""
+        if rng.random() >= share:
+            return ""
+        parts = [paragraph(rng, linkable, rng.randint(2, 4))]
+        if rng.random() < 0.3:
+            parts.append(
+                "\n".join(
+                    "- " + _wrap(sentence(rng, linkable, styled=True), indent="  ")[2:]
+                    for _ in range(rng.randint(2, 3))
+                )
+            )
+        if rng.random() < 0.5:
+            parts.append(paragraph(rng, linkable, rng.randint(1, 3)))
+        text = "\n\n".join(parts)
+        return (
+            "description: |\n"
+            + "\n".join(f"  {line}" if line else "" for line in text.split("\n"))
+            + "\n"
+        )
+
+    def comment() -> str:
+        if rng.random() < 0.2:
+            day = f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+            return f"# Checked against {rng.choice(ids['sources'])} on {day}.\n"
+        return ""
+
+    def tags() -> str:
+        if rng.random() < 0.4:
+            return f"tags: [{rng.choice(WORDS)}, {rng.choice(WORDS)}]\n"
+        return ""
 
     for i, actor in enumerate(ids["actors"]):
         kind = ("person", "organization", "state", "group")[i % 4]
-        text = f"name: Actor {i}\ntype: {kind}\n{summary()}{cite()}"
+        text = f"name: Actor {i}\ntype: {kind}\n{comment()}"
+        if rng.random() < 0.3:
+            text += f"aliases:\n  az: Aktor {i}\n  ru: Актор {i}\n"
         if kind == "person":
             text += f"roles:\n  - title: Minister\n    of: actor-{(i + 1) % len(ids['actors'])}\n"
+        text += summary() + described(0.5) + cite() + tags()
         (content / "actors" / f"{actor}.yaml").write_text(text, encoding="utf-8")
     for i, place in enumerate(ids["places"]):
         lat, lon = 39 + rng.random() * 2, 45 + rng.random() * 2
         within = f"within: place-{i // 2}\n" if i else ""
         text = f"name: Place {i}\ntype: town\ncoordinates: [{lat:.4f}, {lon:.4f}]\n{within}"
-        (content / "places" / f"{place}.yaml").write_text(text + summary() + cite(), "utf-8")
+        text += comment() + summary() + described(0.4) + cite()
+        (content / "places" / f"{place}.yaml").write_text(text, "utf-8")
     for i, deposit in enumerate(ids["deposits"]):
         text = (
             f"name: Deposit {i}\nminerals: [gold, copper]\nplace: {rng.choice(ids['places'])}\n"
             f"aliases: {{az: Yataq {i}, ru: Месторождение {i}}}\n"
             f"controlled_by:\n  - actor: {rng.choice(ids['actors'])}\n    from: 2020-11\n"
         )
-        (content / "deposits" / f"{deposit}.yaml").write_text(
-            text + summary() + cite(), encoding="utf-8"
-        )
+        text += comment() + summary() + described(0.6) + cite() + tags()
+        (content / "deposits" / f"{deposit}.yaml").write_text(text, encoding="utf-8")
     for i, source in enumerate(ids["sources"]):
         text = (
-            f"name: Source {i}\npublisher: Wire service {i % 7}\nurl: https://example.org/{i}\n"
-            f"published: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
+            f'name: "Source {i}: a report"\npublisher: Wire service {i % 7}\n'
+            f"url: https://example.org/{i}\npublished: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
+            "language: en\n"
         )
+        text += summary() + described(0.3) + tags()
         (content / "sources" / f"{source}.yaml").write_text(text, encoding="utf-8")
     for i, event in enumerate(ids["events"]):
         story = story_ids[i // 2]
+        first, second = rng.choice(ids["actors"]), rng.choice(ids["actors"])
+        if rng.random() < 0.5:
+            actors = f"actors: [{first}, {second}]\n"
+        else:
+            actors = (
+                f"actors:\n  - actor: {first}\n    role: {rng.choice(WORDS)}\n"
+                f"  - actor: {second}\n    role: {rng.choice(WORDS)} {rng.choice(WORDS)}\n"
+            )
         text = (
-            f"name: Event {i}\ndate: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
-            f"actors: [{rng.choice(ids['actors'])}, {rng.choice(ids['actors'])}]\n"
+            f"name: Event {i}\ndate: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n{actors}"
             f"places: [{rng.choice(ids['places'])}]\ndeposits: [{rng.choice(ids['deposits'])}]\n"
             f"stories: [{story}]\n"
         )
-        (content / "events" / f"{event}.yaml").write_text(
-            text + summary() + cite(), encoding="utf-8"
-        )
+        text += comment() + summary() + described(0.5) + cite() + tags()
+        (content / "events" / f"{event}.yaml").write_text(text, encoding="utf-8")
     for i, note in enumerate(ids["notes"]):
         text = (
             f"name: Note {i}\ndate: 2022-{1 + i % 12:02d}\nfrom: {rng.choice(ids['actors'])}\n"
             f"to: {rng.choice(ids['actors'])}\nstories: [{rng.choice(story_ids)}]\n"
         )
-        (content / "notes" / f"{note}.yaml").write_text(text + cite(), encoding="utf-8")
+        text += summary() + described(0.5) + cite()
+        (content / "notes" / f"{note}.yaml").write_text(text, encoding="utf-8")
     for quote in ids["quotes"]:
+        words = sentence(rng, []).replace('"', "")
         text = (
-            f"by: {rng.choice(ids['actors'])}\ntext: {sentence(rng, [])!r}\n"
+            f'by: {rng.choice(ids["actors"])}\ntext: "That’s why {words}"\n'
             f"said_at: {rng.choice(ids['events'])}\nstories: [{rng.choice(story_ids)}]\n"
-        ).replace("'", '"')
-        (content / "quotes" / f"{quote}.yaml").write_text(text + cite(), encoding="utf-8")
-    for i, story in enumerate(story_ids):
-        body = []
-        for section in range(4):
-            body.append(f"## Section {section + 1}\n")
-            body.append(paragraph(rng, linkable, 6) + "\n")
-        body.append("- " + sentence(rng, linkable) + "\n- " + sentence(rng, linkable) + "\n")
-        body.append("| Deposit | Minerals |\n|---|---|\n| [[deposit-0]] | gold |\n")
-        body.append(paragraph(rng, linkable, 8) + "\n")
-        front = (
-            f"---\ntitle: Story {i}\ndate: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
-            f"dateline: BAKU\nactors: [{rng.choice(ids['actors'])}]\n{cite()}---\n"
         )
-        (content / "stories" / f"{story}.md").write_text(front + "\n".join(body), "utf-8")
+        text += comment() + summary() + cite()
+        (content / "quotes" / f"{quote}.yaml").write_text(text, encoding="utf-8")
+    for i, story in enumerate(story_ids):
+        (content / "stories" / f"{story}.md").write_text(_story(rng, i, ids, linkable), "utf-8")
+
+
+def _story(rng: random.Random, i: int, ids: dict[str, list[str]], linkable: list[str]) -> str:
+    """A story of 600-900 words with the front matter an editor writes."""
+
+    def items(count: int, numbered: bool) -> str:
+        # Items of one or two sentences, those over the line's width wrapped under their text.
+        lines = []
+        for number in range(1, count + 1):
+            marker = f"{number}. " if numbered else "- "
+            text = " ".join(sentence(rng, linkable, styled=True) for _ in range(rng.randint(1, 2)))
+            lines.append(marker + _wrap(text, indent=" " * len(marker)).lstrip())
+        return "\n".join(lines)
+
+    body = [paragraph(rng, linkable, rng.randint(4, 6))]
+    body += ["## Section 1", paragraph(rng, linkable, rng.randint(6, 8))]
+    body += [items(3, numbered=True), paragraph(rng, linkable, rng.randint(3, 5))]
+    body += ["## Section 2", paragraph(rng, linkable, rng.randint(4, 6)), items(3, numbered=False)]
+    body += [paragraph(rng, linkable, rng.randint(4, 6))]
+    body += ["## Section 3", "| Deposit | Minerals | Controlled by |\n|---|---|---|"]
+    body[-1] += "".join(
+        f"\n| [[{rng.choice(ids['deposits'])}]] | gold, copper | [[{rng.choice(ids['actors'])}]] |"
+        for _ in range(3)
+    )
+    body += [paragraph(rng, linkable, rng.randint(6, 8))]
+    body += ["> " + _wrap(sentence(rng, [], styled=False), indent="> ")[2:]]
+    body += ["## Section 4", paragraph(rng, linkable, rng.randint(6, 8))]
+    body += ["### What comes next", paragraph(rng, linkable, rng.randint(6, 8))]
+    summary = _wrap(sentence(rng, linkable, styled=True), indent="  ")
+    front = (
+        f"---\ntitle: Story {i}\ndate: 2022-{1 + i % 12:02d}-{1 + i % 28:02d}\n"
+        f"dateline: BAKU\nsummary: >-\n{summary}\nauthors:\n  - Factsheet desk\n"
+        f"sources:\n  - source: {rng.choice(ids['sources'])}\n"
+        f'    page: "section: Section {rng.randint(1, 4)}"\n'
+        f"tags: [{rng.choice(WORDS)}, {rng.choice(WORDS)}]\n"
+        f"actors: [{rng.choice(ids['actors'])}, {rng.choice(ids['actors'])}]\n"
+        f"places: [{rng.choice(ids['places'])}]\n---\n"
+    )
+    return front + "\n\n".join(body) + "\n"
 
 
 def timed_build(content: Path, out: Path, extra: list[str]) -> tuple[float, float]:
