@@ -318,8 +318,8 @@ class Views:
         self._dates: dict[tuple[PartialDate, PartialDate | None], DateView] = {}
         self._single_dates: dict[PartialDate, DateView] = {}
         # The line of each dated record in a chronology, per URL depth and whether it is the
-        # page's own story (see `entries`).
-        self._entries: dict[tuple[str, str, bool], EntryView] = {}
+        # page's own story, with what making it read (see `entries`).
+        self._entries: dict[tuple[str, str, bool], tuple[EntryView, _Reads]] = {}
 
     # helpers shared by every page
 
@@ -471,14 +471,22 @@ class Views:
         views = []
         prefix = self.prefix(url)
         kept = self._entries
+        records, html = self.corpus.records, self.links.html
         for entry in entries:
             record = entry.record
             here = record.id == current
-            view = kept.get((prefix, record.id, here))
-            if view is None:
-                view = kept[prefix, record.id, here] = self.entry(url, entry, here)
+            found = kept.get((prefix, record.id, here))
+            if found is None:
+                view = self.entry(url, entry, here)
+                kept[prefix, record.id, here] = view, self.entry_reads(record)
             else:
-                self.read_entry(record)
+                # (the lookups `entry_reads` listed, without working them out again: a
+                # record's line is on the timeline of every record it involves)
+                view, (ids, summary) = found
+                for record_id in ids:
+                    records.get(record_id)
+                if summary is not None:
+                    html.get(summary)
             views.append(view)
         return tuple(views)
 
@@ -499,19 +507,18 @@ class Views:
             current=current,
         )
 
-    def read_entry(self, record: Record) -> None:
-        """Look up what `entry` looks up of the record's line, besides the record itself: its
-        sources, and its summary or what stands for it (`entry_summary`)."""
-        records = self.corpus.records
-        for citation in record.get("sources", ()):
-            records.get(citation.source.id)
+    def entry_reads(self, record: Record) -> _Reads:
+        """What `entry` looks up of the record's line, besides the record itself: the ids of
+        records (its sources, and who said a quote or sent and received a note) and the key
+        of its summary's HTML (None without one: see `entry_summary`)."""
+        ids = [citation.source.id for citation in record.get("sources", ())]
         if record.get("summary") is not None:
-            self.links.html.get((record.id, "summary"))
-        elif record.kind == "quotes":
-            records.get(record.get("by").id)
+            return tuple(ids), (record.id, "summary")
+        if record.kind == "quotes":
+            ids.append(record.get("by").id)
         elif record.kind == "notes":
-            records.get(record.get("from").id)
-            records.get(record.get("to").id)
+            ids.extend((record.get("from").id, record.get("to").id))
+        return tuple(ids), None
 
     def date_view(self, value: Any) -> DateView | None:
         """The view of a date (None if the value is not one), made once per date: dates
@@ -813,6 +820,9 @@ class Views:
             script=link(SEARCH, SCRIPT),
         )
 
+
+# What making a line of a chronology looked up (see `Views.entry_reads`).
+_Reads = tuple[tuple[str, ...], tuple[str, str] | None]
 
 # Added to instants so that dates before 1970 sort as text too (year 1 is about -6.2e10 s).
 _EPOCH_SHIFT = 1e11

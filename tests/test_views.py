@@ -93,3 +93,34 @@ def test_a_date_view_is_made_once_per_date_and_shows_the_date() -> None:
     )
     assert views.date_view(PartialDate(2022, 12, 10, approximate=True)) != day
     assert views.date_view("2022-12-10") is None and views.date_view(None) is None
+
+
+def test_a_line_of_a_chronology_reads_what_entry_reads_lists() -> None:
+    """`entries` looks up again, for a kept line, what `entry_reads` listed: the very keys
+    making the line noted (sources, summary or who said or sent it), for every dated record."""
+    from generator import chronology
+    from generator.deps import watch
+
+    corpus, links, _ = load(Options(content=CONTENT))
+    assert corpus is not None and links is not None
+    reads: set[str] = set()
+    watched_corpus, watched_links = watch(corpus, links, reads)
+    views = Views(watched_corpus, watched_links)
+    kinds = set()
+    for entry in chronology.everything(corpus):
+        record = entry.record
+        url = "events/x/index.html"
+        views.entry(url, entry, False)  # (made once before, as a kept line was)
+        reads.clear()
+        views.entry(url, entry, False)
+        made = set(reads)
+        reads.clear()
+        ids, summary = views.entry_reads(record)
+        for record_id in ids:
+            watched_corpus.records.get(record_id)
+        if summary is not None:
+            watched_links.html.get(summary)
+        assert made == reads, record.id
+        kinds.add((record.kind, summary is None))
+    # Lines with a summary, and quotes or notes without one, were among them.
+    assert ("events", False) in kinds and any(none for kind, none in kinds if kind != "events")

@@ -286,3 +286,32 @@ def test_put_writes_the_bytes_makes_the_folders_and_stamps_the_file(tmp_path: Pa
     with pytest.raises(OSError):  # a file where a folder should be
         staging.put("file/z.html", b"z")
     staging.discard()
+
+
+def test_a_first_build_looks_for_no_old_site_and_a_later_one_links_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`put` links an unchanged file from the old site: looked for only when there is one."""
+    from generator import write
+
+    looked: list[str] = []
+    keep = write._keep
+
+    def noting(old: str, target: str, data: bytes) -> bool:
+        looked.append(old)
+        return keep(old, target, data)
+
+    monkeypatch.setattr(write, "_keep", noting)
+    out = tmp_path / "site"
+    first = Staging(out)
+    first.put("a/index.html", b"same")
+    first.commit()
+    assert looked == [] and (out / "a" / "index.html").read_bytes() == b"same"
+    inode = (out / "a" / "index.html").stat().st_ino
+    second = Staging(out)
+    second.put("a/index.html", b"same")
+    second.put("b.html", b"new")
+    second.commit()
+    assert looked == [f"{out.absolute()}/a/index.html", f"{out.absolute()}/b.html"]
+    assert (out / "a" / "index.html").stat().st_ino == inode  # linked, not written
+    assert (out / "b.html").read_bytes() == b"new"
