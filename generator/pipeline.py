@@ -147,8 +147,11 @@ def _warnings(record: Record, links: Links) -> tuple[Diagnostic, ...]:
     """The record's warnings: no source backs it, nothing links to or from it."""
     if record.kind in (STORY, "sources"):
         return ()
+    sourced = bool(record.get("sources"))
+    if sourced and (links.incoming(record.id) or links.outgoing(record.id)):
+        return ()  # (most records: no Diagnostics made, 50,000 at 10,000 stories)
     diagnostics = Diagnostics()
-    if not record.get("sources"):
+    if not sourced:
         diagnostics.warning(
             record.location,
             "W0301",
