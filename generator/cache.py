@@ -747,6 +747,13 @@ def _moved(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[An
     Most values are the very objects `old` holds (a dict of the pages' fingerprints has
     hundreds of thousands): they are told apart by a comparison in C, without a call per key.
     """
+    if len(new) >= len(old) and all(map(operator.is_, new, old)):
+        # Every key of old in its place in new, the very object (a dict copied from old, then
+        # updated: the pages' traces, the values of the keys they read, 460,000 at 10,000
+        # stories): compared place by place, without looking each key up; the keys after
+        # them are new.
+        same = map(operator.is_not, new.values(), old.values())
+        return [*itertools.compress(new, same), *itertools.islice(new, len(old), None)], []
     found = old.get
     moved = list(
         itertools.compress(
@@ -756,7 +763,7 @@ def _moved(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[An
     added = sum(1 for key in moved if key not in old)
     if len(new) - added == len(old):  # every key of old is in new
         return moved, []
-    return moved, [key for key in old if key not in new]
+    return moved, list(itertools.filterfalse(new.__contains__, old))  # (by C: a third less)
 
 
 def _much(change: tuple[dict[Any, Any], list[Any]], entries: dict[Any, Any]) -> bool:

@@ -10,6 +10,7 @@ whole module.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import os
@@ -1051,3 +1052,15 @@ def test_sitecheck_finds_what_it_should(tmp_path: Path) -> None:
     ):
         assert expected in problems
     assert "example.org" not in problems
+
+
+def test_a_build_leaves_the_collector_as_it_found_it(content: Path, tmp_path: Path) -> None:
+    """A build collects less often, and exempts what lasts from the collector (the model,
+    the makers): afterwards, the thresholds are as they were and nothing is exempt."""
+    thresholds = gc.get_threshold()
+    cache = tmp_path / "cache"
+    result = build(Options(content=content, out=tmp_path / "site", cache=cache))
+    assert result.written, [d.format() for d in result.diagnostics]
+    assert gc.isenabled()
+    assert gc.get_threshold() == thresholds
+    assert gc.get_freeze_count() == 0

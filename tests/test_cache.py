@@ -681,6 +681,10 @@ def test_the_keys_a_save_looks_at_are_those_whose_value_is_not_the_very_object_i
         dict(reversed(old.items())),  # another order
         {"k0": None, "k1": shared[1]},  # None in place of a value; most removed
         {},
+        {**old, "k2": object(), "k9": shared[5]},  # one replaced, one added at the end
+        {f"k{i}": shared[i] for i in range(5)},  # equal keys, not the very objects
+        {f"k{i}": shared[i] for i in range(5)} | {"k9": shared[5]},  # and one added
+        {k: v for k, v in old.items() if k != "k4"},  # the last removed: each in its place
     ]
     for new in cases:
         moved, removed = cache._moved(old, new)

@@ -4,6 +4,7 @@ entries. Each is taken only while what it was made from is the same."""
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -143,3 +144,22 @@ def test_the_shape_is_worked_out_only_to_compare_two_corpora(
     assert plan.makers(renamed, links, TEMPLATES) is first
     assert shaped == [corpus, renamed]
     assert shown(first) == shown(fresh(renamed, links))
+
+
+def test_listing_the_makers_leaves_the_collector_as_it_found_it(
+    model: tuple[Corpus, Links],
+) -> None:
+    """The makers are listed without the cyclic collector (see `plan._listed`), which is on
+    again afterwards if it was on before, and off if it was off; the list is the same."""
+    corpus, links = model
+    assert gc.isenabled()
+    first = fresh(corpus, links)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        again = fresh(corpus, links)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    assert shown(again) == shown(first)
