@@ -179,6 +179,26 @@ def test_a_base_keeps_the_records_and_their_ids_that_two_memos_share(tmp_path: P
         assert loaded["markdown"]["last"]["ids"][i] is thing.id
 
 
+def test_a_part_that_holds_another_memos_objects_loads_them_with_one_call_to_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    things = [_Thing(f"thing-{i}", f"text {i}") for i in range(50)]
+    entries = {
+        "parse": {f"p{i}": ([thing], []) for i, thing in enumerate(things)},
+        "markdown": {f"record:{i}": (thing, thing.id) for i, thing in enumerate(things)},
+    }
+    calls = []
+    load = cache._Primed.persistent_load
+    monkeypatch.setattr(
+        cache._Primed, "persistent_load", lambda s, p: calls.append(p) or load(s, p)
+    )
+    loaded = _full(tmp_path, entries)
+    assert loaded == entries and calls == [0]
+    for i in range(50):
+        record, ident = loaded["markdown"][f"record:{i}"]
+        assert record is loaded["parse"][f"p{i}"][0][0] and ident is record.id
+
+
 def test_a_base_whose_part_knows_other_objects_than_those_loaded_is_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
