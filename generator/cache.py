@@ -360,6 +360,13 @@ def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> _Found:
             continue
         changed, _, nested = change
         memo = entries.get(name, {})
+        if len(memo) < _LONG_PATCH:
+            # A small memo's entries that stay are places too: the new entries may refer
+            # to them (the traces to the table of keys they are packed with: see
+            # `rebuild.Trace`), and are loaded with those very objects.
+            for key, value in memo.items():
+                if key not in changed and key not in nested and type(value) not in _SMALL:
+                    places.setdefault(id(value), ("e", name, key))
         for key, value in changed.items():
             if key in memo:
                 place: tuple[Any, ...] = ("e", name, key)
