@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from .diagnostics import did_you_mean
-from .restore import restore_slots
+from .restore import slots_maker
 
 __all__ = [
     "DateError",
@@ -94,8 +94,7 @@ class PartialDate:
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled by the ten thousand (with records): a tuple of the values, loaded without
         # checking again what was checked when the date was made.
-        return restore_slots, (
-            PartialDate,
+        return _partial_date, (
             self.year,
             self.month,
             self.day,
@@ -195,6 +194,11 @@ class PartialDate:
 
     def _display_exact(self) -> str:
         return _display_date(self) + _display_time(self) + _display_zone(self)
+
+
+# A PartialDate made from valid values (loaded from the build cache, or read by the quick path
+# of `parse_date`): no check again.
+_partial_date = slots_maker(PartialDate, "_partial_date")
 
 
 def _invalid_fields(d: PartialDate) -> str:
@@ -323,9 +327,7 @@ def parse_date(text: str) -> PartialDate:
         d = int(day) if day else None
         if y and (m is None or (1 <= m <= 12 and (d is None or 1 <= d <= _last_day(y, m)))):
             # As the scanner would make it, and as valid: no check again.
-            made: PartialDate = restore_slots(
-                PartialDate, y, m, d, None, None, None, None, bool(approximate)
-            )
+            made: PartialDate = _partial_date(y, m, d, None, None, None, None, bool(approximate))
             return made
     if not text or text.isspace():
         raise DateError(f"the date is empty: write it as {_FORMS} (e.g. 2022-12-10)", 0)

@@ -36,7 +36,7 @@ from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor
 from markdown.util import AMP_SUBSTITUTE, AtomicString
 
-from .restore import restore_slots
+from .restore import slots_maker
 
 __all__ = [
     "MARKUP_BUDGET",
@@ -204,7 +204,10 @@ class Rendered:
         # memo's pickle refers to (see `model._intern`), not a copy per link.
         links = tuple(map(sys.intern, self.links))
         values = (self.html, links, self.unresolved, self.rejected_urls)
-        return restore_slots, (Rendered, *values)
+        return _rendered, values
+
+
+_rendered = slots_maker(Rendered, "_rendered")
 
 
 # The id may not hold backticks, backslashes or angle brackets: those are the characters that

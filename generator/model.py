@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dates import PartialDate
 from .diagnostics import Location
-from .restore import restore_slots
+from .restore import slots_maker
 
 
 class Ref:
@@ -121,7 +121,10 @@ class Citation:
     accessed: PartialDate | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return restore_slots, (Citation, self.source, self.quote, self.page, self.accessed)
+        return _citation, (self.source, self.quote, self.page, self.accessed)
+
+
+_citation = slots_maker(Citation, "_citation")
 
 
 @dataclass(frozen=True)

@@ -493,8 +493,12 @@ def make_site(
     else:
         for entry in (_SPARE_FILES, _SPARE, _WRITTEN, _SPARE_ALIKE, _COMPILED):
             memo.new[entry] = memo.old.get(entry)
+    seen = rebuild.seen(traces, fingerprints, last, changed, made, before)
+    table = memo.old.get(_KEYS) if known else None
+    table = table if isinstance(table, tuple) else None
+    traces, memo.new[_KEYS] = rebuild.pack(traces, made, before, seen, table)
     memo.new[_TRACES] = traces
-    memo.new[_SEEN] = rebuild.seen(traces, fingerprints, last, changed, made, before)
+    memo.new[_SEEN] = seen
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
     memo.new[_COPIED] = copied_keys
@@ -700,6 +704,8 @@ _WRITTEN = "written"
 _SPARE_ALIKE = "spare alike"
 # A summary of every record, to tell the next build what changed (`deps.survey`).
 _SUMMARIES = "summaries"
+# The table of keys the traces are packed with (see `rebuild.Trace`).
+_KEYS = "keys"
 # The keys of the files the makers copy into the site (see `_copied`).
 _COPIED = "copied"
 # The page templates as Jinja compiled them (see `plan.Compiled`).

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, links, parse, unchanged
+from generator import cache, cli, links, parse, rebuild, unchanged
 from generator.listing import walk
 from generator.pipeline import Options, build, load
 from generator.reading import Document, Unread, read_content, shown
@@ -177,6 +177,26 @@ def test_a_base_keeps_the_records_and_their_ids_that_two_memos_share(tmp_path: P
         assert record is thing
         assert source is thing.id
         assert loaded["markdown"]["last"]["ids"][i] is thing.id
+
+
+def test_a_part_that_holds_another_memos_objects_loads_them_with_one_call_to_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    things = [_Thing(f"thing-{i}", f"text {i}") for i in range(50)]
+    entries = {
+        "parse": {f"p{i}": ([thing], []) for i, thing in enumerate(things)},
+        "markdown": {f"record:{i}": (thing, thing.id) for i, thing in enumerate(things)},
+    }
+    calls = []
+    load = cache._Primed.persistent_load
+    monkeypatch.setattr(
+        cache._Primed, "persistent_load", lambda s, p: calls.append(p) or load(s, p)
+    )
+    loaded = _full(tmp_path, entries)
+    assert loaded == entries and calls == [0]
+    for i in range(50):
+        record, ident = loaded["markdown"][f"record:{i}"]
+        assert record is loaded["parse"][f"p{i}"][0][0] and ident is record.id
 
 
 def test_a_base_whose_part_knows_other_objects_than_those_loaded_is_ignored(
@@ -753,3 +773,33 @@ def test_a_build_s_traces_share_the_makers_names_with_their_files(tmp_path: Path
         single = {name: trace for name, trace in traces.items() if not trace.memo}
         assert len(single) == len(traces) - 1
         assert all(trace.names == (name,) and trace[1] is name for name, trace in single.items())
+
+
+def test_a_delta_refers_to_the_table_of_keys_that_a_new_packed_trace_names(
+    tmp_path: Path,
+) -> None:
+    """A trace packed with the last build's table of keys (see `rebuild.Trace`) is written
+    in a delta as its bytes and a reference to the table, which stays as it was."""
+    keys = tuple(f"h\x1frecord-{i}\x1fsummary" for i in range(5000))
+    traces = {
+        f"page-{i}": Trace(keys[i : i + 3], ((f"page-{i}.html", (1, 2, 3)),)) for i in range(200)
+    }
+    seen = dict.fromkeys(keys, "digest")
+    packed, table = rebuild.pack(traces, {}, {}, seen, None)
+    entries = _entries()
+    entries["deps"] = {"traces": packed, "keys": table, "seen": seen}
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+    made = Trace(keys[10:13], (("page-7.html", (4, 5, 6)),))
+
+    def edit(new: dict[str, dict[str, Any]]) -> None:
+        deps = new["deps"]
+        places = {key: place for place, key in enumerate(deps["keys"])}
+        deps["traces"] = {**deps["traces"], "page-7": made.packed(deps["keys"], places)}
+
+    _resave(folder, edit)
+    assert _deltas(folder) == ["delta-1.pickle"]
+    assert (folder / "delta-1.pickle").stat().st_size < len(pickle.dumps(table)) / 4
+    loaded = cache.load(folder, NAMES)["deps"].old
+    trace = loaded["traces"]["page-7"]
+    assert trace.keys == keys[10:13] and trace[3] is loaded["keys"]

@@ -209,3 +209,17 @@ def test_ids_paths_and_field_names_are_one_str_each_once_unpickled() -> None:
     assert ref.location.path is copy_a.location.path is copy_b.location.path
     names_a, names_b = list(copy_a.field_locations), list(copy_b.field_locations)
     assert names_b[0] is names_a[0] == "name"
+
+
+def test_a_slots_maker_makes_the_object_without_its_checks_and_is_pickled_by_name() -> None:
+    from generator.restore import slots_maker
+
+    # (valid values, as the build cache holds them: __post_init__ is not run again)
+    made = model._citation(Ref("tass", HERE.at(7, 5)), None, "p. 2", PartialDate(2020, 1))
+    assert made == Citation(Ref("tass", HERE.at(7, 5)), None, "p. 2", PartialDate(2020, 1))
+    assert not hasattr(made, "__dict__")
+    assert b"_citation" in pickle.dumps(made, protocol=pickle.HIGHEST_PROTOCOL)
+    unchecked = slots_maker(PartialDate, "unchecked")(2020, 13, None, None, None, None, None, False)
+    assert unchecked.month == 13
+    with pytest.raises(FrozenInstanceError):
+        made.page = "p. 3"  # type: ignore[misc]

@@ -49,6 +49,39 @@ def test_the_makers_a_changed_key_makes_stale_are_those_rebuild_stale_finds() ->
         assert Readers(traces).stale(changed) == {makers[i].name for i in expected}
 
 
+def test_packed_traces_give_back_their_keys_and_stale_finds_the_same_makers() -> None:
+    rng = random.Random(9)
+    for _ in range(30):
+        traces = _traces(rng)
+        seen = {key: "v" for trace in traces.values() for key in trace.keys}
+        packed, table = rebuild.pack(traces, {}, {}, seen, None)
+        assert list(packed) == list(traces) and table == tuple(seen)
+        for name, trace in packed.items():
+            assert len(trace) == 4 and trace[3] is table and type(trace[0]) is bytes
+            assert trace.keys == traces[name].keys and trace.files == traces[name].files
+            copy = pickle.loads(pickle.dumps(trace, pickle.HIGHEST_PROTOCOL))
+            assert copy.keys == trace.keys and copy.named(name).keys == trace.keys
+        makers = _makers(traces)
+        changed = set(rng.sample(KEYS, rng.randint(0, 4)))
+        assert rebuild.stale(makers, packed, changed) == rebuild.stale(makers, traces, changed)
+        assert Readers(packed).stale(changed) == Readers(traces).stale(changed)
+
+
+def test_a_maker_that_ran_and_read_the_same_keys_is_packed_with_the_same_bytes() -> None:
+    rng = random.Random(10)
+    traces = _traces(rng)
+    seen = {key: "v" for key in KEYS}
+    before, table = rebuild.pack(traces, {}, {}, seen, None)
+    same = Trace(traces["maker-1"].keys, (("maker-1.html", (4, 5, 6)),))
+    other = Trace(("r\x1fnew",), (("maker-2.html", (4, 5, 6)),))
+    made = {"maker-1": same, "maker-2": other}
+    now, again = rebuild.pack({**before, **made}, made, before, seen, table)
+    assert again is table
+    assert now["maker-1"][0] is before["maker-1"][0] and now["maker-1"].files == same.files
+    assert now["maker-2"] is other  # (a key the table lacks: kept as it is)
+    assert all(now[name] is before[name] for name in traces if name not in made)
+
+
 def test_readers_kept_up_to_date_by_difference_are_readers_made_afresh() -> None:
     rng = random.Random(8)
     traces = _traces(rng)
