@@ -319,6 +319,8 @@ def begin(folder: Path, memos: dict[str, Memo]) -> None:
                 break
             _dump_part(file, part, None if lead is None else new[lead])
             begun.written[name] = (new[name], len(new[name]))
+        # Nothing left in its buffer: a worker forked from here holds a copy of the object.
+        file.flush()
     except BaseException:
         if begun is not None:
             begun.file.close()
