@@ -15,6 +15,7 @@ so a delta left by a killed save, or written for another base, is never applied.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import hashlib
@@ -258,6 +259,117 @@ def carry(memos: dict[str, Memo], succeeded: bool) -> dict[str, Memo]:
     }
 
 
+# The memos whose entries the stages before rendering made: no later stage changes them.
+EARLY = ("files", "parse", "markdown")
+
+
+@dataclass(eq=False)
+class _Begun:
+    """A new base begun before the site is made (see `begin`): the temporary file, open,
+    holding the header and the early memos' parts; what they were (the very dicts, and
+    their sizes); and the id and leads the header gave."""
+
+    folder: Path
+    version: str
+    ident: str
+    file: IO[bytes]
+    path: Path
+    written: dict[str, tuple[dict[str, Any], int]]
+    names: tuple[str, ...]
+
+
+# The base begun by the last `begin`, if its save is still to come.
+_begun: _Begun | None = None
+
+
+@atexit.register
+def _at_exit() -> None:
+    discard()  # (a build that failed after `begin`, its process ending without a save)
+
+
+def begin(folder: Path, memos: dict[str, Memo]) -> None:
+    """Begin the base that `save` will write, if it will write one (the memos were not
+    read from the folder: a cold build): the memos of `EARLY`, which later stages leave as
+    they are, are pickled now, before the site is made. Their picklers' memory (a table of
+    an entry per object, 190 MiB for the markdown memo at 10,000 stories) is then freed
+    before the workers that render fork and the makers' traces come back, instead of on
+    top of them all (the peak of a cold build). `save` adds the other memos, or, if the
+    early memos changed meanwhile, discards the file and writes a base as ever."""
+    global _begun
+    discard()
+    if not memos or any(memo.disk is not None for memo in memos.values()):
+        return
+    if not all(name in memos for name in EARLY):
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    folder, version = folder.absolute(), code_version()
+    new = {name: memos[name].new for name in memos}
+    parts = _parts(new, EARLY)
+    ident = secrets.token_hex(16)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    path = Path(temporary)
+    begun = None
+    try:
+        file = os.fdopen(handle, "wb")
+        begun = _Begun(folder, version, ident, file, path, {}, tuple(new))
+        _header(file, version, ident, parts)
+        for part, lead in parts:
+            name = next(iter(part))
+            if name not in EARLY:
+                break
+            _dump_part(file, part, None if lead is None else new[lead])
+            begun.written[name] = (new[name], len(new[name]))
+        # Nothing left in its buffer: a worker forked from here holds a copy of the object.
+        file.flush()
+    except BaseException:
+        if begun is not None:
+            begun.file.close()
+        path.unlink(missing_ok=True)
+        raise
+    _begun = begun
+
+
+def discard() -> None:
+    """Forget the base begun, if any, and remove its file (the build failed, or another
+    began)."""
+    global _begun
+    begun, _begun = _begun, None
+    if begun is not None:
+        begun.file.close()
+        begun.path.unlink(missing_ok=True)
+
+
+def _finish(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk | None:
+    """The base begun, finished with the memos not written yet, if it is for these memos
+    (the early ones the very dicts begun with, of the same sizes); None, if not (it is
+    discarded)."""
+    global _begun
+    begun, _begun = _begun, None
+    if begun is None:
+        return None
+    same = begun.folder == folder and begun.version == version and begun.names == tuple(new)
+    same = same and all(
+        new[name] is entries and len(entries) == size
+        for name, (entries, size) in begun.written.items()
+    )
+    if not same or len(begun.written) != len(EARLY):
+        _begun = begun
+        discard()
+        return None
+    try:
+        with begun.file as file:
+            for part, lead in _parts(new, EARLY):
+                if next(iter(part)) not in EARLY:
+                    _dump_part(file, part, None if lead is None else new[lead])
+            size = file.tell()
+        os.replace(begun.path, folder / FILE)
+    except BaseException:
+        begun.path.unlink(missing_ok=True)
+        raise
+    _remove_deltas(folder, lambda n: True)
+    return _Disk(folder, version, (begun.ident,), (size,), new)
+
+
 def save(folder: Path, memos: dict[str, Memo], state: Any = None, details: Any = None) -> None:
     """Write the entries this build used, and its `state` with its `details`, each by a
     temporary file renamed into place (the state last: it vouches for the cache written
@@ -275,6 +387,9 @@ def save(folder: Path, memos: dict[str, Memo], state: Any = None, details: Any =
     new = {name: memo.new for name, memo in memos.items()}
     disk = _held(folder.absolute(), memos, version)
     saved = _save_delta(disk, new) if disk is not None else None
+    if saved is None and disk is None:
+        saved = _finish(folder.absolute(), version, new)
+    discard()  # (a base begun for other memos)
     if saved is None:
         saved = _save_base(folder.absolute(), version, new)
     for memo in memos.values():
@@ -610,11 +725,9 @@ class _Bounded(io.BytesIO):
 def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk:
     ident = secrets.token_hex(16)
     parts = _parts(new)
-    header = {"version": version, "id": ident, "parent": None, "seq": 0, "parts": len(parts)}
-    leads: list[str | None] = [lead for _, lead in parts]  # (see `_read`)
 
     def dump(file: IO[bytes]) -> None:
-        pickle.dump({**header, "leads": leads}, file, protocol=pickle.HIGHEST_PROTOCOL)
+        _header(file, version, ident, parts)
         for part, lead in parts:
             _dump_part(file, part, None if lead is None else new[lead])
 
@@ -624,16 +737,28 @@ def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _D
     return _Disk(folder, version, (ident,), (size,), new)
 
 
-def _parts(new: dict[str, dict[str, Any]]) -> list[tuple[dict[str, dict[str, Any]], str | None]]:
+def _header(file: IO[bytes], version: str, ident: str, parts: list[_Part]) -> None:
+    leads = [lead for _, lead in parts]  # (see `_read`)
+    header = {"version": version, "id": ident, "parent": None, "seq": 0, "parts": len(parts)}
+    pickle.dump({**header, "leads": leads}, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+_Part = tuple[dict[str, dict[str, Any]], str | None]
+
+
+def _parts(new: dict[str, dict[str, Any]], first: tuple[str, ...] = ()) -> list[_Part]:
     """The memos, each on its own, with the name of the memo whose objects it holds (see
     `_WITH`), which comes before it; each part is pickled by its own pickler, whose memory
     of what it wrote (an entry per object, millions, in a table up to 3 times as large) is
     freed before the next part's. (The parse and markdown memos pickled together took a
-    table of 16 million entries at 10,000 stories: 384 MiB at its peak, as it grew.)"""
+    table of 16 million entries at 10,000 stories: 384 MiB at its peak, as it grew.)
+    The memos named `first` come first (see `begin`), those they hold the objects of
+    being among them."""
     alone = [name for name in new if _WITH.get(name) not in new]
-    return [({name: new[name]}, None) for name in alone] + [
+    parts = [({name: new[name]}, None) for name in alone] + [
         ({name: new[name]}, _WITH[name]) for name in new if name not in alone
     ]
+    return sorted(parts, key=lambda part: next(iter(part[0])) not in first)
 
 
 def _held_objects(entries: dict[str, Any]) -> list[Any]:

@@ -251,6 +251,7 @@ def _build(
             options, progress, memos, listing, changed, inputs, settings, look, loaded, read
         )
     finally:
+        cache.discard()  # (a base `_make` began for a save that did not come: it failed)
         if look is not None:
             look.close()
 
@@ -287,6 +288,9 @@ def _make(
     except OutputError as error:
         result.diagnostics.append(_output_error(options.out, str(error)))
         return result
+    if options.cache is not None:
+        with contextlib.suppress(OSError):  # (saved below, or discarded: see cache.begin)
+            cache.begin(options.cache, memos)
     progress("render")
     try:
         deps = memos.setdefault("deps", Memo())

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cache, cli, links, parse, rebuild, unchanged
+from generator import cache, cli, links, parse, pipeline, rebuild, unchanged
 from generator.listing import walk
 from generator.pipeline import Options, build, load
 from generator.reading import Document, Unread, read_content, shown
@@ -803,3 +803,71 @@ def test_a_delta_refers_to_the_table_of_keys_that_a_new_packed_trace_names(
     loaded = cache.load(folder, NAMES)["deps"].old
     trace = loaded["traces"]["page-7"]
     assert trace.keys == keys[10:13] and trace[3] is loaded["keys"]
+
+
+def _temporary(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_base_begun_before_the_site_is_made_is_finished_by_the_save(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    memos = {name: cache.Memo(new=e) for name, e in entries.items()}
+    cache.begin(folder, memos)
+    # The early memos are written, into a temporary file: no base yet.
+    assert len(_temporary(folder)) == 1
+    assert not (folder / cache.FILE).exists()
+    memos["deps"].new["later"] = ("made", "after")  # the deps memo is filled after
+    cache.save(folder, memos, "state")
+    assert not _temporary(folder)
+    with (folder / cache.FILE).open("rb") as file:
+        header = pickle.load(file)
+    assert header["leads"] == [None, None, "parse", None]  # the early memos first
+    loaded = _loaded(folder, tuple(entries))
+    assert loaded == entries
+    assert loaded["deps"]["later"] == ("made", "after")
+    assert loaded["parse"]["p5"][0][0] is loaded["markdown"]["record:5"][0]
+    assert cache.load_state(folder) == "state"
+    # Read from the folder, the memos make a delta: nothing is begun.
+    memos = cache.load(folder, tuple(entries))
+    cache.begin(folder, memos)
+    assert not _temporary(folder)
+
+
+@pytest.mark.parametrize("change", ["entry", "memo", "names"])
+def test_a_base_begun_for_memos_that_changed_since_is_written_again(
+    tmp_path: Path, change: str
+) -> None:
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    memos = {name: cache.Memo(new=dict(e)) for name, e in entries.items()}
+    cache.begin(folder, memos)
+    if change == "entry":
+        memos["markdown"].new["record:99"] = ("late", "entry")
+        entries["markdown"]["record:99"] = ("late", "entry")
+    elif change == "memo":
+        memos["parse"].new = entries["parse"] = {"p0": ([("record", 0, ["text 0"])], [])}
+    else:
+        memos["more"] = cache.Memo(new={"x": 1})
+        entries["more"] = {"x": 1}
+    cache.save(folder, memos)
+    assert not _temporary(folder)
+    assert _loaded(folder, tuple(entries)) == entries
+
+
+def test_a_build_that_fails_after_beginning_a_base_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, templates = _site(tmp_path)
+    folder = tmp_path / "cache"
+
+    def fail(*args: object, **kwargs: object) -> None:
+        assert len(_temporary(folder)) == 1  # begun
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pipeline, "make_site", fail)
+    options = Options(content=content, out=tmp_path / "site", templates=templates, cache=folder)
+    result = build(options)
+    assert not result.written and result.failed
+    assert not _temporary(folder)
+    assert not (folder / cache.FILE).exists()
