@@ -111,11 +111,13 @@ def fingerprint(*parts: object) -> str:
 
 
 def code_version() -> str:
-    """The generator's source, its libraries and Python's version: from other code, stale.
+    """The generator's source, its libraries, Python's version and the machine's byte order:
+    from other code, or another kind of machine, stale (packed traces hold their keys'
+    places as the machine writes numbers: see `rebuild.Trace`).
 
     (Templates are not part of it: nothing kept here depends on them.)
     """
-    digest = hashlib.sha256(sys.version.encode())
+    digest = hashlib.sha256(f"{sys.version} {sys.byteorder}".encode())
     for library in _LIBRARIES:
         digest.update(f"{library} {metadata.version(library)}\0".encode())
     for path in sorted(_CODE.glob("*.py")):

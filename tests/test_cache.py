@@ -7,6 +7,7 @@ import dataclasses
 import pickle
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,20 @@ def test_a_corrupt_or_foreign_cache_is_ignored(tmp_path: Path, garbage: bytes) -
     (folder / cache.FILE).write_bytes(garbage)
     assert _build(content, tmp_path / "site", templates, folder) == clean
     assert (folder / cache.FILE).read_bytes() != garbage  # replaced by a good one
+
+
+def test_a_cache_from_a_machine_of_the_other_byte_order_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Packed traces hold their keys' places as numbers in the machine's byte order.
+    folder = tmp_path / "cache"
+    memos = cache.load(folder, NAMES)
+    memos["deps"].new["traces"] = {"page": "read as written"}
+    cache.save(folder, memos)
+    assert cache.load(folder, NAMES)["deps"].old == {"traces": {"page": "read as written"}}
+    other = "big" if sys.byteorder == "little" else "little"
+    monkeypatch.setattr(sys, "byteorder", other)
+    assert cache.load(folder, NAMES)["deps"].old == {}
 
 
 def test_a_truncated_cache_is_ignored(tmp_path: Path) -> None:
