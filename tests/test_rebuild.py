@@ -82,6 +82,23 @@ def test_a_maker_that_ran_and_read_the_same_keys_is_packed_with_the_same_bytes()
     assert all(now[name] is before[name] for name in traces if name not in made)
 
 
+def test_a_trace_that_keeps_a_memo_is_not_packed() -> None:
+    # (the search index's: its maker runs after every edit, and its keys would be made
+    # again from their places each time)
+    rng = random.Random(11)
+    traces = _traces(rng)
+    kept = Trace(KEYS[:5], (("search.js", (1, 2, 3)),), {"r\x1fa": "entry"})
+    traces["search"] = kept
+    seen = {key: "v" for key in KEYS}
+    packed, table = rebuild.pack(traces, {}, {}, seen, None)
+    assert packed["search"] is kept and packed["search"].keys == KEYS[:5]
+    assert all(packed[name][3] is table for name in traces if name != "search")
+    makers = _makers(traces)
+    changed = {KEYS[2]}
+    assert rebuild.stale(makers, packed, changed) == rebuild.stale(makers, traces, changed)
+    assert Readers(packed).stale(changed) == Readers(traces).stale(changed)
+
+
 def test_readers_kept_up_to_date_by_difference_are_readers_made_afresh() -> None:
     rng = random.Random(8)
     traces = _traces(rng)
