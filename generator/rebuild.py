@@ -288,13 +288,37 @@ class Readers:
     def __init__(self, traces: Mapping[str, Trace]) -> None:
         self.traces = traces
         by_key: dict[Key, set[str]] = {}
+        # Packed traces by the places of their keys in their table (a list per table, by
+        # place), their keys not made again: 6 million at 10,000 stories.
+        tables: dict[int, tuple[tuple[Key, ...], list[set[str] | None]]] = {}
         for name, trace in traces.items():
-            for k in trace.keys:
-                found = by_key.get(k)
+            if len(trace) == 3:
+                for k in trace[0]:
+                    found = by_key.get(k)
+                    if found is None:
+                        by_key[k] = {name}
+                    else:
+                        found.add(name)
+                continue
+            table = trace[3]
+            kept = tables.get(id(table))
+            if kept is None:
+                kept = tables[id(table)] = (table, [None] * len(table))
+            by_place = kept[1]
+            for place in memoryview(trace[0]).cast(_PLACE):
+                found = by_place[place]
                 if found is None:
-                    by_key[k] = {name}
+                    by_place[place] = {name}
                 else:
                     found.add(name)
+        for table, by_place in tables.values():
+            for k, names in zip(table, by_place, strict=True):
+                if names is not None:
+                    found = by_key.get(k)
+                    if found is None:
+                        by_key[k] = names
+                    else:
+                        found |= names
         self.by_key = by_key
 
     def stale(self, changed: Iterable[Key]) -> set[str]:
