@@ -10,7 +10,6 @@ a dependency record, and a memo of its own (the search index keeps each record's
 from __future__ import annotations
 
 import contextlib
-import gc
 import sys
 from collections.abc import Callable, Mapping
 from functools import cached_property, partial
@@ -19,6 +18,7 @@ from typing import NamedTuple
 
 import jinja2
 
+from .cache import no_collection
 from .data import Exporter, to_json
 from .deps import SEP, Key, key
 from .diagnostics import Diagnostic
@@ -254,18 +254,13 @@ def _kinds(corpus: Corpus) -> tuple[object, ...]:
 
 
 def _listed(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
-    """`_makers`, without the cyclic garbage collector, and exempted from it: the list lasts
-    as long as the build (or serve's next ones), and its tuples, partials and strs hold no
-    cycle. Collections woken every few thousand of its objects would walk them again and
-    again (a new process's list at 10,000 stories: about a third of its CPU)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    """`_makers`, without the cyclic garbage collector, and exempted from it (see
+    `cache.no_collection`): the list lasts as long as the build (or serve's next ones), and
+    its tuples, partials and strs hold no cycle. Collections woken every few thousand of its
+    objects would walk them again and again (a new process's list at 10,000 stories: about
+    a third of its CPU). (`pipeline.build` gives them back to the collector at its end.)"""
+    with no_collection():
         return _makers(corpus, assets)
-    finally:
-        gc.freeze()  # (`pipeline.build` gives them back to the collector at its end)
-        if enabled:
-            gc.enable()
 
 
 def _makers(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:

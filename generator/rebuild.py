@@ -113,7 +113,7 @@ class Trace(tuple[Any, ...]):
         be made again from their places by each rebuild in serve, three times.)"""
         if len(self) == 4 and self[3] is table:
             return self
-        if self[2] is not None and type(self[2]) is not bytes:
+        if self.memo:
             return self
         try:
             data = array(_PLACE, map(places.__getitem__, self.keys)).tobytes()

@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -64,16 +65,17 @@ def paragraph(rng: random.Random, links: list[str], sentences: int = 5) -> str:
     return _wrap(" ".join(sentence(rng, links, styled=True) for _ in range(sentences)))
 
 
-def _wrap(text: str, width: int = 88, indent: str = "") -> str:
-    lines, line = [], ""
-    for word in text.split(" "):
-        if line and len(line) + 1 + len(word) > width - len(indent):
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    lines.append(line)
-    return "\n".join(indent + line for line in lines)
+def _wrap(text: str, indent: str = "", first: str | None = None) -> str:
+    """The text wrapped at 88 characters, as an editor's text is (`first`: the first line's
+    indent, if not `indent`)."""
+    return textwrap.fill(
+        text,
+        88,
+        initial_indent=indent if first is None else first,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def write_corpus(content: Path, stories: int, seed: int = 7) -> None:
@@ -127,18 +129,14 @@ def write_corpus(content: Path, stories: int, seed: int = 7) -> None:
         if rng.random() < 0.3:
             parts.append(
                 "\n".join(
-                    "- " + _wrap(sentence(rng, linkable, styled=True), indent="  ")[2:]
+                    _wrap(sentence(rng, linkable, styled=True), indent="  ", first="- ")
                     for _ in range(rng.randint(2, 3))
                 )
             )
         if rng.random() < 0.5:
             parts.append(paragraph(rng, linkable, rng.randint(1, 3)))
         text = "\n\n".join(parts)
-        return (
-            "description: |\n"
-            + "\n".join(f"  {line}" if line else "" for line in text.split("\n"))
-            + "\n"
-        )
+        return "description: |\n" + textwrap.indent(text, "  ") + "\n"
 
     def comment() -> str:
         if rng.random() < 0.2:
@@ -227,7 +225,7 @@ def _story(rng: random.Random, i: int, ids: dict[str, list[str]], linkable: list
         for number in range(1, count + 1):
             marker = f"{number}. " if numbered else "- "
             text = " ".join(sentence(rng, linkable, styled=True) for _ in range(rng.randint(1, 2)))
-            lines.append(marker + _wrap(text, indent=" " * len(marker)).lstrip())
+            lines.append(_wrap(text, indent=" " * len(marker), first=marker))
         return "\n".join(lines)
 
     body = [paragraph(rng, linkable, rng.randint(4, 6))]
@@ -241,7 +239,7 @@ def _story(rng: random.Random, i: int, ids: dict[str, list[str]], linkable: list
         for _ in range(3)
     )
     body += [paragraph(rng, linkable, rng.randint(6, 8))]
-    body += ["> " + _wrap(sentence(rng, [], styled=False), indent="> ")[2:]]
+    body += [_wrap(sentence(rng, [], styled=False), indent="> ")]
     body += ["## Section 4", paragraph(rng, linkable, rng.randint(6, 8))]
     body += ["### What comes next", paragraph(rng, linkable, rng.randint(6, 8))]
     summary = _wrap(sentence(rng, linkable, styled=True), indent="  ")
