@@ -776,6 +776,23 @@ def test_a_trace_remade_with_a_few_changes_is_written_as_those(tmp_path: Path) -
     assert (folder / "delta-1.pickle").stat().st_size < 2000
 
 
+def test_a_long_tuple_of_str_is_patched_by_the_items_that_are_not_equal() -> None:
+    """All str (told in C): the patch item by item gives, up to a quarter of the items."""
+    old = tuple(f"h\x1frecord-{i}\x1fbody" for i in range(1000))
+    again = tuple((key + ".")[:-1] for key in old)  # equal, not the very objects
+    assert cache._items_patch(old, again) == ()
+    edited = list(again)
+    edited[3], edited[999] = "h\x1fother\x1fbody", "h\x1flast\x1fbody"
+    assert cache._items_patch(old, tuple(edited)) == ((3, edited[3]), (999, edited[999]))
+    quarter = [f"new {i}" if i % 4 == 0 else key for i, key in enumerate(again)]
+    assert len(cache._items_patch(old, tuple(quarter)) or ()) == 250
+    quarter[1] = "one more"
+    assert cache._items_patch(old, tuple(quarter)) is None
+    # Not all str: item by item, where an equal item of another type is a change.
+    assert cache._items_patch((*old[:-1], True), (*again[:-1], 1)) == ((999, 1),)
+    assert cache._items_patch([*old[:-1], 1], [*again[:-1], 1]) == ()
+
+
 def test_a_build_s_traces_share_the_makers_names_with_their_files(tmp_path: Path) -> None:
     """A trace of a maker that wrote one file (its name) holds that name as the very object
     that keys it, made in a worker process or not: the cache holds each name once."""
