@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -523,7 +524,7 @@ def _look(options: Options, memo: Memo) -> rebuild.Look | None:
 
 def _clashes(makers: list[plan.Maker]) -> list[Diagnostic]:
     """An error for each file that two pages would be written to."""
-    names = [m.name for m in makers if m.url is not None]
+    names = list(itertools.compress(map(_name, makers), _is_page(makers)))
     if len(set(names)) == len(names):  # (as a rule: none told in C, not counted one by one)
         return []
     pages = Counter(names)
@@ -539,14 +540,20 @@ def _pages(makers: list[plan.Maker]) -> int:
     left = _left if _left is not None and _left.makers is makers else None
     if left is not None and left.pages is not None:
         return left.pages
-    pages = sum(1 for m in makers if m.url is not None)
+    pages = sum(_is_page(makers))
     if left is not None:
         left.pages = pages
     return pages
 
 
-def _name(maker: plan.Maker) -> str:
-    return maker.name
+_name: Callable[[plan.Maker], str] = operator.attrgetter("name")
+_url: Callable[[plan.Maker], str | None] = operator.attrgetter("url")
+_reads: Callable[[plan.Maker], tuple[Key, ...]] = operator.attrgetter("reads")
+
+
+def _is_page(makers: list[plan.Maker]) -> Iterator[bool]:
+    """Whether each maker makes a page (has a URL), told in C (145,000 at 10,000 stories)."""
+    return map(operator.is_not, map(_url, makers), itertools.repeat(None))
 
 
 def _files(traces: dict[str, Trace]) -> Iterator[str]:
@@ -691,8 +698,9 @@ def _copied(makers: list[plan.Maker]) -> list[Key]:
     left = _left if _left is not None and _left.makers is makers else None
     if left is not None and left.copied is not None:
         return left.copied
-    files = deps.key("file", "")
-    found = [k for maker in makers for k in maker.reads if k.startswith(files)]
+    # (Told in C: the search index alone reads 187,000 keys at 10,000 stories.)
+    files = operator.methodcaller("startswith", deps.key("file", ""))
+    found = list(filter(files, itertools.chain.from_iterable(map(_reads, makers))))
     if left is not None:
         left.copied = found
     return found
