@@ -390,7 +390,7 @@ def make_site(
     out = options.out.absolute()
     known = memo.old.get(_SITE) == site_stamp(out) and isinstance(memo.old.get(_TRACES), dict)
     traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
-    last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
+    last: Mapping[Key, str] = memo.old.get(_SEEN, {}) if known else {}
     # Traces this process left with the site it made (serve) tell what the site holds: its
     # files are not looked at one by one. (A new process looks: a file changed by hand in
     # site/ is made again.)
@@ -424,8 +424,8 @@ def make_site(
     elif surveyed[1] is not None:
         # Those the last build's makers did not read, but an earlier build's did (rare).
         asked = set(copied_before or ())
-        news = [k for k in copied_keys if k not in asked and k in last]
-        copied = {k for k in news if fingerprints(k) != last[k]}
+        news = rebuild.values_of(last, [k for k in copied_keys if k not in asked])
+        copied = {k for k, value in news.items() if fingerprints(k) != value}
         changed |= copied
     summaries = surveyed[0]
     # The same makers as the traces' (their names are the traces' keys): the stale ones are
@@ -501,9 +501,10 @@ def make_site(
     seen = rebuild.seen(traces, fingerprints, last, changed, made, before)
     table = memo.old.get(_KEYS) if known else None
     table = table if isinstance(table, tuple) else None
-    traces, memo.new[_KEYS] = rebuild.pack(traces, made, before, seen, table)
+    traces, table = rebuild.pack(traces, made, before, seen, table)
+    memo.new[_KEYS] = table
     memo.new[_TRACES] = traces
-    memo.new[_SEEN] = seen
+    memo.new[_SEEN] = rebuild.Seen.of(seen, table)
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
     memo.new[_COPIED] = copied_keys
