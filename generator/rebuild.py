@@ -191,7 +191,13 @@ class Seen(Mapping[Key, str]):
                 wanted.add(key)
         if wanted:
             table, text, ends = self.table, self.text, memoryview(self.ends).cast(_PLACE)
-            for place in itertools.compress(itertools.count(), map(wanted.__contains__, table)):
+            places = _places(table)
+            at: Iterable[int]
+            if places is None:
+                at = itertools.compress(itertools.count(), map(wanted.__contains__, table))
+            else:
+                at = [place for key in wanted if (place := places.get(key)) is not None]
+            for place in at:
                 found[table[place]] = text[ends[place - 1] if place else 0 : ends[place]]
         return found
 
@@ -236,6 +242,29 @@ class Seen(Mapping[Key, str]):
 
     def __repr__(self) -> str:
         return f"Seen({self.as_dict()!r})"
+
+
+def _places(table: tuple[Key, ...]) -> dict[Key, int] | None:
+    """The place of each key of `table`, once it was scanned twice (a process that makes
+    one build after another, serve: its rebuilds scan it no more); else None."""
+    global _scanned, _by_place
+    if _by_place is not None and _by_place[0] is table:
+        return _by_place[1]
+    if _scanned is None or _scanned[0] is not table:
+        _scanned = table, 1
+        return None
+    if _scanned[1] < 2:
+        _scanned = table, _scanned[1] + 1
+        return None
+    _by_place = table, dict(zip(table, range(len(table)), strict=True))
+    _scanned = None
+    return _by_place[1]
+
+
+# The table last scanned for keys, and how many times; and the places of the keys of the
+# one scanned twice (see `_places`). One site at a time.
+_scanned: tuple[tuple[Key, ...], int] | None = None
+_by_place: tuple[tuple[Key, ...], dict[Key, int]] | None = None
 
 
 def values_of(seen: Mapping[Key, str], keys: Iterable[Key]) -> dict[Key, str]:

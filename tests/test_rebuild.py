@@ -314,3 +314,20 @@ def test_the_values_seen_are_kept_by_a_table_and_what_changed_since() -> None:
     nothing = rebuild.Seen.of({}, ("a",))
     assert not nothing and nothing == {} and not rebuild.Seen.of({}, ())
     assert rebuild.changed(later, lambda key: "new", ["key 2", "key 4", "key 1"]) == {"key 1"}
+
+
+def test_a_table_scanned_twice_is_looked_up_by_place_from_then_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """(serve's rebuilds, one after another, with the same table)"""
+    monkeypatch.setattr(rebuild, "_scanned", None)
+    monkeypatch.setattr(rebuild, "_by_place", None)
+    table = tuple(f"key {i}" for i in range(10))
+    seen = rebuild.Seen.of({key: f"v{i}" for i, key in enumerate(table)}, table)
+    later = rebuild.Seen(table, seen.text, seen.ends, {"key 1": None, "key 2": "new"})
+    asked = ["key 0", "key 1", "key 2", "key 9", "other"]
+    answers = [later.values_of(asked) for _ in range(4)]
+    assert answers == [{"key 0": "v0", "key 2": "new", "key 9": "v9"}] * 4
+    assert rebuild._by_place is not None and rebuild._by_place[0] is table
+    other = (*table, "key 10")
+    assert rebuild.Seen.of(dict.fromkeys(other, "x"), other)["key 10"] == "x"  # (scanned)
