@@ -7,6 +7,7 @@ import dataclasses
 import pickle
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,37 @@ def test_a_cached_build_after_an_edit_equals_a_clean_build(
     assert sorted(cached) == sorted(clean)
     assert [name for name in clean if cached[name] != clean[name]] == []
     assert cached != first
+
+
+def _build_in_a_new_process(content: Path, out: Path, folder: Path) -> dict:
+    paths = ["--content", str(content), "--out", str(out), "--cache", str(folder)]
+    done = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "build", "--quiet", *paths],
+        cwd=content.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return tree(out)
+
+
+@pytest.mark.parametrize("edit", [edit for edit in EDITS if edit != "template"])
+def test_a_new_process_s_cached_build_after_edits_equals_a_clean_build(
+    tmp_path: Path, edit: str
+) -> None:
+    """Each build in a process of its own, as `factsheet build` runs: what the cache keeps
+    is all it starts from (the values seen, kept by a table, and what changed since; the
+    search index's memo). After an edit, then after a story edited too."""
+    content, templates = _site(tmp_path)
+    folder, out = tmp_path / "cache", tmp_path / "site"
+    _build_in_a_new_process(content, out, folder)
+    for change in (EDITS[edit], _edit_story):
+        change(content, templates)
+        cached = _build_in_a_new_process(content, out, folder)
+        clean = _build(content, tmp_path / "clean", TEMPLATES, None)
+        assert sorted(cached) == sorted(clean)
+        assert [name for name in clean if cached[name] != clean[name]] == []
 
 
 @pytest.mark.parametrize(
