@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -389,7 +390,7 @@ def make_site(
     out = options.out.absolute()
     known = memo.old.get(_SITE) == site_stamp(out) and isinstance(memo.old.get(_TRACES), dict)
     traces: dict[str, Trace] = memo.old[_TRACES] if known else {}
-    last: dict[Key, str] = memo.old.get(_SEEN, {}) if known else {}
+    last: Mapping[Key, str] = memo.old.get(_SEEN, {}) if known else {}
     # Traces this process left with the site it made (serve) tell what the site holds: its
     # files are not looked at one by one. (A new process looks: a file changed by hand in
     # site/ is made again.)
@@ -423,8 +424,8 @@ def make_site(
     elif surveyed[1] is not None:
         # Those the last build's makers did not read, but an earlier build's did (rare).
         asked = set(copied_before or ())
-        news = [k for k in copied_keys if k not in asked and k in last]
-        copied = {k for k in news if fingerprints(k) != last[k]}
+        news = rebuild.values_of(last, [k for k in copied_keys if k not in asked])
+        copied = {k for k, value in news.items() if fingerprints(k) != value}
         changed |= copied
     summaries = surveyed[0]
     # The same makers as the traces' (their names are the traces' keys): the stale ones are
@@ -500,9 +501,10 @@ def make_site(
     seen = rebuild.seen(traces, fingerprints, last, changed, made, before)
     table = memo.old.get(_KEYS) if known else None
     table = table if isinstance(table, tuple) else None
-    traces, memo.new[_KEYS] = rebuild.pack(traces, made, before, seen, table)
+    traces, table = rebuild.pack(traces, made, before, seen, table)
+    memo.new[_KEYS] = table
     memo.new[_TRACES] = traces
-    memo.new[_SEEN] = seen
+    memo.new[_SEEN] = rebuild.Seen.of(seen, table)
     memo.new[_SITE] = site_stamp(out)
     memo.new[_SUMMARIES] = summaries
     memo.new[_COPIED] = copied_keys
@@ -523,7 +525,7 @@ def _look(options: Options, memo: Memo) -> rebuild.Look | None:
 
 def _clashes(makers: list[plan.Maker]) -> list[Diagnostic]:
     """An error for each file that two pages would be written to."""
-    names = [m.name for m in makers if m.url is not None]
+    names = list(itertools.compress(map(_name, makers), _is_page(makers)))
     if len(set(names)) == len(names):  # (as a rule: none told in C, not counted one by one)
         return []
     pages = Counter(names)
@@ -539,14 +541,20 @@ def _pages(makers: list[plan.Maker]) -> int:
     left = _left if _left is not None and _left.makers is makers else None
     if left is not None and left.pages is not None:
         return left.pages
-    pages = sum(1 for m in makers if m.url is not None)
+    pages = sum(_is_page(makers))
     if left is not None:
         left.pages = pages
     return pages
 
 
-def _name(maker: plan.Maker) -> str:
-    return maker.name
+_name: Callable[[plan.Maker], str] = operator.attrgetter("name")
+_url: Callable[[plan.Maker], str | None] = operator.attrgetter("url")
+_reads: Callable[[plan.Maker], tuple[Key, ...]] = operator.attrgetter("reads")
+
+
+def _is_page(makers: list[plan.Maker]) -> Iterator[bool]:
+    """Whether each maker makes a page (has a URL), told in C (145,000 at 10,000 stories)."""
+    return map(operator.is_not, map(_url, makers), itertools.repeat(None))
 
 
 def _files(traces: dict[str, Trace]) -> Iterator[str]:
@@ -691,8 +699,9 @@ def _copied(makers: list[plan.Maker]) -> list[Key]:
     left = _left if _left is not None and _left.makers is makers else None
     if left is not None and left.copied is not None:
         return left.copied
-    files = deps.key("file", "")
-    found = [k for maker in makers for k in maker.reads if k.startswith(files)]
+    # (Told in C: the search index alone reads 187,000 keys at 10,000 stories.)
+    files = operator.methodcaller("startswith", deps.key("file", ""))
+    found = list(filter(files, itertools.chain.from_iterable(map(_reads, makers))))
     if left is not None:
         left.copied = found
     return found

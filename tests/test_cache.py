@@ -7,6 +7,7 @@ import dataclasses
 import pickle
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,37 @@ def test_a_cached_build_after_an_edit_equals_a_clean_build(
     assert sorted(cached) == sorted(clean)
     assert [name for name in clean if cached[name] != clean[name]] == []
     assert cached != first
+
+
+def _build_in_a_new_process(content: Path, out: Path, folder: Path) -> dict:
+    paths = ["--content", str(content), "--out", str(out), "--cache", str(folder)]
+    done = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "build", "--quiet", *paths],
+        cwd=content.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return tree(out)
+
+
+@pytest.mark.parametrize("edit", [edit for edit in EDITS if edit != "template"])
+def test_a_new_process_s_cached_build_after_edits_equals_a_clean_build(
+    tmp_path: Path, edit: str
+) -> None:
+    """Each build in a process of its own, as `factsheet build` runs: what the cache keeps
+    is all it starts from (the values seen, kept by a table, and what changed since; the
+    search index's memo). After an edit, then after a story edited too."""
+    content, templates = _site(tmp_path)
+    folder, out = tmp_path / "cache", tmp_path / "site"
+    _build_in_a_new_process(content, out, folder)
+    for change in (EDITS[edit], _edit_story):
+        change(content, templates)
+        cached = _build_in_a_new_process(content, out, folder)
+        clean = _build(content, tmp_path / "clean", TEMPLATES, None)
+        assert sorted(cached) == sorted(clean)
+        assert [name for name in clean if cached[name] != clean[name]] == []
 
 
 @pytest.mark.parametrize(
@@ -774,6 +806,23 @@ def test_a_trace_remade_with_a_few_changes_is_written_as_those(tmp_path: Path) -
     assert type(trace) is Trace and trace.memo["record 5"] == "new"
     assert trace.files == (("search.js", (1, 2, 4)),) and len(trace.keys) == 2000
     assert (folder / "delta-1.pickle").stat().st_size < 2000
+
+
+def test_a_long_tuple_of_str_is_patched_by_the_items_that_are_not_equal() -> None:
+    """All str (told in C): the patch item by item gives, up to a quarter of the items."""
+    old = tuple(f"h\x1frecord-{i}\x1fbody" for i in range(1000))
+    again = tuple((key + ".")[:-1] for key in old)  # equal, not the very objects
+    assert cache._items_patch(old, again) == ()
+    edited = list(again)
+    edited[3], edited[999] = "h\x1fother\x1fbody", "h\x1flast\x1fbody"
+    assert cache._items_patch(old, tuple(edited)) == ((3, edited[3]), (999, edited[999]))
+    quarter = [f"new {i}" if i % 4 == 0 else key for i, key in enumerate(again)]
+    assert len(cache._items_patch(old, tuple(quarter)) or ()) == 250
+    quarter[1] = "one more"
+    assert cache._items_patch(old, tuple(quarter)) is None
+    # Not all str: item by item, where an equal item of another type is a change.
+    assert cache._items_patch((*old[:-1], True), (*again[:-1], 1)) == ((999, 1),)
+    assert cache._items_patch([*old[:-1], 1], [*again[:-1], 1]) == ()
 
 
 def test_a_build_s_traces_share_the_makers_names_with_their_files(tmp_path: Path) -> None:

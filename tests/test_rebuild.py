@@ -126,11 +126,20 @@ class _Values:
         return self.values[key]
 
 
-def test_the_keys_seen_after_a_few_makers_ran_are_every_key_the_traces_name() -> None:
+@pytest.mark.parametrize("compact", [False, True])
+def test_the_keys_seen_after_a_few_makers_ran_are_every_key_the_traces_name(
+    compact: bool,
+) -> None:
+    """As a dict, or as a `Seen` (what a build keeps), whose table lacks some of the keys
+    and holds others that no trace names."""
     rng = random.Random(9)
     traces = _traces(rng, 40)
     values = {k: "0" for k in KEYS}
     last = rebuild.seen(traces, _Values(values), {}, set(), {})  # type: ignore[arg-type]
+    if compact:
+        table = (*rng.sample(sorted(last), len(last) - 3), "gone 1", "gone 2")
+        last = rebuild.Seen.of({**last, "gone 1": "1", "gone 2": "2"}, table)
+        assert last == {**last, "gone 1": "1", "gone 2": "2"}
     for step in range(30):
         changed = set(rng.sample(KEYS, 2))
         values.update({k: str(step + 1) for k in changed})
@@ -139,6 +148,7 @@ def test_the_keys_seen_after_a_few_makers_ran_are_every_key_the_traces_name() ->
         now = {**traces, **made}
         fingerprints = _Values(values)
         last = rebuild.seen(now, fingerprints, last, changed, made, traces)  # type: ignore[arg-type]
+        assert isinstance(last, rebuild.Seen) == compact
         assert {k: last[k] for t in now.values() for k in t.keys} == {
             k: values[k] for t in now.values() for k in t.keys
         }
@@ -279,3 +289,45 @@ def test_traces_from_workers_share_their_keys_with_this_process(tmp_path: Path) 
     keys = [k for trace in traces.values() for k in trace.keys]
     assert len(traces) > 40 and len(keys) > 1000
     assert all(k is sys.intern(k) for k in keys)
+
+
+def test_the_values_seen_are_kept_by_a_table_and_what_changed_since() -> None:
+    table = tuple(f"key {i}" for i in range(10))
+    values = {key: f"value {i}" * (i % 3) for i, key in enumerate(table)}  # ('' too)
+    seen = rebuild.Seen.of(values, table)
+    assert seen.table is table and not seen.more and seen == values and list(seen) == list(table)
+    assert seen.values_of(["key 3", "key 0", "other"]) == {"key 3": "", "key 0": ""}
+    assert seen["key 5"] == "value 5value 5" and "key 9" in seen and "other" not in seen
+    assert rebuild.Seen.of(seen, table) is seen
+    # Keys gone, one changed and one added: the table, text and ends are the same objects.
+    now = {**{k: v for k, v in values.items() if k != "key 4"}, "key 2": "new", "more": "m"}
+    later = rebuild.Seen(table, seen.text, seen.ends, {"key 4": None, "key 2": "new", "more": "m"})
+    assert later == now and list(later) == list(now) and len(later) == 10 and bool(later)
+    assert later.values_of(["key 4", "key 2", "more", "key 1"]) == {
+        "key 2": "new",
+        "more": "m",
+        "key 1": "value 1",
+    }
+    again = rebuild.Seen.of(now, table)
+    assert again == now and again.more == {"key 4": None, "more": "m"}
+    assert pickle.loads(pickle.dumps(later)) == now
+    nothing = rebuild.Seen.of({}, ("a",))
+    assert not nothing and nothing == {} and not rebuild.Seen.of({}, ())
+    assert rebuild.changed(later, lambda key: "new", ["key 2", "key 4", "key 1"]) == {"key 1"}
+
+
+def test_a_table_scanned_twice_is_looked_up_by_place_from_then_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """(serve's rebuilds, one after another, with the same table)"""
+    monkeypatch.setattr(rebuild, "_scanned", None)
+    monkeypatch.setattr(rebuild, "_by_place", None)
+    table = tuple(f"key {i}" for i in range(10))
+    seen = rebuild.Seen.of({key: f"v{i}" for i, key in enumerate(table)}, table)
+    later = rebuild.Seen(table, seen.text, seen.ends, {"key 1": None, "key 2": "new"})
+    asked = ["key 0", "key 1", "key 2", "key 9", "other"]
+    answers = [later.values_of(asked) for _ in range(4)]
+    assert answers == [{"key 0": "v0", "key 2": "new", "key 9": "v9"}] * 4
+    assert rebuild._by_place is not None and rebuild._by_place[0] is table
+    other = (*table, "key 10")
+    assert rebuild.Seen.of(dict.fromkeys(other, "x"), other)["key 10"] == "x"  # (scanned)

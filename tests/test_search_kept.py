@@ -4,6 +4,7 @@ and the memo are those of an index made afresh, whatever changed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -291,3 +292,11 @@ def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
         broken[search._STATE] = state  # type: ignore[assignment]
     assert search._Kept.resumed(list(model[0].records.values()), model[1], broken) is None
     assert search.kept_index(*model, broken) == (index, known)
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5])
+def test_the_index_file_joins_its_entries_as_json_writes_the_list(count: int) -> None:
+    entries = [json.dumps({"name": f"n{i}", "text": "ü"}, sort_keys=True) for i in range(count)]
+    records = {"records": [json.loads(entry) for entry in entries]}
+    expected = f"self.factsheetSearch = {json.dumps(records)};\n".encode("ascii")
+    assert search._joined(entries) == expected

@@ -81,6 +81,7 @@ def test_a_record_keeps_the_parts_of_the_folders_listed_as_then(tmp_path: Path) 
     documents, _ = read_content(content, None, listing)
     again = unchanged.record(listing, documents, "content", files)
     assert again == _record(content)
+    assert list(again.folders) == list(_record(content).folders)  # (in the listing's order)
     assert again.folders["actors"] is files.folders["actors"]  # (not pickled again)
     assert again.folders["places"] != files.folders["places"]
     assert (
