@@ -366,7 +366,7 @@ def _record_data(record_id: str, shop: Workshop) -> Made:
 
 
 def _graph(shop: Workshop) -> Made:
-    return {GRAPH: to_json(shop.exporter.graph())}, []
+    return {GRAPH: shop.exporter.graph_json()}, []
 
 
 def _table(kind: str, shop: Workshop) -> Made:

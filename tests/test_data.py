@@ -5,6 +5,7 @@ each story's chronology in TimelineJS's format."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -20,6 +21,7 @@ from opendata import (
     page_file,
 )
 
+from generator import data
 from generator.pipeline import Options, load
 from generator.schema import KINDS, SCHEMAS
 
@@ -210,3 +212,23 @@ def test_a_records_edges_are_each_once_in_edge_order() -> None:
         outgoing, incoming = tuple(edges[::2]), tuple(edges[1::2] + edges[:3])
         expected = [_edge(e) for e in sorted({*outgoing, *incoming})]
         assert _edges(outgoing, incoming) == expected
+
+
+@pytest.mark.parametrize("at_once", [1, 2, 3, 10_000])
+def test_the_graph_written_a_batch_of_edges_at_a_time_is_the_graph_as_json(
+    at_once: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus, links, _ = load(Options(content=FULL))
+    assert corpus is not None and links is not None and len(links.edges) > 3
+    monkeypatch.setattr(data, "_EDGES_AT_ONCE", at_once)
+    exporter = data.Exporter(corpus, links)
+    assert exporter.graph_json() == data.to_json(exporter.graph())
+
+
+def test_a_graph_without_edges_is_written_as_json_too() -> None:
+    corpus, links, _ = load(Options(content=FULL))
+    assert corpus is not None and links is not None
+    exporter = data.Exporter(corpus, dataclasses.replace(links, edges=()))
+    written = exporter.graph_json()
+    assert written == data.to_json(exporter.graph())
+    assert json.loads(written)["edges"] == []

@@ -18,6 +18,7 @@ from opendata import FULL
 from generator import data, plan
 from generator.pipeline import Options, load
 from generator.render import TEMPLATES
+from generator.urls import GRAPH
 
 
 def dumps(value: Any) -> bytes:
@@ -111,7 +112,9 @@ def test_every_json_file_of_the_export_is_what_json_dumps_wrote(
     for maker in plan.makers(corpus, links, TEMPLATES):
         if maker.name.startswith("data/"):
             files.update(maker.make(shop)[0])
-    assert len(written) == sum(path.endswith(".json") for path in files)
+    # (the graph is written a batch of edges at a time: `Exporter.graph_json`)
+    assert len(written) == sum(path.endswith(".json") for path in files) - 1
+    assert files[GRAPH] == dumps(shop.exporter.graph())
     assert any(b'"latitude": ' in files[path] for path in files)  # floats are among them
     for value in written:
         assert write(value) == dumps(value)
