@@ -295,11 +295,20 @@ class Corpus:
             by_kind[record.kind] = (*group[:place], record, *group[place + 1 :])
         self.__dict__["_by_kind"] = by_kind
 
+    def __getstate__(self) -> dict[str, Any]:
+        # In the parse memo (see `parse._Kept`): its fields, and the order of its ids and of
+        # each kind's records if worked out (a new process takes them over, see `follow`).
+        return {name: value for name, value in self.__dict__.items() if name in _KEPT}
+
     def __contains__(self, record_id: object) -> bool:
         return record_id in self.records
 
     def __getitem__(self, record_id: str) -> Record:
         return self.records[record_id]
+
+
+# What a pickled Corpus keeps (see `Corpus.__getstate__`).
+_KEPT = frozenset(("site", "records", "_ids", "_by_kind"))
 
 
 def _by_name(record: Record) -> tuple[str, str]:

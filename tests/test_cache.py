@@ -329,6 +329,60 @@ def test_a_rebuild_parses_and_renders_only_what_changed(
     assert rendered and all("[[elena-marsh" in text for text in rendered)
 
 
+def _add_image(content: Path, templates: Path) -> None:
+    folder = content / "stories" / "concession-dispute"
+    shutil.copyfile(folder / "locator.png", folder / "map.png")
+
+
+def test_a_new_process_parses_again_only_the_documents_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parse memo keeps what the last parse made: a build in a new process (what this
+    # one kept forgotten) works by difference from it, without a memo key per document.
+    content, templates = _site(tmp_path)
+    folder, out = tmp_path / "cache", tmp_path / "site"
+    _build(content, out, templates, folder)
+    keyed: list[str] = []
+    real_key = parse._key
+    monkeypatch.setattr(parse, "_key", lambda d, tz: keyed.append(d.path) or real_key(d, tz))
+    parsed, _ = counting(monkeypatch)
+    steps: list[tuple[Callable[[Path, Path], None], list[str]]] = [
+        (_edit_story, ["content/stories/blockade-on-mine-road.md"]),
+        (_rename_actor, ["content/actors/elena-marsh.yaml"]),
+        (_add_image, ["content/stories/concession-dispute/index.md"]),  # (its assets)
+        (_edit_story, ["content/stories/blockade-on-mine-road.md"]),
+    ]
+    for edit, changed in steps:
+        monkeypatch.setattr(parse, "_last", type(parse._last)())  # (as in a new process)
+        del keyed[:], parsed[:]
+        edit(content, templates)
+        cached = _build(content, out, templates, folder)
+        assert parsed == changed and keyed == changed
+        assert cached == _build(content, tmp_path / "clean", templates, None)
+    kept = cache.load(folder, ("parse",))["parse"].old[parse.LAST]
+    assert "elena-marsh" in kept.corpus.records and len(kept.names) == len(kept.assets) > 30
+    # A new id is a full parse, as ever: and still the same bytes as a clean build.
+    (content / "actors" / "new-actor.yaml").write_text("name: New Actor\ntype: person\n", "utf-8")
+    monkeypatch.setattr(parse, "_last", type(parse._last)())
+    del keyed[:], parsed[:]
+    cached = _build(content, out, templates, folder)
+    assert parsed == ["content/actors/new-actor.yaml"] and len(keyed) > 30
+    assert cached == _build(content, tmp_path / "clean", templates, None)
+
+
+def test_a_parse_memo_that_holds_no_last_parse_means_a_full_parse(tmp_path: Path) -> None:
+    content, templates = _site(tmp_path)
+    folder, out = tmp_path / "cache", tmp_path / "site"
+    _build(content, out, templates, folder)
+    memos = cache.load(folder, pipeline.MEMOS)
+    memos["parse"].new.update(memos["parse"].old)
+    memos["parse"].new[parse.LAST] = "not what a parse keeps"
+    cache.save(folder, memos)
+    _edit_story(content, templates)
+    cached = _build(content, out, templates, folder)
+    assert cached == _build(content, tmp_path / "clean", templates, None)
+
+
 # The cache on disk: a base, then deltas of what each later save changed.
 
 NAMES = ("parse", "markdown", "deps")
