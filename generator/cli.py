@@ -23,9 +23,11 @@ from .parse import web_address_problem
 from .pipeline import Options, Result, build, load
 from .schema import ID_PATTERN, KINDS, SINGULAR, kind_for
 from .skeleton import relative_path, skeleton
+from .workers import WorkerLost
 
 USAGE_ERROR = 2
 INTERNAL_ERROR = 3
+STOPPED = 4  # the build could not go on (a worker process was killed)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the output folder was left as it was", file=sys.stderr)
         return 130
+    except WorkerLost as error:
+        print(f"factsheet: {error}; the output folder was left as it was", file=sys.stderr)
+        return STOPPED
     except Exception as error:  # a bug of ours: say so plainly, never a traceback
         print(
             f"factsheet: internal error ({type(error).__name__}: {error}). This is a bug in "

@@ -2,7 +2,8 @@
 
 Input: argument-free functions (closures over the corpus, the views...). Fork hands every
 worker the tasks and everything they read, so only a task's index and its result cross a
-pipe. Without fork, or with one process, the tasks run here, one after the other.
+pipe. Without fork, or with one process, the tasks run here, one after the other. A worker
+that dies (killed by the system when memory runs out) ends the run with `WorkerLost`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ import itertools
 import multiprocessing
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 Result = TypeVar("Result")
 
 # The tasks of the pool being run: set just before the pool forks, read by _run.
 _tasks: Sequence[Callable[[], Any]] = ()
+
+
+class WorkerLost(Exception):
+    """A worker process ended without giving its result (killed: most often by the system,
+    when memory ran out). The run stops here; its other workers are ended."""
 
 
 def can_fork() -> bool:
@@ -78,20 +86,37 @@ def run_all(
     gc.disable()
     gc.freeze()
     _give_back()
+    context = multiprocessing.get_context("fork")
+    # (not multiprocessing's Pool: a worker killed there loses its task, and the run waits
+    # for its result for ever)
+    pool = ProcessPoolExecutor(min(jobs, len(tasks)), context, _start, (enabled,))
+    done = False
     try:
-        context = multiprocessing.get_context("fork")
-        with forking():
-            pool = context.Pool(min(jobs, len(tasks)), _start, (enabled,))
-        with pool:
-            results = pool.imap(_run, range(len(tasks)), chunksize=1)
-            if arrived is None:
-                return list(results)
-            return [arrived(result) for result in results]
+        with forking():  # (the pool forks its workers when the tasks are handed out)
+            results = pool.map(_run, range(len(tasks)))
+        found = list(results) if arrived is None else [arrived(result) for result in results]
+        done = True
+        return found
+    except BrokenProcessPool:
+        raise WorkerLost(
+            "a worker process was killed before it finished (by the system, if memory ran "
+            "out: try fewer --jobs)"
+        ) from None
     finally:
+        _stop(pool, done)
         _tasks = ()
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def _stop(pool: ProcessPoolExecutor, done: bool) -> None:
+    """The pool's workers ended: when every task is done, as they finish; else (interrupted,
+    a task failed or a worker was lost) at once, not after the tasks they are running."""
+    if not done:
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _give_back() -> None:

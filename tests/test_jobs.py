@@ -179,3 +179,81 @@ def test_ctrl_c_while_workers_run_ends_the_build_without_a_traceback() -> None:
         start_new_session=True,
     )
     assert (done.returncode, done.stderr) == (130, "interrupted\n")
+
+
+_KILLED = """
+import os, signal, sys
+from generator import cli, plan
+parent = os.getpid()
+render_page = plan.render_page
+
+def killed(*args, **kwargs):  # a worker killed as the system kills one out of memory
+    if os.getpid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return render_page(*args, **kwargs)
+
+plan.render_page = killed
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
+def test_a_worker_killed_stops_the_build_and_leaves_the_site_as_it_was(tmp_path: Path) -> None:
+    """Before, the pool lost the killed worker's task and the build waited for ever."""
+    content = tmp_path / "content"
+    shutil.copytree(FULL, content)
+    out, cache = tmp_path / "site", tmp_path / "cache"
+    assert build(Options(content=content, out=out, cache=cache, jobs=1)).written
+    before, beside = tree(out), sorted(p.name for p in tmp_path.iterdir())
+    (content / "stories" / "added.md").write_text(f"---\n{STORY}---\nA new story.\n", "utf-8")
+    # (without the cache: every page made again, on two processes)
+    args = ["build", "--content", str(content), "--out", str(out), "--no-cache", "--jobs", "2"]
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED, *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (cli.STOPPED, "")
+    assert done.stderr == (
+        "factsheet: a worker process was killed before it finished (by the system, if memory "
+        "ran out: try fewer --jobs); the output folder was left as it was\n"
+    )
+    assert tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == beside
+    # The cache was left as the last build wrote it: the next build takes it and finishes.
+    again = build(Options(content=content, out=out, cache=cache, jobs=2))
+    assert again.written and "stories/added/index.html" in tree(out)
+
+
+def test_run_all_ends_every_worker_when_one_is_killed() -> None:
+    """The other workers are ended at once, not left running their tasks (a sleep here)."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", _LOST],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=25,
+        start_new_session=True,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "lost\n"
+
+
+_LOST = """
+import os, signal, time
+from generator import workers
+
+def killed():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def busy():
+    time.sleep(60)
+
+try:
+    workers.run_all([busy, killed, busy], 3)
+except workers.WorkerLost:
+    print("lost")
+"""
