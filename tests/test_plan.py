@@ -16,6 +16,7 @@ from generator.links import Links
 from generator.model import Corpus
 from generator.pipeline import Options, load
 from generator.render import TEMPLATES
+from generator.urls import data_url, output_path, record_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,3 +164,20 @@ def test_listing_the_makers_leaves_the_collector_as_it_found_it(
         gc.enable()
         gc.unfreeze()
     assert shown(again) == shown(first)
+
+
+def test_the_makers_name_the_files_and_urls_that_urls_gives(model: tuple[Corpus, Links]) -> None:
+    """`_makers` writes a record's page URL, its file and its JSON's name in place (without
+    a call per record): they are what `urls` gives, for every record."""
+    corpus, links = model
+    makers = fresh(corpus, links)
+    by_name = {m.name: m for m in makers}
+    for record in corpus:
+        page = by_name[output_path(record_url(record))]
+        assert page.url == record_url(record)
+        assert isinstance(page.make, partial)
+        assert form(page.make) == (plan._record_page, (page.make.args[0], record.id))
+        assert data_url(record) in by_name
+    pages = [m for m in makers if m.url is not None]
+    assert len(pages) > len(corpus.records)
+    assert [m.name for m in pages] == [output_path(m.url) for m in pages if m.url is not None]
