@@ -396,6 +396,8 @@ def make_site(
     # site/ is made again.)
     ours = known and _left is not None and _left.traces is traces
     ours = ours and _left is not None and _left.site == memo.old.get(_SITE)
+    if ours:  # (the first rebuild after a save, of the many it makes)
+        rebuild.by_place(last)
     # A new process that looks at the site's files on another core (see `_look`): the keys
     # that changed are worked out before the makers are listed (with the keys of the files
     # the last build's makers copied), and the makers that read them are found there

@@ -245,25 +245,25 @@ class Seen(Mapping[Key, str]):
 
 
 def _places(table: tuple[Key, ...]) -> dict[Key, int] | None:
-    """The place of each key of `table`, once it was scanned twice (a process that makes
-    one build after another, serve: its rebuilds scan it no more); else None."""
-    global _scanned, _by_place
-    if _by_place is not None and _by_place[0] is table:
-        return _by_place[1]
-    if _scanned is None or _scanned[0] is not table:
-        _scanned = table, 1
-        return None
-    if _scanned[1] < 2:
-        _scanned = table, _scanned[1] + 1
-        return None
-    _by_place = table, dict(zip(table, range(len(table)), strict=True))
-    _scanned = None
-    return _by_place[1]
+    """The place of each key of `table`, if this process keeps them (see `by_place`); else
+    None (its keys are found by a scan)."""
+    return _by_place[1] if _by_place is not None and _by_place[0] is table else None
 
 
-# The table last scanned for keys, and how many times; and the places of the keys of the
-# one scanned twice (see `_places`). One site at a time.
-_scanned: tuple[tuple[Key, ...], int] | None = None
+def by_place(seen: Mapping[Key, str]) -> None:
+    """Keys of `seen`'s table looked up by place in this process from now on, not by a scan
+    of it: for a process that builds the same site again and again (serve), which makes the
+    dict of places once per table (at 10,000 stories, 460,000 keys: 0.16 s, paid by its
+    first rebuild after a save, against some 0.05 s of scans in every one). A new process
+    makes one build and scans the table twice: a fifth of what the dict would cost."""
+    global _by_place
+    if isinstance(seen, Seen) and (_by_place is None or _by_place[0] is not seen.table):
+        table = seen.table
+        _by_place = table, dict(zip(table, range(len(table)), strict=True))
+
+
+# The table whose keys' places this process keeps, and those places (see `by_place`). One
+# site at a time.
 _by_place: tuple[tuple[Key, ...], dict[Key, int]] | None = None
 
 

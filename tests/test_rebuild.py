@@ -316,18 +316,22 @@ def test_the_values_seen_are_kept_by_a_table_and_what_changed_since() -> None:
     assert rebuild.changed(later, lambda key: "new", ["key 2", "key 4", "key 1"]) == {"key 1"}
 
 
-def test_a_table_scanned_twice_is_looked_up_by_place_from_then_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """(serve's rebuilds, one after another, with the same table)"""
-    monkeypatch.setattr(rebuild, "_scanned", None)
+def test_a_table_kept_by_place_is_looked_up_by_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(serve's rebuilds, one after another, with the same table; a new process scans it)"""
     monkeypatch.setattr(rebuild, "_by_place", None)
     table = tuple(f"key {i}" for i in range(10))
     seen = rebuild.Seen.of({key: f"v{i}" for i, key in enumerate(table)}, table)
     later = rebuild.Seen(table, seen.text, seen.ends, {"key 1": None, "key 2": "new"})
     asked = ["key 0", "key 1", "key 2", "key 9", "other"]
-    answers = [later.values_of(asked) for _ in range(4)]
-    assert answers == [{"key 0": "v0", "key 2": "new", "key 9": "v9"}] * 4
+    expected = {"key 0": "v0", "key 2": "new", "key 9": "v9"}
+    assert later.values_of(asked) == expected and rebuild._by_place is None  # (scanned)
+    rebuild.by_place(later)
     assert rebuild._by_place is not None and rebuild._by_place[0] is table
+    assert later.values_of(asked) == expected
+    kept = rebuild._by_place
+    rebuild.by_place(seen)  # (the same table: its places are not made again)
+    assert rebuild._by_place is kept
     other = (*table, "key 10")
     assert rebuild.Seen.of(dict.fromkeys(other, "x"), other)["key 10"] == "x"  # (scanned)
+    rebuild.by_place({"key 0": "v0"})  # (a dict: looked up as it is)
+    assert rebuild._by_place is kept
