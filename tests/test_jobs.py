@@ -169,16 +169,20 @@ except KeyboardInterrupt:
 def test_ctrl_c_while_workers_run_ends_the_build_without_a_traceback() -> None:
     """The workers leave Ctrl-C to the process that forked them: it stops them and says it
     was interrupted (before, each worker printed a traceback and the build hung)."""
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-c", _INTERRUPTED],
-        cwd=root,
+    done = _script(_INTERRUPTED)
+    assert (done.returncode, done.stderr) == (130, "interrupted\n")
+
+
+def _script(code: str) -> subprocess.CompletedProcess[str]:
+    """The Python `code` run in a process group of its own (its Ctrl-C reaches only it)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
         timeout=25,
         start_new_session=True,
     )
-    assert (done.returncode, done.stderr) == (130, "interrupted\n")
 
 
 _KILLED = """
@@ -229,15 +233,7 @@ def test_a_worker_killed_stops_the_build_and_leaves_the_site_as_it_was(tmp_path:
 
 def test_run_all_ends_every_worker_when_one_is_killed() -> None:
     """The other workers are ended at once, not left running their tasks (a sleep here)."""
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
-        [sys.executable, "-c", _LOST],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=25,
-        start_new_session=True,
-    )
+    done = _script(_LOST)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == "lost\n"
 
