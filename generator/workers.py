@@ -14,6 +14,7 @@ import ctypes
 import gc
 import itertools
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -89,7 +90,7 @@ def run_all(
     context = multiprocessing.get_context("fork")
     # (not multiprocessing's Pool: a worker killed there loses its task, and the run waits
     # for its result for ever)
-    pool = ProcessPoolExecutor(min(jobs, len(tasks)), context, _start, (enabled,))
+    pool = ProcessPoolExecutor(min(jobs, len(tasks)), context, _start, (enabled, os.getpid()))
     done = False
     try:
         with forking():  # (the pool forks its workers when the tasks are handed out)
@@ -138,12 +139,26 @@ def _give_back() -> None:
 _trim: Any = None
 
 
-def _start(collect: bool) -> None:
-    """In a new worker: collect garbage if the parent did (before the pool was made), and
-    leave Ctrl-C to the parent (see `quiet`)."""
+def _start(collect: bool, parent: int) -> None:
+    """In a new worker: collect garbage if the parent did (before the pool was made), leave
+    Ctrl-C to the parent (see `quiet`), and end with the parent (see `_end_with`)."""
     quiet()
+    _end_with(parent)
     if collect:
         gc.enable()
+
+
+def _end_with(parent: int) -> None:
+    """Have the system kill this worker when its parent ends (Linux's PR_SET_PDEATHSIG,
+    where there is one): a build killed (`kill -9`, or by the system out of memory) would
+    otherwise leave its workers waiting for tasks for ever, each holding its memory."""
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # (it ended before it was asked)
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def quiet() -> None:

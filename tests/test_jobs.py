@@ -253,3 +253,45 @@ try:
 except workers.WorkerLost:
     print("lost")
 """
+
+
+_ORPHANED = """
+import os, time
+from generator import workers
+
+def busy():
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+
+workers.run_all([busy, busy], 2)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether the process is there and not a zombie (ended, not yet reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="PR_SET_PDEATHSIG: Linux")
+def test_workers_end_with_a_build_that_is_killed() -> None:
+    """A build killed (kill -9, or by the system out of memory) leaves no worker behind,
+    waiting for tasks for ever with its memory."""
+    with subprocess.Popen(
+        [sys.executable, "-c", _ORPHANED],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        assert process.stdout is not None
+        pids = [int(process.stdout.readline()) for _ in range(2)]
+        assert all(map(_running, pids))
+        process.kill()
+    deadline = time.monotonic() + 20
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_running, pids))
