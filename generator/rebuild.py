@@ -191,13 +191,7 @@ class Seen(Mapping[Key, str]):
                 wanted.add(key)
         if wanted:
             table, text, ends = self.table, self.text, memoryview(self.ends).cast(_PLACE)
-            places = _places(table)
-            at: Iterable[int]
-            if places is None:
-                at = itertools.compress(itertools.count(), map(wanted.__contains__, table))
-            else:
-                at = [place for key in wanted if (place := places.get(key)) is not None]
-            for place in at:
+            for place in _places_of(table, wanted):
                 found[table[place]] = text[ends[place - 1] if place else 0 : ends[place]]
         return found
 
@@ -244,10 +238,13 @@ class Seen(Mapping[Key, str]):
         return f"Seen({self.as_dict()!r})"
 
 
-def _places(table: tuple[Key, ...]) -> dict[Key, int] | None:
-    """The place of each key of `table`, if this process keeps them (see `by_place`); else
-    None (its keys are found by a scan)."""
-    return _by_place[1] if _by_place is not None and _by_place[0] is table else None
+def _places_of(table: tuple[Key, ...], keys: set[Key]) -> Iterable[int]:
+    """The places in `table` of those of `keys` it holds: by the places this process keeps
+    of its keys (see `by_place`), else found by one scan of it, in C."""
+    if _by_place is None or _by_place[0] is not table:
+        return itertools.compress(itertools.count(), map(keys.__contains__, table))
+    places = _by_place[1]
+    return [place for key in keys if (place := places.get(key)) is not None]
 
 
 def by_place(seen: Mapping[Key, str]) -> None:
@@ -575,8 +572,7 @@ def _reading(changed: set[Key]) -> Callable[[Trace], bool]:
         table = trace[3]
         places = wanted.get(id(table))
         if places is None:
-            found = itertools.compress(range(len(table)), map(changed.__contains__, table))
-            places = wanted[id(table)] = set(found)
+            places = wanted[id(table)] = set(_places_of(table, changed))
         return not places.isdisjoint(memoryview(trace[0]).cast(_PLACE))
 
     return reads
