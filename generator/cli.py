@@ -259,10 +259,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     def rebuilt(result: Result, seconds: float, changed: tuple[str, ...]) -> None:
         errors, warnings = _report(result.diagnostics)
-        cause = ""
-        if changed:
-            more = ", ..." if len(changed) > 3 else ""
-            cause = f"{', '.join(changed[:3])}{more} changed: "
+        cause = _cause(changed)
         if result.written:
             print(cause + _built(result, options.out, seconds), file=sys.stderr)
         else:
@@ -271,6 +268,13 @@ def _serve(args: argparse.Namespace) -> int:
                 f"until the files are fixed and saved; {options.out} was left as it was",
                 file=sys.stderr,
             )
+
+    def stopped(changed: tuple[str, ...], error: WorkerLost) -> None:
+        print(
+            f"{_cause(changed)}{error}; {options.out} was left as it was; save a file to "
+            "build again",
+            file=sys.stderr,
+        )
 
     try:
         with server:
@@ -281,11 +285,18 @@ def _serve(args: argparse.Namespace) -> int:
                 "the templates change; Ctrl-C to stop",
                 file=sys.stderr,
             )
-            server.watch(rebuilt)
+            server.watch(rebuilt, lost=stopped)
     except KeyboardInterrupt:
         pass
     print("stopped", file=sys.stderr)
     return 0
+
+
+def _cause(changed: tuple[str, ...]) -> str:
+    """What serve says a rebuild followed: the first files saved ("" for the first build)."""
+    if not changed:
+        return ""
+    return f"{', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''} changed: "
 
 
 def _schema(args: argparse.Namespace) -> int:

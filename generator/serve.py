@@ -4,7 +4,8 @@ Input: build `Options` and a port; output: a local HTTP server over the output f
 HTML responses carry a reload script (added on the way out, never written into the folder),
 a status endpoint with the last build's errors for the page's overlay, and a watcher that
 rebuilds with `pipeline.build` (atomic, so the folder is never half-built). Prints nothing:
-each build goes to the caller's `report`.
+each build goes to the caller's `report`, and a rebuild that lost a worker process to its
+`lost` (serve goes on watching: the next save builds again).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .cache import Memo, carry
 from .diagnostics import Diagnostic, Severity
 from .listing import hidden
 from .pipeline import Options, Result, build
+from .workers import WorkerLost
 
 HOST = "127.0.0.1"
 PREFIX = "/__factsheet/"
@@ -43,6 +45,8 @@ POLICY = (
 )
 
 Report = Callable[[Result, float, tuple[str, ...]], None]
+# What to do with a rebuild that lost a worker (the files saved, and why it stopped).
+Lost = Callable[[tuple[str, ...], WorkerLost], None]
 # The files a batch of changes saved, as shown to the editor; every path the watcher reported.
 _Batch = tuple[tuple[str, ...], list[Path]]
 
@@ -176,11 +180,24 @@ class DevServer:
         self.board.publish(result.written, problems)
         return result, seconds
 
-    def watch(self, report: Report, stop: threading.Event | None = None) -> None:
+    def watch(
+        self, report: Report, stop: threading.Event | None = None, lost: Lost | None = None
+    ) -> None:
         """Rebuild after every save under the content and templates folders, until `stop`
-        is set (or Ctrl-C)."""
+        is set (or Ctrl-C). A rebuild that lost a worker process (killed by the system, most
+        often when memory ran out) left the output folder as it was: it goes to `lost`, if
+        given, and the watch goes on; without `lost`, it ends the watch."""
         for saved, paths in self._changes(stop):
-            result, seconds = self.rebuild(paths)
+            try:
+                result, seconds = self.rebuild(paths)
+            except WorkerLost as error:
+                # What the lost build began in memory is not trusted: the next one starts
+                # from the build cache, as the first did.
+                self._memos = None
+                if lost is None:
+                    raise
+                lost(saved, error)
+                continue
             report(result, seconds, saved)
 
     def _changes(

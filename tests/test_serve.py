@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +24,7 @@ from typing import Any
 import pytest
 from browsing import CHROMIUM, launch, page_errors
 from test_cache import counting
-from test_determinism import tree
+from test_determinism import FULL, tree
 from test_incremental import makers_run
 
 from generator import cli
@@ -434,3 +436,89 @@ def test_rebuilds_after_the_first_leave_the_build_cache_as_it_was(
     assert result.written and not result.unchanged
     assert build(clean).written
     assert tree(options.out) == tree(clean.out)
+
+
+# `factsheet serve` whose render workers are killed (as the system kills one when memory runs
+# out) while the file `kill` names exists; Ctrl-C reaches it as a terminal sends it.
+_KILLING = """
+import os, signal, sys
+from generator import cli, plan
+signal.signal(signal.SIGINT, signal.default_int_handler)
+parent, kill, render_page = os.getpid(), sys.argv.pop(1), plan.render_page
+
+def killed(*args, **kwargs):
+    if os.getpid() != parent and os.path.exists(kill):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return render_page(*args, **kwargs)
+
+plan.render_page = killed
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="serve forks workers on two cores or more")
+def test_a_rebuild_that_loses_a_worker_is_reported_and_serve_goes_on(tmp_path: Path) -> None:
+    """Before, the lost worker ended serve (exit status 4) at the first save after it."""
+    content = tmp_path / "content"
+    shutil.copytree(FULL, content)
+    site, kill = tmp_path / "site", tmp_path / "kill"
+    args = ["serve", "--content", str(content), "--port", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", _KILLING, str(kill), *args],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stderr is not None
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stderr or ()])
+    reader.start()
+    printed: list[str] = []
+
+    def until(start: str, save: Callable[[int], None] | None = None) -> str:
+        """The next line printed that starts with `start`; `save` is called (with a count)
+        until it comes, every 3 s: the watcher may not have seen the first save."""
+        deadline, times = time.monotonic() + 60, 0
+        while time.monotonic() < deadline:
+            if save is not None:
+                save(times)
+                times += 1
+            try:
+                while True:
+                    printed.append(lines.get(timeout=3))
+                    if printed[-1].startswith(start):
+                        return printed[-1]
+            except queue.Empty:
+                continue
+        raise AssertionError("".join(printed))
+
+    def title(name: str) -> Callable[[int], None]:
+        """Save site.yaml with a new title: every page changes."""
+        site_yaml = content / "site.yaml"
+        rest = site_yaml.read_text("utf-8").split("\n", 1)[1]
+        return lambda times: site_yaml.write_text(f"title: {name} {times}\n{rest}", "utf-8")
+
+    try:
+        until("serving ")
+        before = tree(site)
+        kill.touch()  # every page made again (site.yaml), on workers that are killed
+        lost = until("content/site.yaml changed: ", title("Lost"))
+        assert lost == (
+            "content/site.yaml changed: a worker process was killed before it finished (by the "
+            "system, if memory ran out: try fewer --jobs); site was left as it was; save a file "
+            "to build again\n"
+        )
+        assert tree(site) == before
+        kill.unlink()
+        until("content/site.yaml changed: built ", title("Found"))
+        process.send_signal(signal.SIGINT)
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        process.kill()
+        process.wait()
+        reader.join(TIMEOUT)
+        process.stderr.close()
+    assert "Traceback" not in "".join(printed)
+    clean = tmp_path / "clean"
+    assert build(Options(content=content, out=clean)).written
+    assert tree(site) == tree(clean)
