@@ -622,19 +622,29 @@ def _index(
         # A long dict, list or tuple that a new one is a patch of: the patch takes over its
         # items, which are not looked at one by one (the search index's trace: 190,000).
         return
-    long = type(value) is tuple and len(value) >= _LONG_TUPLE
-    if long and all(type(item) in _ATOMS for item in value):  # equal is as good as the same
-        tuples.setdefault(value, place)
+    # The types of a long tuple's or list's items, told in C (the ids of every record that
+    # the parse memo's Corpus keeps: 62,500 at 10,000 stories).
+    long = isinstance(value, tuple | list) and len(value) >= _LONG_TUPLE
+    kinds = set(map(type, value)) if long else None
+    if kinds is not None and type(value) is tuple and _ATOM_TYPES.issuperset(kinds):
+        tuples.setdefault(value, place)  # equal is as good as the same
     if depth == 0:
         return
     if isinstance(value, tuple | list):
-        if depth == 1 and len(value) >= _LONG_PATCH and _objects_only(value):
-            # Items that would only be noted by id, not looked into (the records of each
-            # kind that the parse memo's Corpus keeps, 62,500 at 10,000 stories): noted at
-            # once, their places made only for those the delta refers to.
-            at = zip(itertools.repeat(place), range(len(value)))
-            members.update(zip(map(id, value), at, strict=False))  # (at: as long as value)
-            return
+        if kinds is not None and len(value) >= _LONG_PATCH:
+            if depth == 1 and not any(issubclass(kind, _BY_VALUE) for kind in kinds):
+                # Items that would only be noted by id, not looked into (the records of
+                # each kind the parse memo's Corpus keeps): noted at once, their places
+                # made only for those the delta refers to.
+                at = zip(itertools.repeat(place), range(len(value)))
+                members.update(zip(map(id, value), at, strict=False))  # (at: as long as value)
+                return
+            if kinds == {str}:  # (ids: only the long ones are looked at, found in C)
+                for index in itertools.compress(
+                    itertools.count(), map(_LONG.__le__, map(len, value))
+                ):
+                    _index(value[index], (*place, index), found, depth - 1, patched)
+                return
         for index, item in enumerate(value):
             # Short str and numbers (most items of the long lists) are never referred to.
             kind = type(item)
@@ -652,12 +662,7 @@ def _index(
 # The items `_index` notes by value, or never refers to: a tuple or list of none of these is
 # noted item by item by id alone.
 _BY_VALUE = (str, bytes, tuple, int, float, type(None))
-
-
-def _objects_only(items: tuple[Any, ...] | list[Any]) -> bool:
-    """None of the items is a str, bytes, tuple, number or None (told by the set of their
-    types, made in C)."""
-    return not any(issubclass(kind, _BY_VALUE) for kind in set(map(type, items)))
+_ATOM_TYPES = frozenset(_ATOMS)
 
 
 class _Referring(pickle.Pickler):
@@ -962,6 +967,9 @@ def _moved(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[An
         # them are new.
         same = map(operator.is_not, new.values(), old.values())
         return [*itertools.compress(new, same), *itertools.islice(new, len(old), None)], []
+    aligned = _aligned(old, new)
+    if aligned is not None:
+        return aligned
     found = old.get
     moved = list(
         itertools.compress(
@@ -972,6 +980,58 @@ def _moved(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[An
     if len(new) - added == len(old):  # every key of old is in new
         return moved, []
     return moved, list(itertools.filterfalse(new.__contains__, old))  # (by C: a third less)
+
+
+def _aligned(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[Any]] | None:
+    """`_moved`, when `new` holds the keys of `old` (the very objects, or equal ones) in
+    their order, but for a few removed and a few added anywhere (the parse memo after a
+    story's edit: its old key gone, its new one last); None if not, or if they are many.
+
+    The runs of keys in the same places are compared in C, as in `_moved`'s first case;
+    the keys looked up one by one, which costs the most in a dict of 60,000 or more, are
+    those at the ends of the runs only."""
+    new_keys, old_keys = list(new), list(old)
+    new_values, old_values = iter(new.values()), iter(old.values())  # (in step with i, j)
+    moved: list[Any] = []
+    removed: list[Any] = []
+    i = j = 0  # where the next run begins, in new and in old
+    for _ in range(_FEW_GAPS):
+        pairs = map(operator.is_not, itertools.islice(new_keys, i, None), old_keys[j:])
+        run = next(
+            itertools.compress(itertools.count(), pairs),
+            min(len(new_keys) - i, len(old_keys) - j),
+        )
+        same = map(
+            operator.is_not, itertools.islice(new_values, run), itertools.islice(old_values, run)
+        )
+        moved.extend(itertools.compress(itertools.islice(new_keys, i, i + run), same))
+        i, j = i + run, j + run
+        if i == len(new_keys) or j == len(old_keys):
+            added, gone = new_keys[i:], old_keys[j:]
+            if any(key in old for key in added) or any(key in new for key in gone):
+                return None  # (a key in another place)
+            return [*moved, *added], [*removed, *gone]
+        key, was = new_keys[i], old_keys[j]
+        if key == was:  # an equal key, not the very object
+            if next(new_values) is not next(old_values):
+                moved.append(key)
+            i, j = i + 1, j + 1
+        elif was not in new:
+            removed.append(was)
+            next(old_values)
+            j += 1
+        elif key not in old:
+            moved.append(key)
+            next(new_values)
+            i += 1
+        else:
+            return None  # keys in another order
+    return None
+
+
+# How many keys `_aligned` looks up one by one (where the keys of old and new part) before
+# it leaves the comparison to `_moved`'s general case.
+_FEW_GAPS = 8
 
 
 def _much(change: tuple[dict[Any, Any], list[Any]], entries: dict[Any, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import random
 import re
 import shutil
 import subprocess
@@ -857,6 +858,39 @@ def test_the_keys_a_save_looks_at_are_those_whose_value_is_not_the_very_object_i
         assert removed == [k for k in old if k not in new]
     assert cache._moved({"a": None}, {"a": None}) == ([], [])
     assert cache._moved({}, {"a": None}) == (["a"], [])
+
+
+def test_the_keys_a_save_looks_at_where_a_few_keys_were_removed_and_added() -> None:
+    """`cache._moved` against the plain loop, on dicts made from one by a few keys removed
+    and added anywhere (`cache._aligned`), or moved, or made afresh, or many."""
+    rng = random.Random(7)
+    shared = [object() for _ in range(300)]
+    keys = [f"key {i}" for i in range(300)]
+    old = {keys[i]: shared[i] for i in range(200)}
+    for _ in range(400):
+        items = list(old.items())
+        for _ in range(rng.choice([1, 2, 3, 8, 20])):
+            what, at = rng.random(), rng.randrange(len(items) + 1)
+            if what < 0.3 and items:
+                del items[min(at, len(items) - 1)]
+            elif what < 0.6:
+                extra = rng.randrange(200, 300)
+                items.insert(at, (keys[extra], shared[extra]))
+            elif what < 0.8 and items:
+                key, _ = items[min(at, len(items) - 1)]
+                items[min(at, len(items) - 1)] = (key, object())
+            elif what < 0.9 and items:
+                key, value = items[min(at, len(items) - 1)]
+                items[min(at, len(items) - 1)] = ("".join(key), value)  # equal, afresh
+            elif items:
+                items.insert(at, items.pop(rng.randrange(len(items))))  # moved elsewhere
+        new = dict(items)
+        moved, removed = cache._moved(old, new)
+        assert moved == [k for k, v in new.items() if old.get(k, cache._MISSING) is not v]
+        assert removed == [k for k in old if k not in new]
+    # The parse memo after one story's edit: its old key gone, its new one last.
+    new = {k: v for k, v in old.items() if k != "key 50"} | {"key 250": shared[250]}
+    assert cache._aligned(old, new) == (["key 250"], ["key 50"])
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
