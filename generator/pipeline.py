@@ -412,7 +412,8 @@ def make_site(
             surveyed = _survey(corpus, links, memo, known, copied_before, fingerprints.globals)
             changed = rebuild.changed(last, fingerprints, surveyed[1])
             look.ask(changed)
-    makers = plan.makers(corpus, links, options.templates)
+    makers = plan.makers(corpus, links, options.templates, memo.old.get(_INDEX_READS))
+    memo.new[_INDEX_READS] = plan.index_reads()
     left = _left if _left is not None and _left.makers is makers else None
     problems = [] if left is not None else _clashes(makers)  # (none in the same list)
     if problems:
@@ -732,6 +733,8 @@ _KEYS = "keys"
 _COPIED = "copied"
 # The page templates as Jinja compiled them (see `plan.Compiled`).
 _COMPILED = "compiled"
+# The keys the search index's maker reads, and the ids they are made for (`plan.index_reads`).
+_INDEX_READS = "index reads"
 
 
 def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:
