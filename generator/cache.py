@@ -967,9 +967,6 @@ def _moved(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[An
         # them are new.
         same = map(operator.is_not, new.values(), old.values())
         return [*itertools.compress(new, same), *itertools.islice(new, len(old), None)], []
-    aligned = _aligned(old, new)
-    if aligned is not None:
-        return aligned
     found = old.get
     moved = list(
         itertools.compress(
@@ -980,58 +977,6 @@ def _moved(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[An
     if len(new) - added == len(old):  # every key of old is in new
         return moved, []
     return moved, list(itertools.filterfalse(new.__contains__, old))  # (by C: a third less)
-
-
-def _aligned(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[list[Any], list[Any]] | None:
-    """`_moved`, when `new` holds the keys of `old` (the very objects, or equal ones) in
-    their order, but for a few removed and a few added anywhere (the parse memo after a
-    story's edit: its old key gone, its new one last); None if not, or if they are many.
-
-    The runs of keys in the same places are compared in C, as in `_moved`'s first case;
-    the keys looked up one by one, which costs the most in a dict of 60,000 or more, are
-    those at the ends of the runs only."""
-    new_keys, old_keys = list(new), list(old)
-    new_values, old_values = iter(new.values()), iter(old.values())  # (in step with i, j)
-    moved: list[Any] = []
-    removed: list[Any] = []
-    i = j = 0  # where the next run begins, in new and in old
-    for _ in range(_FEW_GAPS):
-        pairs = map(operator.is_not, itertools.islice(new_keys, i, None), old_keys[j:])
-        run = next(
-            itertools.compress(itertools.count(), pairs),
-            min(len(new_keys) - i, len(old_keys) - j),
-        )
-        same = map(
-            operator.is_not, itertools.islice(new_values, run), itertools.islice(old_values, run)
-        )
-        moved.extend(itertools.compress(itertools.islice(new_keys, i, i + run), same))
-        i, j = i + run, j + run
-        if i == len(new_keys) or j == len(old_keys):
-            added, gone = new_keys[i:], old_keys[j:]
-            if any(key in old for key in added) or any(key in new for key in gone):
-                return None  # (a key in another place)
-            return [*moved, *added], [*removed, *gone]
-        key, was = new_keys[i], old_keys[j]
-        if key == was:  # an equal key, not the very object
-            if next(new_values) is not next(old_values):
-                moved.append(key)
-            i, j = i + 1, j + 1
-        elif was not in new:
-            removed.append(was)
-            next(old_values)
-            j += 1
-        elif key not in old:
-            moved.append(key)
-            next(new_values)
-            i += 1
-        else:
-            return None  # keys in another order
-    return None
-
-
-# How many keys `_aligned` looks up one by one (where the keys of old and new part) before
-# it leaves the comparison to `_moved`'s general case.
-_FEW_GAPS = 8
 
 
 def _much(change: tuple[dict[Any, Any], list[Any]], entries: dict[Any, Any]) -> bool:
