@@ -412,7 +412,8 @@ def make_site(
             surveyed = _survey(corpus, links, memo, known, copied_before, fingerprints.globals)
             changed = rebuild.changed(last, fingerprints, surveyed[1])
             look.ask(changed)
-    makers = plan.makers(corpus, links, options.templates)
+    makers = plan.makers(corpus, links, options.templates, memo.old.get(_INDEX_READS))
+    memo.new[_INDEX_READS] = plan.index_reads()
     left = _left if _left is not None and _left.makers is makers else None
     problems = [] if left is not None else _clashes(makers)  # (none in the same list)
     if problems:
@@ -447,6 +448,8 @@ def make_site(
     spare_stamp = site_stamp(spare_folder(out))
     trusted = known and spare_stamp is not None and memo.old.get(_SPARE) == spare_stamp
     spare = memo.old.get(_SPARE_FILES) if trusted else None
+    if spare == _SITE_FILES:  # (the spare has the files of the site, as its traces name them)
+        spare = traces
     spare = spare if isinstance(spare, dict) else None
     made: dict[str, Trace] = {}
     before = traces  # (every key they name is in `last`)
@@ -490,9 +493,11 @@ def make_site(
         except BaseException:
             staging.discard()
             raise
-        # The old site is the spare now: its files are those the old traces name.
+        # The old site is the spare now: its files are those the old traces name, which
+        # are those the new ones name when alike (not kept twice: 145,000 traces at 10,000
+        # stories, for a new process to load and the save to compare).
         memo.new[_COMPILED] = plan.compile_pages(bytecode)
-        memo.new[_SPARE_FILES] = traces
+        memo.new[_SPARE_FILES] = _SITE_FILES if alike else traces
         memo.new[_SPARE] = site_stamp(spare_folder(out)) if keep_spare else None
         memo.new[_WRITTEN] = [name for trace in made.values() for name in trace.names]
         memo.new[_SPARE_ALIKE] = alike
@@ -714,6 +719,9 @@ def _copied(makers: list[plan.Maker]) -> list[Key]:
 # with the traces of its files, and the files the last build that wrote any wrote.
 _TRACES, _SEEN, _SITE, _SPARE, _SPARE_FILES = "traces", "seen", "site", "spare", "spare files"
 _WRITTEN = "written"
+# The spare's traces when its files have the names of the site's (`alike`): those of the
+# site stand for them.
+_SITE_FILES = "the site's"
 # Whether the spare holds files of the same names as the site (the last build that wrote
 # any wrote files of the names its site had: see `make_site`'s `alike`).
 _SPARE_ALIKE = "spare alike"
@@ -725,6 +733,8 @@ _KEYS = "keys"
 _COPIED = "copied"
 # The page templates as Jinja compiled them (see `plan.Compiled`).
 _COMPILED = "compiled"
+# The keys the search index's maker reads, and the ids they are made for (`plan.index_reads`).
+_INDEX_READS = "index reads"
 
 
 def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:

@@ -13,6 +13,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Mapping
 from functools import cached_property, partial
+from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -177,7 +178,7 @@ class Maker(NamedTuple):  # a tuple: a build lists one per file, 145,000 at 10,0
     url: str | None = None
 
 
-def makers(corpus: Corpus, links: Links, templates: Path) -> list[Maker]:
+def makers(corpus: Corpus, links: Links, templates: Path, kept: object = None) -> list[Maker]:
     """Every output file of the site, pages first, in a stable order.
 
     The list depends only on the shape of the corpus (which records there are, in which
@@ -186,20 +187,34 @@ def makers(corpus: Corpus, links: Links, templates: Path) -> list[Maker]:
     given again while that shape is the same (serve's rebuild after a save: listing
     145,000 makers at 10,000 stories costs more than the page that changed). The shape is
     worked out only to compare two corpora (not by a new process's only call).
+
+    `kept`: what `index_reads` gave in the last build, if known (from the build cache).
     """
     global _last
     last, assets = _last, _assets(templates)
     if last is None or last[:2] != (templates, assets):
-        found = _listed(corpus, assets)
+        found = _listed(corpus, assets, kept)
     elif _same_records(last.corpus.records, corpus):
         _last = last._replace(corpus=corpus)  # (the same shape: a corpus's records are
         return last.makers  # not changed)
     elif _kinds(last.corpus) == _kinds(corpus):
         found = last.makers
     else:
-        found = _listed(corpus, assets)
+        found = _listed(corpus, assets, kept)
     _last = _Last(templates, assets, corpus, found)
     return found
+
+
+def index_reads() -> tuple[str, tuple[Key, ...]] | None:
+    """What the search index's maker of the last list of makers reads (the HTML of every
+    record's FIELDS), with the ids it was made for, as one text: for the build cache, so
+    that a new process with the same ids takes them over (`makers`' `kept`) instead of
+    making 187,000 keys again at 10,000 stories."""
+    return _reads
+
+
+# The last `index_reads`.
+_reads: tuple[str, tuple[Key, ...]] | None = None
 
 
 class _Last(NamedTuple):
@@ -253,17 +268,17 @@ def _kinds(corpus: Corpus) -> tuple[object, ...]:
     )
 
 
-def _listed(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
+def _listed(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> list[Maker]:
     """`_makers`, without the cyclic garbage collector, and exempted from it (see
     `cache.no_collection`): the list lasts as long as the build (or serve's next ones), and
     its tuples, partials and strs hold no cycle. Collections woken every few thousand of its
     objects would walk them again and again (a new process's list at 10,000 stories: about
     a third of its CPU). (`pipeline.build` gives them back to the collector at its end.)"""
     with no_collection():
-        return _makers(corpus, assets)
+        return _makers(corpus, assets, kept)
 
 
-def _makers(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
+def _makers(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> list[Maker]:
     # (Made positionally, in list comprehensions, the most by tuple.__new__, which is
     # Maker's own constructor without its Python call: a new process lists 145,000 makers
     # at 10,000 stories, and keyword arguments and appends one by one cost a third more.)
@@ -293,11 +308,7 @@ def _makers(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
     for story in corpus.of_kind(STORY):
         found.append(Maker(timeline_url(story), partial(_timeline, story.id)))
         found.append(Maker(story_feed_url(story), partial(_story_feed, story.id)))
-    # The index reads the HTML of every record's FIELDS: named here once, not noted one by
-    # one as it reads them (187,000 lookups at 10,000 stories).
-    intern, html = sys.intern, key("h", "")
-    index_reads = tuple([intern(f"{html}{r.id}{SEP}{name}") for r in records for name in FIELDS])
-    found.append(Maker(INDEX, _search_index, index_reads))
+    found.append(Maker(INDEX, _search_index, _index_reads(records, kept)))
     found.append(Maker(FEED, _site_feed))
     found.append(Maker(SITEMAP, partial(_sitemap, tuple(urls))))
     found.append(Maker(ROBOTS, _robots))
@@ -307,6 +318,31 @@ def _makers(corpus: Corpus, assets: tuple[Path, ...]) -> list[Maker]:
         for image in story.assets:
             found.append(_copy(f"{record_url(story)}{image.name}", image))
     return found
+
+
+def _index_reads(records: list[Record], kept: object) -> tuple[Key, ...]:
+    """The keys the index reads: the HTML of every record's FIELDS, named here once, not
+    noted one by one as it reads them (187,000 lookups at 10,000 stories). Those `kept`, if
+    they were made for the same ids (see `index_reads`)."""
+    global _reads
+    ids = "\0".join(map(_ID, records))
+    if (
+        isinstance(kept, tuple)
+        and len(kept) == 2
+        and kept[0] == ids
+        and ids.count("\0") == len(records) - 1  # (no id holds a NUL: one text per list)
+        and isinstance(kept[1], tuple)
+        and len(kept[1]) == len(records) * len(FIELDS)
+    ):
+        reads: tuple[Key, ...] = kept[1]
+    else:
+        intern, html = sys.intern, key("h", "")
+        reads = tuple([intern(f"{html}{r.id}{SEP}{name}") for r in records for name in FIELDS])
+    _reads = ids, reads
+    return reads
+
+
+_ID = attrgetter("id")
 
 
 def _pages(corpus: Corpus) -> list[Maker]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import random
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -506,6 +508,49 @@ def test_a_delta_refers_to_the_parts_a_new_entry_took_over_from_the_old(tmp_path
     assert loaded["record 5"] == "new" and len(loaded) == 2000
 
 
+def test_a_delta_refers_to_the_objects_a_long_tuple_of_a_replaced_entry_held(
+    tmp_path: Path,
+) -> None:
+    """The records of each kind that the parse memo's last Corpus holds (a long tuple of
+    objects, in an entry each build replaces): a new entry that holds one of them, found
+    nowhere else that the delta looks, is loaded holding the very object, not a copy."""
+    records = [
+        SimpleNamespace(id=f"r{i}", text=f"the text of record {i} " * 20) for i in range(200)
+    ]
+
+    def kept(items: tuple[SimpleNamespace, ...]) -> SimpleNamespace:
+        # (the tuple as deep in the entry as in parse's: an attribute of an attribute's dict)
+        return SimpleNamespace(corpus=SimpleNamespace(by_kind={"actor": items, "none": ()}))
+
+    entries: dict[str, dict[str, object]] = {
+        "parse": {"last": kept(tuple(records))}
+        | {f"p{i}": ([record], ()) for i, record in enumerate(records)},
+        "markdown": {f"record:{i}": (record, i) for i, record in enumerate(records)},
+        "deps": {"site": ("stamp", 1)},
+    }
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+
+    def edit(new: dict[str, dict[str, Any]]) -> None:
+        (seven,), _ = new["parse"]["p7"]
+        edited = SimpleNamespace(id="r3", text="edited")
+        items = new["parse"]["last"].corpus.by_kind["actor"]
+        new["parse"] = {**new["parse"], "p3": ([edited], ())}
+        new["parse"]["last"] = kept((*items[:3], edited, *items[4:], edited))
+        new["markdown"]["record:3"] = (seven, "now links to r7")
+
+    _resave(folder, edit)
+    assert _deltas(folder) == ["delta-1.pickle"]
+    # A reference to each record, not a copy.
+    assert (folder / "delta-1.pickle").stat().st_size * 10 < len(pickle.dumps(records))
+    loaded = _loaded(folder)
+    (seven,), _ = loaded["parse"]["p7"]
+    assert loaded["markdown"]["record:3"][0] is seven
+    items = loaded["parse"]["last"].corpus.by_kind["actor"]
+    assert items[7] is seven and items[3] is items[200] and items[3].text == "edited"
+    assert [item.id for item in items] == [f"r{i}" for i in range(200)] + ["r3"]
+
+
 def _with_index(entries: dict[str, dict[str, object]]) -> tuple[dict[str, str], list[str]]:
     """A search index's trace: a long dict (by record) and list (by page) of long entries."""
     page = {f"record {i}": f"the search index's entry of record {i}: " * 4 for i in range(2000)}
@@ -815,6 +860,36 @@ def test_the_keys_a_save_looks_at_are_those_whose_value_is_not_the_very_object_i
     assert cache._moved({}, {"a": None}) == (["a"], [])
 
 
+def test_the_keys_a_save_looks_at_where_a_few_keys_were_removed_and_added() -> None:
+    """`cache._moved` against the plain loop, on dicts made from one by a few keys removed
+    and added anywhere, or moved, or made afresh, or many."""
+    rng = random.Random(7)
+    shared = [object() for _ in range(300)]
+    keys = [f"key {i}" for i in range(300)]
+    old = {keys[i]: shared[i] for i in range(200)}
+    for _ in range(400):
+        items = list(old.items())
+        for _ in range(rng.choice([1, 2, 3, 8, 20])):
+            what, at = rng.random(), rng.randrange(len(items) + 1)
+            if what < 0.3 and items:
+                del items[min(at, len(items) - 1)]
+            elif what < 0.6:
+                extra = rng.randrange(200, 300)
+                items.insert(at, (keys[extra], shared[extra]))
+            elif what < 0.8 and items:
+                key, _ = items[min(at, len(items) - 1)]
+                items[min(at, len(items) - 1)] = (key, object())
+            elif what < 0.9 and items:
+                key, value = items[min(at, len(items) - 1)]
+                items[min(at, len(items) - 1)] = ("".join(key), value)  # equal, afresh
+            elif items:
+                items.insert(at, items.pop(rng.randrange(len(items))))  # moved elsewhere
+        new = dict(items)
+        moved, removed = cache._moved(old, new)
+        assert moved == [k for k, v in new.items() if old.get(k, cache._MISSING) is not v]
+        assert removed == [k for k in old if k not in new]
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_the_documents_a_build_keeps_after_parsing_have_no_text_but_the_same_record(
     tmp_path: Path, jobs: int
@@ -989,3 +1064,19 @@ def test_a_build_that_fails_after_beginning_a_base_leaves_no_file(
     assert not result.written and result.failed
     assert not _temporary(folder)
     assert not (folder / cache.FILE).exists()
+
+
+def test_the_code_s_version_reads_the_source_once_per_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build asks for it four times: the modules and the libraries' metadata are read at
+    the first, and the version is the same each time (but for the byte order's part)."""
+    read: list[str] = []
+    version = cache.metadata.version
+    monkeypatch.setattr(cache.metadata, "version", lambda name: read.append(name) or version(name))
+    cache._code.cache_clear()
+    first = cache.code_version()
+    assert cache.code_version() == cache.code_version() == first
+    assert read == list(cache._LIBRARIES)
+    monkeypatch.setattr(sys, "byteorder", "big" if sys.byteorder == "little" else "little")
+    assert cache.code_version() != first and read == list(cache._LIBRARIES)

@@ -62,6 +62,38 @@ def test_a_corpus_of_the_same_shape_is_given_the_last_makers(model: tuple[Corpus
     assert plan.makers(edited, links, TEMPLATES) is first
 
 
+def test_a_new_process_takes_the_index_s_reads_the_last_build_kept_for_the_same_ids(
+    model: tuple[Corpus, Links],
+) -> None:
+    """The keys the search index reads, as the build cache keeps them (`plan.index_reads`):
+    taken over, the very tuple, when the records have the ids they were made for; else
+    made again. The makers are those a list made afresh gives either way."""
+    corpus, links = model
+    first = fresh(corpus, links)
+    kept = plan.index_reads()
+    assert kept is not None
+    ids, reads = kept
+    assert ids == "\0".join(sorted(corpus.records))
+    assert reads == next(m.reads for m in first if m.name == search.INDEX)
+    copied = (ids, tuple(list(reads)))  # (another tuple, as loaded from a cache)
+
+    def reads_of(records: Corpus, known: object) -> tuple[str, ...]:
+        plan._last = None
+        made = plan.makers(records, links, TEMPLATES, known)
+        assert shown(made) == shown(fresh(records, links))
+        return next(m.reads for m in made if m.name == search.INDEX)
+
+    assert reads_of(corpus, copied) is copied[1]
+    for known in [(ids, copied[1][:-1]), ("other ids", copied[1]), (ids,), None, "foreign"]:
+        assert reads_of(corpus, known) == reads and reads_of(corpus, known) is not copied[1]
+    story = corpus.of_kind("stories")[-1]
+    renamed = {i: r for i, r in corpus.records.items() if i != story.id}
+    renamed["zz-new-story"] = replace(story, id="zz-new-story")
+    again = reads_of(Corpus(corpus.site, renamed), copied)
+    assert again != reads and any("zz-new-story" in key for key in again)
+    assert plan.index_reads() == ("\0".join(sorted(renamed)), again)
+
+
 @pytest.mark.parametrize("change", ["rename", "remove", "swap", "no body", "images", "kind"])
 def test_a_corpus_of_another_shape_is_given_new_makers(
     model: tuple[Corpus, Links], change: str
