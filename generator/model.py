@@ -482,11 +482,14 @@ def _text_before(
 ) -> Text:
     """A text of a story's front matter, its origin kept as the file's `head` (the front
     matter) and the story's `body`, joined when first asked (see `_split_origin`)."""
-    text = _text(value, path, line, column, None, digest)
+    text = _new(Text)
     state = text.__dict__
-    del state["origin"]
+    state["value"] = value
+    state["_at"] = (path, line, column)  # the location, made when first asked
     state["_head"] = head
     state["_body"] = body
+    if digest is not None:
+        state["digest"] = digest
     return text
 
 
