@@ -238,6 +238,37 @@ def test_a_rebuild_links_the_records_the_parse_memo_gave_without_comparing_them(
     assert load(Options(content=content)) == (corpus, linked, diagnostics)
 
 
+def test_a_link_broken_since_in_a_story_from_the_cache_is_reported_where_a_clean_build_does(
+    tmp_path: Path,
+) -> None:
+    # A folded summary, its links on lines of their own: their positions are found in the
+    # story's file, which the cache keeps as the front matter and the body's Text.
+    story = tmp_path / "content" / "stories" / "blockade-on-mine-road.md"
+    old = "summary: The [[valley-farmers-union]] closes the [[mine-road]] for four days.\n"
+    new = "summary: >-\n  The [[mine-road]] is closed\n  by the [[valley-farmers-union]].\n"
+    shutil.copytree(FULL, tmp_path / "content")
+    _replace(story, old, new)
+    content, folder = tmp_path / "content", tmp_path / "cache"
+    assert build(Options(content=content, out=tmp_path / "site", cache=folder)).written
+    (content / "actors" / "valley-farmers-union.yaml").unlink()
+    memos = cache.load(folder, MEMOS)
+    kept = next(
+        r
+        for e in memos["parse"].old.values()
+        if type(e) is tuple
+        for r in e[0]
+        if r.id == "blockade-on-mine-road"
+    )
+    assert "_head" in vars(kept.get("summary")) and "origin" not in vars(kept.get("summary"))
+    _, _, diagnostics = load(Options(content=content), memos=memos)
+    _, _, want = load(Options(content=content))
+    assert [d.format() for d in diagnostics] == [d.format() for d in want]
+    assert "content/stories/blockade-on-mine-road.md:7:10: error[E0403]:" in {
+        d.format().split(" [[")[0] for d in want
+    }
+    assert kept.get("summary").origin == story.read_text("utf-8")
+
+
 # --- what is derived from the edges (backlinks, story members, the edge indexes) ----------
 
 

@@ -429,6 +429,27 @@ def test_a_cached_link_keeps_each_edge_target_as_its_records_own_id(tmp_path: Pa
     assert all(i is ids[i] for i in members + sources)
 
 
+def test_what_is_derived_from_the_edges_pickles_without_the_edges_the_visits_hold(
+    tmp_path: Path,
+) -> None:
+    content, folder = tmp_path / "content", tmp_path / "cache"
+    shutil.copytree(FULL, content)
+    assert build(Options(content=content, out=tmp_path / "site", cache=folder)).written
+    memo = cache.load(folder, MEMOS)["markdown"].old
+    derived = memo[links._DERIVED]
+    visits = {k.split(":")[-1]: e[1] for k, e in memo.items() if k.startswith("record:")}
+    assert len(derived.edges) > 50
+    # As made: every record's edges in turn, the very objects its visit holds.
+    assert derived.edges == tuple(e for edges in derived.by_source.values() for e in edges)
+    for source, edges in derived.by_source.items():
+        assert edges is visits[source].edges
+    assert all(e in derived.by_source[e.source] for e in derived.edges)
+    made, parts = derived.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    assert made is links._derived and not any(part is derived.edges for part in parts)
+    again = pickle.loads(pickle.dumps(derived, pickle.HIGHEST_PROTOCOL))
+    assert type(again) is links._Derived and again == derived
+
+
 def test_a_rendering_pickles_without_a_dict_or_a_pair_per_lookup() -> None:
     rendered = Rendered("<p>x</p>", ("a", "b"), ("c",), ())
     one, other = ("".join(["tar", "get"]) for _ in range(2))

@@ -83,6 +83,39 @@ def test_field_locations_in_another_file_are_kept_as_they_are() -> None:
     assert copy.field_locations == elsewhere
 
 
+def test_a_story_s_front_matter_texts_are_pickled_without_the_whole_file() -> None:
+    head = "---\ntitle: S\nsummary: See [[b]].\ndek: And [[c]].\n---\n"
+    body = "Body with [[d]].\n" * 200
+    where = Location("content/stories/s.md", 6, 1)
+    file = head + body  # one str, as parse gives every text of a file
+    summary = Text("See [[b]].", where.at(3, 10), file)
+    dek = Text("And [[c]].", where.at(4, 6), file)
+    record = _record(
+        kind="stories", fields={"summary": summary, "dek": dek}, body=Text(body, where)
+    )
+    data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    assert len(data) < len(body) * 1.5  # the body once, not once more for each text's file
+    copy = pickle.loads(data)
+    assert isinstance(copy, Record) and copy.body is not None
+    texts = [copy.get("summary"), copy.get("dek")]
+    assert all("origin" not in vars(t) for t in texts)
+    assert vars(texts[0])["_head"] is vars(texts[1])["_head"] == head
+    assert vars(texts[0])["_body"] is copy.body
+    # Pickled again before being asked, then asked: the whole file, as it was.
+    again = pickle.loads(pickle.dumps(copy, protocol=pickle.HIGHEST_PROTOCOL))
+    assert isinstance(again, Record) and again == record and repr(again) == repr(record)
+    assert [t.origin for t in texts] == [file] * 2
+    assert copy == record and _roundtrip(copy) == record
+
+
+def test_a_text_whose_file_is_not_its_story_s_keeps_its_origin_when_pickled() -> None:
+    record = _record(kind="stories")  # its summary's file does not end with the body
+    copy = _roundtrip(record)
+    assert isinstance(copy, Record)
+    assert vars(copy.get("summary"))["origin"] == "name: A\nsummary: See [[b]].\n"
+    assert copy.body is not None and copy.body.origin is None
+
+
 def test_a_pickled_date_is_equal_and_still_immutable() -> None:
     date = parse_date("~2022-12-10T14:30+04:00")
     copy = _roundtrip(date)
