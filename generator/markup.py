@@ -525,10 +525,8 @@ def _has_alnum(text: str) -> bool:
 
 
 # What a text must hold for an inline pattern to match in it: any one of these strings. Each
-# is a literal of every match, and none can be made by python-markdown's placeholders
-# (STX, letters, digits, ':', ETX) taking the place of what other patterns matched, so a text
-# that does not hold one never will while its inline patterns run. Patterns not listed always
-# run.
+# is a literal of every match, so a text (or what is left of it once other patterns made
+# placeholders of their matches) that holds none cannot match. Patterns not listed always run.
 _NEEDS = {
     "backtick": ("`",),
     "escape": ("\\",),
@@ -549,32 +547,45 @@ _NEEDS = {
 
 
 class _Inline(InlineTreeprocessor):
-    """python-markdown's inline pass, trying only the patterns that can match the document.
+    """python-markdown's inline pass, trying on each text only the patterns that can match it.
 
-    Upstream tries every pattern on every text of the tree, one regex scan each; most texts
-    of a story hold no backtick, asterisk, `<` or `!`, so most of those scans find nothing.
+    Upstream tries every pattern on every text of the tree (and again on what is left of it
+    after each match), one regex scan each: a paragraph's text holds no `[` once its links
+    are placeholders, a link's label rarely holds a mark at all, so most scans find nothing.
+    A pattern skipped is one whose scan would have found nothing: the pass goes on exactly
+    as upstream's does after a failed match.
     """
 
-    _needs: list[tuple[Any, tuple[str, ...] | None]] | None = None
+    _patterns: list[tuple[Any, tuple[str, ...] | None]] | None = None
 
-    def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
-        text = "".join(
-            piece for el in tree.iter() for piece in (el.text, el.tail) if piece is not None
-        )
-        registry = self.inlinePatterns
-        if self._needs is None:
+    # Upstream's own text loop (`InlineProcessor.__handleInline`), name-mangled, with the
+    # check of what the text holds before each pattern.
+    def _InlineProcessor__handleInline(self, data: str, index: int = 0) -> str:
+        if isinstance(data, AtomicString):
+            return data
+        patterns = self._patterns
+        if patterns is None:
             # Once: every pattern is registered before the first document.
+            registry = self.inlinePatterns
             named = {id(registry[n]): need for n, need in _NEEDS.items() if n in registry}
-            self._needs = [(pattern, named.get(id(pattern))) for pattern in registry]
-        self.inlinePatterns = [  # type: ignore[assignment]
-            pattern
-            for pattern, needs in self._needs
-            if needs is None or any(needed in text for needed in needs)
-        ]
-        try:
-            return super().run(tree, ancestors)
-        finally:
-            self.inlinePatterns = registry
+            patterns = self._patterns = [(pattern, named.get(id(pattern))) for pattern in registry]
+        apply = self._InlineProcessor__applyPattern  # type: ignore[attr-defined]
+        start = 0
+        count = len(patterns)
+        while index < count:
+            pattern, needs = patterns[index]
+            if needs is not None:
+                for needed in needs:
+                    if needed in data:
+                        break
+                else:
+                    index += 1
+                    start = 0
+                    continue
+            data, matched, start = apply(pattern, data, index, start)
+            if not matched:
+                index += 1
+        return data
 
 
 class _Finish(Treeprocessor):

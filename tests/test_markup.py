@@ -7,7 +7,6 @@ import json
 import re
 import threading
 import time
-import xml.etree.ElementTree as etree
 from html.parser import HTMLParser
 from unittest.mock import patch
 
@@ -697,24 +696,28 @@ def test_inline_pass_matches_upstream_on_generated_markdown(fragments: list[str]
     check()
 
 
-def test_inline_pass_skips_patterns_a_text_cannot_match() -> None:
+def test_inline_pass_tries_on_each_text_only_the_patterns_it_can_match() -> None:
     ours = _Renderer(inline=False, allow_html=False)
-    inline_pass = ours.md.treeprocessors["inline"]
-    tried: list[str] = []
-    names = {id(ours.md.inlinePatterns[name]): name for name in ("backtick", "em_strong", "link")}
+    registry = ours.md.inlinePatterns
+    names = {id(registry[name]): name for name in markup._NEEDS if name in registry}
+    tried: list[tuple[str, str]] = []
+    apply = InlineProcessor._InlineProcessor__applyPattern  # type: ignore[attr-defined]
 
-    def spy(
-        _self: object, tree: etree.Element, ancestors: list[str] | None = None
-    ) -> etree.Element:
-        tried.extend(names[id(p)] for p in inline_pass.inlinePatterns if id(p) in names)
-        return tree
+    def spy(self: InlineProcessor, pattern: object, data: str, *rest: int) -> object:
+        tried.append((names.get(id(pattern), "?"), data))
+        return apply(self, pattern, data, *rest)
 
-    with patch.object(InlineProcessor, "run", spy):
+    with patch.object(InlineProcessor, "_InlineProcessor__applyPattern", spy):
         ours.render("plain words, [[x]] and no marks", resolve, frozenset())
-        assert tried == ["link"]
+        # Once the link is a placeholder, no `[[` is left to try it again on.
+        assert tried == [("factsheet_xref", "plain words, [[x]] and no marks")]
         tried.clear()
-        ours.render("a `code` span\n\nand *em*", resolve, frozenset())
-        assert tried == ["backtick", "em_strong"]
+        ours.render("a `code` span\n\nand *em* or * b", resolve, frozenset())
+        assert tried[0] == ("backtick", "a `code` span")
+        assert tried[1] == ("em_strong", "and *em* or * b")
+        # The second paragraph keeps a `*` after its emphasis: tried again on what is left.
+        assert len(tried) > 2
+        assert all(name == "em_strong" and "* b" in data for name, data in tried[2:])
 
 
 # --- plain summaries skip python-markdown's parsing ---------------------------------------
