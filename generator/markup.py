@@ -29,12 +29,12 @@ from markdown.extensions import Extension
 from markdown.extensions.fenced_code import FencedBlockPreprocessor, FencedCodeExtension
 from markdown.extensions.footnotes import FootnoteExtension
 from markdown.extensions.sane_lists import SaneListExtension
-from markdown.extensions.tables import TableExtension
+from markdown.extensions.tables import TableExtension, TableProcessor
 from markdown.extensions.toc import TocExtension, TocTreeprocessor, slugify_unicode
 from markdown.inlinepatterns import AUTOMAIL_RE, InlineProcessor, LinkInlineProcessor
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
-from markdown.treeprocessors import Treeprocessor
-from markdown.util import AMP_SUBSTITUTE, AtomicString
+from markdown.treeprocessors import Treeprocessor, UnescapeTreeprocessor
+from markdown.util import AMP_SUBSTITUTE, STX, AtomicString
 
 from .restore import slots_maker
 
@@ -697,6 +697,38 @@ class _Toc(TocTreeprocessor):
         return etree.Element("div")
 
 
+class _Table(TableProcessor):
+    """A block whose first line holds no `|` is no table (it has neither borders nor two
+    cells), told without upstream's test, which splits every line of every block."""
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return "|" in block.partition("\n")[0] and super().test(parent, block)
+
+
+class _Tables(TableExtension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        super().extendMarkdown(md)
+        md.parser.blockprocessors.register(_Table(md.parser, self.getConfigs()), "table", 75)
+
+
+class _Unescape(UnescapeTreeprocessor):
+    """Upstream's pass, on the texts that hold an escape's placeholder (STX) only: upstream
+    runs its regex on every text, tail and attribute of the tree."""
+
+    def run(self, root: etree.Element) -> None:
+        unescape = self.unescape
+        for el in root.iter():
+            text = el.text
+            if text and STX in text and el.tag != "code":
+                el.text = unescape(text)
+            tail = el.tail
+            if tail and STX in tail:
+                el.tail = unescape(tail)
+            for key, value in el.items():
+                if value is not None and STX in value:
+                    el.set(key, unescape(value))
+
+
 class _Fenced(FencedBlockPreprocessor):
     def handle_attrs(
         self, attrs: Iterable[tuple[str, str]]
@@ -755,6 +787,7 @@ class _FactsheetExtension(Extension):
         # them as raw HTML, invalid ones (`&#0;`, `&bogus;`) included.
         md.inlinePatterns.deregister("entity")
         md.treeprocessors.register(_Inline(md), "inline", 20)
+        md.treeprocessors.register(_Unescape(md), "unescape", 0)
         # After `unescape` (0), so attribute values are final when URLs are checked.
         md.treeprocessors.register(_Finish(md, self.state), "factsheet_finish", -5)
 
@@ -780,7 +813,7 @@ class _Renderer:
         extensions: list[Extension] = []
         if not inline:
             extensions += [
-                TableExtension(),
+                _Tables(),
                 FootnoteExtension(),
                 TocExtension(slugify=_fresh_if_blank, marker="", permalink=False),
                 FencedCodeExtension(),
