@@ -35,6 +35,7 @@ from markdown.inlinepatterns import AUTOMAIL_RE, InlineProcessor, LinkInlineProc
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
 from markdown.treeprocessors import Treeprocessor, UnescapeTreeprocessor
 from markdown.util import AMP_SUBSTITUTE, STX, AtomicString
+from markupsafe import Markup
 
 from .restore import slots_maker
 
@@ -50,6 +51,7 @@ __all__ = [
     "check_url",
     "find_links",
     "markup_cost",
+    "plain_text",
     "relativize",
     "render_inline",
     "render_markdown",
@@ -996,6 +998,23 @@ def render_inline(
     out = r.render(text, resolve, frozenset(), checked)
     s = r.state
     return Rendered(out, tuple(s.links), tuple(s.unresolved), tuple(s.rejected))
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(html_text: str) -> str:
+    """The text of rendered HTML for machines (descriptions, search): markupsafe's
+    `Markup(html_text).striptags()`, tags dropped, spaces collapsed, entities decoded.
+
+    The same in one regex substitution rather than a Python loop per tag, for HTML without
+    comments (python-markdown's and nh3's never have any): there each `<` begins a tag that
+    ends at the next `>`, or, unclosed, ends markupsafe's search with the rest kept.
+    """
+    if "<!--" in html_text:
+        return str(Markup(html_text).striptags())
+    text = " ".join(_TAG.sub("", html_text).split())
+    return html.unescape(text) if "&" in text else text
 
 
 _ROOT_LINK = re.compile(

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown.extensions.tables import TableExtension, TableProcessor
 from markdown.treeprocessors import InlineProcessor, UnescapeTreeprocessor
+from markupsafe import Markup
 
 from generator import markup
 from generator.markup import (
@@ -26,6 +27,7 @@ from generator.markup import (
     _Renderer,
     check_url,
     find_links,
+    plain_text,
     relativize,
     render_inline,
     render_markdown,
@@ -792,3 +794,24 @@ def test_a_text_known_to_pass_the_complexity_check_is_not_checked_again() -> Non
     real(nested)
     with pytest.raises(MarkupTooComplex):
         render_markdown(nested, resolve, checked=True)
+
+
+# --- plain text of rendered HTML -----------------------------------------------------------
+
+HTML_FRAGMENTS = [
+    "<", ">", "<p>", "</p>", "<a href=\"@/x/\">", "</a>", "<!--", "-->", "<!-->", "&amp;",
+    "&lt;", "&#1;", "&bogus;", "&", ";", " ", "\n", "\t", "\u00a0", "a", "Word", "é",
+]  # fmt: skip
+
+
+def test_plain_text_is_markupsafes_striptags() -> None:
+    rendered = md("# A *b*\n\nc [[x]] & [[gyzylbulag|d]]\n\n- e\n- `<f>`").html
+    assert plain_text(rendered) == "A b c X & Co <Ltd> & d e <f>"
+
+    @AT_EVERY_RUN
+    @given(st.lists(st.sampled_from(HTML_FRAGMENTS), max_size=30))
+    def check(parts: list[str]) -> None:
+        text = "".join(parts)
+        assert plain_text(text) == str(Markup(text).striptags())
+
+    check()
