@@ -807,6 +807,19 @@ def _find(md: markdown.Markdown, kind: type[_E]) -> _E:
     return next(ext for ext in md.registeredExtensions if isinstance(ext, kind))
 
 
+class _Markdown(markdown.Markdown):
+    """python-markdown, telling block-level tags by a set: upstream looks each tag up in its
+    list of some fifty names, once per element of every document (to lay out its HTML)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Extensions add their tags to the list as the instance is made; none does after.
+        self.block_level_tags = frozenset(self.block_level_elements)
+
+    def is_block_level(self, tag: Any) -> bool:
+        return isinstance(tag, str) and tag.lower().rstrip("/") in self.block_level_tags
+
+
 class _Renderer:
     def __init__(self, *, inline: bool, allow_html: bool) -> None:
         self.state = _State()
@@ -822,7 +835,7 @@ class _Renderer:
                 SaneListExtension(),
             ]
         extensions.append(_FactsheetExtension(self.state, inline=inline, allow_html=allow_html))
-        self.md = markdown.Markdown(extensions=extensions, output_format="html")
+        self.md = _Markdown(extensions=extensions, output_format="html")
         # A summary of words and cross-links only skips python-markdown's parsing (see _plain).
         self.plain = inline
 

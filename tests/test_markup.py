@@ -8,12 +8,14 @@ import re
 import threading
 import time
 from html.parser import HTMLParser
+from types import MethodType
 from unittest.mock import patch
 
 import pytest
 from conftest import public_suite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown import Markdown
 from markdown.extensions.tables import TableExtension, TableProcessor
 from markdown.treeprocessors import InlineProcessor, UnescapeTreeprocessor
 from markupsafe import Markup
@@ -644,6 +646,7 @@ def _renderers(*, inline: bool, allow_html: bool) -> tuple[_Renderer, _Renderer]
     md = upstream.md
     md.treeprocessors.register(InlineProcessor(md), "inline", 20)
     md.treeprocessors.register(UnescapeTreeprocessor(md), "unescape", 0)
+    md.is_block_level = MethodType(Markdown.is_block_level, md)  # type: ignore[method-assign]
     if not inline:
         table = TableProcessor(md.parser, TableExtension().getConfigs())
         md.parser.blockprocessors.register(table, "table", 75)
