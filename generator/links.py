@@ -22,11 +22,16 @@ from functools import cached_property, partial
 from operator import attrgetter
 from typing import Any, NamedTuple, cast
 
-from markupsafe import Markup
-
 from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
-from .markup import MarkupTooComplex, Rendered, find_links, render_inline, render_markdown
+from .markup import (
+    MarkupTooComplex,
+    Rendered,
+    find_links,
+    plain_text,
+    render_inline,
+    render_markdown,
+)
 from .model import Citation, Corpus, InMemory, Publisher, Record, Ref, Text, changed_records
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
@@ -84,7 +89,7 @@ class Links:
 
     def plain(self, record_id: str, name: str) -> str:
         """A Markdown field as plain text ([[links]] become their names), for machines."""
-        return str(Markup(self.html.get((record_id, name), "")).striptags())
+        return plain_text(self.html.get((record_id, name), ""))
 
     def outgoing(self, source: str) -> tuple[Edge, ...]:
         return self._by_source.get(source, ())

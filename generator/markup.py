@@ -29,12 +29,13 @@ from markdown.extensions import Extension
 from markdown.extensions.fenced_code import FencedBlockPreprocessor, FencedCodeExtension
 from markdown.extensions.footnotes import FootnoteExtension
 from markdown.extensions.sane_lists import SaneListExtension
-from markdown.extensions.tables import TableExtension
+from markdown.extensions.tables import TableExtension, TableProcessor
 from markdown.extensions.toc import TocExtension, TocTreeprocessor, slugify_unicode
 from markdown.inlinepatterns import AUTOMAIL_RE, InlineProcessor, LinkInlineProcessor
 from markdown.treeprocessors import InlineProcessor as InlineTreeprocessor
-from markdown.treeprocessors import Treeprocessor
-from markdown.util import AMP_SUBSTITUTE, AtomicString
+from markdown.treeprocessors import Treeprocessor, UnescapeTreeprocessor
+from markdown.util import AMP_SUBSTITUTE, STX, AtomicString
+from markupsafe import Markup
 
 from .restore import slots_maker
 
@@ -50,6 +51,7 @@ __all__ = [
     "check_url",
     "find_links",
     "markup_cost",
+    "plain_text",
     "relativize",
     "render_inline",
     "render_markdown",
@@ -525,10 +527,8 @@ def _has_alnum(text: str) -> bool:
 
 
 # What a text must hold for an inline pattern to match in it: any one of these strings. Each
-# is a literal of every match, and none can be made by python-markdown's placeholders
-# (STX, letters, digits, ':', ETX) taking the place of what other patterns matched, so a text
-# that does not hold one never will while its inline patterns run. Patterns not listed always
-# run.
+# is a literal of every match, so a text (or what is left of it once other patterns made
+# placeholders of their matches) that holds none cannot match. Patterns not listed always run.
 _NEEDS = {
     "backtick": ("`",),
     "escape": ("\\",),
@@ -549,32 +549,45 @@ _NEEDS = {
 
 
 class _Inline(InlineTreeprocessor):
-    """python-markdown's inline pass, trying only the patterns that can match the document.
+    """python-markdown's inline pass, trying on each text only the patterns that can match it.
 
-    Upstream tries every pattern on every text of the tree, one regex scan each; most texts
-    of a story hold no backtick, asterisk, `<` or `!`, so most of those scans find nothing.
+    Upstream tries every pattern on every text of the tree (and again on what is left of it
+    after each match), one regex scan each: a paragraph's text holds no `[` once its links
+    are placeholders, a link's label rarely holds a mark at all, so most scans find nothing.
+    A pattern skipped is one whose scan would have found nothing: the pass goes on exactly
+    as upstream's does after a failed match.
     """
 
-    _needs: list[tuple[Any, tuple[str, ...] | None]] | None = None
+    _patterns: list[tuple[Any, tuple[str, ...] | None]] | None = None
 
-    def run(self, tree: etree.Element, ancestors: list[str] | None = None) -> etree.Element:
-        text = "".join(
-            piece for el in tree.iter() for piece in (el.text, el.tail) if piece is not None
-        )
-        registry = self.inlinePatterns
-        if self._needs is None:
+    # Upstream's own text loop (`InlineProcessor.__handleInline`), name-mangled, with the
+    # check of what the text holds before each pattern.
+    def _InlineProcessor__handleInline(self, data: str, index: int = 0) -> str:
+        if isinstance(data, AtomicString):
+            return data
+        patterns = self._patterns
+        if patterns is None:
             # Once: every pattern is registered before the first document.
+            registry = self.inlinePatterns
             named = {id(registry[n]): need for n, need in _NEEDS.items() if n in registry}
-            self._needs = [(pattern, named.get(id(pattern))) for pattern in registry]
-        self.inlinePatterns = [  # type: ignore[assignment]
-            pattern
-            for pattern, needs in self._needs
-            if needs is None or any(needed in text for needed in needs)
-        ]
-        try:
-            return super().run(tree, ancestors)
-        finally:
-            self.inlinePatterns = registry
+            patterns = self._patterns = [(pattern, named.get(id(pattern))) for pattern in registry]
+        apply = self._InlineProcessor__applyPattern  # type: ignore[attr-defined]
+        start = 0
+        count = len(patterns)
+        while index < count:
+            pattern, needs = patterns[index]
+            if needs is not None:
+                for needed in needs:
+                    if needed in data:
+                        break
+                else:
+                    index += 1
+                    start = 0
+                    continue
+            data, matched, start = apply(pattern, data, index, start)
+            if not matched:
+                index += 1
+        return data
 
 
 class _Finish(Treeprocessor):
@@ -686,6 +699,38 @@ class _Toc(TocTreeprocessor):
         return etree.Element("div")
 
 
+class _Table(TableProcessor):
+    """A block whose first line holds no `|` is no table (it has neither borders nor two
+    cells), told without upstream's test, which splits every line of every block."""
+
+    def test(self, parent: etree.Element, block: str) -> bool:
+        return "|" in block.partition("\n")[0] and super().test(parent, block)
+
+
+class _Tables(TableExtension):
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
+        super().extendMarkdown(md)
+        md.parser.blockprocessors.register(_Table(md.parser, self.getConfigs()), "table", 75)
+
+
+class _Unescape(UnescapeTreeprocessor):
+    """Upstream's pass, on the texts that hold an escape's placeholder (STX) only: upstream
+    runs its regex on every text, tail and attribute of the tree."""
+
+    def run(self, root: etree.Element) -> None:
+        unescape = self.unescape
+        for el in root.iter():
+            text = el.text
+            if text and STX in text and el.tag != "code":
+                el.text = unescape(text)
+            tail = el.tail
+            if tail and STX in tail:
+                el.tail = unescape(tail)
+            for key, value in el.items():
+                if value is not None and STX in value:
+                    el.set(key, unescape(value))
+
+
 class _Fenced(FencedBlockPreprocessor):
     def handle_attrs(
         self, attrs: Iterable[tuple[str, str]]
@@ -744,6 +789,7 @@ class _FactsheetExtension(Extension):
         # them as raw HTML, invalid ones (`&#0;`, `&bogus;`) included.
         md.inlinePatterns.deregister("entity")
         md.treeprocessors.register(_Inline(md), "inline", 20)
+        md.treeprocessors.register(_Unescape(md), "unescape", 0)
         # After `unescape` (0), so attribute values are final when URLs are checked.
         md.treeprocessors.register(_Finish(md, self.state), "factsheet_finish", -5)
 
@@ -761,6 +807,19 @@ def _find(md: markdown.Markdown, kind: type[_E]) -> _E:
     return next(ext for ext in md.registeredExtensions if isinstance(ext, kind))
 
 
+class _Markdown(markdown.Markdown):
+    """python-markdown, telling block-level tags by a set: upstream looks each tag up in its
+    list of some fifty names, once per element of every document (to lay out its HTML)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Extensions add their tags to the list as the instance is made; none does after.
+        self.block_level_tags = frozenset(self.block_level_elements)
+
+    def is_block_level(self, tag: Any) -> bool:
+        return isinstance(tag, str) and tag.lower().rstrip("/") in self.block_level_tags
+
+
 class _Renderer:
     def __init__(self, *, inline: bool, allow_html: bool) -> None:
         self.state = _State()
@@ -769,14 +828,14 @@ class _Renderer:
         extensions: list[Extension] = []
         if not inline:
             extensions += [
-                TableExtension(),
+                _Tables(),
                 FootnoteExtension(),
                 TocExtension(slugify=_fresh_if_blank, marker="", permalink=False),
                 FencedCodeExtension(),
                 SaneListExtension(),
             ]
         extensions.append(_FactsheetExtension(self.state, inline=inline, allow_html=allow_html))
-        self.md = markdown.Markdown(extensions=extensions, output_format="html")
+        self.md = _Markdown(extensions=extensions, output_format="html")
         # A summary of words and cross-links only skips python-markdown's parsing (see _plain).
         self.plain = inline
 
@@ -952,6 +1011,23 @@ def render_inline(
     out = r.render(text, resolve, frozenset(), checked)
     s = r.state
     return Rendered(out, tuple(s.links), tuple(s.unresolved), tuple(s.rejected))
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(html_text: str) -> str:
+    """The text of rendered HTML for machines (descriptions, search): markupsafe's
+    `Markup(html_text).striptags()`, tags dropped, spaces collapsed, entities decoded.
+
+    The same in one regex substitution rather than a Python loop per tag, for HTML without
+    comments (python-markdown's and nh3's never have any): there each `<` begins a tag that
+    ends at the next `>`, or, unclosed, ends markupsafe's search with the rest kept.
+    """
+    if "<!--" in html_text:
+        return str(Markup(html_text).striptags())
+    text = " ".join(_TAG.sub("", html_text).split())
+    return html.unescape(text) if "&" in text else text
 
 
 _ROOT_LINK = re.compile(

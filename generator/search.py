@@ -18,9 +18,8 @@ from collections.abc import Mapping
 from itertools import chain, compress, count, islice, repeat
 from typing import cast
 
-from markupsafe import Markup
-
 from .links import Links
+from .markup import plain_text
 from .model import Corpus, Record
 from .model import moved as changed_at
 from .schema import SINGULAR, STORY
@@ -492,4 +491,4 @@ class PlainTexts:
 
 
 def _plain(html: str) -> str:
-    return str(Markup(html).striptags()) if html else ""
+    return plain_text(html)
