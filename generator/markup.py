@@ -683,6 +683,11 @@ class _Toc(TocTreeprocessor):
     state: _State
 
     def run(self, doc: etree.Element) -> None:
+        if not any(map(self.header_rgx.match, filter(_is_str, (el.tag for el in doc.iter())))):
+            # No heading: no id to give. Upstream would still add, walk and drop the reserved
+            # ids, and serialise and post-process an empty table of contents, which no page
+            # shows (most descriptions and summaries: a fifth of their rendering).
+            return
         # TocTreeprocessor seeds its set of taken ids from the tree, so the reserved ids are
         # put there for the duration.
         holder = etree.SubElement(doc, "div")
@@ -697,6 +702,10 @@ class _Toc(TocTreeprocessor):
         # Only the heading ids are wanted: the table of contents upstream builds, serialises
         # and post-processes for every document (`md.toc`) is never shown.
         return etree.Element("div")
+
+
+def _is_str(tag: object) -> bool:
+    return isinstance(tag, str)  # (an element's tag; a comment's is a function)
 
 
 class _Table(TableProcessor):
