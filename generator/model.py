@@ -111,8 +111,8 @@ class Text:
 
     def __reduce__(self) -> tuple[Any, ...]:
         path, line, column = _at(self)
-        digest = self.__dict__.get("digest")
         state = self.__dict__
+        digest = state.get("digest")
         if "origin" in state:
             split = _split_origin(state["origin"])
         else:  # unpickled so, and its origin not asked for since

@@ -19,7 +19,6 @@ from itertools import chain, compress, count, islice, repeat
 from typing import cast
 
 from .links import Links
-from .markup import plain_text
 from .model import Corpus, Record
 from .model import moved as changed_at
 from .schema import SINGULAR, STORY
@@ -35,7 +34,7 @@ _TEXT_FIELDS = ("description", "body")
 def search_entry(record: Record, links: Links) -> dict[str, object]:
     """One record as the search code reads it; `url` is relative to the search page."""
     aliases = [alias.name for alias in record.get("aliases", ())]
-    text = [_plain(links.html.get((record.id, name), "")) for name in _TEXT_FIELDS]
+    text = [links.plain(record.id, name) for name in _TEXT_FIELDS]
     if record.kind == "quotes":
         text.insert(0, record.get("text", ""))
     return {
@@ -43,7 +42,7 @@ def search_entry(record: Record, links: Links) -> dict[str, object]:
         "name": record.name,
         "kind": SINGULAR[record.kind],
         "aliases": aliases,
-        "summary": _plain(links.html.get((record.id, "summary"), "")),
+        "summary": links.plain(record.id, "summary"),
         "text": " ".join(t for t in text if t),
         "tags": list(record.get("tags", ())),
     }
@@ -488,7 +487,3 @@ class PlainTexts:
         else:
             _ = field in self.links.html  # read as links.plain reads it
         return text
-
-
-def _plain(html: str) -> str:
-    return plain_text(html)
