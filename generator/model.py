@@ -321,7 +321,12 @@ class Corpus:
 
     def __getstate__(self) -> dict[str, Any]:
         # In the parse memo (see `parse._Kept`): its fields, and the order of its ids and of
-        # each kind's records if worked out (a new process takes them over, see `follow`).
+        # each kind's records (a new process takes them over, see `follow`), worked out
+        # first if they were not yet. So every corpus pickles alike: a cold build writes
+        # its parse memo before render asks for the records by kind, and the next build's
+        # delta, whose corpus has them, refers to the old one's records by their place
+        # there (the old records by id are patched, not looked into: see `cache._index`).
+        self._ids, self._by_kind  # noqa: B018 (worked out and kept by cached_property)
         return {name: value for name, value in self.__dict__.items() if name in _KEPT}
 
     def __contains__(self, record_id: object) -> bool:
