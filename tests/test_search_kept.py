@@ -294,8 +294,12 @@ def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
     assert search.kept_index(*model, broken) == (index, known)
 
 
-@pytest.mark.parametrize("count", [0, 1, 2, 5])
-def test_the_index_file_joins_its_entries_as_json_writes_the_list(count: int) -> None:
+@pytest.mark.parametrize("batch", [1, 2, 3, search._BATCH])
+@pytest.mark.parametrize("count", [0, 1, 2, 5, 6])
+def test_the_index_file_joins_its_entries_as_json_writes_the_list(
+    count: int, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "_BATCH", batch)  # (written so many entries at a time)
     entries = [json.dumps({"name": f"n{i}", "text": "ü"}, sort_keys=True) for i in range(count)]
     records = {"records": [json.loads(entry) for entry in entries]}
     expected = f"self.factsheetSearch = {json.dumps(records)};\n".encode("ascii")
