@@ -24,6 +24,7 @@ from .model import Corpus, Record
 from .model import moved as changed_at
 from .schema import SINGULAR, STORY
 from .urls import link, record_url
+from .workers import in_worker
 
 SEARCH = "search/"
 INDEX = "search/records.js"
@@ -89,7 +90,8 @@ def kept_index(
         kept = _Kept.resumed(records, links, known) if _vouched() is links else None
     if kept is None:
         kept = _Kept.made(records, links, known or {}, _kept)
-    _kept = kept
+    if not in_worker():  # (a worker ends with the build: it would hold it, unused, on top
+        _kept = kept  # of the pages it makes next)
     return kept.data, kept.memo
 
 
