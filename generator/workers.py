@@ -135,6 +135,15 @@ def _give_back() -> None:
         _trim(0)
 
 
+def in_worker() -> bool:
+    """Whether this process is a worker of a pool (forked by `run_all`): what it keeps for
+    a later build in the process ends with it, unused."""
+    return _in_worker
+
+
+# Whether this process is a pool's worker (set when it starts).
+_in_worker = False
+
 # glibc's malloc_trim once looked for (False: there is none), or None.
 _trim: Any = None
 
@@ -142,6 +151,8 @@ _trim: Any = None
 def _start(collect: bool, parent: int) -> None:
     """In a new worker: collect garbage if the parent did (before the pool was made), leave
     Ctrl-C to the parent (see `quiet`), and end with the parent (see `_end_with`)."""
+    global _in_worker
+    _in_worker = True
     quiet()
     _end_with(parent)
     if collect:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from generator import search
+from generator import search, workers
 from generator.links import Links
 from generator.model import Corpus
 from generator.pipeline import Options, load
@@ -294,9 +294,33 @@ def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
     assert search.kept_index(*model, broken) == (index, known)
 
 
-@pytest.mark.parametrize("count", [0, 1, 2, 5])
-def test_the_index_file_joins_its_entries_as_json_writes_the_list(count: int) -> None:
+@pytest.mark.parametrize("batch", [1, 2, 3, search._BATCH])
+@pytest.mark.parametrize("count", [0, 1, 2, 5, 6])
+def test_the_index_file_joins_its_entries_as_json_writes_the_list(
+    count: int, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(search, "_BATCH", batch)  # (written so many entries at a time)
     entries = [json.dumps({"name": f"n{i}", "text": "ü"}, sort_keys=True) for i in range(count)]
     records = {"records": [json.loads(entry) for entry in entries]}
     expected = f"self.factsheetSearch = {json.dumps(records)};\n".encode("ascii")
     assert search._joined(entries) == expected
+
+
+@pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
+def test_an_index_made_in_a_worker_is_not_kept_there(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool's worker ends with the build: the index it made (its entries, file and HTML
+    keys) is not held for a later build there, on top of the pages it makes next. The file
+    and memo are the same; this process, no worker, keeps its own."""
+    monkeypatch.setattr(search, "_kept", None)
+    index, memo = search.kept_index(*model)
+    assert search._kept is not None and not workers.in_worker()
+    monkeypatch.setattr(search, "_kept", None)
+
+    def made() -> tuple[bytes, dict[str, str], bool, bool]:
+        data, used = search.kept_index(*model)
+        return data, dict(used), search._kept is None, workers.in_worker()
+
+    assert workers.run_all([made, made], 2) == [(index, dict(memo), True, True)] * 2
+    assert search._kept is None
