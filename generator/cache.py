@@ -344,6 +344,29 @@ def begin(folder: Path, memos: dict[str, Memo]) -> None:
     _begun = begun
 
 
+def release(memos: dict[str, Memo]) -> list[dict[str, Any]]:
+    """Let go of the early memos' entries, once a base is begun for them (see `begin`) and
+    no build follows in this process to start from them: each memo's `new` is an empty
+    stand-in from now on, which `save` takes for them. What is let go (the entries) is
+    returned. The workers that render then fork from a smaller process (a worker counts
+    every page of it as its own). Nothing, if no base was begun for these memos."""
+    begun = _begun
+    if begun is None or begun.names != tuple(memos):
+        return []
+    let_go: list[dict[str, Any]] = []
+    for name, (entries, size) in begun.written.items():
+        if memos[name].new is not entries or len(entries) != size:
+            return let_go  # (changed since: `save` writes a base as ever)
+        memos[name].new = stand_in = _Released()
+        begun.written[name] = (stand_in, 0)
+        let_go.append(entries)
+    return let_go
+
+
+class _Released(dict[str, Any]):
+    """The entries of an early memo that `release` let go of, written already."""
+
+
 def discard() -> None:
     """Forget the base begun, if any, and remove its file (the build failed, or another
     began)."""
@@ -408,6 +431,8 @@ def save(folder: Path, memos: dict[str, Memo], state: Any = None, details: Any =
     if saved is None and disk is None:
         saved = _finish(folder.absolute(), version, new)
     discard()  # (a base begun for other memos)
+    if saved is None and any(type(entries) is _Released for entries in new.values()):
+        return  # (a base without the entries let go would be wrong; none costs only time)
     if saved is None:
         saved = _save_base(folder.absolute(), version, new)
     for memo in memos.values():

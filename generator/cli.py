@@ -190,7 +190,7 @@ def _build(args: argparse.Namespace) -> int:
         cache=None if args.no_cache else args.cache or default_folder(args.content),
     )
     stages = _Stages(live=sys.stderr.isatty() and not args.quiet and not args.verbose)
-    result = build(options, stages)
+    result = build(options, stages, once=True)
     durations = stages.finish()
     errors, warnings = _report(result.diagnostics)
     if args.verbose:

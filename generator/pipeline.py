@@ -23,7 +23,7 @@ from .links import STATES, Links, link_corpus
 from .listing import Listing, stamps, walk
 from .model import Corpus, InMemory, Record, changed_records
 from .parse import parse_documents, without_text
-from .reading import Document, Unread, read_content, shown
+from .reading import Document, Recent, Unread, read_content, shown
 from .rebuild import Trace
 from .render import TEMPLATES
 from .schema import KINDS, SINGULAR, STORY
@@ -197,10 +197,14 @@ def build(
     progress: Progress = _silent,
     memos: dict[str, Memo] | None = None,
     changed: Iterable[Path] | None = None,
+    once: bool = False,
 ) -> Result:
     """Build the site. `memos` from an earlier build in this process take the place of the
     build cache's (see `cache.carry`); otherwise they are read from options.cache, if any.
-    `changed`: the files saved since that earlier build (serve's watcher), if known."""
+    `changed`: the files saved since that earlier build (serve's watcher), if known.
+    `once`: no build follows in this process (`factsheet build`): what only the next one
+    would start from is let go as soon as the build cache has it (and `Result.memos`
+    holds only what the save needed)."""
     thresholds = gc.get_threshold()
     # What the last build in this process left (serve's memos) lives through this one:
     # exempt it from the cyclic collector, which would walk it at every full collection.
@@ -209,7 +213,7 @@ def build(
     # the hundred thousand that last as long as the build (see `_THRESHOLDS`).
     gc.set_threshold(*_THRESHOLDS)
     try:
-        return _build(options, progress, memos, changed)
+        return _build(options, progress, memos, changed, once)
     finally:
         gc.unfreeze()  # what the build exempted from the cyclic collector goes back to it
         gc.set_threshold(*thresholds)
@@ -227,6 +231,7 @@ def _build(
     progress: Progress,
     memos: dict[str, Memo] | None,
     changed: Iterable[Path] | None = None,
+    once: bool = False,
 ) -> Result:
     inputs = listing = settings = look = read = None
     loaded = memos is None  # (from the build cache, as the last build saved them)
@@ -249,7 +254,7 @@ def _build(
         look = _look(options, memos["deps"])
     try:
         return _make(
-            options, progress, memos, listing, changed, inputs, settings, look, loaded, read
+            options, progress, memos, listing, changed, inputs, settings, look, loaded, read, once
         )
     finally:
         cache.discard()  # (a base `_make` began for a save that did not come: it failed)
@@ -268,9 +273,10 @@ def _make(
     look: rebuild.Look | None,
     loaded: bool = False,
     read: unchanged.Files | None = None,
+    once: bool = False,
 ) -> Result:
     """The build, given the memos (see `_build`): `loaded` from the build cache; `read`,
-    the record of the files the last build read, if loaded."""
+    the record of the files the last build read, if loaded; `once`, see `build`."""
     documents: list[Document | Unread] = []
     corpus, links, diagnostics = load(options, progress, memos, listing, documents, changed)
     if loaded and links is not None:
@@ -292,6 +298,9 @@ def _make(
     if options.cache is not None:
         with contextlib.suppress(OSError):  # (saved below, or discarded: see cache.begin)
             cache.begin(options.cache, memos)
+        if once:  # (no build follows to start from the early memos: see cache.release)
+            for entries in cache.release(memos):
+                Recent.forget(entries)
     progress("render")
     try:
         deps = memos.setdefault("deps", Memo())

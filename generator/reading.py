@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar, cast
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
 from .cache import Memo
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
@@ -154,9 +154,19 @@ class Recent(Generic[_T]):
     (`Memo.new`): the build given those very entries as its memo's `old` (`cache.carry`),
     and no other, may start from it. (A few: tests build other sites between two builds.)"""
 
+    # Every one made (one per module that keeps what its last builds left).
+    made: ClassVar[list[Recent[Any]]] = []
+
     def __init__(self, size: int = 4) -> None:
         self.size = size
         self._kept: dict[int, tuple[dict[str, Any], _T]] = {}
+        Recent.made.append(self)
+
+    @staticmethod
+    def forget(entries: dict[str, Any]) -> None:
+        """Let go of what any build kept by these entries (no build will start from them)."""
+        for recent in Recent.made:
+            recent.take(entries)
 
     def keep(self, entries: dict[str, Any], value: _T) -> None:
         self._kept.pop(id(entries), None)

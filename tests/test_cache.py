@@ -4,6 +4,7 @@ edit; a corrupt, stale or foreign cache is ignored; a failed build leaves it as 
 from __future__ import annotations
 
 import dataclasses
+import operator
 import pickle
 import random
 import re
@@ -22,7 +23,7 @@ from test_determinism import FULL, tree
 from generator import cache, cli, links, parse, pipeline, rebuild, unchanged
 from generator.listing import walk
 from generator.pipeline import Options, build, load
-from generator.reading import Document, Unread, read_content, shown
+from generator.reading import Document, Recent, Unread, read_content, shown
 from generator.rebuild import Trace
 from generator.render import TEMPLATES
 
@@ -1106,3 +1107,63 @@ def test_the_first_build_after_a_cold_one_writes_a_small_delta(tmp_path: Path) -
     ]
     first, later = ((folder / cache.DELTA.format(n)).stat().st_size for n in (1, 2))
     assert first < later * 1.5, (first, later)
+
+
+def test_early_memos_let_go_once_begun_are_in_the_base_the_save_writes(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    memos = {name: cache.Memo(new=dict(e)) for name, e in entries.items()}
+    assert cache.release(memos) == []  # nothing begun: nothing let go
+    cache.begin(folder, memos)
+    early = [memos[name].new for name in cache.EARLY]
+    let_go = cache.release(memos)
+    assert len(let_go) == len(early) and all(map(operator.is_, let_go, early))
+    assert all(memos[name].new == {} for name in cache.EARLY)
+    memos["deps"].new["later"] = ("made", "after")
+    entries["deps"]["later"] = ("made", "after")
+    cache.save(folder, memos, "state")
+    assert _loaded(folder, tuple(entries)) == entries
+    assert cache.load_state(folder) == "state"
+
+
+@pytest.mark.parametrize("change", ["entry", "memo", "discarded"])
+def test_early_memos_let_go_are_never_saved_as_empty(tmp_path: Path, change: str) -> None:
+    """A base begun, its early memos let go, then not finished (a memo changed, or the base
+    discarded): no base can hold what was let go, so none is written, nor a state."""
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    memos = {name: cache.Memo(new=dict(e)) for name, e in entries.items()}
+    cache.begin(folder, memos)
+    assert cache.release(memos)
+    if change == "entry":
+        memos["markdown"].new["record:99"] = ("late", "entry")
+    elif change == "memo":
+        memos["more"] = cache.Memo(new={"x": 1})
+    else:
+        cache.discard()
+    cache.save(folder, memos, "state")
+    assert not (folder / cache.FILE).exists() and not _temporary(folder)
+    assert cache.load_state(folder) is None
+
+
+def test_a_build_once_lets_go_of_what_only_a_next_build_would_start_from(
+    tmp_path: Path,
+) -> None:
+    content, templates = _site(tmp_path)
+    folder, out = tmp_path / "cache", tmp_path / "site"
+    options = Options(content=content, out=out, templates=templates, cache=folder)
+    for recent in Recent.made:  # (what earlier tests' builds left)
+        recent._kept.clear()
+    result = build(options, once=True)
+    assert result.written
+    # The early memos are stand-ins now, and no build in this process kept anything by
+    # them (what `reading` and `parse` keep for the next build in serve).
+    assert all(result.memos[name].new == {} for name in cache.EARLY)
+    assert not any(recent._kept for recent in Recent.made)
+    # The cache has them all: the next build (in this process, from the folder) starts
+    # from it, and makes the site a clean build makes.
+    _edit_story(content, templates)
+    assert _build(content, out, templates, folder) == _build(
+        content, tmp_path / "clean", templates, None
+    )
+    assert cache.load(folder, ("parse",))["parse"].old
