@@ -302,13 +302,14 @@ def test_makers_run_without_the_cyclic_collector_which_is_as_it_was_after(
     from generator import plan
 
     seen: list[bool] = []
-    page = plan._page
+    render_page = plan.render_page
 
-    def watched_page(*args: object) -> object:
+    def watched(*args: object) -> object:
         seen.append(gc.isenabled())
-        return page(*args)  # type: ignore[arg-type]
+        return render_page(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(plan, "_page", watched_page)
+    # (looked up when a page is made: the list of makers may be the last build's)
+    monkeypatch.setattr(plan, "render_page", watched)
     options = Options(content=FULL, out=tmp_path / "site", jobs=1)
     assert gc.isenabled()
     assert build(options).written
@@ -318,7 +319,7 @@ def test_makers_run_without_the_cyclic_collector_which_is_as_it_was_after(
     def failing(*args: object) -> object:
         raise RuntimeError("a maker's bug")
 
-    monkeypatch.setattr(plan, "_page", failing)
+    monkeypatch.setattr(plan, "render_page", failing)
     with contextlib.suppress(RuntimeError):  # (raised, or reported: either way)
         build(Options(content=FULL, out=tmp_path / "other", jobs=1))
     assert gc.isenabled()
