@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
@@ -203,25 +204,39 @@ def _edges(edges: Iterable[Edge]) -> str:
 
 class _Watched(Mapping[Any, Any]):
     """A mapping that notes, in `reads`, the key of every entry looked up: the key `tag id`
-    of the entry `id` (a lookup costs a concatenation, not a call to `key`: a page makes
-    hundreds)."""
+    of the entry `id`.
+
+    Each key is made once per watched mapping (a workshop's: one per process and build),
+    interned, and noted as that very object after: a page makes hundreds of lookups, of the
+    same records as many other pages, and its trace's keys are interned when it is done
+    (`rebuild._interned`), which for a text made afresh is a lookup in the interpreter's
+    table of interned texts, about ten times the cost of finding it interned already."""
 
     def __init__(self, data: Mapping[Any, Any], reads: Reads, tag: str) -> None:
         self._data = data
         self._note = reads.add
         self._prefix = tag + SEP
+        self._keys: dict[Any, Key] = {}  # the key of each entry looked up, by the entry's
+
+    def key_of(self, key: Any) -> Key:
+        """The key of the entry `key`, made and kept if it is the first time."""
+        found = self._keys.get(key)
+        if found is None:
+            # (a key that is not text fails, as `key` would)
+            found = self._keys[key] = sys.intern(self._prefix + key)
+        return found
 
     def __getitem__(self, key: Any) -> Any:
-        self._note(self._prefix + key)  # (a key that is not text fails, as `key` would)
+        self._note(self._keys.get(key) or self.key_of(key))
         return self._data[key]
 
     def __contains__(self, key: object) -> bool:
-        self._note(self._prefix + key)  # type: ignore[operator]
+        self._note(self._keys.get(key) or self.key_of(key))
         return key in self._data
 
     def get(self, key: Any, default: Any = None) -> Any:
         # Mapping.get would go through __getitem__, and a KeyError, for every missing key.
-        self._note(self._prefix + key)
+        self._note(self._keys.get(key) or self.key_of(key))
         return self._data.get(key, default)
 
     def __iter__(self) -> Iterator[Any]:
@@ -236,17 +251,11 @@ class _Watched(Mapping[Any, Any]):
 class _WatchedByParts(_Watched):
     """A watched mapping keyed by tuples of text: the key of `(a, b)` is `tag a b`."""
 
-    def __getitem__(self, key: Any) -> Any:
-        self._note(self._prefix + SEP.join(key))
-        return self._data[key]
-
-    def __contains__(self, key: object) -> bool:
-        self._note(self._prefix + SEP.join(key))  # type: ignore[arg-type]
-        return key in self._data
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        self._note(self._prefix + SEP.join(key))
-        return self._data.get(key, default)
+    def key_of(self, key: Any) -> Key:
+        found = self._keys.get(key)
+        if found is None:
+            found = self._keys[key] = sys.intern(self._prefix + SEP.join(key))
+        return found
 
 
 class WatchedCorpus:
@@ -259,6 +268,7 @@ class WatchedCorpus:
         self._records = corpus.records
         self.site = corpus.site
         self.records = _Watched(corpus.records, reads, "r")
+        self._keys = self.records._keys  # (the records' keys, shared)
 
     def of_kind(self, kind: str) -> list[Record]:
         self._reads.add(key("k", kind))
@@ -269,16 +279,13 @@ class WatchedCorpus:
         return iter(self._corpus)
 
     def __contains__(self, record_id: object) -> bool:
-        self._note(_RECORD + record_id)  # type: ignore[operator]
+        self._note(self._keys.get(record_id) or self.records.key_of(record_id))
         return record_id in self._records
 
     def __getitem__(self, record_id: str) -> Record:
         # (the watched `records`' lookup, without its call: the commonest of all)
-        self._note(_RECORD + record_id)
+        self._note(self._keys.get(record_id) or self.records.key_of(record_id))
         return self._records[record_id]
-
-
-_RECORD = "r" + SEP  # the prefix of a record's key
 
 
 class WatchedLinks:
@@ -298,7 +305,7 @@ class WatchedLinks:
         return self._links.edges
 
     def plain(self, record_id: str, name: str) -> str:
-        self._reads.add(key("h", record_id, name))
+        self._reads.add(self.html.key_of((record_id, name)))  # (the key of the field's HTML)
         return self._links.plain(record_id, name)
 
     def outgoing(self, source: str) -> tuple[Edge, ...]:

@@ -271,6 +271,14 @@ class _Environment(jinja2.Environment):
         # asked for on every page (`environment.get_template` in its code).
         self.loaded: dict[str, jinja2.Template] = {}
 
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        """A template's globals in a dict of their own, where Jinja chains the template's
+        to the environment's (a ChainMap): each page's context copies them, and each page
+        imports the macros by comparing them with its own, both by Python code over the
+        chain (some 4% of a record page's CPU). The environment's globals are set before
+        any template is loaded and not changed after, as Jinja asks."""
+        return {**self.globals, **(d or {})}
+
     def _load_template(
         self, name: str, globals: MutableMapping[str, Any] | None
     ) -> jinja2.Template:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,6 +50,38 @@ def test_every_kind_of_lookup_notes_its_key() -> None:
         watched["nowhere"]
     with pytest.raises(TypeError):  # a key that is not text names no key
         watched.records.get(1)
+
+
+def test_a_lookup_notes_its_key_made_once_and_interned() -> None:
+    """Each key is made once per watched mapping, interned: a lookup of the same entry again,
+    by any way in, notes that very object (a trace's keys are then interned for nothing)."""
+    corpus, links, _ = load(Options(content=CONTENT))
+    assert corpus is not None and links is not None
+    record_id = next(iter(corpus.records))
+    field = next(iter(links.html))
+    reads: set[str] = set()
+    watched, seen = watch(corpus, links, reads)
+
+    def noted(look: Callable[[], object]) -> str:
+        reads.clear()
+        look()
+        (found,) = reads
+        return found
+
+    record_key = noted(lambda: watched[record_id])
+    assert record_key == key("r", record_id) and record_key is sys.intern(record_key)
+    for look in (
+        lambda: record_id in watched,
+        lambda: watched.records[record_id],
+        lambda: watched.records.get(record_id),
+        lambda: record_id in watched.records,
+    ):
+        assert noted(look) is record_key
+    html_key = noted(lambda: seen.html.get(field))
+    assert html_key == key("h", *field) and html_key is sys.intern(html_key)
+    assert noted(lambda: seen.html[(field[0], field[1])]) is html_key
+    assert noted(lambda: seen.plain(*field)) is html_key  # (its plain text reads its HTML)
+    assert noted(lambda: seen.backlinks.get(record_id)) is sys.intern(key("b", record_id))
 
 
 def test_the_map_key_is_where_every_mapped_record_is_now() -> None:

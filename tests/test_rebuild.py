@@ -291,6 +291,40 @@ def test_traces_from_workers_share_their_keys_with_this_process(tmp_path: Path) 
     assert all(k is sys.intern(k) for k in keys)
 
 
+def test_makers_run_without_the_cyclic_collector_which_is_as_it_was_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collector is off while the makers run (they make no cycles for it to find), and
+    back as it was when they are done, whether they succeeded or not."""
+    import contextlib
+    import gc
+
+    from generator import plan
+
+    seen: list[bool] = []
+    render_page = plan.render_page
+
+    def watched(*args: object) -> object:
+        seen.append(gc.isenabled())
+        return render_page(*args)  # type: ignore[arg-type]
+
+    # (looked up when a page is made: the list of makers may be the last build's)
+    monkeypatch.setattr(plan, "render_page", watched)
+    options = Options(content=FULL, out=tmp_path / "site", jobs=1)
+    assert gc.isenabled()
+    assert build(options).written
+    assert seen and not any(seen)
+    assert gc.isenabled()
+
+    def failing(*args: object) -> object:
+        raise RuntimeError("a maker's bug")
+
+    monkeypatch.setattr(plan, "render_page", failing)
+    with contextlib.suppress(RuntimeError):  # (raised, or reported: either way)
+        build(Options(content=FULL, out=tmp_path / "other", jobs=1))
+    assert gc.isenabled()
+
+
 def test_the_values_seen_are_kept_by_a_table_and_what_changed_since() -> None:
     table = tuple(f"key {i}" for i in range(10))
     values = {key: f"value {i}" * (i % 3) for i, key in enumerate(table)}  # ('' too)

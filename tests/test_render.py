@@ -285,3 +285,28 @@ def test_a_memo_keeps_the_html_of_a_view_on_it_for_itself(tmp_path: Path) -> Non
     assert other.get_template("t.html").render(lines=[two, one]) == "<b>two<b>one"
     # (the view still equals, and hashes as, one without HTML kept on it)
     assert one == line("one") and hash(one) == hash(line("one"))
+
+
+def test_templates_see_the_globals_and_import_macros_from_a_plain_dict(tmp_path: Path) -> None:
+    (tmp_path / "m.html").write_text("{% macro shout(x) %}{{ x|upper }}!{% endmacro %}")
+    (tmp_path / "t.html").write_text(
+        '{% from "m.html" import shout %}{{ shout(title) }} {{ range(3)|list|length }} {{ extra }}'
+    )
+    env = environment(tmp_path)
+    template = env.get_template("t.html", globals={"extra": "own"})
+    # (one dict per template, the environment's globals and its own: no chain to walk)
+    assert type(template.globals) is dict
+    assert template.globals["extra"] == "own" and template.globals["range"] is range
+    assert "extra" not in env.globals
+    html, problem = render_page(env, _page("t.html"))
+    assert problem is None
+    assert html == "T! 3 own"
+    # Imported by a template without globals of its own, the macros' template is made into
+    # a module once; by one with them (which it may read), each time, as Jinja does.
+    assert env.get_template("m.html")._module is None
+    (tmp_path / "u.html").write_text('{% from "m.html" import shout %}{{ shout(title) }}')
+    assert render_page(env, _page("u.html"))[0] == "T!"
+    module = env.get_template("m.html")._module
+    assert module is not None
+    assert render_page(env, _page("u.html"))[0] == "T!"
+    assert env.get_template("m.html")._module is module
