@@ -35,7 +35,7 @@ from .diagnostics import Diagnostic
 from .links import Links
 from .model import Corpus
 from .plan import Maker, Workshop
-from .workers import can_fork, forking, quiet, run_all, slices
+from .workers import can_fork, end_with, forking, quiet, run_all, slices
 from .write import Staging, Stamp, as_written
 
 # A packed trace's key: its place in the table, 4 bytes (see `Trace`).
@@ -352,7 +352,8 @@ class Look:
         if fork and can_fork():
             context = multiprocessing.get_context("fork")
             self._pipe, there = context.Pipe()
-            self._process = context.Process(target=_look_there, args=(traces, out, there))
+            args = (traces, out, there, os.getpid())
+            self._process = context.Process(target=_look_there, args=args)
             with forking():
                 self._process.start()
             there.close()
@@ -406,11 +407,14 @@ class Look:
             self._process = None
 
 
-def _look_there(traces: Mapping[str, Trace], out: Path, pipe: Any) -> None:
+def _look_there(traces: Mapping[str, Trace], out: Path, pipe: Any, parent: int) -> None:
     """In the forked process: look, and send the names back; then find the readers of the
-    keys that changed, when they come, and send their names back."""
+    keys that changed, when they come, and send their names back. It ends with the build:
+    killed, the build would not close the pipe's other end, which this process holds too,
+    and it would wait for the keys for ever."""
     gc.disable()  # what it makes is a short list; what it inherited is not its to walk
     quiet()  # (the build, interrupted, stops it: see `Look.close`)
+    end_with(parent)
     pipe.send(unwritten(traces, out))
     with contextlib.suppress(EOFError, OSError):  # (not asked: the build went on without)
         changed = pipe.recv()

@@ -150,19 +150,20 @@ _trim: Any = None
 
 def _start(collect: bool, parent: int) -> None:
     """In a new worker: collect garbage if the parent did (before the pool was made), leave
-    Ctrl-C to the parent (see `quiet`), and end with the parent (see `_end_with`)."""
+    Ctrl-C to the parent (see `quiet`), and end with the parent (see `end_with`)."""
     global _in_worker
     _in_worker = True
     quiet()
-    _end_with(parent)
+    end_with(parent)
     if collect:
         gc.enable()
 
 
-def _end_with(parent: int) -> None:
-    """Have the system kill this worker when its parent ends (Linux's PR_SET_PDEATHSIG,
-    where there is one): a build killed (`kill -9`, or by the system out of memory) would
-    otherwise leave its workers waiting for tasks for ever, each holding its memory."""
+def end_with(parent: int) -> None:
+    """Have the system kill this process, forked from `parent`, when its parent ends
+    (Linux's PR_SET_PDEATHSIG, where there is one): a build killed (`kill -9`, or by the
+    system out of memory) would otherwise leave its workers waiting for tasks for ever,
+    each holding its memory."""
     with contextlib.suppress(OSError, AttributeError, TypeError):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # (it ended before it was asked)

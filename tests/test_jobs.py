@@ -267,6 +267,19 @@ workers.run_all([busy, busy], 2)
 """
 
 
+# The process that `rebuild.Look` forks, waiting for the keys that changed.
+_ORPHANED_LOOK = """
+import os, sys, time
+from pathlib import Path
+from generator import rebuild
+
+look = rebuild.Look({}, Path(sys.argv[1]))
+look.unwritten()  # (sent first: it now waits for the keys)
+os.write(1, b"%d\\n%d\\n" % (look._process.pid, look._process.pid))
+time.sleep(60)
+"""
+
+
 def _running(pid: int) -> bool:
     """Whether the process is there and not a zombie (ended, not yet reaped)."""
     try:
@@ -277,11 +290,13 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="PR_SET_PDEATHSIG: Linux")
-def test_workers_end_with_a_build_that_is_killed() -> None:
+@pytest.mark.parametrize("script", [_ORPHANED, _ORPHANED_LOOK])
+def test_workers_end_with_a_build_that_is_killed(script: str, tmp_path: Path) -> None:
     """A build killed (kill -9, or by the system out of memory) leaves no worker behind,
-    waiting for tasks for ever with its memory."""
+    waiting for tasks for ever with its memory: nor the process that looks at the site's
+    files while the cache loads (`rebuild.Look`)."""
     with subprocess.Popen(
-        [sys.executable, "-c", _ORPHANED],
+        [sys.executable, "-c", script, str(tmp_path)],
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.PIPE,
         text=True,
