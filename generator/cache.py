@@ -902,6 +902,11 @@ class _Primed(pickle.Unpickler):
         return self.held.__getitem__
 
 
+# For another pickle that starts knowing objects its reader gives (see `model._pack`).
+prologue = _prologue
+Primed = _Primed
+
+
 def _remove_deltas(folder: Path, which: Callable[[int], bool]) -> None:
     prefix, suffix = DELTA.split("{}")
     for path in folder.glob(DELTA.format("*")):

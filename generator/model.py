@@ -7,19 +7,23 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import itertools
 import operator
+import pickle
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import tzinfo
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dates import PartialDate
+from .cache import Primed, prologue
+from .dates import PartialDate, _partial_date
 from .diagnostics import Location
 from .restore import slots_maker
+from .schema import SCHEMAS, STORY
 
 
 class Ref:
@@ -195,12 +199,18 @@ class Record:
 
         def __getattr__(self, name: str) -> Any:
             # An unpickled record makes its location and field locations when first asked
-            # (from its `_at` and `_places`, see `__reduce__`): most records of a rebuild
-            # are never asked.
-            places = self.__dict__.get("_places") if name == "field_locations" else None
+            # (from its `_at` and `_places`, see `__reduce__`), and its fields (from its
+            # `_packed` bytes, see `_unpack`): most records of a rebuild are never asked.
+            state = self.__dict__
+            if name in _PACKED and "_packed" in state:
+                _unpack(self)
+                return getattr(self, name)
+            if name == "_packed" and "fields" in state:  # (a delta of the cache may ask)
+                return _pack(self)
+            places = state.get("_places") if name == "field_locations" else None
             if places is None:
                 return _located(self, name)
-            made = self.__dict__["field_locations"] = _field_locations(_at(self)[0], places)
+            made = state["field_locations"] = _field_locations(_at(self)[0], places)
             return made
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -214,6 +224,20 @@ class Record:
         value = self.fields.get("date")
         return value if isinstance(value, PartialDate) else None
 
+    # What every build asks of every record (which stories are drafts left out, which facts
+    # no source backs): kept with the record, outside its packed fields (see `__reduce__`),
+    # so that a new process answers for an unchanged record without unpacking them.
+
+    @cached_property
+    def draft(self) -> bool:
+        """A story marked `draft: true`."""
+        return self.kind == STORY and self.fields.get("draft") is True
+
+    @cached_property
+    def sourced(self) -> bool:
+        """The record names at least one source."""
+        return bool(self.fields.get("sources"))
+
     @cached_property
     def fingerprint(self) -> str:
         """A digest of everything about the record but a story's body: equal digests, equal
@@ -226,19 +250,13 @@ class Record:
         ).hexdigest()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        _tell_story(self)
+        # The fields and field locations as one bytes (see `_pack`), as unpickled if they
+        # were never unpacked since.
+        state = self.__dict__
+        packed = state.get("_packed")
+        if packed is None:
+            packed = _pack(self)
         path, line, column = _at(self)
-        places: Any = self.__dict__.get("_places")
-        if places is None:
-            places = self.field_locations
-        if type(places) is dict and all(p.path == path for p in places.values()):
-            # The usual case, every field in the record's own file: (name, line, column)...
-            places = tuple(
-                itertools.chain.from_iterable(
-                    (_intern(n), p.line, p.column) for n, p in places.items()
-                )
-            )
-        known = self.__dict__.get("fingerprint")
         return _record, (
             _intern(self.kind),
             _intern(self.id),
@@ -246,11 +264,12 @@ class Record:
             _intern(path),
             line,
             column,
-            self.fields,
-            places,
+            packed,
             self.body,
             self.assets,
-            known,
+            state.get("fingerprint"),
+            self.draft,
+            self.sourced,
         )
 
 
@@ -538,11 +557,12 @@ def _record(
     path: str,
     line: int,
     column: int,
-    fields: Mapping[str, Any],
-    places: Mapping[str, Location] | tuple[Any, ...],
+    packed: bytes,
     body: Text | None,
     assets: tuple[Path, ...],
     fingerprint: str | None,
+    draft: bool,
+    sourced: bool,
 ) -> Record:
     record = _new(Record)
     state = record.__dict__
@@ -550,13 +570,88 @@ def _record(
     state["id"] = _intern(id)
     state["name"] = name
     state["_at"] = (path, line, column)  # the location, made when first asked
+    state["_packed"] = packed  # the fields and field locations, unpacked when asked
+    state["body"] = body
+    state["assets"] = assets
+    if fingerprint is not None:
+        state["fingerprint"] = fingerprint
+    state["draft"] = draft
+    state["sourced"] = sourced
+    return record
+
+
+# The attributes of a record kept packed when it is pickled (see `_pack`); and pickle's
+# FRAME opcode.
+_PACKED = frozenset(("fields", "field_locations", "_places"))
+_FRAME = pickle.FRAME
+
+
+@cache
+def _known() -> tuple[dict[int, tuple[int, Any]], list[Any], bytes]:
+    """What every record's packed fields may name: the functions and classes that make
+    their values, the names of fields (interned: the very strs the fields are keyed by) and
+    of the values' attributes. A record's pickle starts knowing them, and its file's path
+    and its body after them, and refers to each by its place: written once, in the code
+    that reads the build cache, not once per record; unpickled as the very objects.
+
+    As a pickler's memory (id -> (place, object)), the objects in their places 1, 2...
+    (the place 0 is the function that gives them, see `cache.prologue`), and the prologue
+    that puts them, and a record's path and body after them, there when unpickling."""
+    names = [f.name for fields in SCHEMAS.values() for f in fields]
+    names += [f.name for fields in SCHEMAS.values() for field in fields for f in field.fields]
+    for kind in (Alias, Publisher, Identifier, Location):
+        names += list(kind.__dataclass_fields__)
+    makers = [_text, _text_before, _ref, _citation, _partial_date, _location]
+    objects = [*makers, Alias, Publisher, Identifier, Location, *map(_intern, names)]
+    unique = list({id(o): o for o in objects}.values())
+    places = [_known, *unique]  # (nothing packed is this function: it holds the place 0)
+    memo = {id(o): (i, o) for i, o in enumerate(places)}
+    return memo, unique, prologue(len(unique) + 2)  # (and the record's path and body)
+
+
+def _pack(record: Record) -> bytes:
+    """A record's fields and field locations, pickled on their own: one bytes, which a new
+    process loads as one object and unpacks only for the records a build reads (a build
+    after a few edits reads a few: the fields are most of the parse memo's objects, some
+    1.4 million at 10,000 stories). Unpickled and pickled again, unread, a record gives the
+    very bytes it was given.
+
+    (A story's body is not packed: every build in a new process asks each record's body
+    for its digest, see `deps.survey`; it is one object, and its front matter's texts
+    refer to it, as they do to the record's path: both are known to the record's pickle.)"""
+    _tell_story(record)
+    path = _intern(_at(record)[0])  # (as the values' own `__reduce__` give it)
+    places: Any = record.__dict__.get("_places")
+    if places is None:
+        places = record.field_locations
+    if type(places) is dict and all(p.path == path for p in places.values()):
+        # The usual case, every field in the record's own file: (name, line, column)...
+        places = tuple(
+            itertools.chain.from_iterable((_intern(n), p.line, p.column) for n, p in places.items())
+        )
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    known = _known()[0]
+    body = record.body
+    pickler.memo = {**known, id(path): (len(known), path), id(body): (len(known) + 1, body)}
+    pickler.dump((record.fields, places))
+    # Without the protocol and the first frame's length: the prologue says the first, and
+    # the second is only a hint (11 bytes a record).
+    data = buffer.getbuffer()
+    return bytes(data[11:] if data[2:3] == _FRAME else data[2:])
+
+
+def _unpack(record: Record) -> None:
+    """Put an unpickled record's fields and field locations in place (see `_pack`)."""
+    state = record.__dict__
+    objects, prologue = _known()[1:]
+    known = [*objects, state["_at"][0], state["body"]]
+    unpickler = Primed(io.BytesIO(prologue + state["_packed"]), known)
+    unpickler.load()  # (the count of objects known: see `cache.prologue`)
+    fields, places = unpickler.load()
     state["fields"] = fields
     if isinstance(places, tuple):
         state["_places"] = places  # the field locations, made when first asked
     else:
         state["field_locations"] = places
-    state["body"] = body
-    state["assets"] = assets
-    if fingerprint is not None:
-        state["fingerprint"] = fingerprint
-    return record
+    del state["_packed"]

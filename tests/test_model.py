@@ -76,6 +76,45 @@ def test_worked_out_digests_are_pickled_and_others_are_not() -> None:
     assert vars(copy.body)["digest"] == record.body.digest
 
 
+def test_an_unpickled_record_unpacks_its_fields_only_when_asked() -> None:
+    story = _record(kind="stories", id="s", fields={"title": "S", "draft": True})
+    facts = [_record(), _record(id="b", fields={"name": "B"})]
+    copies = cast(list[Record], _roundtrip([story, *facts]))
+    # What every build asks of every record is known without unpacking.
+    assert [(c.draft, c.sourced) for c in copies] == [(True, False), (False, True), (False, False)]
+    assert [(r.draft, r.sourced) for r in (story, *facts)] == [
+        (True, False),
+        (False, True),
+        (False, False),
+    ]
+    assert all("fields" not in vars(c) and "_packed" in vars(c) for c in copies)
+    assert copies[1].body is not None and "fields" not in vars(copies[1])
+    # Unread, a record pickles again as the very bytes it was given.
+    again = cast(list[Record], _roundtrip(copies))
+    assert [vars(a)["_packed"] for a in again] == [vars(c)["_packed"] for c in copies]
+    # Asked, it unpacks (once), and is the record it was.
+    assert again[1].get("summary") == facts[0].get("summary")
+    assert "_packed" not in vars(again[1]) and again[1] == facts[0]
+    assert again[1].field_locations == facts[0].field_locations
+    assert again[1].get("summary").origin == facts[0].get("summary").origin
+    assert again[0] == story and again[2] == facts[1] and repr(again[2]) == repr(facts[1])
+    # Unpacked, it packs afresh (asked for its bytes, as a delta of the cache may, too).
+    assert _roundtrip(again[1]) == facts[0]
+    assert vars(_roundtrip(again[1]))["_packed"] == again[1]._packed  # type: ignore[attr-defined]
+
+
+def test_a_story_s_front_matter_texts_refer_to_its_body_once_unpacked() -> None:
+    body = Text("The body.\n", Location("content/stories/s.md", 4, 1))
+    front = "---\ntitle: S\nsummary: Short.\n---\n"
+    summary = Text("Short.", Location("content/stories/s.md", 3, 10), front + body.value)
+    story = _record(kind="stories", id="s", fields={"title": "S", "summary": summary}, body=body)
+    copy = cast(Record, _roundtrip(story))
+    assert copy.body is not None and copy.body.value == body.value
+    assert "fields" not in vars(copy)  # (the body is not packed)
+    text = copy.get("summary")
+    assert vars(text)["_body"] is copy.body and text.origin == front + body.value
+
+
 def test_field_locations_in_another_file_are_kept_as_they_are() -> None:
     elsewhere = {"name": Location("content/actors/b.yaml", 4, 2), "summary": HERE.at(3, 1)}
     copy = _roundtrip(_record(field_locations=elsewhere))
