@@ -32,7 +32,17 @@ from .markup import (
     render_inline,
     render_markdown,
 )
-from .model import Citation, Corpus, InMemory, Publisher, Record, Ref, Text, changed_records
+from .model import (
+    Citation,
+    Corpus,
+    InMemory,
+    Publisher,
+    Record,
+    Ref,
+    Text,
+    changed_records,
+    text_size,
+)
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
 from .workers import even_slices, run_all
@@ -403,12 +413,7 @@ def _even_slices(records: list[Record], parts: int) -> list[tuple[int, int]]:
     """Contiguous [start, stop) bounds that cover the records in at most `parts` slices of
     about the same cost. Records come kind by kind, stories last: slices of equal length
     would leave all the story bodies, most of the work, to one or two workers."""
-    return even_slices((_VISIT_COST + _markdown_size(record) for record in records), parts)
-
-
-def _markdown_size(record: Record) -> int:
-    size = len(record.body.value) if record.body is not None else 0
-    return size + sum(len(v.value) for v in record.fields.values() if isinstance(v, Text))
+    return even_slices((_VISIT_COST + text_size(record) for record in records), parts)
 
 
 # The memo's entries for whole visits: this prefix, the site's allow_html, the record's id.

@@ -9,6 +9,7 @@ import bisect
 import hashlib
 import io
 import itertools
+import mmap
 import operator
 import pickle
 import sys
@@ -19,7 +20,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import Primed, prologue
+from .cache import REDUCERS, Primed, prologue
 from .dates import PartialDate, _partial_date
 from .diagnostics import Location
 from .restore import slots_maker
@@ -250,12 +251,12 @@ class Record:
         ).hexdigest()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # The fields and field locations as one bytes (see `_pack`), as unpickled if they
-        # were never unpacked since.
+        # To and from workers, the fields as they are (the records are all read there); in
+        # the build cache, packed (see `_packed_record`), as a record still packed is here.
         state = self.__dict__
-        packed = state.get("_packed")
-        if packed is None:
-            packed = _pack(self)
+        if "_packed" in state:
+            return _packed_reduce(self)
+        _tell_story(self)
         path, line, column = _at(self)
         return _record, (
             _intern(self.kind),
@@ -264,12 +265,11 @@ class Record:
             _intern(path),
             line,
             column,
-            packed,
+            self.fields,
+            _places(self, path),
             self.body,
             self.assets,
             state.get("fingerprint"),
-            self.draft,
-            self.sourced,
         )
 
 
@@ -557,6 +557,99 @@ def _record(
     path: str,
     line: int,
     column: int,
+    fields: Mapping[str, Any],
+    places: Mapping[str, Location] | tuple[Any, ...],
+    body: Text | None,
+    assets: tuple[Path, ...],
+    fingerprint: str | None,
+) -> Record:
+    record = _new(Record)
+    state = record.__dict__
+    state["kind"] = kind
+    state["id"] = _intern(id)
+    state["name"] = name
+    state["_at"] = (path, line, column)  # the location, made when first asked
+    state["fields"] = fields
+    if isinstance(places, tuple):
+        state["_places"] = places  # the field locations, made when first asked
+    else:
+        state["field_locations"] = places
+    state["body"] = body
+    state["assets"] = assets
+    if fingerprint is not None:
+        state["fingerprint"] = fingerprint
+    return record
+
+
+def _places(record: Record, path: str) -> Mapping[str, Location] | tuple[Any, ...]:
+    """The record's field locations as pickled: in the usual case, every field in the
+    record's own file at `path`, as (name, line, column)..."""
+    known: Any = record.__dict__.get("_places")
+    places: Mapping[str, Location] | tuple[Any, ...] = (
+        record.field_locations if known is None else known
+    )
+    if type(places) is dict and all(p.path == path for p in places.values()):
+        places = tuple(
+            itertools.chain.from_iterable((_intern(n), p.line, p.column) for n, p in places.items())
+        )
+    return places
+
+
+def _packed_reduce(record: Record) -> tuple[Any, ...]:
+    """A record as the build cache keeps it (see `_pack`): its fields and field locations
+    one bytes, the very bytes it was unpickled with if it was never unpacked since."""
+    state = record.__dict__
+    packed: Any = state.get("_packed")
+    if packed is None:
+        packed = _aside(_pack(record))
+    path, line, column = _at(record)
+    return _packed_record, (
+        _intern(record.kind),
+        _intern(record.id),
+        record.name,
+        _intern(path),
+        line,
+        column,
+        packed,
+        record.body,
+        record.assets,
+        state.get("fingerprint"),
+        record.draft,
+        record.sourced,
+    )
+
+
+REDUCERS[Record] = _packed_reduce
+
+
+def _aside(data: bytes) -> pickle.PickleBuffer:
+    """Packed bytes to pickle, copied into memory mapped apart (see `_ARENA`), as a buffer
+    that pickles as the bytes (in band: protocol 5). A pickler keeps every object it wrote
+    until it is done: the bytes of a cold build's records (16 MB at 2,000 stories) would be
+    freed in the midst of the heap, where the rest of the build does not use them again,
+    and count in its peak; the maps are given back whole."""
+    size = len(data)
+    arena, used = _arena
+    if arena is None or used + size > len(arena):
+        arena, used = mmap.mmap(-1, max(_ARENA, size)), 0
+    arena[used : used + size] = data
+    _arena[:] = arena, used + size
+    return pickle.PickleBuffer(memoryview(arena)[used : used + size].toreadonly())
+
+
+# The memory map that packed bytes are being copied into (see `_aside`), and how much of
+# it they fill; the size of each.
+_arena: list[Any] = [None, 0]
+_ARENA = 1 << 20
+
+
+def _packed_record(
+    kind: str,
+    id: str,
+    name: str,
+    path: str,
+    line: int,
+    column: int,
     packed: bytes,
     body: Text | None,
     assets: tuple[Path, ...],
@@ -621,24 +714,47 @@ def _pack(record: Record) -> bytes:
     refer to it, as they do to the record's path: both are known to the record's pickle.)"""
     _tell_story(record)
     path = _intern(_at(record)[0])  # (as the values' own `__reduce__` give it)
-    places: Any = record.__dict__.get("_places")
-    if places is None:
-        places = record.field_locations
-    if type(places) is dict and all(p.path == path for p in places.values()):
-        # The usual case, every field in the record's own file: (name, line, column)...
-        places = tuple(
-            itertools.chain.from_iterable((_intern(n), p.line, p.column) for n, p in places.items())
-        )
+    places = _places(record, path)
+    if type(places) is tuple:  # the names interned too (see `_keyed`)
+        names = list(map(_intern, places[0::3]))
+        rows = zip(names, places[1::3], places[2::3], strict=True)
+        places = tuple(itertools.chain.from_iterable(rows))
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
     known = _known()[0]
     body = record.body
     pickler.memo = {**known, id(path): (len(known), path), id(body): (len(known) + 1, body)}
-    pickler.dump((record.fields, places))
+    pickler.dump((_keyed(record.fields), places))
     # Without the protocol and the first frame's length: the prologue says the first, and
     # the second is only a hint (11 bytes a record).
     data = buffer.getbuffer()
     return bytes(data[11:] if data[2:3] == _FRAME else data[2:])
+
+
+def _keyed(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields under their interned names, and so the entries of a list of records (a
+    record made of another process's pickle has its own strs for them): those `_known`
+    gives, which the pickle writes by their place."""
+    return {
+        _intern(name): tuple(map(_keyed_entry, value)) if type(value) is tuple else value
+        for name, value in fields.items()
+    }
+
+
+def _keyed_entry(entry: Any) -> Any:
+    return {_intern(name): item for name, item in entry.items()} if type(entry) is dict else entry
+
+
+def text_size(record: Record) -> int:
+    """About how many characters of Markdown the record holds (its body's and its texts'),
+    to share out the work of visiting records: of a record whose fields are packed, its
+    body's and the packed bytes' length, about as many, without unpacking them (in a
+    process that only hands the records to workers, they stay packed)."""
+    size = len(record.body.value) if record.body is not None else 0
+    packed = record.__dict__.get("_packed")
+    if packed is not None:
+        return size + len(packed)
+    return size + sum(len(v.value) for v in record.fields.values() if isinstance(v, Text))
 
 
 def _unpack(record: Record) -> None:
