@@ -420,17 +420,36 @@ def _even_slices(records: list[Record], parts: int) -> list[tuple[int, int]]:
 _RECORD = "record:"
 
 
-class _Rendering(NamedTuple):
-    """A rendering in the memo (under its Markdown text's key), and every lookup it made."""
+# A Rendered's fields (html, links, unresolved, rejected_urls), as the memo keeps them.
+_Fields = tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
-    rendered: Rendered
+
+class _Rendering(NamedTuple):
+    """A rendering in the memo (under its Markdown text's key), and every lookup it made.
+
+    Unpickled, the rendering is the tuple of its Rendered's fields (see `__reduce_ex__`),
+    made a Rendered when the memo gives it to a visit (`_made`)."""
+
+    rendered: Rendered | _Fields
     lookups: tuple[Any, ...]  # id, answer, id, answer... (flat: no pair per lookup)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        # Unpickled by tuple.__new__ (in C), the ids interned (see `Edge.__reduce_ex__`).
+        # Unpickled by tuple.__new__ (in C), the ids interned (see `Edge.__reduce_ex__`);
+        # the Rendered as a tuple, loaded in C too, not by a Python call per rendering
+        # (the memo keeps some 95,000 at 10,000 stories, and a build uses a few).
         lookups = list(self.lookups)
         lookups[0::2] = map(_intern, lookups[0::2])
-        return _new_tuple, (_Rendering, (self.rendered, tuple(lookups)))
+        made = self.rendered
+        if isinstance(made, Rendered):
+            made = made.html, made.links, made.unresolved, made.rejected_urls
+        html, ids, unresolved, rejected_urls = made
+        rendered = (html, tuple(map(_intern, ids)), unresolved, rejected_urls)
+        return _new_tuple, (_Rendering, (rendered, tuple(lookups)))
+
+
+def _made(rendered: Rendered | _Fields) -> Rendered:
+    """A memo's rendering as a Rendered (see `_Rendering`)."""
+    return rendered if isinstance(rendered, Rendered) else Rendered(*rendered)
 
 
 class _Target(NamedTuple):
@@ -706,7 +725,7 @@ class _Linker:
             lookups = known.lookups
             if all(map(operator.eq, map(self.lookup, lookups[0::2]), lookups[1::2])):
                 self.found[key] = known
-                return cast(Rendered, known.rendered)
+                return _made(known.rendered)
         looked_up: dict[str, tuple[str, str] | None] = {}
 
         def lookup(target_id: str) -> tuple[str, str] | None:
