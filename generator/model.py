@@ -227,16 +227,23 @@ class Record:
 
     # What every build asks of every record (which stories are drafts left out, which facts
     # no source backs): kept with the record, outside its packed fields (see `__reduce__`),
-    # so that a new process answers for an unchanged record without unpacking them.
+    # so that a new process answers for an unchanged record without unpacking them (a
+    # record made here works them out when asked: two lookups).
 
-    @cached_property
+    @property
     def draft(self) -> bool:
         """A story marked `draft: true`."""
+        marks = self.__dict__.get("_marks")
+        if marks is not None:
+            return bool(marks & _DRAFT)
         return self.kind == STORY and self.fields.get("draft") is True
 
-    @cached_property
+    @property
     def sourced(self) -> bool:
         """The record names at least one source."""
+        marks = self.__dict__.get("_marks")
+        if marks is not None:
+            return bool(marks & _SOURCED)
         return bool(self.fields.get("sources"))
 
     @cached_property
@@ -614,8 +621,7 @@ def _packed_reduce(record: Record) -> tuple[Any, ...]:
         record.body,
         record.assets,
         state.get("fingerprint"),
-        record.draft,
-        record.sourced,
+        _DRAFT * record.draft | _SOURCED * record.sourced,
     )
 
 
@@ -654,8 +660,7 @@ def _packed_record(
     body: Text | None,
     assets: tuple[Path, ...],
     fingerprint: str | None,
-    draft: bool,
-    sourced: bool,
+    marks: int,
 ) -> Record:
     record = _new(Record)
     state = record.__dict__
@@ -668,10 +673,12 @@ def _packed_record(
     state["assets"] = assets
     if fingerprint is not None:
         state["fingerprint"] = fingerprint
-    state["draft"] = draft
-    state["sourced"] = sourced
+    state["_marks"] = marks  # whether a draft, whether sourced (see `Record.draft`)
     return record
 
+
+# A packed record's marks (see `Record.draft`): one int, a small one, which Python keeps.
+_DRAFT, _SOURCED = 1, 2
 
 # The attributes of a record kept packed when it is pickled (see `_pack`); and pickle's
 # FRAME opcode.
