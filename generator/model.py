@@ -743,13 +743,18 @@ def _keyed(fields: Mapping[str, Any]) -> dict[str, Any]:
     record made of another process's pickle has its own strs for them): those `_known`
     gives, which the pickle writes by their place."""
     return {
-        _intern(name): tuple(map(_keyed_entry, value)) if type(value) is tuple else value
+        _intern(name): tuple(map(_keyed_entry, value)) if _entries(value) else value
         for name, value in fields.items()
     }
 
 
-def _keyed_entry(entry: Any) -> Any:
-    return {_intern(name): item for name, item in entry.items()} if type(entry) is dict else entry
+def _entries(value: Any) -> bool:
+    """Whether a field's value is a list of records (mappings), as parse makes it."""
+    return type(value) is tuple and bool(value) and type(value[0]) is dict
+
+
+def _keyed_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    return {_intern(name): item for name, item in entry.items()}
 
 
 def text_size(record: Record) -> int:
