@@ -501,7 +501,7 @@ def _answer(question: str, target: Record | None, hidden: bool) -> Any:
     elif target is None:
         answer = None
     elif question[0] == "r":
-        answer = _Target(target.kind, target.get("type"))
+        answer = _Target(target.kind, target.type)
     else:
         answer = (output_path(record_url(target)), target.name)
     return answer

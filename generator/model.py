@@ -246,6 +246,14 @@ class Record:
             return bool(marks & _SOURCED)
         return bool(self.fields.get("sources"))
 
+    @property
+    def type(self) -> Any:
+        """The record's `type` field, None if it has none: what a reference learns of the
+        record it names, with its kind (see `links._answer`); after a record many others
+        name changed, a build asks it of them all."""
+        state = self.__dict__
+        return state["_type"] if "_packed" in state else self.fields.get("type")
+
     @cached_property
     def fingerprint(self) -> str:
         """A digest of everything about the record but a story's body: equal digests, equal
@@ -622,6 +630,7 @@ def _packed_reduce(record: Record) -> tuple[Any, ...]:
         record.assets,
         state.get("fingerprint"),
         _DRAFT * record.draft | _SOURCED * record.sourced,
+        _intern(value) if type(value := record.type) is str else value,
     )
 
 
@@ -661,6 +670,7 @@ def _packed_record(
     assets: tuple[Path, ...],
     fingerprint: str | None,
     marks: int,
+    record_type: Any,
 ) -> Record:
     record = _new(Record)
     state = record.__dict__
@@ -674,6 +684,7 @@ def _packed_record(
     if fingerprint is not None:
         state["fingerprint"] = fingerprint
     state["_marks"] = marks  # whether a draft, whether sourced (see `Record.draft`)
+    state["_type"] = record_type  # (see `Record.type`)
     return record
 
 

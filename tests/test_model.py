@@ -107,6 +107,11 @@ def test_an_unpickled_record_unpacks_its_fields_only_when_asked() -> None:
         (False, False),
     ]
     assert all("fields" not in vars(c) and "_packed" in vars(c) for c in copies)
+    both = [_record(id=i, fields={"name": "A", "type": "".join(["per", "son"])}) for i in "ab"]
+    typed = cast(list[Record], _cached_roundtrip(both))
+    assert (typed[0].type, copies[1].type) == ("person", None) and "fields" not in vars(typed[0])
+    assert typed[0].type is typed[1].type  # (one str, however many records)
+    assert typed[0].get("type") == "person" and typed[0].type == "person"
     assert copies[1].body is not None and "fields" not in vars(copies[1])
     # Unread, a record pickles again as the very bytes it was given.
     again = cast(list[Record], _cached_roundtrip(copies))
