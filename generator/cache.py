@@ -904,10 +904,6 @@ class _Primed(pickle.Unpickler):
         return self.held.__getitem__
 
 
-# For another pickle that starts knowing objects its reader gives (see `model._pack`).
-prologue = _prologue
-Primed = _Primed
-
 # How the build cache's base pickles objects of these classes, beside their own way (see
 # `model._packed_reduce`: a record kept packed here, but not as it crosses to workers).
 REDUCERS: dict[type, Callable[[Any], Any]] = {}

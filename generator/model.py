@@ -12,6 +12,7 @@ import itertools
 import mmap
 import operator
 import pickle
+import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import FrozenInstanceError, dataclass, field
@@ -20,7 +21,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cache import REDUCERS, Primed, prologue
+from .cache import REDUCERS
 from .dates import PartialDate, _partial_date
 from .diagnostics import Location
 from .restore import slots_maker
@@ -705,9 +706,11 @@ def _known() -> tuple[dict[int, tuple[int, Any]], list[Any], bytes]:
     and its body after them, and refers to each by its place: written once, in the code
     that reads the build cache, not once per record; unpickled as the very objects.
 
-    As a pickler's memory (id -> (place, object)), the objects in their places 1, 2...
-    (the place 0 is the function that gives them, see `cache.prologue`), and the prologue
-    that puts them, and a record's path and body after them, there when unpickling."""
+    As a pickler's memory (id -> (place, object)), the objects in their places 0, 1...,
+    and the prologue that puts them, and a record's path and body after them, there when
+    unpickling: for each, its place as a persistent id (which the unpickler gives as the
+    object there, see `_unpack`), kept in the memory at that place (BININT n, BINPERSID,
+    MEMOIZE, POP), without a Python call. The record's pickle follows, as one."""
     names = [f.name for fields in SCHEMAS.values() for f in fields]
     names += [f.name for fields in SCHEMAS.values() for field in fields for f in field.fields]
     for kind in (Alias, Publisher, Identifier, Location):
@@ -715,9 +718,12 @@ def _known() -> tuple[dict[int, tuple[int, Any]], list[Any], bytes]:
     makers = [_text, _text_before, _ref, _citation, _partial_date, _location]
     objects = [*makers, Alias, Publisher, Identifier, Location, *map(_intern, names)]
     unique = list({id(o): o for o in objects}.values())
-    places = [_known, *unique]  # (nothing packed is this function: it holds the place 0)
-    memo = {id(o): (i, o) for i, o in enumerate(places)}
-    return memo, unique, prologue(len(unique) + 2)  # (and the record's path and body)
+    memo = {id(o): (i, o) for i, o in enumerate(unique)}
+    places = range(len(unique) + 2)  # (and the record's path and body)
+    return memo, unique, b"\x80\x05" + b"".join(b"J%sQ\x940" % _PLACE.pack(n) for n in places)
+
+
+_PLACE = struct.Struct("<i")
 
 
 def _pack(record: Record) -> bytes:
@@ -784,9 +790,9 @@ def _unpack(record: Record) -> None:
     """Put an unpickled record's fields and field locations in place (see `_pack`)."""
     state = record.__dict__
     objects, prologue = _known()[1:]
+    unpickler = pickle.Unpickler(io.BytesIO(prologue + state["_packed"]))
     known = [*objects, state["_at"][0], state["body"]]
-    unpickler = Primed(io.BytesIO(prologue + state["_packed"]), known)
-    unpickler.load()  # (the count of objects known: see `cache.prologue`)
+    unpickler.persistent_load = known.__getitem__  # type: ignore[method-assign]
     fields, places = unpickler.load()
     state["fields"] = fields
     if isinstance(places, tuple):
