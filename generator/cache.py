@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copyreg
 import gc
 import hashlib
 import io
@@ -894,6 +895,7 @@ def _dump_part(file: IO[bytes], part: dict[str, Any], lead: dict[str, Any] | Non
     and the part's pickler starts knowing them: it writes each as a reference to that
     memory, without the Python call per object that a `persistent_id` would cost."""
     pickler = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = reducers()
     if lead is not None:
         held = _held_objects(lead)
         file.write(_prologue(len(held)))
@@ -925,6 +927,16 @@ class _Primed(pickle.Unpickler):
         if type(pid) is not int or pid != 0:
             raise pickle.UnpicklingError("not a known object")
         return self.held.__getitem__
+
+
+# How the build cache's base pickles objects of these classes, beside their own way (see
+# `model._packed_reduce`: a record kept packed here, but not as it crosses to workers).
+REDUCERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def reducers() -> dict[type, Callable[[Any], Any]]:
+    """The dispatch table of the build cache's base picklers (see `REDUCERS`)."""
+    return {**copyreg.dispatch_table, **REDUCERS}
 
 
 def _remove_deltas(folder: Path, which: Callable[[int], bool]) -> None:

@@ -32,7 +32,17 @@ from .markup import (
     render_inline,
     render_markdown,
 )
-from .model import Citation, Corpus, InMemory, Publisher, Record, Ref, Text, changed_records
+from .model import (
+    Citation,
+    Corpus,
+    InMemory,
+    Publisher,
+    Record,
+    Ref,
+    Text,
+    changed_records,
+    text_size,
+)
 from .schema import ANY, RECORD_KINDS, SCHEMAS, SINGULAR, STORY, TITLES, Field
 from .urls import output_path, record_url
 from .workers import even_slices, run_all
@@ -403,29 +413,43 @@ def _even_slices(records: list[Record], parts: int) -> list[tuple[int, int]]:
     """Contiguous [start, stop) bounds that cover the records in at most `parts` slices of
     about the same cost. Records come kind by kind, stories last: slices of equal length
     would leave all the story bodies, most of the work, to one or two workers."""
-    return even_slices((_VISIT_COST + _markdown_size(record) for record in records), parts)
-
-
-def _markdown_size(record: Record) -> int:
-    size = len(record.body.value) if record.body is not None else 0
-    return size + sum(len(v.value) for v in record.fields.values() if isinstance(v, Text))
+    return even_slices((_VISIT_COST + text_size(record) for record in records), parts)
 
 
 # The memo's entries for whole visits: this prefix, the site's allow_html, the record's id.
 _RECORD = "record:"
 
 
-class _Rendering(NamedTuple):
-    """A rendering in the memo (under its Markdown text's key), and every lookup it made."""
+# A Rendered's fields (html, links, unresolved, rejected_urls), as the memo keeps them.
+_Fields = tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
-    rendered: Rendered
+
+class _Rendering(NamedTuple):
+    """A rendering in the memo (under its Markdown text's key), and every lookup it made.
+
+    Unpickled, the rendering is the tuple of its Rendered's fields (see `__reduce_ex__`),
+    made a Rendered when the memo gives it to a visit (`_made`)."""
+
+    rendered: Rendered | _Fields
     lookups: tuple[Any, ...]  # id, answer, id, answer... (flat: no pair per lookup)
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        # Unpickled by tuple.__new__ (in C), the ids interned (see `Edge.__reduce_ex__`).
+        # Unpickled by tuple.__new__ (in C), the ids interned (see `Edge.__reduce_ex__`);
+        # the Rendered as a tuple, loaded in C too, not by a Python call per rendering
+        # (the memo keeps some 95,000 at 10,000 stories, and a build uses a few).
         lookups = list(self.lookups)
         lookups[0::2] = map(_intern, lookups[0::2])
-        return _new_tuple, (_Rendering, (self.rendered, tuple(lookups)))
+        made = self.rendered
+        if isinstance(made, Rendered):
+            made = made.html, made.links, made.unresolved, made.rejected_urls
+        html, ids, unresolved, rejected_urls = made
+        rendered = (html, tuple(map(_intern, ids)), unresolved, rejected_urls)
+        return _new_tuple, (_Rendering, (rendered, tuple(lookups)))
+
+
+def _made(rendered: Rendered | _Fields) -> Rendered:
+    """A memo's rendering as a Rendered (see `_Rendering`)."""
+    return rendered if isinstance(rendered, Rendered) else Rendered(*rendered)
 
 
 class _Target(NamedTuple):
@@ -477,7 +501,7 @@ def _answer(question: str, target: Record | None, hidden: bool) -> Any:
     elif target is None:
         answer = None
     elif question[0] == "r":
-        answer = _Target(target.kind, target.get("type"))
+        answer = _Target(target.kind, target.type)
     else:
         answer = (output_path(record_url(target)), target.name)
     return answer
@@ -701,7 +725,7 @@ class _Linker:
             lookups = known.lookups
             if all(map(operator.eq, map(self.lookup, lookups[0::2]), lookups[1::2])):
                 self.found[key] = known
-                return cast(Rendered, known.rendered)
+                return _made(known.rendered)
         looked_up: dict[str, tuple[str, str] | None] = {}
 
         def lookup(target_id: str) -> tuple[str, str] | None:

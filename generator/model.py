@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import itertools
+import mmap
 import operator
+import pickle
+import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import tzinfo
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dates import PartialDate
+from .cache import REDUCERS
+from .dates import PartialDate, _partial_date
 from .diagnostics import Location
 from .restore import slots_maker
+from .schema import SCHEMAS, STORY
 
 
 class Ref:
@@ -195,12 +201,18 @@ class Record:
 
         def __getattr__(self, name: str) -> Any:
             # An unpickled record makes its location and field locations when first asked
-            # (from its `_at` and `_places`, see `__reduce__`): most records of a rebuild
-            # are never asked.
-            places = self.__dict__.get("_places") if name == "field_locations" else None
+            # (from its `_at` and `_places`, see `__reduce__`), and its fields (from its
+            # `_packed` bytes, see `_unpack`): most records of a rebuild are never asked.
+            state = self.__dict__
+            if name in _PACKED and "_packed" in state:
+                _unpack(self)
+                return getattr(self, name)
+            if name == "_packed" and "fields" in state:  # (a delta of the cache may ask)
+                return _pack(self)
+            places = state.get("_places") if name == "field_locations" else None
             if places is None:
                 return _located(self, name)
-            made = self.__dict__["field_locations"] = _field_locations(_at(self)[0], places)
+            made = state["field_locations"] = _field_locations(_at(self)[0], places)
             return made
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -214,6 +226,35 @@ class Record:
         value = self.fields.get("date")
         return value if isinstance(value, PartialDate) else None
 
+    # What every build asks of every record (which stories are drafts left out, which facts
+    # no source backs): kept with the record, outside its packed fields (see `__reduce__`),
+    # so that a new process answers for an unchanged record without unpacking them (a
+    # record made here works them out when asked: two lookups).
+
+    @property
+    def draft(self) -> bool:
+        """A story marked `draft: true`."""
+        marks = self.__dict__.get("_marks")
+        if marks is not None:
+            return bool(marks & _DRAFT)
+        return self.kind == STORY and self.fields.get("draft") is True
+
+    @property
+    def sourced(self) -> bool:
+        """The record names at least one source."""
+        marks = self.__dict__.get("_marks")
+        if marks is not None:
+            return bool(marks & _SOURCED)
+        return bool(self.fields.get("sources"))
+
+    @property
+    def type(self) -> Any:
+        """The record's `type` field, None if it has none: what a reference learns of the
+        record it names, with its kind (see `links._answer`); after a record many others
+        name changed, a build asks it of them all."""
+        state = self.__dict__
+        return state["_type"] if "_packed" in state else self.fields.get("type")
+
     @cached_property
     def fingerprint(self) -> str:
         """A digest of everything about the record but a story's body: equal digests, equal
@@ -226,19 +267,13 @@ class Record:
         ).hexdigest()
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # To and from workers, the fields as they are (the records are all read there); in
+        # the build cache, packed (see `_packed_record`), as a record still packed is here.
+        state = self.__dict__
+        if "_packed" in state:
+            return _packed_reduce(self)
         _tell_story(self)
         path, line, column = _at(self)
-        places: Any = self.__dict__.get("_places")
-        if places is None:
-            places = self.field_locations
-        if type(places) is dict and all(p.path == path for p in places.values()):
-            # The usual case, every field in the record's own file: (name, line, column)...
-            places = tuple(
-                itertools.chain.from_iterable(
-                    (_intern(n), p.line, p.column) for n, p in places.items()
-                )
-            )
-        known = self.__dict__.get("fingerprint")
         return _record, (
             _intern(self.kind),
             _intern(self.id),
@@ -247,10 +282,10 @@ class Record:
             line,
             column,
             self.fields,
-            places,
+            _places(self, path),
             self.body,
             self.assets,
-            known,
+            state.get("fingerprint"),
         )
 
 
@@ -565,3 +600,208 @@ def _record(
     if fingerprint is not None:
         state["fingerprint"] = fingerprint
     return record
+
+
+def _places(record: Record, path: str) -> Mapping[str, Location] | tuple[Any, ...]:
+    """The record's field locations as pickled: in the usual case, every field in the
+    record's own file at `path`, as (name, line, column)..."""
+    known: Any = record.__dict__.get("_places")
+    places: Mapping[str, Location] | tuple[Any, ...] = (
+        record.field_locations if known is None else known
+    )
+    if type(places) is dict and all(p.path == path for p in places.values()):
+        places = tuple(
+            itertools.chain.from_iterable((_intern(n), p.line, p.column) for n, p in places.items())
+        )
+    return places
+
+
+def _packed_reduce(record: Record) -> tuple[Any, ...]:
+    """A record as the build cache keeps it (see `_pack`): its fields and field locations
+    one bytes, the very bytes it was unpickled with if it was never unpacked since."""
+    state = record.__dict__
+    packed: Any = state.get("_packed")
+    if packed is None:
+        packed = _aside(_pack(record))
+    path, line, column = _at(record)
+    return _packed_record, (
+        _intern(record.kind),
+        _intern(record.id),
+        record.name,
+        _intern(path),
+        line,
+        column,
+        packed,
+        record.body,
+        record.assets,
+        state.get("fingerprint"),
+        _DRAFT * record.draft | _SOURCED * record.sourced,
+        _intern(value) if type(value := record.type) is str else value,
+    )
+
+
+REDUCERS[Record] = _packed_reduce
+
+
+def _aside(data: bytes) -> pickle.PickleBuffer:
+    """Packed bytes to pickle, copied into memory mapped apart (see `_ARENA`), as a buffer
+    that pickles as the bytes (in band: protocol 5). A pickler keeps every object it wrote
+    until it is done: the bytes of a cold build's records (16 MB at 2,000 stories) would be
+    freed in the midst of the heap, where the rest of the build does not use them again,
+    and count in its peak; the maps are given back whole."""
+    size = len(data)
+    arena, used = _arena
+    if arena is None or used + size > len(arena):
+        arena, used = mmap.mmap(-1, max(_ARENA, size)), 0
+    arena[used : used + size] = data
+    _arena[:] = arena, used + size
+    return pickle.PickleBuffer(memoryview(arena)[used : used + size].toreadonly())
+
+
+# The memory map that packed bytes are being copied into (see `_aside`), and how much of
+# it they fill; the size of each.
+_arena: list[Any] = [None, 0]
+_ARENA = 1 << 20
+
+
+def _packed_record(
+    kind: str,
+    id: str,
+    name: str,
+    path: str,
+    line: int,
+    column: int,
+    packed: bytes,
+    body: Text | None,
+    assets: tuple[Path, ...],
+    fingerprint: str | None,
+    marks: int,
+    record_type: Any,
+) -> Record:
+    record = _new(Record)
+    state = record.__dict__
+    state["kind"] = kind
+    state["id"] = _intern(id)
+    state["name"] = name
+    state["_at"] = (path, line, column)  # the location, made when first asked
+    state["_packed"] = packed  # the fields and field locations, unpacked when asked
+    state["body"] = body
+    state["assets"] = assets
+    if fingerprint is not None:
+        state["fingerprint"] = fingerprint
+    state["_marks"] = marks  # whether a draft, whether sourced (see `Record.draft`)
+    state["_type"] = record_type  # (see `Record.type`)
+    return record
+
+
+# A packed record's marks (see `Record.draft`): one int, a small one, which Python keeps.
+_DRAFT, _SOURCED = 1, 2
+
+# The attributes of a record kept packed when it is pickled (see `_pack`); and pickle's
+# FRAME opcode.
+_PACKED = frozenset(("fields", "field_locations", "_places"))
+_FRAME = pickle.FRAME
+
+
+@cache
+def _known() -> tuple[dict[int, tuple[int, Any]], list[Any], bytes]:
+    """What every record's packed fields may name: the functions and classes that make
+    their values, the names of fields (interned: the very strs the fields are keyed by) and
+    of the values' attributes. A record's pickle starts knowing them, and its file's path
+    and its body after them, and refers to each by its place: written once, in the code
+    that reads the build cache, not once per record; unpickled as the very objects.
+
+    As a pickler's memory (id -> (place, object)), the objects in their places 0, 1...,
+    and the prologue that puts them, and a record's path and body after them, there when
+    unpickling: for each, its place as a persistent id (which the unpickler gives as the
+    object there, see `_unpack`), kept in the memory at that place (BININT n, BINPERSID,
+    MEMOIZE, POP), without a Python call. The record's pickle follows, as one."""
+    names = [f.name for fields in SCHEMAS.values() for f in fields]
+    names += [f.name for fields in SCHEMAS.values() for field in fields for f in field.fields]
+    for kind in (Alias, Publisher, Identifier, Location):
+        names += list(kind.__dataclass_fields__)
+    makers = [_text, _text_before, _ref, _citation, _partial_date, _location]
+    objects = [*makers, Alias, Publisher, Identifier, Location, *map(_intern, names)]
+    unique = list({id(o): o for o in objects}.values())
+    memo = {id(o): (i, o) for i, o in enumerate(unique)}
+    places = range(len(unique) + 2)  # (and the record's path and body)
+    return memo, unique, b"\x80\x05" + b"".join(b"J%sQ\x940" % _PLACE.pack(n) for n in places)
+
+
+_PLACE = struct.Struct("<i")
+
+
+def _pack(record: Record) -> bytes:
+    """A record's fields and field locations, pickled on their own: one bytes, which a new
+    process loads as one object and unpacks only for the records a build reads (a build
+    after a few edits reads a few: the fields are most of the parse memo's objects, some
+    1.4 million at 10,000 stories). Unpickled and pickled again, unread, a record gives the
+    very bytes it was given.
+
+    (A story's body is not packed: every build in a new process asks each record's body
+    for its digest, see `deps.survey`; it is one object, and its front matter's texts
+    refer to it, as they do to the record's path: both are known to the record's pickle.)"""
+    _tell_story(record)
+    path = _intern(_at(record)[0])  # (as the values' own `__reduce__` give it)
+    places = _places(record, path)
+    if type(places) is tuple:  # the names interned too (see `_keyed`)
+        names = list(map(_intern, places[0::3]))
+        rows = zip(names, places[1::3], places[2::3], strict=True)
+        places = tuple(itertools.chain.from_iterable(rows))
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    known = _known()[0]
+    body = record.body
+    pickler.memo = {**known, id(path): (len(known), path), id(body): (len(known) + 1, body)}
+    pickler.dump((_keyed(record.fields), places))
+    # Without the protocol and the first frame's length: the prologue says the first, and
+    # the second is only a hint (11 bytes a record).
+    data = buffer.getbuffer()
+    return bytes(data[11:] if data[2:3] == _FRAME else data[2:])
+
+
+def _keyed(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields under their interned names, and so the entries of a list of records (a
+    record made of another process's pickle has its own strs for them): those `_known`
+    gives, which the pickle writes by their place."""
+    return {
+        _intern(name): tuple(map(_keyed_entry, value)) if _entries(value) else value
+        for name, value in fields.items()
+    }
+
+
+def _entries(value: Any) -> bool:
+    """Whether a field's value is a list of records (mappings), as parse makes it."""
+    return type(value) is tuple and bool(value) and type(value[0]) is dict
+
+
+def _keyed_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    return {_intern(name): item for name, item in entry.items()}
+
+
+def text_size(record: Record) -> int:
+    """About how many characters of Markdown the record holds (its body's and its texts'),
+    to share out the work of visiting records: of a record whose fields are packed, its
+    body's and the packed bytes' length, about as many, without unpacking them (in a
+    process that only hands the records to workers, they stay packed)."""
+    size = len(record.body.value) if record.body is not None else 0
+    packed = record.__dict__.get("_packed")
+    if packed is not None:
+        return size + len(packed)
+    return size + sum(len(v.value) for v in record.fields.values() if isinstance(v, Text))
+
+
+def _unpack(record: Record) -> None:
+    """Put an unpickled record's fields and field locations in place (see `_pack`)."""
+    state = record.__dict__
+    objects, prologue = _known()[1:]
+    unpickler = pickle.Unpickler(io.BytesIO(prologue + state["_packed"]))
+    known = [*objects, state["_at"][0], state["body"]]
+    unpickler.persistent_load = known.__getitem__  # type: ignore[method-assign]
+    fields, places = unpickler.load()
+    state["fields"] = fields
+    if isinstance(places, tuple):
+        state["_places"] = places  # the field locations, made when first asked
+    else:
+        state["field_locations"] = places
+    del state["_packed"]

@@ -148,7 +148,7 @@ def _warnings(record: Record, links: Links) -> tuple[Diagnostic, ...]:
     """The record's warnings: no source backs it, nothing links to or from it."""
     if record.kind in (STORY, "sources"):
         return ()
-    sourced = bool(record.get("sources"))
+    sourced = record.sourced
     if sourced and (links.incoming(record.id) or links.outgoing(record.id)):
         return ()  # (most records: no Diagnostics made, 50,000 at 10,000 stories)
     diagnostics = Diagnostics()
@@ -770,9 +770,8 @@ def _without_drafts(
     if isinstance(last, _Drafts):
         changed = changed_records(last.given, records, _FEW_RECORDS)
     if not isinstance(last, _Drafts) or changed is None:
-        drafts = frozenset(
-            i for i, r in records.items() if r.kind == STORY and r.get("draft") is True
-        )  # (as `_is_draft`, without a call per record)
+        drafts = frozenset(i for i, r in records.items() if r.draft)
+        # (as `_is_draft`, without a call per record: the record knows, its fields packed)
     else:
         drafts = last.drafts.difference(changed).union(i for i in changed if _is_draft(records[i]))
     if not drafts:
@@ -787,7 +786,7 @@ def _without_drafts(
 
 
 def _is_draft(record: Record) -> bool:
-    return record.kind == STORY and record.get("draft") is True
+    return record.draft
 
 
 def _output_error(path: Path, message: str, code: str = "E0601") -> Diagnostic:

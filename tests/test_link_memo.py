@@ -722,4 +722,6 @@ def test_visits_from_workers_share_their_questions_and_answers() -> None:
         assert target_id is sys.intern(target_id)
         if answer is not None:
             assert answers[(type(answer), answer)] is answer
-    assert renderings == [r for v in alone.values() for r in v.rendered.values()]
+    # (from the workers, each rendering's Rendered as the tuple of its fields: see `_Rendering`)
+    made_here = [r for v in alone.values() for r in v.rendered.values()]
+    assert [(links._made(r.rendered), r.lookups) for r in renderings] == made_here

@@ -419,7 +419,7 @@ def test_a_cached_link_keeps_each_edge_target_as_its_records_own_id(tmp_path: Pa
     renderings = [
         entry for entry in memos["markdown"].old.values() if isinstance(entry, links._Rendering)
     ]
-    named = [i for r in renderings for i in (*r.rendered.links, *r.lookups[0::2]) if i in ids]
+    named = [i for r in renderings for i in (*r.rendered[1], *r.lookups[0::2]) if i in ids]
     assert len(named) > 20
     assert all(i is ids[i] for i in named)
     derived = memos["markdown"].old[links._DERIVED]
@@ -456,6 +456,11 @@ def test_a_rendering_pickles_without_a_dict_or_a_pair_per_lookup() -> None:
     lookups = (one, ("target/index.html", "T"), "missing", None)
     both = [links._Rendering(rendered, lookups), links._Rendering(rendered, (other, None))]
     first, second = pickle.loads(pickle.dumps(both, pickle.HIGHEST_PROTOCOL))
-    assert type(first) is links._Rendering and [first, second] == both
+    assert type(first) is links._Rendering and first.lookups == lookups
     assert first.lookups[0] is second.lookups[0]  # one str, however many lookups
-    assert not hasattr(first.rendered, "__dict__") and first.rendered == rendered
+    # The Rendered as the tuple of its fields (loaded in C), made again when used.
+    assert type(first.rendered) is tuple and first.rendered == second.rendered
+    made = links._made(first.rendered)
+    assert type(made) is Rendered and made == rendered and not hasattr(made, "__dict__")
+    assert links._made(rendered) is rendered
+    assert pickle.loads(pickle.dumps(first, pickle.HIGHEST_PROTOCOL)) == first

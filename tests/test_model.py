@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import pickle
 import sys
 from dataclasses import FrozenInstanceError
@@ -11,7 +12,7 @@ from typing import cast
 
 import pytest
 
-from generator import model
+from generator import cache, model
 from generator.dates import PartialDate, parse_date
 from generator.diagnostics import Location
 from generator.model import Alias, Citation, Record, Ref, Text, renewed
@@ -74,6 +75,68 @@ def test_worked_out_digests_are_pickled_and_others_are_not() -> None:
     assert isinstance(copy, Record) and copy.body is not None
     assert vars(copy)["fingerprint"] == record.fingerprint
     assert vars(copy.body)["digest"] == record.body.digest
+
+
+def _cached_roundtrip(value: object) -> object:
+    """Pickled as the build cache's base pickles it (see `cache.reducers`)."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = cache.reducers()
+    pickler.dump(value)
+    return pickle.loads(buffer.getvalue())
+
+
+def test_a_record_is_packed_in_the_build_cache_but_not_to_and_from_workers() -> None:
+    record = _record()
+    assert "fields" in vars(_roundtrip(record))
+    copy = _cached_roundtrip(record)
+    assert "_packed" in vars(copy) and "fields" not in vars(copy)
+    # Still packed, it crosses to a worker as it is.
+    assert "_packed" in vars(_roundtrip(copy)) and _roundtrip(copy) == record
+
+
+def test_an_unpickled_record_unpacks_its_fields_only_when_asked() -> None:
+    story = _record(kind="stories", id="s", fields={"title": "S", "draft": True})
+    facts = [_record(), _record(id="b", fields={"name": "B"})]
+    copies = cast(list[Record], _cached_roundtrip([story, *facts]))
+    # What every build asks of every record is known without unpacking.
+    assert [(c.draft, c.sourced) for c in copies] == [(True, False), (False, True), (False, False)]
+    assert [(r.draft, r.sourced) for r in (story, *facts)] == [
+        (True, False),
+        (False, True),
+        (False, False),
+    ]
+    assert all("fields" not in vars(c) and "_packed" in vars(c) for c in copies)
+    both = [_record(id=i, fields={"name": "A", "type": "".join(["per", "son"])}) for i in "ab"]
+    typed = cast(list[Record], _cached_roundtrip(both))
+    assert (typed[0].type, copies[1].type) == ("person", None) and "fields" not in vars(typed[0])
+    assert typed[0].type is typed[1].type  # (one str, however many records)
+    assert typed[0].get("type") == "person" and typed[0].type == "person"
+    assert copies[1].body is not None and "fields" not in vars(copies[1])
+    # Unread, a record pickles again as the very bytes it was given.
+    again = cast(list[Record], _cached_roundtrip(copies))
+    assert [vars(a)["_packed"] for a in again] == [vars(c)["_packed"] for c in copies]
+    # Asked, it unpacks (once), and is the record it was.
+    assert again[1].get("summary") == facts[0].get("summary")
+    assert "_packed" not in vars(again[1]) and again[1] == facts[0]
+    assert again[1].field_locations == facts[0].field_locations
+    assert again[1].get("summary").origin == facts[0].get("summary").origin
+    assert again[0] == story and again[2] == facts[1] and repr(again[2]) == repr(facts[1])
+    # Unpacked, it packs afresh (asked for its bytes, as a delta of the cache may, too).
+    assert _cached_roundtrip(again[1]) == facts[0]
+    assert vars(_cached_roundtrip(again[1]))["_packed"] == again[1]._packed  # type: ignore[attr-defined]
+
+
+def test_a_story_s_front_matter_texts_refer_to_its_body_once_unpacked() -> None:
+    body = Text("The body.\n", Location("content/stories/s.md", 4, 1))
+    front = "---\ntitle: S\nsummary: Short.\n---\n"
+    summary = Text("Short.", Location("content/stories/s.md", 3, 10), front + body.value)
+    story = _record(kind="stories", id="s", fields={"title": "S", "summary": summary}, body=body)
+    copy = cast(Record, _cached_roundtrip(story))
+    assert copy.body is not None and copy.body.value == body.value
+    assert "fields" not in vars(copy)  # (the body is not packed)
+    text = copy.get("summary")
+    assert vars(text)["_body"] is copy.body and text.origin == front + body.value
 
 
 def test_field_locations_in_another_file_are_kept_as_they_are() -> None:
