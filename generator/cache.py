@@ -37,6 +37,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
+from . import workers
+
 FILE = "cache.pickle"  # the base
 # The deltas, applied to the base in this order: delta-1.pickle, delta-2.pickle...
 DELTA = "delta-{}.pickle"
@@ -281,17 +283,18 @@ EARLY = ("files", "parse", "markdown")
 
 @dataclass(eq=False)
 class _Begun:
-    """A new base begun before the site is made (see `begin`): the temporary file, open,
-    holding the header and the early memos' parts; what they were (the very dicts, and
-    their sizes); and the id and leads the header gave."""
+    """A new base begun before the site is made (see `begin`): the temporary file, holding
+    the header and the early memos' parts (or being written by `aside`, the process forked
+    to write them); what they were (the very dicts, and their sizes); and the id and leads
+    the header gave."""
 
     folder: Path
     version: str
     ident: str
-    file: IO[bytes]
     path: Path
     written: dict[str, tuple[dict[str, Any], int]]
     names: tuple[str, ...]
+    aside: workers.Aside | None = None
 
 
 # The base begun by the last `begin`, if its save is still to come.
@@ -303,14 +306,19 @@ def _at_exit() -> None:
     discard()  # (a build that failed after `begin`, its process ending without a save)
 
 
-def begin(folder: Path, memos: dict[str, Memo]) -> None:
+def begin(folder: Path, memos: dict[str, Memo], aside: bool = False) -> None:
     """Begin the base that `save` will write, if it will write one (the memos were not
     read from the folder: a cold build): the memos of `EARLY`, which later stages leave as
     they are, are pickled now, before the site is made. Their picklers' memory (a table of
     an entry per object, 190 MiB for the markdown memo at 10,000 stories) is then freed
     before the workers that render fork and the makers' traces come back, instead of on
     top of them all (the peak of a cold build). `save` adds the other memos, or, if the
-    early memos changed meanwhile, discards the file and writes a base as ever."""
+    early memos changed meanwhile, discards the file and writes a base as ever.
+
+    `aside`: pickled by a process forked to do it (`workers.aside`) while this one goes on
+    to make the site, instead of before it: on another core, where there is one (7 s of a
+    cold build at 10,000 stories, while nothing else ran). Its memory is its own, freed
+    when it ends; `save` waits for it."""
     global _begun
     discard()
     if not memos or any(memo.disk is not None for memo in memos.values()):
@@ -321,28 +329,28 @@ def begin(folder: Path, memos: dict[str, Memo]) -> None:
     folder, version = folder.absolute(), code_version()
     new = {name: memos[name].new for name in memos}
     parts = _parts(new, EARLY)
+    early = list(itertools.takewhile(lambda part: next(iter(part[0])) in EARLY, parts))
     ident = secrets.token_hex(16)
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     path = Path(temporary)
-    begun = None
+    written = {name: (new[name], len(new[name])) for part, _ in early for name in part}
+
+    def write() -> None:
+        with os.fdopen(handle, "wb") as file:
+            _header(file, version, ident, parts)
+            for part, lead in early:
+                _dump_part(file, part, None if lead is None else new[lead])
+
     try:
-        file = os.fdopen(handle, "wb")
-        begun = _Begun(folder, version, ident, file, path, {}, tuple(new))
-        _header(file, version, ident, parts)
-        for part, lead in parts:
-            name = next(iter(part))
-            if name not in EARLY:
-                break
-            _dump_part(file, part, None if lead is None else new[lead])
-            begun.written[name] = (new[name], len(new[name]))
-        # Nothing left in its buffer: a worker forked from here holds a copy of the object.
-        file.flush()
+        forked = workers.aside(write) if aside else None
+        if forked is not None:
+            os.close(handle)  # (the forked process writes with its own)
+        else:
+            write()
     except BaseException:
-        if begun is not None:
-            begun.file.close()
         path.unlink(missing_ok=True)
         raise
-    _begun = begun
+    _begun = _Begun(folder, version, ident, path, written, tuple(new), forked)
 
 
 def release(memos: dict[str, Memo]) -> list[dict[str, Any]]:
@@ -378,7 +386,8 @@ def discard() -> None:
 
 
 def _remove(begun: _Begun) -> None:
-    begun.file.close()
+    if begun.aside is not None:
+        begun.aside.stop()
     begun.path.unlink(missing_ok=True)
 
 
@@ -398,8 +407,11 @@ def _finish(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk
     if not same or len(begun.written) != len(EARLY):
         _remove(begun)
         return None
+    if begun.aside is not None and not begun.aside.wait():  # (killed, or it failed)
+        begun.path.unlink(missing_ok=True)
+        return None
     try:
-        with begun.file as file:
+        with begun.path.open("ab") as file:
             for part, lead in _parts(new, EARLY):
                 if next(iter(part)) not in EARLY:
                     _dump_part(file, part, None if lead is None else new[lead])

@@ -297,7 +297,7 @@ def _make(
         return result
     if options.cache is not None:
         with contextlib.suppress(OSError):  # (saved below, or discarded: see cache.begin)
-            cache.begin(options.cache, memos)
+            cache.begin(options.cache, memos, aside=options.jobs > 1)
         if once:  # (no build follows to start from the early memos: see cache.release)
             for entries in cache.release(memos):
                 Recent.forget(entries)

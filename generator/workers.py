@@ -195,3 +195,50 @@ def forking() -> Iterator[None]:
 
 def _run(index: int) -> Any:
     return _tasks[index]()
+
+
+class Aside:
+    """A task running in a process forked by `aside`."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.ended: bool | None = None  # (once waited for: whether it ran to its end)
+
+    def wait(self) -> bool:
+        """Whether the task ran to its end, once it has ended."""
+        if self.ended is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self.ended = os.waitstatus_to_exitcode(status) == 0
+            except ChildProcessError:
+                self.ended = False
+        return self.ended
+
+    def stop(self) -> None:
+        """End the task where it is, if it has not ended."""
+        if self.ended is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.wait()
+
+
+def aside(task: Callable[[], object]) -> Aside | None:
+    """Run `task` in a forked process while this one goes on (None, and not run, without
+    fork): a process of its own, which ends with this one, as a pool's worker does, and
+    gives back no result but whether it ran to its end (see `Aside.wait`)."""
+    if not can_fork():
+        return None
+    parent = os.getpid()
+    with forking():
+        pid = os.fork()
+    if pid:
+        return Aside(pid)
+    code = 1
+    try:  # (in the new process: never back to the caller)
+        gc.disable()  # (what it inherits is never garbage; see `run_all`)
+        quiet()
+        end_with(parent)
+        task()
+        code = 0
+    finally:
+        os._exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import os
 import pickle
 import random
 import re
@@ -1004,12 +1005,18 @@ def _temporary(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_a_base_begun_before_the_site_is_made_is_finished_by_the_save(tmp_path: Path) -> None:
+@pytest.mark.parametrize("aside", [False, True])
+def test_a_base_begun_before_the_site_is_made_is_finished_by_the_save(
+    tmp_path: Path, aside: bool
+) -> None:
     folder = tmp_path / "cache"
     entries = {"files": {"f": ("digest", [])}, **_entries()}
     memos = {name: cache.Memo(new=e) for name, e in entries.items()}
-    cache.begin(folder, memos)
-    # The early memos are written, into a temporary file: no base yet.
+    cache.begin(folder, memos, aside)
+    begun = cache._begun
+    assert begun is not None and (begun.aside is not None) == aside
+    # The early memos are written (by a forked process, aside), into a temporary file: no
+    # base yet.
     assert len(_temporary(folder)) == 1
     assert not (folder / cache.FILE).exists()
     memos["deps"].new["later"] = ("made", "after")  # the deps memo is filled after
@@ -1029,14 +1036,15 @@ def test_a_base_begun_before_the_site_is_made_is_finished_by_the_save(tmp_path: 
     assert not _temporary(folder)
 
 
+@pytest.mark.parametrize("aside", [False, True])
 @pytest.mark.parametrize("change", ["entry", "memo", "names"])
 def test_a_base_begun_for_memos_that_changed_since_is_written_again(
-    tmp_path: Path, change: str
+    tmp_path: Path, change: str, aside: bool
 ) -> None:
     folder = tmp_path / "cache"
     entries = {"files": {"f": ("digest", [])}, **_entries()}
     memos = {name: cache.Memo(new=dict(e)) for name, e in entries.items()}
-    cache.begin(folder, memos)
+    cache.begin(folder, memos, aside)
     if change == "entry":
         memos["markdown"].new["record:99"] = ("late", "entry")
         entries["markdown"]["record:99"] = ("late", "entry")
@@ -1050,22 +1058,64 @@ def test_a_base_begun_for_memos_that_changed_since_is_written_again(
     assert _loaded(folder, tuple(entries)) == entries
 
 
+@pytest.mark.parametrize("failed", ["killed", "failed"])
+def test_a_base_whose_early_memos_the_forked_process_did_not_write_is_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failed: str
+) -> None:
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    memos = {name: cache.Memo(new=e) for name, e in entries.items()}
+    if failed == "failed":
+        original = cache._dump_part
+
+        def full_disk(file: Any, part: dict[str, Any], lead: Any) -> None:
+            if "markdown" in part:
+                raise OSError("no space left on the device")
+            original(file, part, lead)
+
+        monkeypatch.setattr(cache, "_dump_part", full_disk)  # (in the forked process too)
+    cache.begin(folder, memos, aside=True)
+    begun = cache._begun
+    assert begun is not None and begun.aside is not None
+    if failed == "killed":
+        begun.aside.stop()
+    else:
+        assert not begun.aside.wait()
+        monkeypatch.setattr(cache, "_dump_part", original)
+    cache.save(folder, memos, "state")
+    assert not _temporary(folder)
+    assert _loaded(folder, tuple(entries)) == entries
+    assert cache.load_state(folder) == "state"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
 def test_a_build_that_fails_after_beginning_a_base_leaves_no_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
 ) -> None:
     content, templates = _site(tmp_path)
     folder = tmp_path / "cache"
+    forked = []
 
     def fail(*args: object, **kwargs: object) -> None:
         assert len(_temporary(folder)) == 1  # begun
+        assert cache._begun is not None
+        forked.append(cache._begun.aside)
         raise OSError("disk full")
 
     monkeypatch.setattr(pipeline, "make_site", fail)
-    options = Options(content=content, out=tmp_path / "site", templates=templates, cache=folder)
+    options = Options(
+        content=content, out=tmp_path / "site", templates=templates, cache=folder, jobs=jobs
+    )
     result = build(options)
     assert not result.written and result.failed
     assert not _temporary(folder)
     assert not (folder / cache.FILE).exists()
+    # With two jobs, the early memos were written by a forked process: ended and waited for.
+    assert (forked != [None]) == (jobs > 1)
+    for aside in forked:
+        if aside is not None:
+            with pytest.raises(ChildProcessError):
+                os.waitpid(aside.pid, os.WNOHANG)
 
 
 def test_the_code_s_version_reads_the_source_once_per_process(

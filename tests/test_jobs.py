@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -266,6 +267,11 @@ def busy():
 workers.run_all([busy, busy], 2)
 """
 
+# The same, with the two run by `workers.aside` while this process waits.
+_ORPHANED_ASIDE = _ORPHANED.replace(
+    "workers.run_all([busy, busy], 2)", "workers.aside(busy), workers.aside(busy)\ntime.sleep(60)"
+)
+
 
 # The process that `rebuild.Look` forks, waiting for the keys that changed.
 _ORPHANED_LOOK = """
@@ -290,7 +296,7 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="PR_SET_PDEATHSIG: Linux")
-@pytest.mark.parametrize("script", [_ORPHANED, _ORPHANED_LOOK])
+@pytest.mark.parametrize("script", [_ORPHANED, _ORPHANED_LOOK, _ORPHANED_ASIDE])
 def test_workers_end_with_a_build_that_is_killed(script: str, tmp_path: Path) -> None:
     """A build killed (kill -9, or by the system out of memory) leaves no worker behind,
     waiting for tasks for ever with its memory: nor the process that looks at the site's
@@ -310,3 +316,31 @@ def test_workers_end_with_a_build_that_is_killed(script: str, tmp_path: Path) ->
     while any(map(_running, pids)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(map(_running, pids))
+
+
+def test_a_task_aside_runs_in_a_process_of_its_own(tmp_path: Path) -> None:
+    """`workers.aside`: the task runs in a forked process while this one goes on; waiting
+    tells whether it ran to its end; a stopped one does not finish."""
+    done = tmp_path / "done"
+
+    def write_pid() -> None:
+        done.write_text(str(os.getpid()))
+
+    def fail() -> None:
+        raise ValueError("a task that fails")
+
+    def slow() -> None:
+        time.sleep(30)
+        done.write_text("too late")
+
+    aside = workers.aside(write_pid)
+    assert aside is not None and aside.wait() and aside.wait()
+    assert int(done.read_text()) == aside.pid != os.getpid()
+    failing = workers.aside(fail)
+    assert failing is not None and not failing.wait()
+    done.unlink()
+    stopped = workers.aside(slow)
+    assert stopped is not None
+    started = time.monotonic()
+    stopped.stop()
+    assert not stopped.wait() and not done.exists() and time.monotonic() - started < 10
