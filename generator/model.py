@@ -584,17 +584,34 @@ def _record(
     assets: tuple[Path, ...],
     fingerprint: str | None,
 ) -> Record:
+    record = _unpickled(kind, id, name, path, line, column, body, assets, fingerprint)
+    state = record.__dict__
+    state["fields"] = fields
+    if isinstance(places, tuple):
+        state["_places"] = places  # the field locations, made when first asked
+    else:
+        state["field_locations"] = places
+    return record
+
+
+def _unpickled(
+    kind: str,
+    id: str,
+    name: str,
+    path: str,
+    line: int,
+    column: int,
+    body: Text | None,
+    assets: tuple[Path, ...],
+    fingerprint: str | None,
+) -> Record:
+    """A record as unpickled, but for its fields (see `_record` and `_packed_record`)."""
     record = _new(Record)
     state = record.__dict__
     state["kind"] = kind
     state["id"] = _intern(id)
     state["name"] = name
     state["_at"] = (path, line, column)  # the location, made when first asked
-    state["fields"] = fields
-    if isinstance(places, tuple):
-        state["_places"] = places  # the field locations, made when first asked
-    else:
-        state["field_locations"] = places
     state["body"] = body
     state["assets"] = assets
     if fingerprint is not None:
@@ -678,17 +695,9 @@ def _packed_record(
     marks: int,
     record_type: Any,
 ) -> Record:
-    record = _new(Record)
+    record = _unpickled(kind, id, name, path, line, column, body, assets, fingerprint)
     state = record.__dict__
-    state["kind"] = kind
-    state["id"] = _intern(id)
-    state["name"] = name
-    state["_at"] = (path, line, column)  # the location, made when first asked
     state["_packed"] = packed  # the fields and field locations, unpacked when asked
-    state["body"] = body
-    state["assets"] = assets
-    if fingerprint is not None:
-        state["fingerprint"] = fingerprint
     state["_marks"] = marks  # whether a draft, whether sourced (see `Record.draft`)
     state["_type"] = record_type  # (see `Record.type`)
     return record

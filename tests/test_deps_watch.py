@@ -9,18 +9,25 @@ from pathlib import Path
 import pytest
 
 from generator.deps import key, watch
+from generator.links import Links
+from generator.model import Corpus
 from generator.pipeline import Options, load
 
 CONTENT = Path(__file__).resolve().parent.parent / "content"
 
 
-def test_every_kind_of_lookup_notes_its_key() -> None:
+def _watched(reads: set[str]) -> tuple[Corpus, Links, Corpus, Links, str, tuple[str, str]]:
+    """The example content's corpus and links, and both watched into `reads`; a record's
+    id, and a rendered field's key."""
     corpus, links, _ = load(Options(content=CONTENT))
     assert corpus is not None and links is not None
-    record_id = next(iter(corpus.records))
-    field = next(iter(links.html))
-    reads: set[str] = set()
     watched, seen = watch(corpus, links, reads)
+    return corpus, links, watched, seen, next(iter(corpus.records)), next(iter(links.html))
+
+
+def test_every_kind_of_lookup_notes_its_key() -> None:
+    reads: set[str] = set()
+    corpus, links, watched, seen, record_id, field = _watched(reads)
 
     def noted(look: Callable[[], object]) -> set[str]:
         reads.clear()
@@ -55,12 +62,8 @@ def test_every_kind_of_lookup_notes_its_key() -> None:
 def test_a_lookup_notes_its_key_made_once_and_interned() -> None:
     """Each key is made once per watched mapping, interned: a lookup of the same entry again,
     by any way in, notes that very object (a trace's keys are then interned for nothing)."""
-    corpus, links, _ = load(Options(content=CONTENT))
-    assert corpus is not None and links is not None
-    record_id = next(iter(corpus.records))
-    field = next(iter(links.html))
     reads: set[str] = set()
-    watched, seen = watch(corpus, links, reads)
+    _, _, watched, seen, record_id, field = _watched(reads)
 
     def noted(look: Callable[[], object]) -> str:
         reads.clear()
