@@ -408,7 +408,7 @@ def _finish(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk
         _remove(begun)
         return None
     if begun.aside is not None and not begun.aside.wait():  # (killed, or it failed)
-        begun.path.unlink(missing_ok=True)
+        _remove(begun)
         return None
     try:
         with begun.path.open("ab") as file:

@@ -639,7 +639,7 @@ def _packed_reduce(record: Record) -> tuple[Any, ...]:
     state = record.__dict__
     packed: Any = state.get("_packed")
     if packed is None:
-        packed = _aside(_pack(record))
+        packed = _mapped(_pack(record))
     path, line, column = _at(record)
     return _packed_record, (
         _intern(record.kind),
@@ -660,7 +660,7 @@ def _packed_reduce(record: Record) -> tuple[Any, ...]:
 REDUCERS[Record] = _packed_reduce
 
 
-def _aside(data: bytes) -> pickle.PickleBuffer:
+def _mapped(data: bytes) -> pickle.PickleBuffer:
     """Packed bytes to pickle, copied into memory mapped apart (see `_ARENA`), as a buffer
     that pickles as the bytes (in band: protocol 5). A pickler keeps every object it wrote
     until it is done: the bytes of a cold build's records (16 MB at 2,000 stories) would be
@@ -675,7 +675,7 @@ def _aside(data: bytes) -> pickle.PickleBuffer:
     return pickle.PickleBuffer(memoryview(arena)[used : used + size].toreadonly())
 
 
-# The memory map that packed bytes are being copied into (see `_aside`), and how much of
+# The memory map that packed bytes are being copied into (see `_mapped`), and how much of
 # it they fill; the size of each.
 _arena: list[Any] = [None, 0]
 _ARENA = 1 << 20

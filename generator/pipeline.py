@@ -770,10 +770,10 @@ def _without_drafts(
     if isinstance(last, _Drafts):
         changed = changed_records(last.given, records, _FEW_RECORDS)
     if not isinstance(last, _Drafts) or changed is None:
+        # (the record knows, its fields packed or not: see `Record.draft`)
         drafts = frozenset(i for i, r in records.items() if r.draft)
-        # (as `_is_draft`, without a call per record: the record knows, its fields packed)
     else:
-        drafts = last.drafts.difference(changed).union(i for i in changed if _is_draft(records[i]))
+        drafts = last.drafts.difference(changed).union(i for i in changed if records[i].draft)
     if not drafts:
         kept = corpus
     else:
@@ -783,10 +783,6 @@ def _without_drafts(
     if memo is not None:
         memo.new[_DRAFTS] = _Drafts(records, drafts, kept)
     return kept, drafts
-
-
-def _is_draft(record: Record) -> bool:
-    return record.draft
 
 
 def _output_error(path: Path, message: str, code: str = "E0601") -> Diagnostic:
