@@ -706,10 +706,14 @@ def _packed_record(
 # A packed record's marks (see `Record.draft`): one int, a small one, which Python keeps.
 _DRAFT, _SOURCED = 1, 2
 
-# The attributes of a record kept packed when it is pickled (see `_pack`); and pickle's
-# FRAME opcode.
+# The attributes of a record kept packed when it is pickled (see `_pack`); pickle's FRAME
+# opcode, the length after it, and the size past which a pickler starts a second frame.
+# (Unframed, the unpickler reads from its file opcode by opcode: a call each, 20 us a
+# record, against 5 us for a frame read at once.)
 _PACKED = frozenset(("fields", "field_locations", "_places"))
 _FRAME = pickle.FRAME
+_FRAME_SIZE = 64 * 1024
+_SIZE = struct.Struct("<Q")
 
 
 @cache
@@ -804,7 +808,13 @@ def _unpack(record: Record) -> None:
     """Put an unpickled record's fields and field locations in place (see `_pack`)."""
     state = record.__dict__
     objects, prologue = _known()[1:]
-    unpickler = pickle.Unpickler(io.BytesIO(prologue + state["_packed"]))
+    data = state["_packed"]
+    if len(data) < _FRAME_SIZE:  # one frame, which the unpickler reads at once
+        size = len(prologue) - 2 + len(data)
+        data = b"".join((_FRAME, _SIZE.pack(size), prologue[2:], data))
+    else:  # (a record so large that its pickler framed it: the frames as they are)
+        data = prologue + data
+    unpickler = pickle.Unpickler(io.BytesIO(data))
     known = [*objects, state["_at"][0], state["body"]]
     unpickler.persistent_load = known.__getitem__  # type: ignore[method-assign]
     fields, places = unpickler.load()

@@ -127,6 +127,23 @@ def test_an_unpickled_record_unpacks_its_fields_only_when_asked() -> None:
     assert vars(_cached_roundtrip(again[1]))["_packed"] == again[1]._packed  # type: ignore[attr-defined]
 
 
+def test_a_packed_record_unpacks_alike_in_one_frame_or_in_its_pickler_s_frames() -> None:
+    # A record's packed bytes are read in one frame (see `model._unpack`); a record so large
+    # that its pickler framed them (past 64 KiB) is read as framed.
+    texts = {f"n{i}": Text("word " * 2000 + str(i), HERE.at(3 + i, 10), "") for i in range(14)}
+    for fields in ({"name": "A", "summary": "short"}, {"name": "A", **texts}):
+        record = _record(fields=fields, field_locations={"name": HERE.at(2, 1)})
+        copy = cast(Record, _cached_roundtrip(record))
+        packed = vars(copy)["_packed"]
+        assert (len(packed) > 64 * 1024) is (len(fields) > 2)
+        assert pickle.FRAME in packed if len(fields) > 2 else True
+        assert copy.fields == record.fields and "_packed" not in vars(copy)
+        assert copy.field_locations == record.field_locations
+        assert [copy.get(name).origin for name in texts if name in fields] == [
+            texts[name].origin for name in texts if name in fields
+        ]
+
+
 def test_a_story_s_front_matter_texts_refer_to_its_body_once_unpacked() -> None:
     body = Text("The body.\n", Location("content/stories/s.md", 4, 1))
     front = "---\ntitle: S\nsummary: Short.\n---\n"
