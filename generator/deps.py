@@ -13,9 +13,11 @@ of the model, a *key* (a tag and its parts, joined by SEP):
     k kind         every record of a kind, in order all      every record
     edges          every edge                       g        where every mapped record is
     file path      a file copied into the site (its size, time and inode)
+    t name         a template (its text), read by the pages rendered with it or with one
+                   that extends, imports or includes it
 
 and every maker also reads the "global" keys the pipeline gives (the site settings, the kinds
-present, the templates). The record of a build keeps, per maker, the keys it read and one
+present). The record of a build keeps, per maker, the keys it read and one
 digest of their values. The next build works out the digest of those keys again: when it is
 the same, the maker would read the same values and make the same bytes, so its files are
 kept. A maker whose inputs changed runs again, and may read other keys this time.
@@ -47,6 +49,9 @@ def key(*parts: str) -> Key:
 # The fingerprint of a key whose value does not exist (a record left out, no backlinks).
 _ABSENT = "-"
 
+# The tag of a template's key.
+TEMPLATE = "t"
+
 
 def digest(text: str) -> str:
     return digest_bytes(text.encode("utf-8", "backslashreplace"))
@@ -59,11 +64,22 @@ def digest_bytes(data: bytes) -> str:
 class Fingerprints:
     """The current value of every key, as a short digest, worked out once when first asked."""
 
-    def __init__(self, corpus: Corpus, links: Links, globals_: Mapping[Key, str]) -> None:
+    def __init__(
+        self,
+        corpus: Corpus,
+        links: Links,
+        globals_: Mapping[Key, str],
+        templates: Mapping[Key, str] | None = None,
+    ) -> None:
+        """`globals_`: the keys every maker reads, and their values; `templates`: every
+        template's key and value (see `TEMPLATE`), and the digest of them all under
+        "templates" (the version of the Jinja environment). Both are worked out by every
+        build (`asked`)."""
         self.corpus = corpus
         self.links = links
-        self.known: dict[Key, str] = dict(globals_)
+        self.known: dict[Key, str] = {**globals_, **(templates or {})}
         self.globals = tuple(sorted(globals_))
+        self.asked = self.globals + tuple(sorted(templates or ()))
 
     def __call__(self, name: Key) -> str:
         value = self.known.get(name)
@@ -91,6 +107,8 @@ class Fingerprints:
             return digest(" ".join(self.record(r.id) for r in corpus.of_kind(key[1])))
         if tag == "all":
             return digest(" ".join(self.record(i) for i in sorted(corpus.records)))
+        if tag == TEMPLATE:  # (one not among `templates`: no longer there)
+            return _ABSENT
         if tag == "file":
             try:
                 status = os.stat(key[1])

@@ -417,8 +417,8 @@ def make_site(
     # (a template that cannot be read is reported after the makers' clashes, as ever)
     with contextlib.suppress(OSError):
         if look is not None and isinstance(copied_before, list):
-            fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
-            surveyed = _survey(corpus, links, memo, known, copied_before, fingerprints.globals)
+            fingerprints = _fingerprints(corpus, links, options.templates)
+            surveyed = _survey(corpus, links, memo, known, copied_before, fingerprints.asked)
             changed = rebuild.changed(last, fingerprints, surveyed[1])
             look.ask(changed)
     makers = plan.makers(corpus, links, options.templates, memo.old.get(_INDEX_READS))
@@ -430,8 +430,8 @@ def make_site(
     copied_keys = _copied(makers)
     copied: set[Key] = set()  # the keys of copied files that changed, not asked above
     if fingerprints is None or surveyed is None:
-        fingerprints = Fingerprints(corpus, links, _globals(corpus, options.templates))
-        surveyed = _survey(corpus, links, memo, known, copied_keys, fingerprints.globals)
+        fingerprints = _fingerprints(corpus, links, options.templates)
+        surveyed = _survey(corpus, links, memo, known, copied_keys, fingerprints.asked)
         changed = rebuild.changed(last, fingerprints, surveyed[1])
     elif surveyed[1] is not None:
         # Those the last build's makers did not read, but an earlier build's did (rare).
@@ -693,12 +693,12 @@ def _survey(
     memo: Memo,
     known: bool,
     copied: list[Key],
-    globals_: tuple[Key, ...],
+    asked: tuple[Key, ...],
 ) -> tuple[dict[str, deps.Summary], set[Key] | None]:
     """The summary of every record, and the keys that may have changed since the build the
-    memo remembers (None: any key may have): see `deps.survey`; with the global keys, and
-    the keys makers read whatever the corpus holds (`copied`: files copied into the
-    site)."""
+    memo remembers (None: any key may have): see `deps.survey`; with the keys every build
+    works out (`asked`: the global keys, the templates'), and the keys makers read whatever
+    the corpus holds (`copied`: files copied into the site)."""
     last = memo.old.get(_SUMMARIES)
     if not known or not isinstance(last, dict):
         return {i: deps.summary(r, links) for i, r in corpus.records.items()}, None
@@ -706,7 +706,7 @@ def _survey(
     before = _left.records if _left is not None and _left.summaries is last else None
     summaries, suspects = deps.survey(corpus, links, last, before)
     suspects.update(copied)
-    suspects.update(globals_)
+    suspects.update(asked)
     return summaries, suspects
 
 
@@ -746,12 +746,17 @@ _COMPILED = "compiled"
 _INDEX_READS = "index reads"
 
 
-def _globals(corpus: Corpus, templates: Path) -> dict[Key, str]:
-    """What every maker reads: the site settings, the kinds present, the templates."""
+def _fingerprints(corpus: Corpus, links: Links, templates: Path) -> Fingerprints:
+    """The values of the keys, knowing those every build works out: what every maker reads
+    (the site settings, the kinds present) and each template (a page reads those it is
+    rendered with), with the digest of them all (the Jinja environment's version)."""
     kinds = tuple(kind for kind in KINDS if corpus.of_kind(kind))
     files = sorted(p for p in templates.rglob("*") if p.is_file())
-    shown = "".join(f"{p.relative_to(templates)}\0{digest_bytes(p.read_bytes())}\0" for p in files)
-    return {"site": digest(repr(corpus.site)), "kinds": repr(kinds), "templates": digest(shown)}
+    found = {p.relative_to(templates).as_posix(): digest_bytes(p.read_bytes()) for p in files}
+    shown = "".join(f"{name}\0{value}\0" for name, value in found.items())
+    each = {deps.key(deps.TEMPLATE, name): value for name, value in found.items()}
+    globals_ = {"site": digest(repr(corpus.site)), "kinds": repr(kinds)}
+    return Fingerprints(corpus, links, globals_, {**each, "templates": digest(shown)})
 
 
 def _without_drafts(

@@ -21,13 +21,13 @@ import jinja2
 
 from .cache import no_collection
 from .data import Exporter, to_json
-from .deps import SEP, Key, key
+from .deps import SEP, TEMPLATE, Key, Reads, key
 from .diagnostics import Diagnostic
 from .feeds import Feeds
 from .links import Links
 from .maps import gazetteer
 from .model import Corpus, Record, renewed
-from .render import environment, render_page
+from .render import environment, render_page, templates_of
 from .schema import KINDS, RECORD_KINDS, STORY
 from .search import FIELDS, INDEX, SEARCH, kept_index
 from .urls import (
@@ -73,6 +73,18 @@ class Workshop:
         # (the maker puts it here).
         self.known: Mapping[str, str] = {}
         self.used: Mapping[str, str] = {}
+        # Where the running maker's reads are noted, when the corpus and links are watched
+        # (see `rebuild._workshop`): a page notes the templates it is rendered with.
+        self.reads: Reads | None = None
+        self._template_keys: dict[str, tuple[Key, ...]] = {}
+
+    def template_keys(self, name: str) -> tuple[Key, ...]:
+        """The keys of the templates a page rendered with the template `name` reads."""
+        found = self._template_keys.get(name)
+        if found is None:
+            found = tuple(key(TEMPLATE, n) for n in templates_of(self.env, name))
+            self._template_keys[name] = found
+        return found
 
     @cached_property
     def env(self) -> jinja2.Environment:
@@ -401,6 +413,8 @@ def _rendered(shop: Workshop, page: Page) -> Made:
     html, problem = render_page(shop.env, page)
     if problem is not None or html is None:
         return {}, [problem] if problem is not None else []
+    if shop.reads is not None:
+        shop.reads.update(shop.template_keys(page.template))
     return {output_path(page.url): html.encode("utf-8")}, []
 
 

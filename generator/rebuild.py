@@ -668,13 +668,15 @@ def _workshop(
     corpus: Corpus, links: Links, templates: Path, reads: Reads, version: str | None
 ) -> Workshop:
     """A workshop over the watched corpus and links; what building it read is not noted
-    (every maker reads the global keys that stand for it, `version` the templates')."""
+    (every maker reads the global keys that stand for it; a page, the keys of the templates
+    it is rendered with, see `plan._rendered`)."""
     watched_corpus, watched_links = watch(corpus, links, reads)
     shop = Workshop(watched_corpus, watched_links, templates, links, version, corpus)
     shop.views.gazetteer = WatchedGazetteer(shop.views.gazetteer, reads)
     for part in (shop.env, shop.exporter, shop.feeds):
         assert part is not None
     reads.clear()
+    shop.reads = reads
     return shop
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import nodes
+from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.ext import Extension
 from jinja2.parser import Parser
@@ -270,6 +270,8 @@ class _Environment(jinja2.Environment):
         # Every template loaded, by name: those a page's template extends and imports are
         # asked for on every page (`environment.get_template` in its code).
         self.loaded: dict[str, jinja2.Template] = {}
+        # The templates each page template reads (see `templates_of`), by its name.
+        self.reading: dict[str, tuple[str, ...]] = {}
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         """A template's globals in a dict of their own, where Jinja chains the template's
@@ -301,6 +303,40 @@ def environment(templates: Path = TEMPLATES) -> jinja2.Environment:
         extensions=[Memo],
         auto_reload=False,  # an environment lives for one build: templates do not change
     )
+
+
+def templates_of(env: jinja2.Environment, name: str) -> tuple[str, ...]:
+    """The names of the template `name` and of every template it extends, imports or
+    includes, and so on, sorted: what a page rendered with it reads of the templates. All
+    the templates if one of them names another by an expression (known only as it runs).
+    A template that cannot be loaded or parsed is named, and no further (the pages that use
+    it fail, and say why)."""
+    known: dict[str, tuple[str, ...]] | None = getattr(env, "reading", None)
+    found = known.get(name) if known is not None else None
+    if found is not None:
+        return found
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if env.loader is None:
+            continue
+        try:
+            source = env.loader.get_source(env, current)[0]
+            named = list(meta.find_referenced_templates(env.parse(source, current)))
+        except (jinja2.TemplateError, OSError, UnicodeError):
+            continue
+        if None in named:
+            seen.update(env.list_templates())
+            break
+        todo.extend(n for n in named if n is not None)
+    found = tuple(sorted(seen))
+    if known is not None:
+        known[name] = found
+    return found
 
 
 def render_page(env: jinja2.Environment, page: Page) -> tuple[str | None, Diagnostic | None]:

@@ -1098,3 +1098,41 @@ def test_a_new_process_compiles_only_the_templates_that_changed(
         assert tree(options.out) == tree_of_clean(tmp_path)
     page = options.out / "stories" / "blockade-on-mine-road" / "index.html"
     assert b"<p>Edited.</p></article>" in page.read_bytes()
+
+
+@pytest.mark.parametrize("template", ["story.html", "_macros.html", "base.html", "404.html"])
+def test_a_template_edit_makes_again_only_the_pages_rendered_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str
+) -> None:
+    """A page reads the template it is rendered with and those that one extends and
+    imports: an edit to a template makes again the pages that read it, no other page and
+    no data file, feed or copied asset; the site is the clean build's, the edit shown."""
+    content, options = _built(tmp_path)
+    pages = {
+        str(path.relative_to(options.out)): path.read_text("utf-8")
+        for path in options.out.rglob("*.html")
+    }
+    kinds = {f"{kind}/index.html" for kind in os.listdir(content) if (content / kind).is_dir()}
+    expected = {
+        "story.html": {p for p in pages if p.startswith("stories/") and p not in kinds},
+        "_macros.html": set(pages) - kinds - {"404.html", "search/index.html"},
+        "base.html": set(pages),
+        "404.html": {"404.html"},
+    }[template]
+    assert "stories/index.html" in kinds and (len(expected) > 1 or template == "404.html")
+    ran = makers_run(monkeypatch)
+    path = tmp_path / "templates" / template
+    text = path.read_text("utf-8")
+    marked = text.replace("{% endmacro %}", "<!-- edited -->{% endmacro %}", 1)
+    marked = marked.replace("</body>", "<!-- edited --></body>").replace(
+        "{% endblock %}", "<!-- edited -->{% endblock %}", 1
+    )
+    assert marked != text
+    path.write_text(marked, "utf-8")
+    plan._environment = None  # (as in a new process)
+    assert build(options).written
+    assert set(ran) == expected
+    shown = {p for p in expected if "<!-- edited -->" in (options.out / p).read_text("utf-8")}
+    assert shown and shown <= expected
+    plan._environment = None
+    assert tree(options.out) == tree_of_clean(tmp_path)

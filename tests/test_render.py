@@ -9,7 +9,7 @@ import pytest
 from markupsafe import Markup, escape
 
 from generator import render
-from generator.render import environment, render_page
+from generator.render import environment, render_page, templates_of
 from generator.views import NotFoundPage
 
 
@@ -310,3 +310,30 @@ def test_templates_see_the_globals_and_import_macros_from_a_plain_dict(tmp_path:
     assert module is not None
     assert render_page(env, _page("u.html"))[0] == "T!"
     assert env.get_template("m.html")._module is module
+
+
+def test_a_page_template_reads_those_it_extends_imports_and_includes(tmp_path: Path) -> None:
+    files = {
+        "base.html": "{% include 'parts/foot.html' %}{% block main %}{% endblock %}",
+        "parts/foot.html": "{% from '_macros.html' import m %}",
+        "_macros.html": "{% macro m() %}{% include 'base.html' ignore missing %}{% endmacro %}",
+        "page.html": "{% extends 'base.html' %}{% import 'gone.html' as gone %}",
+        "alone.html": "Text.",
+        "broken.html": "{% extends 'base.html' %}{% if %}",
+        "dynamic.html": "{% extends 'base.html' %}{% include page.part %}",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    env = environment(tmp_path)
+    assert templates_of(env, "page.html") == (
+        "_macros.html",
+        "base.html",
+        "gone.html",  # (named, though missing: a page rendered with it fails)
+        "page.html",
+        "parts/foot.html",
+    )
+    assert templates_of(env, "page.html") is templates_of(env, "page.html")  # (worked out once)
+    assert templates_of(env, "alone.html") == ("alone.html",)
+    assert templates_of(env, "broken.html") == ("broken.html",)
+    assert templates_of(env, "dynamic.html") == tuple(sorted(files))
