@@ -200,12 +200,12 @@ def makers(corpus: Corpus, links: Links, templates: Path, kept: object = None) -
     not on top of them (a cold build's peak). A slow maker first also leaves the other
     workers the short ones to even out the end.
 
-    The list depends only on the shape of the corpus (which records there are, in which
-    order, with a body or not, with which images) and on the template assets: the makers
-    name records by id and look them up when they run. So the list of the last call is
-    given again while that shape is the same (serve's rebuild after a save: listing
-    145,000 makers at 10,000 stories costs more than the page that changed). The shape is
-    worked out only to compare two corpora (not by a new process's only call).
+    The list depends only on the shape of the corpus (which records there are, of which
+    kind, with a body or not, with which images: not their names, see `_by_kind`) and on
+    the template assets: the makers name records by id and look them up when they run. So
+    the list of the last call is given again while that shape is the same (serve's
+    rebuild after a save: listing 145,000 makers at 10,000 stories costs more than the
+    page that changed).
 
     `kept`: what `index_reads` gave in the last build, if known (from the build cache).
     """
@@ -216,8 +216,6 @@ def makers(corpus: Corpus, links: Links, templates: Path, kept: object = None) -
     elif _same_records(last.corpus.records, corpus):
         _last = last._replace(corpus=corpus)  # (the same shape: a corpus's records are
         return last.makers  # not changed)
-    elif _kinds(last.corpus) == _kinds(corpus):
-        found = last.makers
     else:
         found = _listed(corpus, assets, kept)
     _last = _Last(templates, assets, corpus, found)
@@ -253,20 +251,19 @@ _last: _Last | None = None
 def _same_records(last: Mapping[str, Record], corpus: Corpus) -> bool:
     """Whether the corpus has the shape of the last one, whose records were `last`, without
     working the shape out: the same ids, and each record that is not the very object it
-    was has the same kind, name (its place within its kind), body or not, and images. (The
-    caller compares the templates and their assets.)"""
+    was has the same kind, body or not, and images. (The caller compares the templates and
+    their assets.)"""
     records = corpus.records
     if len(records) != len(last):
         return False
     # The records that are not the very object they were (a few, after a save); an id
     # that is new (as many ids: another one went) has none. (The makers follow the ids'
-    # order, and the names', not the order of the mapping.)
+    # order, not the order of the mapping.)
     for record_id, record in renewed(last, records):
         was = last.get(record_id)
         if (
             was is None
             or was.kind != record.kind
-            or was.name != record.name
             or (was.body is None) != (record.body is None)
             or was.assets != record.assets
         ):
@@ -278,13 +275,14 @@ def _assets(templates: Path) -> tuple[Path, ...]:
     return tuple(sorted(p for p in (templates / "assets").iterdir() if p.is_file()))
 
 
-def _kinds(corpus: Corpus) -> tuple[object, ...]:
-    """All that the list of makers depends on besides the templates' assets. (Records are
-    sorted by id in the corpus, and by name within a kind: both orders show in it.)"""
-    return tuple(
-        (kind, tuple((r.id, r.body is not None, r.assets) for r in corpus.of_kind(kind)))
-        for kind in KINDS
-    )
+def _by_kind(records: list[Record]) -> dict[str, list[Record]]:
+    """The records (in the corpus's order, by id) of each kind, by id. The makers are listed
+    in that order, not by name as pages show records: a record renamed keeps its makers'
+    places (and the build that follows, the list of makers and its site's file names)."""
+    grouped: dict[str, list[Record]] = {}
+    for record in records:
+        grouped.setdefault(record.kind, []).append(record)
+    return grouped
 
 
 def _listed(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> list[Maker]:
@@ -304,7 +302,8 @@ def _makers(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> li
     records = list(corpus)
     # (the costliest in memory first: see `makers`)
     found = [Maker(INDEX, _search_index, _index_reads(records, kept)), Maker(GRAPH, _graph)]
-    pages = _pages(corpus)
+    grouped = _by_kind(records)
+    pages = _pages(corpus, grouped)
     found.extend(pages)
     urls = [m.url for m in pages if m.url is not None]  # (every one)
     new = tuple.__new__
@@ -324,9 +323,10 @@ def _makers(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> li
         ]
     )
     for kind in KINDS:
-        if corpus.of_kind(kind):
+        if kind in grouped:
             found.append(Maker(kind_data_url(kind), partial(_table, kind)))
-    for story in corpus.of_kind(STORY):
+    stories = grouped.get(STORY, [])
+    for story in stories:
         found.append(Maker(timeline_url(story), partial(_timeline, story.id)))
         found.append(Maker(story_feed_url(story), partial(_story_feed, story.id)))
     found.append(Maker(FEED, _site_feed))
@@ -334,7 +334,7 @@ def _makers(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> li
     found.append(Maker(ROBOTS, _robots))
     for asset in assets:
         found.append(_copy(f"assets/{asset.name}", asset))
-    for story in corpus.of_kind(STORY):
+    for story in stories:
         for image in story.assets:
             found.append(_copy(f"{record_url(story)}{image.name}", image))
     return found
@@ -365,8 +365,10 @@ def _index_reads(records: list[Record], kept: object) -> tuple[Key, ...]:
 _ID = attrgetter("id")
 
 
-def _pages(corpus: Corpus) -> list[Maker]:
-    """The maker of every page, in the plan's order."""
+def _pages(corpus: Corpus, grouped: dict[str, list[Record]] | None = None) -> list[Maker]:
+    """The maker of every page, in the plan's order (the corpus's records `grouped` by
+    kind, see `_by_kind`, if known)."""
+    grouped = _by_kind(list(corpus)) if grouped is None else grouped
     views: list[tuple[str, Callable[[Views], Page]]] = [
         (HOME, Views.home),
         (CHRONOLOGY, Views.chronology),
@@ -376,7 +378,7 @@ def _pages(corpus: Corpus) -> list[Maker]:
     pages = [Maker(output_path(url), partial(_page, view), (), url) for url, view in views]
     new = tuple.__new__
     for kind in (STORY, *RECORD_KINDS):
-        records = corpus.of_kind(kind)
+        records = grouped.get(kind, [])
         if records:
             url = kind_url(kind)
             pages.append(

@@ -997,6 +997,41 @@ def test_a_new_process_keeps_the_spare_by_difference_only_when_it_has_the_site_n
     assert spares == ["site's", "site's", "dict", "dict", "dict", "site's", "site's"]
 
 
+def test_a_record_renamed_keeps_the_site_s_file_names_and_the_spare_by_difference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The makers follow the records' ids, not their names: a rename that moves an actor
+    from last to first by name leaves the files' names and order as they were, so a new
+    process writes by difference (`_write_alike`) and the cache keeps no traces of the
+    spare; the site and its sitemap are the clean build's."""
+    alike: list[str] = []
+    real = pipeline._write_alike
+
+    def counted(*args: Any) -> dict[str, Trace]:
+        alike.append("alike")
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "_write_alike", counted)
+    content, options = _built(tmp_path)
+    story = next(p for p in _files(content, "*.md") if p.name != "README.md")
+    story.write_text(story.read_text("utf-8") + "\nMore.\n", "utf-8")
+    assert build(options).written  # (the first edit after a cold build: the spare is left)
+    named = (
+        (p, re.findall(r"^name: (\w.*)$", p.read_text("utf-8"), re.M))
+        for p in _files(content / "actors", "*.yaml")
+    )
+    names = {p: found[0] for p, found in named if found}
+    assert _sub(max(names, key=names.__getitem__), r"^name: .*$", "name: 0 First of all")
+    sitemap = (options.out / "sitemap.xml").read_bytes()
+    assert build(options).written
+    assert alike == ["alike"]
+    assert options.cache is not None
+    kept = cache.load(options.cache, ("deps",))["deps"].old[pipeline._SPARE_FILES]
+    assert kept == pipeline._SITE_FILES
+    assert (options.out / "sitemap.xml").read_bytes() == sitemap
+    assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
+
+
 def test_the_index_is_not_taken_from_the_cache_for_links_whose_memos_a_failed_build_mixed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
