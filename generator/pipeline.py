@@ -76,13 +76,14 @@ def load(
     listing: Listing | None = None,
     read: list[Document | Unread] | None = None,
     changed: Iterable[Path] | None = None,
+    once: bool = False,
 ) -> tuple[Corpus | None, Links | None, list[Diagnostic]]:
     """Read, parse, link and check the content: the model and every diagnostic.
 
     `memos` (from the build cache) give parse and link results of unchanged inputs;
     `listing`, this build's walk of the content folder, if it made one; `read`, if given,
     gets the documents read; `changed`, the files saved since the build that left the memos
-    in this process, if known (see `reading.read_content`).
+    in this process, if known (see `reading.read_content`); `once`, see `build`.
     """
     memos = memos or {}
     diagnostics = Diagnostics()
@@ -101,7 +102,9 @@ def load(
     if options.base_url is not None:
         corpus = Corpus(replace(corpus.site, base_url=options.base_url), corpus.records)
     progress("link")
-    links, problems = link_corpus(corpus, hidden, options.jobs, memos.get("markdown"))
+    links, problems = link_corpus(
+        corpus, hidden, options.jobs, memos.get("markdown"), keep=not once
+    )
     diagnostics.extend(problems)
     progress("check")
     diagnostics.extend(check_corpus(corpus, links, memos.get("markdown")))
@@ -278,7 +281,7 @@ def _make(
     """The build, given the memos (see `_build`): `loaded` from the build cache; `read`,
     the record of the files the last build read, if loaded; `once`, see `build`."""
     documents: list[Document | Unread] = []
-    corpus, links, diagnostics = load(options, progress, memos, listing, documents, changed)
+    corpus, links, diagnostics = load(options, progress, memos, listing, documents, changed, once)
     if loaded and links is not None:
         search.vouch(links)
     # The model lives as long as the build: exempt it from the cyclic collector, which would

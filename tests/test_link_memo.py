@@ -4,6 +4,8 @@ whose content, or whose view of another record, changed (and those with a diagno
 
 from __future__ import annotations
 
+import pickle
+import pickletools
 import random
 import re
 import shutil
@@ -725,3 +727,66 @@ def test_visits_from_workers_share_their_questions_and_answers() -> None:
     # (from the workers, each rendering's Rendered as the tuple of its fields: see `_Rendering`)
     made_here = [r for v in alone.values() for r in v.rendered.values()]
     assert [(links._made(r.rendered), r.lookups) for r in renderings] == made_here
+
+
+def test_a_visit_is_unpickled_in_c_as_the_visit_it_was() -> None:
+    corpus, hidden = _corpus(FULL)
+    made = Memo()
+    link_corpus(corpus, hidden, memo=made)
+    visits = [v[1] for k, v in made.new.items() if k.startswith("record:")]
+    assert visits
+    for visit in visits:
+        data = pickle.dumps(visit, pickle.HIGHEST_PROTOCOL)
+        # No call of the named tuple's own __new__ (a Python function): tuple.__new__.
+        assert visit.__reduce_ex__(pickle.HIGHEST_PROTOCOL)[0] is tuple.__new__
+        fields = pickle.dumps(tuple(visit), pickle.HIGHEST_PROTOCOL)
+        assert _newobj(data) == _newobj(fields)  # (its answers' own, if any)
+        again = pickle.loads(data)
+        assert type(again) is links._Visit and tuple(again) == pickle.loads(fields)
+
+
+@pytest.mark.parametrize("edit", ["none", "rename", "type", "draft"])
+def test_a_link_that_keeps_no_state_leaves_the_same_entries_and_links(
+    tmp_path: Path, edit: str
+) -> None:
+    content, memo = _cached(tmp_path)
+    EDITS[edit][0](content)
+    corpus, hidden = _corpus(content)
+    kept, once = _fresh(memo), _fresh(memo)
+    want = link_corpus(corpus, hidden, memo=kept)
+    _identical(link_corpus(corpus, hidden, memo=once, keep=False), want)
+    assert links._STATE not in once.new
+    assert list(once.new) == [k for k in kept.new if k != links._STATE]  # in the same order
+    taken = {k for k, v in kept.new.items() if v is memo.old.get(k)} - {links._STATE}
+    assert taken and {k for k, v in once.new.items() if v is memo.old.get(k)} == taken
+    # An unchanged record's entry is the memo's own; the others' new ones.
+    for key, entry in once.new.items():
+        if key.startswith("record:") and key in memo.old and entry[0] is memo.old[key][0]:
+            assert entry is memo.old[key]
+    # The next process links from it as from the memo of a link that kept its state.
+    _identical(link_corpus(corpus, hidden, memo=Memo(old=once.new)), want)
+
+
+def test_a_record_new_to_the_memo_and_one_with_a_diagnostic_take_their_places() -> None:
+    # (a record the memo does not know, and a visit that gives a message, not kept)
+    corpus, hidden = _corpus(FULL)
+    first = Memo()
+    link_corpus(corpus, hidden, memo=first)
+    records = dict(corpus.records)
+    _edit_text(STORY_ID, "body", lambda t: t + "\n\n[[no-such-id]]\n")(records)
+    old = {k: v for k, v in first.new.items() if k != links._STATE}
+    added = next(iter(records))
+    old.pop(f"record:False:{added}")  # as if the memo had never seen it
+    edited = Corpus(corpus.site, records)
+    got = Memo(old=old)
+    linked = link_corpus(edited, hidden, memo=got)
+    clean = Memo()
+    _identical(linked, link_corpus(edited, hidden, memo=clean))
+    assert linked[1] and f"record:False:{STORY_ID}" not in got.new  # (a diagnostic)
+    assert list(got.new) == list(clean.new)  # in the same order too
+    assert got.new[f"record:False:{added}"][0] is records[added]
+
+
+def _newobj(data: bytes) -> int:
+    """How many objects a pickle makes by their class's `__new__` (NEWOBJ)."""
+    return sum(op.name == "NEWOBJ" for op, _, _ in pickletools.genops(data))
