@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 N ?= 1000
 RUNS ?= 3
 
-.PHONY: help build check test lint typecheck format clean screenshots serve docs bench
+.PHONY: help compiled build check test lint typecheck format clean screenshots serve docs bench
 
 help: ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,13 +17,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-build: $(STAMP) ## set up .venv if needed and build content/ into site/
+# The generator's modules compiled to bytecode, as Python keeps them where it may write it: a
+# shell with PYTHONDONTWRITEBYTECODE set (as CI's) would compile all of them again in every
+# factsheet process (some 0.07 s of each, a tenth of a no-change rebuild at 10,000 stories).
+compiled: $(STAMP)
+	@$(BIN)/python -m compileall -q generator
+
+build: $(STAMP) compiled ## set up .venv if needed and build content/ into site/
 	$(BIN)/factsheet build
 
-check: $(STAMP) ## validate content/ without writing anything
+check: $(STAMP) compiled ## validate content/ without writing anything
 	$(BIN)/factsheet check
 
-serve: $(STAMP) ## build, serve on 127.0.0.1:8000, rebuild and reload the browser on save
+serve: $(STAMP) compiled ## build, serve on 127.0.0.1:8000, rebuild and reload the browser on save
 	$(BIN)/factsheet serve
 
 docs: $(STAMP) ## regenerate docs/editors-guide.md and schemas/ from the declared schema
@@ -50,5 +56,5 @@ clean: ## remove the built site and caches (not content)
 screenshots: $(STAMP) ## README pictures of the example site into docs/img/ (needs chromium)
 	$(BIN)/python scripts/screenshots.py
 
-bench: $(STAMP) ## time builds of a synthetic corpus of N stories (make bench N=10000 RUNS=1)
+bench: $(STAMP) compiled ## time builds of a synthetic corpus of N stories (make bench N=10000 RUNS=1)
 	$(BIN)/python scripts/bench.py --stories $(N) --runs $(RUNS)
