@@ -27,7 +27,17 @@ INVALID = Path(__file__).parent / "fixtures" / "invalid"
 def test_slices_cover_every_item_once_in_order(count: int, parts: int) -> None:
     bounds = slices(count, parts)
     assert [i for a, b in bounds for i in range(a, b)] == list(range(count))
-    assert len(bounds) <= max(1, parts)
+    assert len(bounds) <= max(1, parts) + 1
+
+
+def test_the_first_item_is_a_slice_of_its_own_the_others_in_parts() -> None:
+    """(The makers of a site begin with the search index: its memo goes back to the parent
+    without a slice of pages' traces, see `workers.slices`.)"""
+    assert slices(10, 4) == [(0, 1), (1, 3), (3, 5), (5, 7), (7, 10)]
+    assert slices(3, 8) == [(0, 1), (1, 2), (2, 3)]
+    assert slices(2, 1) == [(0, 1), (1, 2)]
+    assert slices(1, 4) == [(0, 1)]
+    assert slices(0, 4) == []
 
 
 def test_run_all_keeps_the_order_of_tasks() -> None:
