@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cli, parse, workers
+from generator import cache, cli, parse, workers
 from generator.pipeline import Options, build, load
 from generator.reading import Document
 from generator.render import TEMPLATES
@@ -108,6 +108,31 @@ def test_a_template_error_in_a_worker_is_reported_as_in_one_process(tmp_path: Pa
         assert not result.written and not out.exists()
         problems[jobs] = [d.format() for d in result.diagnostics if d.code == "E0602"]
     assert problems[1] and problems[1] == problems[2]
+
+
+def test_free_memory_is_given_back_before_the_build_cache_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site made, what making it left free is given back to the system before the
+    cache is pickled (whose pickler's table would otherwise take new pages on top), and
+    the cache is saved as ever: the next build has nothing to do."""
+    calls: list[str] = []
+    give_back, save = workers.give_back, cache.save
+
+    def giving_back() -> None:
+        calls.append("give back")
+        give_back()
+
+    def saving(*args: Any, **kwargs: Any) -> None:
+        calls.append("save")
+        save(*args, **kwargs)
+
+    monkeypatch.setattr(workers, "give_back", giving_back)
+    monkeypatch.setattr(cache, "save", saving)
+    options = Options(content=FULL, out=tmp_path / "site", cache=tmp_path / "cache", jobs=1)
+    assert build(options, once=True).written
+    assert calls[-2:] == ["give back", "save"]
+    assert build(options).unchanged
 
 
 def test_jobs_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
