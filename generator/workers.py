@@ -120,6 +120,9 @@ def run_all(
         gc.freeze()
         if enabled:
             gc.enable()
+        # What taking the results left free (each came pickled, and was unpickled here),
+        # given back before this process goes on to use more (see `give_back`).
+        give_back()
 
 
 def _stop(pool: ProcessPoolExecutor, done: bool) -> None:

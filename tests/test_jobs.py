@@ -135,6 +135,24 @@ def test_free_memory_is_given_back_before_the_build_cache_is_saved(
     assert build(options).unchanged
 
 
+@pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
+def test_free_memory_is_given_back_when_a_pools_results_are_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the workers fork (they would count it as theirs), and once their results are
+    all taken here (each came pickled): the memory left free is given back."""
+    calls: list[str] = []
+    give_back = workers.give_back
+
+    def giving_back() -> None:
+        calls.append("give back")
+        give_back()
+
+    monkeypatch.setattr(workers, "give_back", giving_back)
+    assert run_all([lambda n=n: n for n in range(4)], 2) == [0, 1, 2, 3]
+    assert calls == ["give back", "give back"]
+
+
 def test_jobs_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["build", "--jobs", "0"]) == 2
     assert "not a number of processes" in capsys.readouterr().err
