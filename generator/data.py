@@ -221,20 +221,24 @@ class Exporter:
             }
         )
         edges = self.links.edges
-        # The keys in order: "edges" first, then the rest's ('{\n  "format": ...').
-        out = bytearray(b'{\n  "edges": [\n' if edges else b'{\n  "edges": []')
+        # The keys in order: "edges" first, then the rest's ('{\n  "format": ...'). Written
+        # into one buffer whose bytes are the file's (`getvalue` hands them over): no copy
+        # of the whole file beside it at the end (96 MiB at 10,000 stories).
+        out = io.BytesIO()
+        out.write(b'{\n  "edges": [\n' if edges else b'{\n  "edges": []')
         for start in range(0, len(edges), _EDGES_AT_ONCE):
             batch = to_json([_edge(e) for e in edges[start : start + _EDGES_AT_ONCE]])
             if start:
-                out += b",\n"
+                out.write(b",\n")
             # '[\n  {...},\n  {...}\n]\n': its items, one level deeper (no text in JSON
             # holds a line break: it is written as the escape \n)
-            out += b"  " + batch[2:-3].replace(b"\n", b"\n  ")
+            out.write(b"  ")
+            out.write(batch[2:-3].replace(b"\n", b"\n  "))
         if edges:
-            out += b"\n  ]"
-        out += b",\n"
-        out += memoryview(rest)[2:]
-        return bytes(out)
+            out.write(b"\n  ]")
+        out.write(b",\n")
+        out.write(memoryview(rest)[2:])
+        return out.getvalue()
 
     # --- CSV per kind --------------------------------------------------------------------
 

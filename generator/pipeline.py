@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import cache, deps, plan, rebuild, search, unchanged
+from . import cache, deps, plan, rebuild, search, unchanged, workers
 from .cache import Memo
 from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
@@ -323,6 +323,7 @@ def _make(
             state = _State(inputs, site, diagnostics, result.pages, result.records, settings)
             record = unchanged.record(listing, documents, shown(options.content), read)
         # The site is built; a cache that cannot be written only costs time next time.
+        workers.give_back()  # (what the site's making left free: see `give_back`)
         with contextlib.suppress(OSError):
             cache.save(options.cache, memos, state, record)
     return result

@@ -191,14 +191,15 @@ class Maker(NamedTuple):  # a tuple: a build lists one per file, 145,000 at 10,0
 
 
 def makers(corpus: Corpus, links: Links, templates: Path, kept: object = None) -> list[Maker]:
-    """Every output file of the site, in a stable order: the search index and the graph
-    first, then the pages, then the rest.
+    """Every output file of the site, in a stable order: the search index, the graph and
+    the sitemap first, then the pages, then the rest.
 
-    The index and the graph are the makers that need the most memory while they run (at
-    10,000 stories, a file of 89 MiB and its 62,500 entries; 96 MiB of edges): made first,
-    by a worker that has rendered no page yet, and freed before its pages' caches grow it,
-    not on top of them (a cold build's peak). A slow maker first also leaves the other
-    workers the short ones to even out the end.
+    The index, the graph and the sitemap are the makers that need the most memory while
+    they run (at 10,000 stories, a file of 89 MiB and its 62,500 entries; 96 MiB of edges;
+    an XML tree of 62,500 pages, some 50 MiB): made first, by workers that have rendered no
+    page yet, and freed before their pages' caches grow them, not on top of them (a cold
+    build's peak; the index alone, see `workers.slices`). A slow maker first also leaves
+    the other workers the short ones to even out the end.
 
     The list depends only on the shape of the corpus (which records there are, of which
     kind, with a body or not, with which images: not their names, see `_by_kind`) and on
@@ -300,12 +301,16 @@ def _makers(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> li
     # Maker's own constructor without its Python call: a new process lists 145,000 makers
     # at 10,000 stories, and keyword arguments and appends one by one cost a third more.)
     records = list(corpus)
-    # (the costliest in memory first: see `makers`)
-    found = [Maker(INDEX, _search_index, _index_reads(records, kept)), Maker(GRAPH, _graph)]
     grouped = _by_kind(records)
     pages = _pages(corpus, grouped)
-    found.extend(pages)
     urls = [m.url for m in pages if m.url is not None]  # (every one)
+    # (the costliest in memory first: see `makers`)
+    found = [
+        Maker(INDEX, _search_index, _index_reads(records, kept)),
+        Maker(GRAPH, _graph),
+        Maker(SITEMAP, partial(_sitemap, tuple(urls))),
+    ]
+    found.extend(pages)
     new = tuple.__new__
     body = key("body", "")
     found.extend(
@@ -330,7 +335,6 @@ def _makers(corpus: Corpus, assets: tuple[Path, ...], kept: object = None) -> li
         found.append(Maker(timeline_url(story), partial(_timeline, story.id)))
         found.append(Maker(story_feed_url(story), partial(_story_feed, story.id)))
     found.append(Maker(FEED, _site_feed))
-    found.append(Maker(SITEMAP, partial(_sitemap, tuple(urls))))
     found.append(Maker(ROBOTS, _robots))
     for asset in assets:
         found.append(_copy(f"assets/{asset.name}", asset))

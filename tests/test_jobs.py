@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_determinism import FULL, tree
 
-from generator import cli, parse, workers
+from generator import cache, cli, parse, workers
 from generator.pipeline import Options, build, load
 from generator.reading import Document
 from generator.render import TEMPLATES
@@ -27,7 +27,17 @@ INVALID = Path(__file__).parent / "fixtures" / "invalid"
 def test_slices_cover_every_item_once_in_order(count: int, parts: int) -> None:
     bounds = slices(count, parts)
     assert [i for a, b in bounds for i in range(a, b)] == list(range(count))
-    assert len(bounds) <= max(1, parts)
+    assert len(bounds) <= max(1, parts) + 1
+
+
+def test_the_first_item_is_a_slice_of_its_own_the_others_in_parts() -> None:
+    """(The makers of a site begin with the search index: its memo goes back to the parent
+    without a slice of pages' traces, see `workers.slices`.)"""
+    assert slices(10, 4) == [(0, 1), (1, 3), (3, 5), (5, 7), (7, 10)]
+    assert slices(3, 8) == [(0, 1), (1, 2), (2, 3)]
+    assert slices(2, 1) == [(0, 1), (1, 2)]
+    assert slices(1, 4) == [(0, 1)]
+    assert slices(0, 4) == []
 
 
 def test_run_all_keeps_the_order_of_tasks() -> None:
@@ -98,6 +108,49 @@ def test_a_template_error_in_a_worker_is_reported_as_in_one_process(tmp_path: Pa
         assert not result.written and not out.exists()
         problems[jobs] = [d.format() for d in result.diagnostics if d.code == "E0602"]
     assert problems[1] and problems[1] == problems[2]
+
+
+def test_free_memory_is_given_back_before_the_build_cache_is_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site made, what making it left free is given back to the system before the
+    cache is pickled (whose pickler's table would otherwise take new pages on top), and
+    the cache is saved as ever: the next build has nothing to do."""
+    calls: list[str] = []
+    give_back, save = workers.give_back, cache.save
+
+    def giving_back() -> None:
+        calls.append("give back")
+        give_back()
+
+    def saving(*args: Any, **kwargs: Any) -> None:
+        calls.append("save")
+        save(*args, **kwargs)
+
+    monkeypatch.setattr(workers, "give_back", giving_back)
+    monkeypatch.setattr(cache, "save", saving)
+    options = Options(content=FULL, out=tmp_path / "site", cache=tmp_path / "cache", jobs=1)
+    assert build(options, once=True).written
+    assert calls[-2:] == ["give back", "save"]
+    assert build(options).unchanged
+
+
+@pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
+def test_free_memory_is_given_back_when_a_pools_results_are_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before the workers fork (they would count it as theirs), and once their results are
+    all taken here (each came pickled): the memory left free is given back."""
+    calls: list[str] = []
+    give_back = workers.give_back
+
+    def giving_back() -> None:
+        calls.append("give back")
+        give_back()
+
+    monkeypatch.setattr(workers, "give_back", giving_back)
+    assert run_all([lambda n=n: n for n in range(4)], 2) == [0, 1, 2, 3]
+    assert calls == ["give back", "give back"]
 
 
 def test_jobs_must_be_a_positive_number(capsys: pytest.CaptureFixture[str]) -> None:

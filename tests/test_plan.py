@@ -229,13 +229,15 @@ def test_the_makers_name_the_files_and_urls_that_urls_gives(model: tuple[Corpus,
     assert [m.name for m in pages] == [output_path(m.url) for m in pages if m.url is not None]
 
 
-def test_the_search_index_and_the_graph_are_made_first(model: tuple[Corpus, Links]) -> None:
+def test_the_search_index_the_graph_and_the_sitemap_are_made_first(
+    model: tuple[Corpus, Links],
+) -> None:
     """The costliest makers in memory come first, so that a worker makes them while it is
-    small (the first slice), not after its pages have grown it; every file is still made
+    small (the first slices), not after its pages have grown it; every file is still made
     once, and the pages keep their order."""
     corpus, links = model
     makers = fresh(corpus, links)
-    assert [m.name for m in makers[:2]] == [search.INDEX, "data/graph.json"]
+    assert [m.name for m in makers[:3]] == [search.INDEX, "data/graph.json", "sitemap.xml"]
     names = [m.name for m in makers]
     assert len(set(names)) == len(names)
     pages = [m.url for m in makers if m.url is not None]
