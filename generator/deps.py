@@ -17,10 +17,10 @@ of the model, a *key* (a tag and its parts, joined by SEP):
                    that extends, imports or includes it
 
 and every maker also reads the "global" keys the pipeline gives (the site settings, the kinds
-present). The record of a build keeps, per maker, the keys it read and one
-digest of their values. The next build works out the digest of those keys again: when it is
-the same, the maker would read the same values and make the same bytes, so its files are
-kept. A maker whose inputs changed runs again, and may read other keys this time.
+present). The record of a build keeps, per maker, the keys it read and one digest of their
+values. The next build works out the digest of those keys again: when it is the same, the
+maker would read the same values and make the same bytes, so its files are kept. A maker
+whose inputs changed runs again, and may read other keys this time.
 """
 
 from __future__ import annotations
