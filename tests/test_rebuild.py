@@ -8,7 +8,6 @@ import os
 import pickle
 import random
 import signal
-import sys
 import threading
 from pathlib import Path
 
@@ -112,6 +111,41 @@ def test_readers_kept_up_to_date_by_difference_are_readers_made_afresh() -> None
         assert readers.by_key == Readers(traces).by_key
         changed = set(rng.sample(KEYS, 3))
         assert readers.stale(changed) == Readers(traces).stale(changed)
+
+
+def test_a_new_table_packs_traces_as_pack_does_with_the_values_seen_gives() -> None:
+    """`Table` (the traces of a build that runs most makers, packed as they come) gives the
+    traces, keys and values that `pack` and `seen` give such a build after every page is
+    made; its keys in the order of the traces that first name them, with the values a
+    worker gave, or worked out when it gave none; a trace with a memo is not packed, and
+    names the table's keys."""
+    rng = random.Random(13)
+    for _ in range(20):
+        old = _traces(rng)  # (the last build's, packed by its table: makers that did not run)
+        old, _ = rebuild.pack(old, {}, {}, {k: "v" for k in KEYS}, None)
+        now = _traces(rng, 20)
+        now["search"] = Trace(tuple(rng.sample(KEYS, 6)), (("search.js", (1, 2, 3)),), {"a": "b"})
+        traces = {**old, **now}
+        values = {k: f"value of {k}" for k in KEYS}
+        fingerprints = _Values(values)
+        table = rebuild.Table(fingerprints)
+        given = dict(rng.sample(sorted(values.items()), 20))
+        table.given = given
+        arrived = {name: table.pack(trace) for name, trace in now.items()}
+        assert all(table.pack(t) is t for name, t in arrived.items() if name != "search")
+        packed, keys, seen = table.done({**traces, **arrived})
+        expected = rebuild.seen(traces, _Values(values), {}, set(), traces)  # type: ignore[arg-type]
+        assert seen == expected and set(keys) == set(expected)
+        first = [*now.values(), *traces.values()]  # (those that came, then the others)
+        assert list(keys) == list(dict.fromkeys(k for t in first for k in t.keys))
+        assert not set(fingerprints.asked) & set(given)
+        assert seen == rebuild.Seen.of(expected, keys) and seen.more == {}
+        assert list(packed) == list(traces)
+        for name, trace in packed.items():
+            assert trace.keys == traces[name].keys and trace.files == traces[name].files
+            assert (len(trace) == 4 and trace[3] is keys) or name == "search"
+        search = packed["search"]
+        assert search.memo == {"a": "b"} and all(k is keys[keys.index(k)] for k in search.keys)
 
 
 class _Values:
@@ -280,15 +314,17 @@ def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path
 
 @pytest.mark.skipif(not can_fork(), reason="the workers are forked")
 def test_traces_from_workers_share_their_keys_with_this_process(tmp_path: Path) -> None:
-    """The keys of the traces that workers send back are interned here as each slice comes:
-    every trace that names a key holds this process's one str for it."""
+    """The keys of the traces that workers send back are made one str per key here as each
+    slice comes: every trace that names a key holds (or is packed by) the same one."""
     memos: dict[str, Memo] = {}
     options = Options(content=FULL, out=tmp_path / "site", jobs=2)
     assert build(options, memos=memos).written
     traces = memos["deps"].new["traces"]
     keys = [k for trace in traces.values() for k in trace.keys]
     assert len(traces) > 40 and len(keys) > 1000
-    assert all(k is sys.intern(k) for k in keys)
+    one: dict[str, str] = {}
+    assert all(one.setdefault(k, k) is k for k in keys)
+    assert set(one) == set(memos["deps"].new["keys"])
 
 
 def test_makers_run_without_the_cyclic_collector_which_is_as_it_was_after(
