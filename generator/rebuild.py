@@ -582,15 +582,47 @@ class Table(dict[Key, int]):
         self.order: list[Key] = []
         self.texts: list[str] = []
         self._value = fingerprints
-        # The values a worker worked out for the keys of the slice at hand (see `run`).
-        self.given: Mapping[Key, str] = {}
+        # By process, the place here of each key by its place in that process's table.
+        self._places: dict[int, list[int]] = {}
 
     def __missing__(self, key: Key) -> int:
         place = self[key] = len(self.order)
         self.order.append(key)
-        value = self.given.get(key)
-        self.texts.append(value if value is not None else self._value(key))
+        self.texts.append(self._value(key))
         return place
+
+    def packed_there(self, trace: Trace) -> Trace:
+        """In a worker, whose own table this is: the trace, its keys by their places in it,
+        and no table yet (see `take`); a trace that keeps a memo as it is, its keys added."""
+        places = array(_PLACE, map(self.__getitem__, trace.keys))
+        if trace.memo:
+            return trace
+        return tuple.__new__(Trace, (places.tobytes(), trace[1], trace[2], None))
+
+    def take(self, ran: list[_Ran], news: _News) -> list[_Ran]:
+        """A slice's results from process `news[0]`, packed there (see `packed_there`),
+        and the keys its table gained meanwhile, with their values: packed by this table.
+        Only those keys are looked up here, not every key of every trace."""
+        process, keys, texts = news
+        places = self._places.setdefault(process, [])
+        for key, text in zip(keys, texts, strict=True):
+            place = self.get(key)
+            if place is None:
+                place = self[key] = len(self.order)
+                self.order.append(key)
+                self.texts.append(text)
+            places.append(place)
+        here = places.__getitem__
+        order = self.order
+        taken: list[_Ran] = []
+        for name, trace, found in ran:
+            if trace is not None and len(trace) == 4 and trace[3] is None:
+                data = array(_PLACE, map(here, memoryview(trace[0]).cast(_PLACE))).tobytes()
+                trace = tuple.__new__(Trace, (data, trace[1], trace[2], order))
+            elif trace is not None:
+                trace = self.pack(trace)
+            taken.append((name, trace, found))
+        return taken
 
     def pack(self, trace: Trace) -> Trace:
         """The trace packed by this table, its keys added; a trace that keeps a memo (the
@@ -640,10 +672,12 @@ _FEW = 32
 
 # What running one maker gives: its name, its trace (None if it failed) and its problems.
 _Ran = tuple[str, Trace | None, list[Diagnostic]]
-# What running a slice of the makers gives: what each gave, and the value of each key their
-# traces name that the process had not worked out for an earlier slice (with a new table
-# only: see `Table`).
-_Slice = tuple[list[_Ran], dict[Key, str]]
+# With a new table (see `Table.take`): the process that ran a slice, and the keys its table
+# gained while it ran it, with their values.
+_News = tuple[int, list[Key], list[str]]
+# What running a slice of the makers gives: what each gave, and with a new table the news
+# of its process's (None once taken).
+_Slice = tuple[list[_Ran], _News | None]
 
 
 def run(
@@ -665,7 +699,7 @@ def run(
     last = traces or {}
     # One workshop per process, shared by the slices it runs: building one (its views, a
     # gazetteer of every mapped record) costs as much as making many pages.
-    shops: dict[int, tuple[Workshop, Reads, set[Key]]] = {}
+    shops: dict[int, tuple[Workshop, Reads, Table]] = {}
 
     def work(start: int, stop: int) -> _Slice:
         if os.getpid() not in shops:
@@ -673,8 +707,8 @@ def run(
             shop = _workshop(
                 corpus, links, templates, made_reads, fingerprints.known.get("templates")
             )
-            shops[os.getpid()] = shop, made_reads, set()
-        shop, reads, valued = shops[os.getpid()]
+            shops[os.getpid()] = shop, made_reads, Table(fingerprints.once)
+        shop, reads, own = shops[os.getpid()]
         ran: list[_Ran] = []
         # Without the cyclic garbage collector: pages make no cycles to collect, and it
         # would walk, every few thousand objects made, all that lasts while they are made
@@ -688,16 +722,14 @@ def run(
         finally:
             if collecting:
                 gc.enable()
-        values: dict[Key, str] = {}
-        if table is not None:
-            # The values of the keys read, worked out here, on the workers' cores, not in
-            # the parent after every page is made; once per process (the keys a worker's
-            # pages read are mostly those of its earlier slices).
-            keys = set().union(*(trace.keys for _, trace, _ in ran if trace is not None))
-            keys.difference_update(valued)
-            values = {key: fingerprints.once(key) for key in keys}
-            valued |= keys
-        return ran, values
+        if table is None:
+            return ran, None
+        # Packed by this process's own table, with the values of the keys new to it worked
+        # out here, on the workers' cores, not in the parent after every page is made (the
+        # keys a worker's pages read are mostly those of its earlier slices).
+        start = len(own.order)
+        ran = [(n, None if t is None else own.packed_there(t), f) for n, t, f in ran]
+        return ran, (os.getpid(), own.order[start:], own.texts[start:])
 
     def _make(start: int, stop: int, shop: Workshop, reads: Reads, ran: list[_Ran]) -> None:
         for index in todo[start:stop]:
@@ -725,18 +757,15 @@ def run(
     problems: list[Diagnostic] = []
     # (in the order of `todo`: each slice gives one per maker, in order)
     indices = iter(todo)
-    for ran, values in parts:
-        if table is not None:  # (the slices run here: not packed as they came)
-            table.given = values
+    for ran, news in parts:
+        if table is not None and news is not None:  # (a slice run here: not taken as it came)
+            ran = table.take(ran, news)
         for _, trace, found in ran:
             index = next(indices)
             problems.extend(found)
             if trace is not None:
-                trace = table.pack(trace) if table is not None else trace
                 name = makers[index].name  # (this process's object: the trace's file shares it)
                 made[name] = trace.named(name)
-    if table is not None:
-        table.given = {}
     return made, problems
 
 
@@ -774,11 +803,5 @@ def _packed(table: Table, part: _Slice) -> _Slice:
     """A slice's results from a worker, as they come, their traces packed by the new `table`
     with the values the worker gave (see `Table`): their keys, copies made when they were
     unpickled, are freed with the slice's pickle, but those new to the table."""
-    ran, table.given = part
-    try:
-        return [
-            (name, None if trace is None else table.pack(trace), found)
-            for name, trace, found in ran
-        ], {}
-    finally:
-        table.given = {}
+    ran, news = part
+    return (ran, None) if news is None else (table.take(ran, news), None)

@@ -114,11 +114,11 @@ def test_readers_kept_up_to_date_by_difference_are_readers_made_afresh() -> None
 
 
 def test_a_new_table_packs_traces_as_pack_does_with_the_values_seen_gives() -> None:
-    """`Table` (the traces of a build that runs most makers, packed as they come) gives the
-    traces, keys and values that `pack` and `seen` give such a build after every page is
-    made; its keys in the order of the traces that first name them, with the values a
-    worker gave, or worked out when it gave none; a trace with a memo is not packed, and
-    names the table's keys."""
+    """`Table` (the traces of a build that runs most makers, packed as the workers' slices
+    come) gives the traces, keys and values that `pack` and `seen` give such a build after
+    every page is made; its keys in the order of the traces that first name them, whatever
+    process packed them first, with the values worked out there, each once per process; a
+    trace with a memo is not packed, and names the table's keys."""
     rng = random.Random(13)
     for _ in range(20):
         old = _traces(rng)  # (the last build's, packed by its table: makers that did not run)
@@ -127,18 +127,30 @@ def test_a_new_table_packs_traces_as_pack_does_with_the_values_seen_gives() -> N
         now["search"] = Trace(tuple(rng.sample(KEYS, 6)), (("search.js", (1, 2, 3)),), {"a": "b"})
         traces = {**old, **now}
         values = {k: f"value of {k}" for k in KEYS}
-        fingerprints = _Values(values)
-        table = rebuild.Table(fingerprints)
-        given = dict(rng.sample(sorted(values.items()), 20))
-        table.given = given
-        arrived = {name: table.pack(trace) for name, trace in now.items()}
+        here = _Values(values)
+        table = rebuild.Table(here)
+        workers = {1: rebuild.Table(_Values(values)), 2: rebuild.Table(_Values(values))}
+        arrived: dict[str, Trace] = {}
+        names = list(now)
+        for start in range(0, len(names), 3):
+            process = rng.choice([1, 2])  # (which worker ran the slice)
+            own = workers[process]
+            first = len(own.order)
+            ran = [(n, own.packed_there(now[n]), []) for n in names[start : start + 3]]
+            news = (process, own.order[first:], own.texts[first:])
+            ran = pickle.loads(pickle.dumps(ran, pickle.HIGHEST_PROTOCOL))
+            arrived.update((n, t) for n, t, _ in table.take(ran, news))  # type: ignore[misc]
         assert all(table.pack(t) is t for name, t in arrived.items() if name != "search")
+        for own in workers.values():
+            asked = own._value.asked  # type: ignore[attr-defined]
+            assert len(asked) == len(set(asked))
+        assert not here.asked  # (every value came from the workers)
         packed, keys, seen = table.done({**traces, **arrived})
+        assert not set(here.asked) & {k for t in now.values() for k in t.keys}
         expected = rebuild.seen(traces, _Values(values), {}, set(), traces)  # type: ignore[arg-type]
         assert seen == expected and set(keys) == set(expected)
         first = [*now.values(), *traces.values()]  # (those that came, then the others)
         assert list(keys) == list(dict.fromkeys(k for t in first for k in t.keys))
-        assert not set(fingerprints.asked) & set(given)
         assert seen == rebuild.Seen.of(expected, keys) and seen.more == {}
         assert list(packed) == list(traces)
         for name, trace in packed.items():
