@@ -566,15 +566,19 @@ def pack(
 
 class Table(dict[Key, int]):
     """A new table of keys for the traces of a build that runs most makers (see `Trace`),
-    made as their traces come from the workers, with the value of each key (see `seen`)
-    worked out when it is first found: the keys of a trace are looked up once, as they
-    come, while the workers still make pages, not interned then, and after every page is
-    made gathered (`seen`) and looked up again (`pack`): at 10,000 stories, 4.4 million
-    keys, 460,000 of them distinct, as long as the rest of the work left after the pages.
+    made as their traces come from the workers, with the value of each key (see `seen`).
+
+    Each worker packs its traces by a table of its own, and works out the value of each
+    key when its table gains it (`packed_there`); with each slice it sends the keys its
+    table gained meanwhile, with their values, and this table looks up only those (`take`).
+    This process no longer interns every key of every trace as they come, then, after
+    every page is made, gathers them (`seen`), works out the value of each alone on one
+    core, and looks each up again (`pack`): at 10,000 stories, 4.4 million keys, 460,000
+    of them distinct, as long as the rest of the work left after the pages.
 
     By key, its place; `order` the keys by place (a list while it grows, the table once
     done: see `done`), and `texts` their values, by place. The keys are added in the order
-    of the makers that read them: the same table whatever the number of workers.
+    of the makers that read them first: the same table whatever the number of workers.
     """
 
     def __init__(self, fingerprints: Callable[[Key], str]) -> None:
@@ -700,6 +704,7 @@ def run(
     # One workshop per process, shared by the slices it runs: building one (its views, a
     # gazetteer of every mapped record) costs as much as making many pages.
     shops: dict[int, tuple[Workshop, Reads, Table]] = {}
+    here = os.getpid()
 
     def work(start: int, stop: int) -> _Slice:
         if os.getpid() not in shops:
@@ -707,7 +712,10 @@ def run(
             shop = _workshop(
                 corpus, links, templates, made_reads, fingerprints.known.get("templates")
             )
-            shops[os.getpid()] = shop, made_reads, Table(fingerprints.once)
+            # (the slices run in this process are packed by the new table itself)
+            mine = table if table is not None and os.getpid() == here else None
+            own = Table(fingerprints.once) if mine is None else mine
+            shops[os.getpid()] = shop, made_reads, own
         shop, reads, own = shops[os.getpid()]
         ran: list[_Ran] = []
         # Without the cyclic garbage collector: pages make no cycles to collect, and it
@@ -724,6 +732,8 @@ def run(
                 gc.enable()
         if table is None:
             return ran, None
+        if own is table:
+            return [(n, None if t is None else table.pack(t), f) for n, t, f in ran], None
         # Packed by this process's own table, with the values of the keys new to it worked
         # out here, on the workers' cores, not in the parent after every page is made (the
         # keys a worker's pages read are mostly those of its earlier slices).
