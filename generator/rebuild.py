@@ -590,6 +590,7 @@ class Table(dict[Key, int]):
         self._places: dict[int, list[int]] = {}
 
     def __missing__(self, key: Key) -> int:
+        key = sys.intern(key)
         place = self[key] = len(self.order)
         self.order.append(key)
         self.texts.append(self._value(key))
@@ -612,6 +613,9 @@ class Table(dict[Key, int]):
         for key, text in zip(keys, texts, strict=True):
             place = self.get(key)
             if place is None:
+                # (interned, as the keys of the traces a build makes in this process: a
+                # trace of the next build in serve is compared with this one's key by key)
+                key = sys.intern(key)
                 place = self[key] = len(self.order)
                 self.order.append(key)
                 self.texts.append(text)

@@ -8,6 +8,7 @@ import os
 import pickle
 import random
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -326,17 +327,16 @@ def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path
 
 @pytest.mark.skipif(not can_fork(), reason="the workers are forked")
 def test_traces_from_workers_share_their_keys_with_this_process(tmp_path: Path) -> None:
-    """The keys of the traces that workers send back are made one str per key here as each
-    slice comes: every trace that names a key holds (or is packed by) the same one."""
+    """The keys of the traces that workers send back are interned here as each slice comes:
+    every trace that names a key holds (or is packed by) this process's one str for it."""
     memos: dict[str, Memo] = {}
     options = Options(content=FULL, out=tmp_path / "site", jobs=2)
     assert build(options, memos=memos).written
     traces = memos["deps"].new["traces"]
     keys = [k for trace in traces.values() for k in trace.keys]
     assert len(traces) > 40 and len(keys) > 1000
-    one: dict[str, str] = {}
-    assert all(one.setdefault(k, k) is k for k in keys)
-    assert set(one) == set(memos["deps"].new["keys"])
+    assert all(k is sys.intern(k) for k in keys)
+    assert set(keys) == set(memos["deps"].new["keys"])
 
 
 def test_makers_run_without_the_cyclic_collector_which_is_as_it_was_after(
