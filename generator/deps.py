@@ -87,6 +87,11 @@ class Fingerprints:
             value = self.known[name] = self._compute(name.split(SEP))
         return value
 
+    def once(self, name: Key) -> str:
+        """The value of a key asked for once (see `rebuild.Table`): not kept."""
+        value = self.known.get(name)
+        return value if value is not None else self._compute(name.split(SEP))
+
     def record(self, record_id: str) -> str:
         record = self.corpus.records.get(record_id)
         return record.fingerprint if record is not None else _ABSENT

@@ -466,6 +466,12 @@ def make_site(
     spare = spare if isinstance(spare, dict) else None
     made: dict[str, Trace] = {}
     before = traces  # (every key they name is in `last`)
+    table = memo.old.get(_KEYS) if known else None
+    table = table if isinstance(table, tuple) else None
+    # A build that runs most makers packs their traces by a new table as they come (see
+    # `rebuild.Table`); others keep the last build's table, and the values it saw.
+    fresh = not table or not last or len(todo) * 2 > len(makers)
+    new_table = rebuild.Table(fingerprints.once) if fresh else None
     # Whether the makers are those of the traces, in their order (their names are the
     # traces' keys); and whether the new site's files have the names of the old one's (the
     # same makers, and each that ran wrote the files it wrote last time).
@@ -489,6 +495,7 @@ def make_site(
                 staging,
                 options.jobs,
                 traces,
+                new_table,
             )
             if problems:
                 staging.discard()
@@ -518,10 +525,12 @@ def make_site(
     else:
         for entry in (_SPARE_FILES, _SPARE, _WRITTEN, _SPARE_ALIKE, _COMPILED):
             memo.new[entry] = memo.old.get(entry)
-    seen = rebuild.seen(traces, fingerprints, last, changed, made, before)
-    table = memo.old.get(_KEYS) if known else None
-    table = table if isinstance(table, tuple) else None
-    traces, table = rebuild.pack(traces, made, before, seen, table)
+    seen: Mapping[Key, str]
+    if new_table is not None:
+        traces, table, seen = new_table.done(traces)
+    else:
+        seen = rebuild.seen(traces, fingerprints, last, changed, made, before)
+        traces, table = rebuild.pack(traces, made, before, seen, table)
     memo.new[_KEYS] = table
     memo.new[_TRACES] = traces
     memo.new[_SEEN] = rebuild.Seen.of(seen, table)

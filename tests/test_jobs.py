@@ -15,6 +15,7 @@ import pytest
 from test_determinism import FULL, tree
 
 from generator import cache, cli, parse, workers
+from generator.cache import Memo
 from generator.pipeline import Options, build, load
 from generator.reading import Document
 from generator.render import TEMPLATES
@@ -83,6 +84,24 @@ def test_two_processes_build_the_same_site_as_one(tmp_path: Path) -> None:
         sites[jobs] = tree(out)
     assert sorted(sites[1]) == sorted(sites[2])
     assert [name for name in sites[1] if sites[1][name] != sites[2][name]] == []
+
+
+def test_two_processes_leave_the_same_record_of_what_pages_read_as_one(
+    tmp_path: Path,
+) -> None:
+    """The traces, their table of keys and the values seen (packed as the workers' slices
+    come, with the values they worked out: see `rebuild.Table`) are those one process
+    leaves, the table in the same order."""
+    kept = []
+    for jobs in (1, 2):
+        memos: dict[str, Memo] = {}
+        assert build(Options(content=FULL, out=tmp_path / f"site-{jobs}", jobs=jobs), memos=memos)
+        new = memos["deps"].new
+        traces = {name: (t.keys, t.names, dict(t.memo)) for name, t in new["traces"].items()}
+        kept.append((traces, new["keys"], new["seen"].as_dict()))
+    assert kept[0] == kept[1]
+    traces, keys, seen = kept[1]
+    assert len(keys) > 200 and set(keys) == set(seen)
 
 
 def test_two_processes_find_the_same_problems_as_one() -> None:

@@ -114,6 +114,53 @@ def test_readers_kept_up_to_date_by_difference_are_readers_made_afresh() -> None
         assert readers.stale(changed) == Readers(traces).stale(changed)
 
 
+def test_a_new_table_packs_traces_as_pack_does_with_the_values_seen_gives() -> None:
+    """`Table` (the traces of a build that runs most makers, packed as the workers' slices
+    come) gives the traces, keys and values that `pack` and `seen` give such a build after
+    every page is made; its keys in the order of the traces that first name them, whatever
+    process packed them first, with the values worked out there, each once per process; a
+    trace with a memo is not packed, and names the table's keys."""
+    rng = random.Random(13)
+    for _ in range(20):
+        old = _traces(rng)  # (the last build's, packed by its table: makers that did not run)
+        old, _ = rebuild.pack(old, {}, {}, {k: "v" for k in KEYS}, None)
+        now = _traces(rng, 20)
+        now["search"] = Trace(tuple(rng.sample(KEYS, 6)), (("search.js", (1, 2, 3)),), {"a": "b"})
+        traces = {**old, **now}
+        values = {k: f"value of {k}" for k in KEYS}
+        here = _Values(values)
+        table = rebuild.Table(here)
+        workers = {1: rebuild.Table(_Values(values)), 2: rebuild.Table(_Values(values))}
+        arrived: dict[str, Trace] = {}
+        names = list(now)
+        for start in range(0, len(names), 3):
+            process = rng.choice([1, 2])  # (which worker ran the slice)
+            own = workers[process]
+            first = len(own.order)
+            ran = [(n, own.packed_there(now[n]), []) for n in names[start : start + 3]]
+            news = (process, own.order[first:], own.texts[first:])
+            ran = pickle.loads(pickle.dumps(ran, pickle.HIGHEST_PROTOCOL))
+            arrived.update((n, t) for n, t, _ in table.take(ran, news))  # type: ignore[misc]
+        assert all(table.pack(t) is t for name, t in arrived.items() if name != "search")
+        for own in workers.values():
+            asked = own._value.asked  # type: ignore[attr-defined]
+            assert len(asked) == len(set(asked))
+        assert not here.asked  # (every value came from the workers)
+        packed, keys, seen = table.done({**traces, **arrived})
+        assert not set(here.asked) & {k for t in now.values() for k in t.keys}
+        expected = rebuild.seen(traces, _Values(values), {}, set(), traces)  # type: ignore[arg-type]
+        assert seen == expected and set(keys) == set(expected)
+        first = [*now.values(), *traces.values()]  # (those that came, then the others)
+        assert list(keys) == list(dict.fromkeys(k for t in first for k in t.keys))
+        assert seen == rebuild.Seen.of(expected, keys) and seen.more == {}
+        assert list(packed) == list(traces)
+        for name, trace in packed.items():
+            assert trace.keys == traces[name].keys and trace.files == traces[name].files
+            assert (len(trace) == 4 and trace[3] is keys) or name == "search"
+        search = packed["search"]
+        assert search.memo == {"a": "b"} and all(k is keys[keys.index(k)] for k in search.keys)
+
+
 class _Values:
     """Fingerprints of a build: each key's value, counted when asked."""
 
@@ -281,7 +328,7 @@ def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path
 @pytest.mark.skipif(not can_fork(), reason="the workers are forked")
 def test_traces_from_workers_share_their_keys_with_this_process(tmp_path: Path) -> None:
     """The keys of the traces that workers send back are interned here as each slice comes:
-    every trace that names a key holds this process's one str for it."""
+    every trace that names a key holds (or is packed by) this process's one str for it."""
     memos: dict[str, Memo] = {}
     options = Options(content=FULL, out=tmp_path / "site", jobs=2)
     assert build(options, memos=memos).written
@@ -289,6 +336,7 @@ def test_traces_from_workers_share_their_keys_with_this_process(tmp_path: Path) 
     keys = [k for trace in traces.values() for k in trace.keys]
     assert len(traces) > 40 and len(keys) > 1000
     assert all(k is sys.intern(k) for k in keys)
+    assert set(keys) == set(memos["deps"].new["keys"])
 
 
 def test_makers_run_without_the_cyclic_collector_which_is_as_it_was_after(
