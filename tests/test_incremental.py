@@ -947,14 +947,8 @@ def test_a_serve_rebuild_after_a_maker_wrote_other_files_removes_them_from_the_s
     assert taken["_write_alike"] >= 2
 
 
-def test_a_new_process_keeps_the_spare_by_difference_only_when_it_has_the_site_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A build in a new process writes as serve's do (`_write_alike`: only the files that
-    differ) when the spare beside the site has the names of the site's files, as the build
-    that left it recorded; after a build that added or removed files, it does not (the
-    spare, the site before, holds files the site no longer has). The cache keeps the
-    spare's traces only when its files are not those of the site."""
+def _writes_alike(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """One "alike" for each build from now on that writes by difference (`_write_alike`)."""
     alike: list[str] = []
     real = pipeline._write_alike
 
@@ -963,6 +957,18 @@ def test_a_new_process_keeps_the_spare_by_difference_only_when_it_has_the_site_n
         return real(*args)
 
     monkeypatch.setattr(pipeline, "_write_alike", counted)
+    return alike
+
+
+def test_a_new_process_keeps_the_spare_by_difference_only_when_it_has_the_site_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build in a new process writes as serve's do (`_write_alike`: only the files that
+    differ) when the spare beside the site has the names of the site's files, as the build
+    that left it recorded; after a build that added or removed files, it does not (the
+    spare, the site before, holds files the site no longer has). The cache keeps the
+    spare's traces only when its files are not those of the site."""
+    alike = _writes_alike(monkeypatch)
     content, options = _built(tmp_path)
     story = next(p for p in _files(content, "*.md") if p.name != "README.md")
     actor = content / "actors" / "new-actor.yaml"
@@ -1004,14 +1010,7 @@ def test_a_record_renamed_keeps_the_site_s_file_names_and_the_spare_by_differenc
     from last to first by name leaves the files' names and order as they were, so a new
     process writes by difference (`_write_alike`) and the cache keeps no traces of the
     spare; the site and its sitemap are the clean build's."""
-    alike: list[str] = []
-    real = pipeline._write_alike
-
-    def counted(*args: Any) -> dict[str, Trace]:
-        alike.append("alike")
-        return real(*args)
-
-    monkeypatch.setattr(pipeline, "_write_alike", counted)
+    alike = _writes_alike(monkeypatch)
     content, options = _built(tmp_path)
     story = next(p for p in _files(content, "*.md") if p.name != "README.md")
     story.write_text(story.read_text("utf-8") + "\nMore.\n", "utf-8")
