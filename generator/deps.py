@@ -245,9 +245,13 @@ class _Watched(Mapping[Any, Any]):
         """The key of the entry `key`, made and kept if it is the first time."""
         found = self._keys.get(key)
         if found is None:
-            # (a key that is not text fails, as `key` would)
-            found = self._keys[key] = sys.intern(self._prefix + key)
+            found = self._keys[key] = sys.intern(self._prefix + self._text(key))
         return found
+
+    def _text(self, key: Any) -> str:
+        """An entry's key as text (a key that is not text fails, as `key` would)."""
+        text: str = key
+        return text
 
     def __getitem__(self, key: Any) -> Any:
         self._note(self._keys.get(key) or self.key_of(key))
@@ -274,11 +278,8 @@ class _Watched(Mapping[Any, Any]):
 class _WatchedByParts(_Watched):
     """A watched mapping keyed by tuples of text: the key of `(a, b)` is `tag a b`."""
 
-    def key_of(self, key: Any) -> Key:
-        found = self._keys.get(key)
-        if found is None:
-            found = self._keys[key] = sys.intern(self._prefix + SEP.join(key))
-        return found
+    def _text(self, key: Any) -> str:
+        return SEP.join(key)
 
 
 class WatchedCorpus:

@@ -738,7 +738,7 @@ def _known() -> tuple[dict[int, tuple[int, Any]], list[Any], bytes]:
     unique = list({id(o): o for o in objects}.values())
     memo = {id(o): (i, o) for i, o in enumerate(unique)}
     places = range(len(unique) + 2)  # (and the record's path and body)
-    return memo, unique, b"\x80\x05" + b"".join(b"J%sQ\x940" % _PLACE.pack(n) for n in places)
+    return memo, unique, b"".join(b"J%sQ\x940" % _PLACE.pack(n) for n in places)
 
 
 _PLACE = struct.Struct("<i")
@@ -767,8 +767,8 @@ def _pack(record: Record) -> bytes:
     body = record.body
     pickler.memo = {**known, id(path): (len(known), path), id(body): (len(known) + 1, body)}
     pickler.dump((_keyed(record.fields), places))
-    # Without the protocol and the first frame's length: the prologue says the first, and
-    # the second is only a hint (11 bytes a record).
+    # Without the protocol (the unpickler needs none) and the first frame's length (only
+    # a hint): 11 bytes a record.
     data = buffer.getbuffer()
     return bytes(data[11:] if data[2:3] == _FRAME else data[2:])
 
@@ -810,8 +810,7 @@ def _unpack(record: Record) -> None:
     objects, prologue = _known()[1:]
     data = state["_packed"]
     if len(data) < _FRAME_SIZE:  # one frame, which the unpickler reads at once
-        size = len(prologue) - 2 + len(data)
-        data = b"".join((_FRAME, _SIZE.pack(size), prologue[2:], data))
+        data = b"".join((_FRAME, _SIZE.pack(len(prologue) + len(data)), prologue, data))
     else:  # (a record so large that its pickler framed it: the frames as they are)
         data = prologue + data
     unpickler = pickle.Unpickler(io.BytesIO(data))

@@ -590,10 +590,16 @@ class Table(dict[Key, int]):
         self._places: dict[int, list[int]] = {}
 
     def __missing__(self, key: Key) -> int:
+        return self._add(key, self._value(key))
+
+    def _add(self, key: Key, text: str) -> int:
+        """Add a key the table lacks, with its value: its place. (Interned, as the keys of
+        the traces a build makes in this process: a trace of the next build in serve is
+        compared with this one's key by key.)"""
         key = sys.intern(key)
         place = self[key] = len(self.order)
         self.order.append(key)
-        self.texts.append(self._value(key))
+        self.texts.append(text)
         return place
 
     def packed_there(self, trace: Trace) -> Trace:
@@ -612,14 +618,7 @@ class Table(dict[Key, int]):
         places = self._places.setdefault(process, [])
         for key, text in zip(keys, texts, strict=True):
             place = self.get(key)
-            if place is None:
-                # (interned, as the keys of the traces a build makes in this process: a
-                # trace of the next build in serve is compared with this one's key by key)
-                key = sys.intern(key)
-                place = self[key] = len(self.order)
-                self.order.append(key)
-                self.texts.append(text)
-            places.append(place)
+            places.append(self._add(key, text) if place is None else place)
         here = places.__getitem__
         order = self.order
         taken: list[_Ran] = []
@@ -707,7 +706,7 @@ def run(
     last = traces or {}
     # One workshop per process, shared by the slices it runs: building one (its views, a
     # gazetteer of every mapped record) costs as much as making many pages.
-    shops: dict[int, tuple[Workshop, Reads, Table]] = {}
+    shops: dict[int, tuple[Workshop, Reads, Table | None]] = {}
     here = os.getpid()
 
     def work(start: int, stop: int) -> _Slice:
@@ -717,8 +716,7 @@ def run(
                 corpus, links, templates, made_reads, fingerprints.known.get("templates")
             )
             # (the slices run in this process are packed by the new table itself)
-            mine = table if table is not None and os.getpid() == here else None
-            own = Table(fingerprints.once) if mine is None else mine
+            own = table if table is None or os.getpid() == here else Table(fingerprints.once)
             shops[os.getpid()] = shop, made_reads, own
         shop, reads, own = shops[os.getpid()]
         ran: list[_Ran] = []
@@ -734,7 +732,7 @@ def run(
         finally:
             if collecting:
                 gc.enable()
-        if table is None:
+        if own is None:
             return ran, None
         if own is table:
             return [(n, None if t is None else table.pack(t), f) for n, t, f in ran], None
@@ -770,16 +768,13 @@ def run(
     made: dict[str, Trace] = {}
     problems: list[Diagnostic] = []
     # (in the order of `todo`: each slice gives one per maker, in order)
-    indices = iter(todo)
-    for ran, news in parts:
-        if table is not None and news is not None:  # (a slice run here: not taken as it came)
-            ran = table.take(ran, news)
-        for _, trace, found in ran:
-            index = next(indices)
-            problems.extend(found)
-            if trace is not None:
-                name = makers[index].name  # (this process's object: the trace's file shares it)
-                made[name] = trace.named(name)
+    # (a slice from a worker was taken as it came; one run here, packed as it was made)
+    ran = itertools.chain.from_iterable(part for part, _ in parts)
+    for index, (_, trace, found) in zip(todo, ran, strict=True):
+        problems.extend(found)
+        if trace is not None:
+            name = makers[index].name  # (this process's object: the trace's file shares it)
+            made[name] = trace.named(name)
     return made, problems
 
 
