@@ -450,6 +450,50 @@ def test_what_is_derived_from_the_edges_pickles_without_the_edges_the_visits_hol
     assert type(again) is links._Derived and again == derived
 
 
+def test_a_records_edges_pickle_as_its_id_and_their_other_fields_made_again_in_c() -> None:
+    one, other = ("".join(["tar", "get"]) for _ in range(2))
+    edges = links._Edges(
+        [Edge("src", one, "mentions", "Mentioned in events"), Edge("src", other, "cites", "Cited")]
+    )
+    made, (source, fields) = edges.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    assert made is links._edges and source == "src"
+    assert fields == ("target", "mentions", "Mentioned in events", "target", "cites", "Cited")
+    assert fields[0] is fields[3]  # interned: written once
+    again = pickle.loads(pickle.dumps(edges, pickle.HIGHEST_PROTOCOL))
+    assert type(again) is links._Edges and again == edges
+    assert [type(edge) for edge in again] == [Edge, Edge]
+    assert again[0].source is again[1].source and again[0].target is again[1].target
+    # A visit with none keeps the empty tuple: nothing to pickle.
+    lone = record("actors", "lone")
+    linker = links._Linker(links._World(corpus(lone), frozenset()), cache.Memo())
+    assert linker.findings(lone).edges == ()
+
+
+def test_what_is_derived_loads_each_targets_edges_when_first_asked_for(tmp_path: Path) -> None:
+    """`by_target` comes back from the cache as the places of its edges among the visits'
+    edges: each target's group is picked (the very edges `by_source` holds) when asked."""
+    content, folder = tmp_path / "content", tmp_path / "cache"
+    shutil.copytree(FULL, content)
+    assert build(Options(content=content, out=tmp_path / "site", cache=folder)).written
+    derived = cache.load(folder, MEMOS)["markdown"].old[links._DERIVED]
+    by_target = derived.by_target
+    assert type(by_target) is links._ByTarget and not by_target._made
+    made = links._afresh(derived.stories, dict(derived.by_source))
+    assert list(by_target) == list(made.by_target) and len(by_target) == len(made.by_target)
+    target = next(iter(made.by_target))
+    assert target in by_target and "no-such-record" not in by_target
+    assert by_target.get("no-such-record", ()) == () and list(by_target._made) == []
+    group = by_target[target]
+    assert group == made.by_target[target] and by_target.get(target) is group
+    assert list(by_target._made) == [target]  # (only the one asked for)
+    for edge in group:
+        assert any(e is edge for e in derived.by_source[edge.source])
+    assert dict(by_target) == made.by_target
+    # Pickled again, the places are those it was loaded with, not worked out anew.
+    _, parts = derived.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+    assert parts[2] is by_target.targets and parts[3] is by_target.places
+
+
 def test_a_rendering_pickles_without_a_dict_or_a_pair_per_lookup() -> None:
     rendered = Rendered("<p>x</p>", ("a", "b"), ("c",), ())
     one, other = ("".join(["tar", "get"]) for _ in range(2))
