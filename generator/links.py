@@ -165,8 +165,10 @@ def link_corpus(
     in the records' order, so the result is the same as visiting them all here one by one.
 
     `keep`: leave in the memo what the next link in this process works by difference from
-    (see `_State`); a process that builds once has no next link, and skips counting the
-    uses of every rendering (95,000 at 10,000 stories) for it.
+    (see `_State`); a process that builds once has no next link.
+
+    A new process whose records are but a few those of the memo's last link works by
+    difference from what that link kept in the memo (see `_resumed`).
     """
     memo = memo if memo is not None else Memo()
     quick = _by_difference(corpus, hidden, memo)
@@ -183,6 +185,9 @@ def link_corpus(
     entries = list(map(memo.old.get, keys, itertools.repeat(_NO_ENTRY)))
     same = list(map(operator.is_, map(_FIRST, entries), records))  # the very record
     if _same_answers(world, ids, same, memo.old):
+        resumed = _resumed(corpus, hidden, memo, ids, entries, same, keep)
+        if resumed is not None:
+            return resumed
         # Every record's questions get the answers they got: a record that is the very
         # object the memo holds is visited as then, without asking them again.
         visits = list(map(_SECOND, entries))
@@ -243,9 +248,11 @@ def link_corpus(
     derived = memo.new[_DERIVED] = _derive(stories, by_source, memo.old.get(_DERIVED))
     revisited = frozenset(map(ids.__getitem__, todo))
     made = derived.links(html, publishers, revisited)
-    if keep and not diagnostics.items:
-        uses = Counter(itertools.chain.from_iterable(map(_RENDERED, made_visits)))
-        _keep_state(memo, corpus, hidden, made, uses)
+    if not diagnostics.items:
+        uses = dict(Counter(itertools.chain.from_iterable(map(_RENDERED, made_visits))))
+        _keep_whole(memo, made, uses)
+        if keep:
+            _keep_state(memo, corpus, hidden, made, uses)
     return made, diagnostics.items
 
 
@@ -326,6 +333,33 @@ def _own_size(entries: Mapping[str, Any]) -> int:
     return len(entries) - sum(1 for name in STATES if name in entries)
 
 
+class _Whole(NamedTuple):
+    """What a link without diagnostics worked out from all its visits, kept in the memo
+    (and the build cache) for a new process's next link to work by difference from (see
+    `_resumed`): its Links' HTML and publishers (the very dicts: nothing more to load but
+    a reference to each item), how many of its visits used each rendering, and how many
+    entries it left in the memo (see `_counted`)."""
+
+    html: Mapping[tuple[str, str], str]
+    publishers: Mapping[str, str]
+    uses: Mapping[str, int]
+    size: int
+
+
+# The memo's entry for the last link's _Whole.
+_WHOLE = "links:whole"
+
+
+def _counted(entries: Mapping[str, Any]) -> int:
+    """How many of the memo's entries a link made, but for its states: the records' visits,
+    the renderings they used, and what was derived from them (`_LAST`, `_DERIVED`)."""
+    return len(entries) - sum(1 for name in (*STATES, _STATE, _WHOLE) if name in entries)
+
+
+def _keep_whole(memo: Memo, made: Links, uses: dict[str, int]) -> None:
+    memo.new[_WHOLE] = _Whole(made.html, made.publishers, uses, _counted(memo.new))
+
+
 def _keep_state(
     memo: Memo, corpus: Corpus, hidden: frozenset[str], made: Links, uses: dict[str, int]
 ) -> None:
@@ -364,10 +398,79 @@ def _by_difference(
         or state.last["allow_html"] != corpus.site.allow_html
     ):
         return None
-    records, before = corpus.records, state.records
-    changed = changed_records(before, records, _FEW_RECORDS)
+    changed = changed_records(state.records, corpus.records, _FEW_RECORDS)
     if changed is None:
         return None
+    links = state.links
+    whole = _Whole(links.html, links.publishers, state.uses, state.size)
+    patched = _patched(corpus, hidden, memo, changed, state.records, whole, state.derived, True)
+    if patched is None:
+        return None
+    made, touched = patched
+    vars(made)["delta"] = (weakref.ref(links), touched)
+    return made, []
+
+
+def _resumed(
+    corpus: Corpus,
+    hidden: frozenset[str],
+    memo: Memo,
+    ids: list[str],
+    entries: list[Any],
+    same: list[bool],
+    keep: bool,
+) -> tuple[Links, list[Diagnostic]] | None:
+    """A new process's link by difference (as `_by_difference` in one process) from what
+    the memo's last link worked out from all its visits (`_Whole`), when the memo holds
+    that link's entries and no other, the records have the ids it linked, and at most
+    `_FEW_RECORDS` of them are not the very objects it linked (`same`: which are; every
+    question about those gets the answer it got then: see `_same_answers`). None where
+    unsure: then the whole corpus is linked as usual.
+
+    One story's edit at 10,000 stories: not the Links' HTML gathered again from 62,500
+    visits, the renderings they used and the memo's entries put back one visit at a time.
+    """
+    old = memo.old
+    whole, last, derived = old.get(_WHOLE), old.get(_LAST), old.get(_DERIVED)
+    if (
+        not isinstance(whole, _Whole)
+        or not isinstance(derived, _Derived)
+        or not isinstance(last, dict)
+        or _counted(old) != whole.size
+        or last["hidden"] != tuple(sorted(hidden))
+        or last["ids"] != tuple(corpus.records)
+    ):
+        return None
+    moved = itertools.compress(itertools.count(), map(operator.not_, same))
+    places = list(itertools.islice(moved, _FEW_RECORDS + 1))
+    if len(places) > _FEW_RECORDS:
+        return None
+    changed = list(map(ids.__getitem__, places))
+    before = {ids[i]: entries[i][0] for i in places}
+    if None in before.values():
+        return None
+    patched = _patched(corpus, hidden, memo, changed, before, whole, derived, keep)
+    return None if patched is None else (patched[0], [])
+
+
+def _patched(
+    corpus: Corpus,
+    hidden: frozenset[str],
+    memo: Memo,
+    changed: list[str],
+    before: Mapping[str, Record],
+    whole: _Whole,
+    derived: _Derived,
+    keep: bool,
+) -> tuple[Links, frozenset[str]] | None:
+    """The Links of the corpus, `changed` records visited again (or recalled) and the last
+    link's findings for the others (`before`: the changed records then; `whole`: that
+    link's HTML, publishers and uses, patched in copies; `derived`: its edges' derived
+    parts); and the ids whose edges in or out may differ from the last link's.
+    The memo's entries are those a whole link would leave. None where unsure (see
+    `_by_difference`), the memo left as it was."""
+    old = memo.old
+    records = corpus.records
     world = _World(corpus, hidden)
     prefix = f"{_RECORD}{corpus.site.allow_html}:"
     visits: dict[str, tuple[_Visit, _Visit]] = {}
@@ -402,9 +505,8 @@ def _by_difference(
     for name in STATES:
         kept.pop(name, None)
     kept.update(states)
-    html, publishers = dict(state.links.html), dict(state.links.publishers)
-    by_source = dict(state.derived.by_source)
-    uses = dict(state.uses)
+    html, publishers, uses = dict(whole.html), dict(whole.publishers), dict(whole.uses)
+    by_source = dict(derived.by_source)
     touched = set(changed)  # the ids whose edges in or out may differ from the last link's
     for record_id, (last, found) in visits.items():
         touched.update(edge.target for edge in itertools.chain(last.edges, found.edges))
@@ -423,12 +525,12 @@ def _by_difference(
         entry, record = old[prefix + record_id], records[record_id]
         same = entry[1] is found and entry[0] is record
         kept[prefix + record_id] = entry if same else (record, found)
-    derived = _derive(state.derived.stories, by_source, state.derived, changed)
-    kept[_DERIVED] = derived
+    derived = kept[_DERIVED] = _derive(derived.stories, by_source, derived, changed)
     made = derived.links(html, publishers, frozenset(revisited))
-    vars(made)["delta"] = (weakref.ref(state.links), frozenset(touched))
-    _keep_state(memo, corpus, hidden, made, uses)
-    return made, []
+    _keep_whole(memo, made, uses)
+    if keep:
+        _keep_state(memo, corpus, hidden, made, uses)
+    return made, frozenset(touched)
 
 
 def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[str, Any]) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from test_determinism import FULL
+from test_determinism import FULL, tree
 
 from generator import cache, links
 from generator.cache import Memo
@@ -622,7 +622,8 @@ def test_linking_by_difference_gives_what_a_whole_link_gives(
     want = link_corpus(edited, hidden, memo=clean)
     _identical(linked, want)
     # The records visited afresh: those a whole link with the same memo visits.
-    stateless = Memo(old={k: v for k, v in first.new.items() if k != links._STATE})
+    states = (links._STATE, links._WHOLE)
+    stateless = Memo(old={k: v for k, v in first.new.items() if k not in states})
     assert linked[0].revisited == link_corpus(edited, hidden, memo=stateless)[0].revisited
     # The memo keeps what a whole link keeps: the same entries, renderings included.
     assert got.new.keys() == clean.new.keys()
@@ -639,6 +640,114 @@ def test_linking_by_difference_gives_what_a_whole_link_gives(
     clean = Memo()
     _identical(relinked, link_corpus(final, hidden, memo=clean))
     assert again.new.keys() == clean.new.keys()
+
+
+def _resumed_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For every link from now on that got as far as asking, whether it worked by
+    difference from what the memo's last link kept (`_resumed`: a new process)."""
+    calls: list[bool] = []
+    real = links._resumed
+
+    def spy(*args: Any) -> Any:
+        made = real(*args)
+        calls.append(made is not None)
+        return made
+
+    monkeypatch.setattr(links, "_resumed", spy)
+    return calls
+
+
+@pytest.mark.parametrize("edit", list(MEMORY_EDITS))
+def test_a_new_process_links_by_difference_from_what_the_memo_kept(
+    monkeypatch: pytest.MonkeyPatch, edit: str
+) -> None:
+    """As a new process: the memo as the build cache gives it (no state of a link in this
+    process), its records those of the parse memo (the very objects, but the edited)."""
+    change, quick = MEMORY_EDITS[edit]
+    corpus, hidden, first = _linked_sharing()
+    assert isinstance(first.new[links._WHOLE], links._Whole)
+    calls = _resumed_calls(monkeypatch)
+    records = dict(corpus.records)
+    change(records)
+    edited = Corpus(corpus.site, records)
+    loaded = {k: v for k, v in first.new.items() if k != links._STATE}
+    got = Memo(old=loaded)
+    linked = link_corpus(edited, hidden, memo=got, keep=False)
+    # (where the answers about a record differ, the whole link, which does not ask)
+    asked = edit not in ("name changed", "record removed", "record added")
+    assert calls == ([quick] if asked else [])
+    clean = Memo()
+    want = link_corpus(edited, hidden, memo=clean, keep=False)
+    _identical(linked, want)
+    assert list(linked[0].html) == list(want[0].html)  # in the same order too
+    whole = Memo(old={k: v for k, v in loaded.items() if k != links._WHOLE})
+    assert linked[0].revisited == link_corpus(edited, hidden, memo=whole, keep=False)[0].revisited
+    # The memo keeps what a whole link keeps, and what the next new process resumes from.
+    assert got.new.keys() == clean.new.keys()
+    for key in clean.new:
+        if key.startswith("record:"):
+            assert repr(got.new[key]) == repr(clean.new[key]), key
+    if want[1]:  # (a link with a diagnostic keeps nothing to resume from)
+        assert links._WHOLE not in got.new and links._WHOLE not in clean.new
+        return
+    kept, made = got.new[links._WHOLE], clean.new[links._WHOLE]
+    assert list(kept.html.items()) == list(made.html.items())
+    assert (kept.publishers, kept.uses, kept.size) == (made.publishers, made.uses, made.size)
+    if quick:
+        assert got.new[links._WHOLE].html is linked[0].html
+        again = Memo(old=got.new)
+        more = dict(edited.records)
+        _edit_text("tomas-reyes", "summary", lambda t: t + " Again.")(more)
+        final = Corpus(corpus.site, more)
+        relinked = link_corpus(final, hidden, memo=again, keep=False)
+        assert calls[-1] is True
+        _identical(relinked, link_corpus(final, hidden, memo=Memo(), keep=False))
+
+
+def test_a_build_in_a_new_process_after_a_story_edit_links_by_difference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the command's side: the build cache's memo, a story's file edited, a new build
+    (no memos in this process) links by difference and makes the site a clean build does."""
+    content, _ = _cached(tmp_path)
+    calls = _resumed_calls(monkeypatch)
+    story = content / "stories" / f"{STORY_ID}.md"
+    story.write_text(story.read_text("utf-8") + "\nA sentence more.\n", "utf-8")
+    options = Options(content=content, out=tmp_path / "site", cache=tmp_path / "cache")
+    assert build(options, once=True).written
+    assert calls == [True]
+    assert build(replace(options, out=tmp_path / "clean", cache=None)).written
+    assert tree(tmp_path / "site") == tree(tmp_path / "clean")
+    assert (
+        b"A sentence more."
+        in (tmp_path / "site" / "stories" / STORY_ID / "index.html").read_bytes()
+    )
+
+
+def test_a_new_process_links_the_whole_corpus_where_the_memo_kept_is_not_all_it_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus, hidden, first = _linked_sharing()
+    loaded = {k: v for k, v in first.new.items() if k != links._STATE}
+    records = dict(corpus.records)
+    _edit_text(STORY_ID, "body", lambda t: t + "\n\nMore.\n")(records)
+    edited = Corpus(corpus.site, records)
+    want = link_corpus(edited, hidden, memo=Memo())
+    calls = _resumed_calls(monkeypatch)
+    # A failed build's memos keep all they knew: the last link's entries and older ones.
+    merged = Memo(old={"record:False:gone": ("stale", None), **loaded})
+    _identical(link_corpus(edited, hidden, memo=merged), want)
+    assert "record:False:gone" not in merged.new
+    # Records added or removed since; other drafts left out; too many records changed.
+    fewer = dict(records)
+    del fewer["tomas-reyes"]
+    link_corpus(Corpus(corpus.site, fewer), hidden, memo=Memo(old=loaded))
+    link_corpus(edited, hidden | {"no-such-draft"}, memo=Memo(old=loaded))
+    many = {k: replace(r) for k, r in records.items()}
+    assert len(many) > links._FEW_RECORDS
+    _identical(link_corpus(Corpus(corpus.site, many), hidden, memo=Memo(old=loaded)), want)
+    # (the ids added, removed or drafted get other answers than then: not even asked)
+    assert calls == [False, False]
 
 
 def test_a_link_by_difference_keeps_a_rendering_another_record_still_uses(
