@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import operator
 import weakref
 from array import array
 from collections.abc import Mapping
-from itertools import compress, count, repeat
+from itertools import chain, compress, count, islice, repeat
 from typing import cast
 
 from .links import Links
@@ -53,23 +52,27 @@ def search_entry(record: Record, links: Links) -> dict[str, object]:
 # The Markdown fields an entry is made from, with the record: their HTML, by record id.
 FIELDS = (*_TEXT_FIELDS, "summary")
 
+# An index's memo: each entry as JSON, in ASCII bytes (the file is those bytes joined), by
+# a digest of all it is made from; and the state of the whole index (see `_Kept.state`).
+Memo = Mapping[str, str | bytes]
+
 
 def search_index(
     corpus: Corpus,
     links: Links,
-    known: Mapping[str, str] | None = None,
-    used: dict[str, str] | None = None,
+    known: Memo | None = None,
+    used: dict[str, str | bytes] | None = None,
 ) -> bytes:
     """The index script, byte-identical for the same content: stories first, then by kind.
 
-    `known`: each record's entry as JSON, by a digest of all it is made from, from the last
-    build; the entries of unchanged records are taken from there. `used` gets this index's.
-    In one process (serve), the last index made here is the start: when the records have
-    the ids and kinds they had, only those that are not the very objects they were, or whose
-    HTML is not what it was, are looked at again (telling which is done in C over all of
-    them); the others keep their entries and digests, and their bytes in the file. In a new
-    process, the last index a build saved (`known`'s state) is the start, when the links
-    are vouched for (see `vouch`).
+    `known`: each record's entry as JSON (its bytes), by a digest of all it is made from,
+    from the last build; the entries of unchanged records are taken from there. `used` gets
+    this index's. In one process (serve), the last index made here is the start: when the
+    records have the ids and kinds they had, only those that are not the very objects they
+    were, or whose HTML is not what it was, are looked at again (telling which is done in C
+    over all of them); the others keep their entries and digests, and their bytes in the
+    file. In a new process, the last index a build saved (`known`'s state) is the start,
+    when the links are vouched for (see `vouch`).
     """
     data, memo = kept_index(corpus, links, known)
     if used is not None:
@@ -77,9 +80,7 @@ def search_index(
     return data
 
 
-def kept_index(
-    corpus: Corpus, links: Links, known: Mapping[str, str] | None = None
-) -> tuple[bytes, Mapping[str, str]]:
+def kept_index(corpus: Corpus, links: Links, known: Memo | None = None) -> tuple[bytes, Memo]:
     """The index script and its memo (each entry by its digest, see `search_index`). The
     memo is kept for the next index: not to be changed. (Its entries come in the index's
     order, but for those made again since the last index made afresh, which come last.)"""
@@ -128,7 +129,7 @@ _PATCHED = 64
 class _Kept:
     """An index as made: the records in the corpus's order; by entry (in the index's
     order) where its record is in that list (`order`), its record's fingerprint, its HTML
-    keys and HTML (None if missing), its digest and its JSON; and the index's memo
+    keys and HTML (None if missing), its digest and its JSON (bytes); and the index's memo
     (digest -> JSON) and file. And the keys and values of `links.html` as they were, with
     the place of each key among the entries' HTML keys (None if not one of them): when the
     keys are the same, comparing the values in order tells what changed, without looking
@@ -143,7 +144,7 @@ class _Kept:
         texts: list[str] | None,
         fingerprints: list[str],
         digests: list[str],
-        entries: list[str],
+        entries: list[bytes],
         links: Links,
         lengths: array[int] | None = None,
         shape: tuple[str, str] | None = None,
@@ -159,7 +160,7 @@ class _Kept:
         self.fingerprints = fingerprints
         self.digests = digests
         self.entries = entries
-        self.memo = dict(zip(digests, entries, strict=True))
+        self.memo: dict[str, str | bytes] = dict(zip(digests, entries, strict=True))
         self.data = _joined(entries)
         self.lengths = _lengths(links.html) if lengths is None else lengths
         self.shape: tuple[str, str] | None = shape
@@ -208,9 +209,7 @@ class _Kept:
         self.seen = keys, list(html.values()), list(map(slot.get, keys))
 
     @classmethod
-    def made(
-        cls, records: list[Record], links: Links, known: Mapping[str, str], last: _Kept | None
-    ) -> _Kept:
+    def made(cls, records: list[Record], links: Links, known: Memo, last: _Kept | None) -> _Kept:
         """Every entry, each taken from `last` (by id) if its record's fingerprint and HTML
         are as then, else from `known` by its digest, else made."""
         ranks = list(map(_rank_key, records))
@@ -238,7 +237,7 @@ class _Kept:
         return cls(records, order, rank, keys, texts, fingerprints, digests, entries, links)
 
     @classmethod
-    def resumed(cls, records: list[Record], links: Links, known: Mapping[str, str]) -> _Kept | None:
+    def resumed(cls, records: list[Record], links: Links, known: Memo) -> _Kept | None:
         """The index made from the last one a build saved, which `known` (its memo, with
         its state) describes, for links vouched for (see `vouch`): an entry is made again
         when its record's fingerprint, or the length of any of its HTML, is not what it
@@ -298,7 +297,7 @@ class _Kept:
         rank = [0] * size
         for index, position in enumerate(order):
             rank[position] = index
-        entries_made = cast(list[str], entries)
+        entries_made = cast(list[bytes], entries)
         # (the ids and order as the state holds them: not made again)
         shape = parts[0], order_text
         return cls(
@@ -332,7 +331,7 @@ class _Kept:
         else:
             texts = list(map(html.get, self.keys, repeat("")))
             dirty.update(j // width for j in compress(count(), map(operator.ne, texts, self.texts)))
-        changed: dict[int, tuple[str, str, str]] = {}  # index -> fingerprint, digest, entry
+        changed: dict[int, tuple[str, str, bytes]] = {}  # index -> fingerprint, digest, entry
         for index in sorted(dirty):
             record = records[self.order[index]]
             now = _fields(texts, index)
@@ -370,7 +369,7 @@ class _Kept:
             kept.memo[_STATE] = kept.state()
         return kept
 
-    def _patched(self, entries: list[str], changed: dict[int, tuple[str, str, str]]) -> bytes:
+    def _patched(self, entries: list[bytes], changed: dict[int, tuple[str, str, bytes]]) -> bytes:
         """The file with the entries `changed` (by index, in order) in the place of this
         index's: its other bytes copied once."""
         if len(changed) > _PATCHED:
@@ -380,12 +379,12 @@ class _Kept:
         copied, at, done = 0, len(_HEAD), 0  # `at`: where entry `done` is in the old file
         for index in changed:  # in order
             at += sum(map(len, self.entries[done:index])) + len(_SEP) * (index - done)
-            parts += (old[copied:at], entries[index].encode("ascii"))
+            parts += (old[copied:at], entries[index])
             copied, done = at + len(self.entries[index]), index
         parts.append(old[copied:])
         return b"".join(parts)
 
-    def by_id(self) -> dict[str, tuple[str, tuple[str, ...], str, str]]:
+    def by_id(self) -> dict[str, tuple[str, tuple[str, ...], str, bytes]]:
         """Each entry's fingerprint, HTML, digest and JSON, by its record's id."""
         return {
             self.records[position].id: (
@@ -398,23 +397,15 @@ class _Kept:
         }
 
 
-def _joined(entries: list[str]) -> bytes:
-    """The index file of these entries, written a batch of entries at a time into one
-    buffer, whose bytes are the file's (`getvalue` hands them over, not a copy): one copy
-    of the file beside the entries while it is made, not two (a text joined, then encoded:
-    89 MiB each at 10,000 stories, on top of a worker's peak memory)."""
-    file = io.BytesIO()
-    file.write(_HEAD)
-    for start in range(0, len(entries), _BATCH):
-        if start:
-            file.write(_SEP)
-        file.write(_SEP.decode("ascii").join(entries[start : start + _BATCH]).encode("ascii"))
-    file.write(_TAIL)
-    return file.getvalue()
-
-
-# How many entries are joined and encoded at once: a text of about 1.5 MB.
-_BATCH = 1000
+def _joined(entries: list[bytes]) -> bytes:
+    """The index file of these entries: one join of their bytes, with the head and the
+    tail put on the first and last entries (copies of those two alone), so that the file
+    is the one copy of the entries made (89 MiB at 10,000 stories, on top of a worker's
+    peak memory; as text joined, then encoded, it would be made twice more)."""
+    if len(entries) < 2:
+        return b"".join((_HEAD, *entries, _TAIL))
+    middle = islice(entries, 1, len(entries) - 1)
+    return _SEP.join(chain((_HEAD + entries[0],), middle, (entries[-1] + _TAIL,)))
 
 
 def _fields(texts: list[str], index: int) -> tuple[str, ...]:
@@ -460,15 +451,15 @@ def _in_place(ranked: list[Record], index: int) -> bool:
     return before and (index == len(ranked) - 1 or key < _rank_key(ranked[index + 1]))
 
 
-def _entry(
-    record: Record, texts: tuple[str, ...], links: Links, known: Mapping[str, str]
-) -> tuple[str, str]:
-    """The digest of all the entry of `record` is made from, and the entry as JSON."""
+def _entry(record: Record, texts: tuple[str, ...], links: Links, known: Memo) -> tuple[str, bytes]:
+    """The digest of all the entry of `record` is made from, and the entry as JSON (its
+    ASCII bytes)."""
     made_from = "\0".join((record.fingerprint, *texts)).encode()
     digest = hashlib.blake2b(made_from, digest_size=16).hexdigest()
     entry = known.get(digest)
-    if entry is None:
-        entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+    if not isinstance(entry, bytes):
+        made = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+        entry = made.encode("ascii")
     return digest, entry
 
 

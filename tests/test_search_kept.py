@@ -149,7 +149,7 @@ def test_the_index_made_from_the_last_is_the_index_made_afresh(
         assert list(last.items()) == was
         kept = search._kept
         monkeypatch.setattr(search, "_kept", None)
-        fresh_memo: dict[str, str] = {}
+        fresh_memo: dict[str, str | bytes] = {}
         assert warm == search.search_index(*now, used=fresh_memo)
         assert memo == fresh_memo
         monkeypatch.setattr(search, "_kept", kept)
@@ -205,10 +205,10 @@ def as_linked(model: Model, edited: Model) -> Model:
     return corpus, replace(now, revisited=frozenset(revisited))
 
 
-def fresh(model: Model, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, dict[str, str]]:
+def fresh(model: Model, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, dict[str, str | bytes]]:
     """The index and memo made afresh, with nothing kept."""
     monkeypatch.setattr(search, "_kept", None)
-    memo: dict[str, str] = {}
+    memo: dict[str, str | bytes] = {}
     return search.search_index(*model, used=memo), memo
 
 
@@ -294,16 +294,14 @@ def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
     assert search.kept_index(*model, broken) == (index, known)
 
 
-@pytest.mark.parametrize("batch", [1, 2, 3, search._BATCH])
-@pytest.mark.parametrize("count", [0, 1, 2, 5, 6])
-def test_the_index_file_joins_its_entries_as_json_writes_the_list(
-    count: int, batch: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(search, "_BATCH", batch)  # (written so many entries at a time)
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 6])
+def test_the_index_file_joins_its_entries_as_json_writes_the_list(count: int) -> None:
     entries = [json.dumps({"name": f"n{i}", "text": "ü"}, sort_keys=True) for i in range(count)]
     records = {"records": [json.loads(entry) for entry in entries]}
     expected = f"self.factsheetSearch = {json.dumps(records)};\n".encode("ascii")
-    assert search._joined(entries) == expected
+    joined = [entry.encode("ascii") for entry in entries]
+    assert search._joined(joined) == expected
+    assert joined == [entry.encode("ascii") for entry in entries]  # (left as they were)
 
 
 @pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
@@ -318,7 +316,7 @@ def test_an_index_made_in_a_worker_is_not_kept_there(
     assert search._kept is not None and not workers.in_worker()
     monkeypatch.setattr(search, "_kept", None)
 
-    def made() -> tuple[bytes, dict[str, str], bool, bool]:
+    def made() -> tuple[bytes, dict[str, str | bytes], bool, bool]:
         data, used = search.kept_index(*model)
         return data, dict(used), search._kept is None, workers.in_worker()
 
