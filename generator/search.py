@@ -52,22 +52,22 @@ def search_entry(record: Record, links: Links) -> dict[str, object]:
 # The Markdown fields an entry is made from, with the record: their HTML, by record id.
 FIELDS = (*_TEXT_FIELDS, "summary")
 
-# An index's memo: each entry as JSON, in ASCII bytes (the file is those bytes joined), by
-# a digest of all it is made from; and the state of the whole index (see `_Kept.state`).
-Memo = Mapping[str, str | bytes]
+# An index's memo: its entries in its order, each as JSON in ASCII bytes (the file is
+# those bytes joined), and the state that describes them (see `_Kept.state`).
+Memo = Mapping[str, object]
 
 
 def search_index(
     corpus: Corpus,
     links: Links,
     known: Memo | None = None,
-    used: dict[str, str | bytes] | None = None,
+    used: dict[str, object] | None = None,
 ) -> bytes:
     """The index script, byte-identical for the same content: stories first, then by kind.
 
-    `known`: each record's entry as JSON (its bytes), by a digest of all it is made from,
-    from the last build; the entries of unchanged records are taken from there. `used` gets
-    this index's. In one process (serve), the last index made here is the start: when the
+    `known`: the last build's memo (see `Memo`): the entries of unchanged records are
+    taken from there, each found by a digest of all it is made from. `used` gets this
+    index's. In one process (serve), the last index made here is the start: when the
     records have the ids and kinds they had, only those that are not the very objects they
     were, or whose HTML is not what it was, are looked at again (telling which is done in C
     over all of them); the others keep their entries and digests, and their bytes in the
@@ -81,9 +81,8 @@ def search_index(
 
 
 def kept_index(corpus: Corpus, links: Links, known: Memo | None = None) -> tuple[bytes, Memo]:
-    """The index script and its memo (each entry by its digest, see `search_index`). The
-    memo is kept for the next index: not to be changed. (Its entries come in the index's
-    order, but for those made again since the last index made afresh, which come last.)"""
+    """The index script and its memo (see `Memo`). The memo is kept for the next index:
+    not to be changed."""
     global _kept
     records = list(corpus.records.values())
     kept = _kept.update(records, links) if _kept is not None else None
@@ -115,9 +114,8 @@ _vouched: weakref.ref[Links] | None = None
 # Up to how many records visited afresh are each looked for in the list of ids.
 _FEW = 16
 
-# The memo's entry (beside each entry by its digest) that describes the whole index: see
-# `_Kept.state`.
-_STATE = "index"
+# The memo's entries: the index's entries, in its order; and its state (see `_Kept.state`).
+_ENTRIES, _STATE = "entries", "index"
 
 # The index file around its entries, and between two: as json.dumps({"records": entries})
 # writes it. ASCII only, so the file reads the same whatever charset a host declares for it.
@@ -128,18 +126,17 @@ _PATCHED = 64
 
 class _Kept:
     """An index as made: the records in the corpus's order; by entry (in the index's
-    order) where its record is in that list (`order`), its record's fingerprint, its HTML
-    keys and HTML (None if missing), its digest and its JSON (bytes); and the index's memo
-    (digest -> JSON) and file. And the keys and values of `links.html` as they were, with
-    the place of each key among the entries' HTML keys (None if not one of them): when the
-    keys are the same, comparing the values in order tells what changed, without looking
-    each key up."""
+    order) where its record is in that list (`order`, and its inverse `rank`), its
+    record's fingerprint, its HTML keys and HTML (None if missing), its digest and its JSON
+    (bytes); and the index's memo (see `Memo`) and file. And the keys and values of
+    `links.html` as they were, with the place of each key among the entries' HTML keys
+    (None if not one of them): when the keys are the same, comparing the values in order
+    tells what changed, without looking each key up."""
 
     def __init__(
         self,
         records: list[Record],
         order: list[int],
-        rank: list[int],
         keys: list[tuple[str, str]] | None,
         texts: list[str] | None,
         fingerprints: list[str],
@@ -153,14 +150,14 @@ class _Kept:
         # first parts of the state, as the caller found them, not worked out again)
         self.records = records
         self.order = order
-        self.rank = rank  # where each record's entry is: the inverse of `order`
+        self._rank: list[int] | None = None  # (made when first asked for: see `rank`)
         # (None: made when first asked for, `texts` from these links' HTML)
         self._keys, self._texts = keys, texts
         self._links: Links | None = links if texts is None else None
         self.fingerprints = fingerprints
         self.digests = digests
         self.entries = entries
-        self.memo: dict[str, str | bytes] = dict(zip(digests, entries, strict=True))
+        self.memo: dict[str, object] = {_ENTRIES: entries}
         self.data = _joined(entries)
         self.lengths = _lengths(links.html) if lengths is None else lengths
         self.shape: tuple[str, str] | None = shape
@@ -168,6 +165,16 @@ class _Kept:
         # (None: not known. A new process makes one index and may make no other: it is
         # worked out by the first `update`, which compares the HTML key by key instead.)
         self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
+
+    @property
+    def rank(self) -> list[int]:
+        """Where each record's entry is in the index: the inverse of `order` (for the next
+        index made in this process: a new process that makes one does without)."""
+        if self._rank is None:
+            self._rank = [0] * len(self.order)
+            for index, position in enumerate(self.order):
+                self._rank[position] = index
+        return self._rank
 
     @property
     def keys(self) -> list[tuple[str, str]]:
@@ -211,15 +218,13 @@ class _Kept:
     @classmethod
     def made(cls, records: list[Record], links: Links, known: Memo, last: _Kept | None) -> _Kept:
         """Every entry, each taken from `last` (by id) if its record's fingerprint and HTML
-        are as then, else from `known` by its digest, else made."""
+        are as then, else from `known` (the last build's memo) by its digest, else made."""
         ranks = list(map(_rank_key, records))
         order = sorted(range(len(records)), key=ranks.__getitem__)
-        rank = [0] * len(order)
-        for index, position in enumerate(order):
-            rank[position] = index
         keys = [(records[i].id, name) for i in order for name in FIELDS]
         texts = list(map(links.html.get, keys, repeat("")))
         then = last.by_id() if last is not None else {}
+        by_digest: dict[str, bytes] | None = None  # (`known`'s, when first needed)
         fingerprints, digests, entries = [], [], []
         # Each entry's HTML, '' if missing: FIELDS at a time, as `_fields` gives them.
         every = iter(texts)
@@ -230,21 +235,23 @@ class _Kept:
             if was is not None and was[0] == record.fingerprint and was[1] == now:
                 digest, entry = was[2], was[3]
             else:
-                digest, entry = _entry(record, now, links, known)
+                by_digest = _by_digest(known) if by_digest is None else by_digest
+                digest, entry = _entry(record, now, links, by_digest)
             fingerprints.append(record.fingerprint)
             digests.append(digest)
             entries.append(entry)
-        return cls(records, order, rank, keys, texts, fingerprints, digests, entries, links)
+        return cls(records, order, keys, texts, fingerprints, digests, entries, links)
 
     @classmethod
     def resumed(cls, records: list[Record], links: Links, known: Memo) -> _Kept | None:
         """The index made from the last one a build saved, which `known` (its memo, with
         its state) describes, for links vouched for (see `vouch`): an entry is made again
         when its record's fingerprint, or the length of any of its HTML, is not what it
-        was, or the link stage visited its record afresh; the others are taken from the
-        memo, their HTML not looked at. None (to be made afresh) if the records have not
-        the ids they had, in the same order, or a record changed its place in the index,
-        or the links have not as many HTML keys, or the memo lacks an entry."""
+        was, or the link stage visited its record afresh (unless its digest is what it
+        was); the others are taken from the memo, in their places, their HTML not looked
+        at. None (to be made afresh) if the records have not the ids they had, in the same
+        order, or a record changed its place in the index, or the links have not as many
+        HTML keys, or the memo has not as many entries."""
         parts = _parts(known.get(_STATE), 5)
         if parts is None or parts[0] != "\0".join(map(_ID, records)):
             return None
@@ -258,7 +265,10 @@ class _Kept:
             return None
         order = order_array.tolist()
         fingerprints, digests = fingerprints_then.split("\0"), digests_then.split("\0")
-        if not len(order) == len(fingerprints) == len(digests) == size:
+        entries_then = known.get(_ENTRIES)
+        if not isinstance(entries_then, list):
+            return None
+        if not len(order) == len(fingerprints) == len(digests) == len(entries_then) == size:
             return None
         ranked = list(map(records.__getitem__, order))
         now = list(map(_FINGERPRINT, ranked))
@@ -286,23 +296,17 @@ class _Kept:
                 for record_id in touched:
                     with contextlib.suppress(ValueError):
                         dirty.add(ranked_ids.index(record_id))
-        entries = list(map(known.get, digests))
+        entries = cast(list[bytes], entries_then.copy())
         html = links.html
         for index in dirty:
             record = ranked[index]
             fields = tuple(html.get((record.id, name), "") for name in FIELDS)
-            digests[index], entries[index] = _entry(record, fields, links, known)
-        if None in entries:
-            return None
-        rank = [0] * size
-        for index, position in enumerate(order):
-            rank[position] = index
-        entries_made = cast(list[bytes], entries)
+            digest = _digest(record, fields)
+            if digest != digests[index]:
+                digests[index], entries[index] = digest, _made(record, links)
         # (the ids and order as the state holds them: not made again)
         shape = parts[0], order_text
-        return cls(
-            records, order, rank, None, None, now, digests, entries_made, links, lengths, shape
-        )
+        return cls(records, order, None, None, now, digests, entries, links, lengths, shape)
 
     def update(self, records: list[Record], links: Links) -> _Kept | None:
         """This index for `records` and `links`, with the entries that changed made again;
@@ -338,7 +342,7 @@ class _Kept:
             if record.fingerprint != self.fingerprints[index] or now != _fields(self.texts, index):
                 changed[index] = (record.fingerprint, *_entry(record, now, links, {}))
         kept = _Kept.__new__(_Kept)
-        kept.records, kept.order, kept.rank = records, self.order, self.rank
+        kept.records, kept.order, kept._rank = records, self.order, self._rank
         kept._keys, kept._texts, kept._links = self.keys, texts, None
         kept.fingerprints, kept.digests, kept.entries = (
             self.fingerprints,
@@ -358,15 +362,9 @@ class _Kept:
             for index, (fingerprint, digest, entry) in changed.items():
                 kept.fingerprints[index], kept.digests[index] = fingerprint, digest
                 kept.entries[index] = entry
-            # (A copy, not made again in order: a dict of 60,000 costs more than the rest.)
-            kept.memo = self.memo.copy()
-            for index in changed:
-                kept.memo.pop(self.digests[index], None)
-            kept.memo.update({digest: entry for _, digest, entry in changed.values()})
             kept.data = self._patched(kept.entries, changed)
         if changed or kept.lengths is not self.lengths:
-            kept.memo = kept.memo.copy() if kept.memo is self.memo else kept.memo
-            kept.memo[_STATE] = kept.state()
+            kept.memo = {_ENTRIES: kept.entries, _STATE: kept.state()}
         return kept
 
     def _patched(self, entries: list[bytes], changed: dict[int, tuple[str, str, bytes]]) -> bytes:
@@ -451,16 +449,36 @@ def _in_place(ranked: list[Record], index: int) -> bool:
     return before and (index == len(ranked) - 1 or key < _rank_key(ranked[index + 1]))
 
 
-def _entry(record: Record, texts: tuple[str, ...], links: Links, known: Memo) -> tuple[str, bytes]:
-    """The digest of all the entry of `record` is made from, and the entry as JSON (its
-    ASCII bytes)."""
-    made_from = "\0".join((record.fingerprint, *texts)).encode()
-    digest = hashlib.blake2b(made_from, digest_size=16).hexdigest()
+def _entry(
+    record: Record, texts: tuple[str, ...], links: Links, known: Mapping[str, bytes]
+) -> tuple[str, bytes]:
+    """The digest of all the entry of `record` is made from (its HTML `texts`), and the
+    entry: from `known` by that digest, else made."""
+    digest = _digest(record, texts)
     entry = known.get(digest)
-    if not isinstance(entry, bytes):
-        made = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
-        entry = made.encode("ascii")
-    return digest, entry
+    return digest, _made(record, links) if entry is None else entry
+
+
+def _digest(record: Record, texts: tuple[str, ...]) -> str:
+    """A digest of all the entry of `record` is made from, given its HTML `texts`."""
+    made_from = "\0".join((record.fingerprint, *texts)).encode()
+    return hashlib.blake2b(made_from, digest_size=16).hexdigest()
+
+
+def _made(record: Record, links: Links) -> bytes:
+    """The entry of `record` as JSON, in ASCII bytes."""
+    entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+    return entry.encode("ascii")
+
+
+def _by_digest(memo: Memo) -> dict[str, bytes]:
+    """The entries of an index's memo by their digests (none if it is not one)."""
+    parts = _parts(memo.get(_STATE), 5)
+    entries = memo.get(_ENTRIES)
+    if parts is None or not isinstance(entries, list):
+        return {}
+    digests = parts[3].split("\0")
+    return dict(zip(digests, entries, strict=True)) if len(digests) == len(entries) else {}
 
 
 # The last index made in this process (one site at a time: a second site replaces it).

@@ -149,7 +149,7 @@ def test_the_index_made_from_the_last_is_the_index_made_afresh(
         assert list(last.items()) == was
         kept = search._kept
         monkeypatch.setattr(search, "_kept", None)
-        fresh_memo: dict[str, str | bytes] = {}
+        fresh_memo: dict[str, object] = {}
         assert warm == search.search_index(*now, used=fresh_memo)
         assert memo == fresh_memo
         monkeypatch.setattr(search, "_kept", kept)
@@ -205,10 +205,10 @@ def as_linked(model: Model, edited: Model) -> Model:
     return corpus, replace(now, revisited=frozenset(revisited))
 
 
-def fresh(model: Model, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, dict[str, str | bytes]]:
+def fresh(model: Model, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, dict[str, object]]:
     """The index and memo made afresh, with nothing kept."""
     monkeypatch.setattr(search, "_kept", None)
-    memo: dict[str, str | bytes] = {}
+    memo: dict[str, object] = {}
     return search.search_index(*model, used=memo), memo
 
 
@@ -250,31 +250,36 @@ def test_a_new_process_makes_again_the_entries_that_changed_only(
     shorter = (ids[8], "summary", "<p>Short.</p>")
     renamed_and_shorter = with_html(renamed(model), shorter)
     expected, _ = fresh(renamed_and_shorter, monkeypatch)
-    made: list[str] = []
-    real = search._entry
+    looked: list[str] = []  # the records whose entry's digest was worked out again
+    made: list[str] = []  # and those whose entry was made again
+    digest, entry = search._digest, search.search_entry
     monkeypatch.setattr(
-        search, "_entry", lambda record, *a: made.append(record.id) or real(record, *a)
+        search, "_digest", lambda record, *a: looked.append(record.id) or digest(record, *a)
+    )
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, *a: made.append(record.id) or entry(record, *a)
     )
 
     def resumed(now: Model) -> bytes:
         monkeypatch.setattr(search, "_kept", None)
         search.vouch(now[1])
+        looked.clear()
         made.clear()
         data, _ = search.kept_index(*now, known)
         return data
 
-    # Visited afresh: its entry is made again (and found the same).
+    # Visited afresh: looked at again, and found the same (its entry is not made again).
     assert resumed((corpus, replace(links, revisited=frozenset([ids[4]])))) == before
-    assert made == [ids[4]]
+    assert looked == [ids[4]] and made == []
     # Renamed (its fingerprint), and a summary of another length, not visited afresh.
     assert resumed(renamed_and_shorter) == expected
-    assert sorted(made) == sorted([ids[10], ids[8]])
+    assert sorted(looked) == sorted(made) == sorted([ids[10], ids[8]])
     # The same length, not visited afresh: taken for unchanged (what vouching tells).
     html = links.html[ids[8], "summary"]
     same_length = with_html(model, (ids[8], "summary", html.replace("<p>", "<b>", 1)))
     assert len(same_length[1].html[ids[8], "summary"]) == len(html)
     assert resumed(same_length) == before
-    assert made == []
+    assert looked == made == []
 
 
 @pytest.mark.parametrize(
@@ -292,6 +297,46 @@ def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
         broken[search._STATE] = state  # type: ignore[assignment]
     assert search._Kept.resumed(list(model[0].records.values()), model[1], broken) is None
     assert search.kept_index(*model, broken) == (index, known)
+
+
+@pytest.mark.parametrize("entries", [None, (), "x", "drop one", "add one"])
+def test_a_memo_without_its_entries_or_not_as_many_makes_the_index_afresh(
+    model: Model, entries: str | tuple[()] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index, known = fresh(model, monkeypatch)
+    monkeypatch.setattr(search, "_kept", None)
+    search.vouch(model[1])
+    broken = {k: v for k, v in known.items() if k != search._ENTRIES}
+    kept = known[search._ENTRIES]
+    assert isinstance(kept, list)
+    if entries == "drop one":
+        broken[search._ENTRIES] = kept[1:]
+    elif entries == "add one":
+        broken[search._ENTRIES] = [*kept, kept[0]]
+    elif entries is not None:
+        broken[search._ENTRIES] = entries
+    assert search._Kept.resumed(list(model[0].records.values()), model[1], broken) is None
+    assert search.kept_index(*model, broken) == (index, known)
+
+
+def test_an_index_made_afresh_takes_the_entries_of_unchanged_records_from_the_memo(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process whose links are not vouched for, or whose records changed their ids,
+    finds each entry in the last build's memo by its digest: only the changed are made."""
+    _, known = fresh(model, monkeypatch)
+    edited = first_and_last(one_removed(model))
+    index, memo = fresh(edited, monkeypatch)
+    made: list[str] = []
+    entry = search.search_entry
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, *a: made.append(record.id) or entry(record, *a)
+    )
+    monkeypatch.setattr(search, "_kept", None)
+    search.vouch(edited[1])
+    assert search.kept_index(*edited, known) == (index, memo)
+    ids = ranked(edited[0])
+    assert sorted(made) == sorted([ids[0], ids[-1]])
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 6])
@@ -316,7 +361,7 @@ def test_an_index_made_in_a_worker_is_not_kept_there(
     assert search._kept is not None and not workers.in_worker()
     monkeypatch.setattr(search, "_kept", None)
 
-    def made() -> tuple[bytes, dict[str, str | bytes], bool, bool]:
+    def made() -> tuple[bytes, dict[str, object], bool, bool]:
         data, used = search.kept_index(*model)
         return data, dict(used), search._kept is None, workers.in_worker()
 
