@@ -53,7 +53,7 @@ def search_entry(record: Record, links: Links) -> dict[str, object]:
 FIELDS = (*_TEXT_FIELDS, "summary")
 
 # An index's memo: its entries in its order, each as JSON in ASCII bytes (the file is
-# those bytes joined), and the state that describes them (see `_Kept.state`).
+# those bytes joined), and what describes them (see `_Kept.remembered`).
 Memo = Mapping[str, object]
 
 
@@ -71,8 +71,8 @@ def search_index(
     records have the ids and kinds they had, only those that are not the very objects they
     were, or whose HTML is not what it was, are looked at again (telling which is done in C
     over all of them); the others keep their entries and digests, and their bytes in the
-    file. In a new process, the last index a build saved (`known`'s state) is the start,
-    when the links are vouched for (see `vouch`).
+    file. In a new process, the last index a build saved (`known`) is the start, when the
+    links are vouched for (see `vouch`).
     """
     data, memo = kept_index(corpus, links, known)
     if used is not None:
@@ -114,8 +114,9 @@ _vouched: weakref.ref[Links] | None = None
 # Up to how many records visited afresh are each looked for in the list of ids.
 _FEW = 16
 
-# The memo's entries: the index's entries, in its order; and its state (see `_Kept.state`).
-_ENTRIES, _STATE = "entries", "index"
+# The memo's entries (see `_Kept.remembered`).
+_ENTRIES, _IDS, _ORDER = "entries", "ids", "order"
+_FINGERPRINTS, _DIGESTS, _LENGTHS = "fingerprints", "digests", "lengths"
 
 # The index file around its entries, and between two: as json.dumps({"records": entries})
 # writes it. ASCII only, so the file reads the same whatever charset a host declares for it.
@@ -144,10 +145,10 @@ class _Kept:
         entries: list[bytes],
         links: Links,
         lengths: array[int] | None = None,
-        shape: tuple[str, str] | None = None,
+        shape: tuple[str, bytes] | None = None,
     ) -> None:
-        # (`lengths` and `shape`, when given: the HTML's lengths (see `_lengths`) and the
-        # first parts of the state, as the caller found them, not worked out again)
+        # (`lengths` and `shape`, when given: the HTML's lengths (see `_lengths`), and the
+        # ids and order as the memo keeps them, as the caller found them, not made again)
         self.records = records
         self.order = order
         self._rank: list[int] | None = None  # (made when first asked for: see `rank`)
@@ -157,11 +158,10 @@ class _Kept:
         self.fingerprints = fingerprints
         self.digests = digests
         self.entries = entries
-        self.memo: dict[str, object] = {_ENTRIES: entries}
         self.data = _joined(entries)
         self.lengths = _lengths(links.html) if lengths is None else lengths
-        self.shape: tuple[str, str] | None = shape
-        self.memo[_STATE] = self.state()
+        self.shape: tuple[str, bytes] | None = shape
+        self.memo = self.remembered()
         # (None: not known. A new process makes one index and may make no other: it is
         # worked out by the first `update`, which compares the HTML key by key instead.)
         self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
@@ -192,22 +192,24 @@ class _Kept:
             self._links = None
         return self._texts
 
-    def state(self) -> str:
-        """What a new process needs to make the next index from this one (`resumed`), as
-        one text, quick to load: the records' ids (in the corpus's order), `order`, and by
-        entry the fingerprint and digest of its record, and the length of every HTML
-        of the links, in their order (`lengths`). Each part's
-        length, then the parts."""
+    def remembered(self, lengths: bytes | None = None) -> dict[str, object]:
+        """The memo: what a new process needs to make the next index from this one
+        (`resumed`): the entries; the records' ids (in the corpus's order, as one text) and
+        `order` (packed); by entry the fingerprint and digest of its record; and the length
+        of every HTML of the links, in their order (`lengths`, packed, unless given). Each
+        a part of its own, and the lists as lists: the build cache saves how the memo
+        differs from the last, which is then the few fingerprints, digests and entries
+        that changed, and the lengths, not every part again (5 MB at 10,000 stories)."""
         if self.shape is None:  # (the same while the records have the same ids)
-            order = array("I", self.order).tobytes().decode("latin-1")
-            self.shape = "\0".join(map(_ID, self.records)), order
-        parts = (
-            *self.shape,
-            "\0".join(self.fingerprints),
-            "\0".join(self.digests),
-            self.lengths.tobytes().decode("latin-1"),
-        )
-        return " ".join(str(len(part)) for part in parts) + "\n" + "".join(parts)
+            self.shape = "\0".join(map(_ID, self.records)), array("I", self.order).tobytes()
+        return {
+            _ENTRIES: self.entries,
+            _IDS: self.shape[0],
+            _ORDER: self.shape[1],
+            _FINGERPRINTS: self.fingerprints,
+            _DIGESTS: self.digests,
+            _LENGTHS: self.lengths.tobytes() if lengths is None else lengths,
+        }
 
     def saw(self, html: Mapping[tuple[str, str], str]) -> None:
         """Keep the keys and values of `html`, with where each key is among `keys`."""
@@ -244,31 +246,37 @@ class _Kept:
 
     @classmethod
     def resumed(cls, records: list[Record], links: Links, known: Memo) -> _Kept | None:
-        """The index made from the last one a build saved, which `known` (its memo, with
-        its state) describes, for links vouched for (see `vouch`): an entry is made again
-        when its record's fingerprint, or the length of any of its HTML, is not what it
-        was, or the link stage visited its record afresh (unless its digest is what it
-        was); the others are taken from the memo, in their places, their HTML not looked
-        at. None (to be made afresh) if the records have not the ids they had, in the same
-        order, or a record changed its place in the index, or the links have not as many
-        HTML keys, or the memo has not as many entries."""
-        parts = _parts(known.get(_STATE), 5)
-        if parts is None or parts[0] != "\0".join(map(_ID, records)):
+        """The index made from the last one a build saved, which `known` (its memo)
+        describes, for links vouched for (see `vouch`): an entry is made again when its
+        record's fingerprint, or the length of any of its HTML, is not what it was, or the
+        link stage visited its record afresh (unless its digest is what it was); the others
+        are taken from the memo, in their places, their HTML not looked at. None (to be
+        made afresh) if the records have not the ids they had, in the same order, or a
+        record changed its place in the index, or the links have not as many HTML keys, or
+        the memo is not one `remembered` makes."""
+        ids, order_bytes, lengths_bytes = known.get(_IDS), known.get(_ORDER), known.get(_LENGTHS)
+        fingerprints, digests_then = known.get(_FINGERPRINTS), known.get(_DIGESTS)
+        entries_then = known.get(_ENTRIES)
+        if not (
+            isinstance(ids, str)
+            and isinstance(order_bytes, bytes)
+            and isinstance(lengths_bytes, bytes)
+            and isinstance(fingerprints, list)
+            and isinstance(digests_then, list)
+            and isinstance(entries_then, list)
+        ):
             return None
-        _, order_text, fingerprints_then, digests_then, lengths_text = parts
+        if ids != "\0".join(map(_ID, records)):
+            return None
         size = len(records)
         order_array, lengths_then = array("I"), array("I")
         try:
-            order_array.frombytes(order_text.encode("latin-1"))
-            lengths_then.frombytes(lengths_text.encode("latin-1"))
-        except (UnicodeEncodeError, ValueError):
+            order_array.frombytes(order_bytes)
+            lengths_then.frombytes(lengths_bytes)
+        except ValueError:
             return None
         order = order_array.tolist()
-        fingerprints, digests = fingerprints_then.split("\0"), digests_then.split("\0")
-        entries_then = known.get(_ENTRIES)
-        if not isinstance(entries_then, list):
-            return None
-        if not len(order) == len(fingerprints) == len(digests) == len(entries_then) == size:
+        if not len(order) == len(fingerprints) == len(digests_then) == len(entries_then) == size:
             return None
         ranked = list(map(records.__getitem__, order))
         now = list(map(_FINGERPRINT, ranked))
@@ -296,6 +304,7 @@ class _Kept:
                 for record_id in touched:
                     with contextlib.suppress(ValueError):
                         dirty.add(ranked_ids.index(record_id))
+        digests = cast(list[str], digests_then.copy())
         entries = cast(list[bytes], entries_then.copy())
         html = links.html
         for index in dirty:
@@ -304,8 +313,8 @@ class _Kept:
             digest = _digest(record, fields)
             if digest != digests[index]:
                 digests[index], entries[index] = digest, _made(record, links)
-        # (the ids and order as the state holds them: not made again)
-        shape = parts[0], order_text
+        # (the ids and order as the memo holds them: not made again)
+        shape = ids, order_bytes
         return cls(records, order, None, None, now, digests, entries, links, lengths, shape)
 
     def update(self, records: list[Record], links: Links) -> _Kept | None:
@@ -364,7 +373,8 @@ class _Kept:
                 kept.entries[index] = entry
             kept.data = self._patched(kept.entries, changed)
         if changed or kept.lengths is not self.lengths:
-            kept.memo = {_ENTRIES: kept.entries, _STATE: kept.state()}
+            packed = self.memo.get(_LENGTHS) if kept.lengths is self.lengths else None
+            kept.memo = kept.remembered(packed if isinstance(packed, bytes) else None)
         return kept
 
     def _patched(self, entries: list[bytes], changed: dict[int, tuple[str, str, bytes]]) -> bytes:
@@ -410,21 +420,6 @@ def _fields(texts: list[str], index: int) -> tuple[str, ...]:
     """The HTML of the FIELDS of entry `index` in `texts` ('' if missing)."""
     width = len(FIELDS)
     return tuple(texts[index * width : index * width + width])
-
-
-def _parts(state: object, count: int) -> list[str] | None:
-    """The `count` parts of a state (see `_Kept.state`); None if it is not one."""
-    if not isinstance(state, str):
-        return None
-    head, _, body = state.partition("\n")
-    sizes = head.split(" ")
-    if len(sizes) != count or not all(size.isdigit() for size in sizes):
-        return None
-    parts, at = [], 0
-    for size in map(int, sizes):
-        parts.append(body[at : at + size])
-        at += size
-    return parts if at == len(body) else None
 
 
 def _lengths(html: Mapping[tuple[str, str], str]) -> array[int]:
@@ -473,11 +468,9 @@ def _made(record: Record, links: Links) -> bytes:
 
 def _by_digest(memo: Memo) -> dict[str, bytes]:
     """The entries of an index's memo by their digests (none if it is not one)."""
-    parts = _parts(memo.get(_STATE), 5)
-    entries = memo.get(_ENTRIES)
-    if parts is None or not isinstance(entries, list):
+    digests, entries = memo.get(_DIGESTS), memo.get(_ENTRIES)
+    if not isinstance(digests, list) or not isinstance(entries, list):
         return {}
-    digests = parts[3].split("\0")
     return dict(zip(digests, entries, strict=True)) if len(digests) == len(entries) else {}
 
 

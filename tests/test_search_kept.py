@@ -282,41 +282,55 @@ def test_a_new_process_makes_again_the_entries_that_changed_only(
     assert looked == made == []
 
 
-@pytest.mark.parametrize(
-    "state",
-    [None, 7, "", "5 5\nabcde", "1 1 1 1 1\nabcde", "1 1 1 1 9\nabcd", "x 1 1 1 1\nabcde"],
-)
-def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
-    model: Model, state: object, monkeypatch: pytest.MonkeyPatch
+def broken(value: object, how: str) -> object:
+    """A part of a memo broken `how`: of another type, one item (a packed number, an id)
+    shorter or longer, or a byte short of a packed number."""
+    if how == "another type":
+        return 7
+    if isinstance(value, list):
+        return value[1:] if how == "shorter" else [*value, value[0]]
+    if isinstance(value, bytes):
+        return {"shorter": value[4:], "longer": value + value[:4], "a byte off": value[1:]}[how]
+    assert isinstance(value, str)
+    return value.partition("\0")[2] if how == "shorter" else value + "\0another"
+
+
+@pytest.mark.parametrize("how", ["missing", "another type", "shorter", "longer", "a byte off"])
+@pytest.mark.parametrize("part", ["entries", "ids", "order", "fingerprints", "digests", "lengths"])
+def test_a_memo_that_lacks_a_part_or_has_a_broken_one_makes_the_index_afresh(
+    model: Model, part: str, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index, known = fresh(model, monkeypatch)
     monkeypatch.setattr(search, "_kept", None)
     search.vouch(model[1])
-    broken = {k: v for k, v in known.items() if k != search._STATE}
-    if state is not None:
-        broken[search._STATE] = state  # type: ignore[assignment]
-    assert search._Kept.resumed(list(model[0].records.values()), model[1], broken) is None
-    assert search.kept_index(*model, broken) == (index, known)
+    if how == "a byte off" and not isinstance(known[part], bytes):
+        how = "shorter"
+    damaged = {k: v for k, v in known.items() if k != part}
+    if how != "missing":
+        damaged[part] = broken(known[part], how)
+    assert search._Kept.resumed(list(model[0].records.values()), model[1], damaged) is None
+    assert search.kept_index(*model, damaged) == (index, known)
 
 
-@pytest.mark.parametrize("entries", [None, (), "x", "drop one", "add one"])
-def test_a_memo_without_its_entries_or_not_as_many_makes_the_index_afresh(
-    model: Model, entries: str | tuple[()] | None, monkeypatch: pytest.MonkeyPatch
+def test_the_memo_keeps_the_parts_that_did_not_change(
+    model: Model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    index, known = fresh(model, monkeypatch)
+    """The build cache saves how a memo differs from the last: the parts the records' ids
+    and order make are the very objects they were, as are the entries, fingerprints and
+    digests of the records that did not change (in lists of the same length)."""
+    _, known = fresh(model, monkeypatch)
+    edited = as_linked(model, first_and_last(model))
     monkeypatch.setattr(search, "_kept", None)
-    search.vouch(model[1])
-    broken = {k: v for k, v in known.items() if k != search._ENTRIES}
-    kept = known[search._ENTRIES]
-    assert isinstance(kept, list)
-    if entries == "drop one":
-        broken[search._ENTRIES] = kept[1:]
-    elif entries == "add one":
-        broken[search._ENTRIES] = [*kept, kept[0]]
-    elif entries is not None:
-        broken[search._ENTRIES] = entries
-    assert search._Kept.resumed(list(model[0].records.values()), model[1], broken) is None
-    assert search.kept_index(*model, broken) == (index, known)
+    search.vouch(edited[1])
+    _, memo = search.kept_index(*edited, known)
+    assert memo[search._IDS] is known[search._IDS]
+    assert memo[search._ORDER] is known[search._ORDER]
+    assert memo[search._FINGERPRINTS] == known[search._FINGERPRINTS]  # (only HTML changed)
+    for part in (search._ENTRIES, search._DIGESTS):
+        now, then = memo[part], known[part]
+        assert isinstance(now, list) and isinstance(then, list) and len(now) == len(then)
+        kept = [a is b for a, b in zip(now, then, strict=True)]
+        assert kept == [False, *[True] * (len(kept) - 2), False]  # (the first and last)
 
 
 def test_an_index_made_afresh_takes_the_entries_of_unchanged_records_from_the_memo(
