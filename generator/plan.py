@@ -71,8 +71,8 @@ class Workshop:
         self.version = version  # a digest of the templates, if known
         # The running maker's memo: what it kept last time it ran, and what it keeps now
         # (the maker puts it here).
-        self.known: Mapping[str, str] = {}
-        self.used: Mapping[str, str] = {}
+        self.known: Mapping[str, object] = {}
+        self.used: Mapping[str, object] = {}
         # Where the running maker's reads are noted, when the corpus and links are watched
         # (see `rebuild._workshop`): a page notes the templates it is rendered with.
         self.reads: Reads | None = None

@@ -43,7 +43,7 @@ _PLACE: Final = "I"
 # A stamp packed (inode, size, modification time in ns): one bytes object, not four.
 _STAMP = struct.Struct("<QQq")
 # The memo of a trace that keeps none (read only: shared by all of them).
-_NO_MEMO: Mapping[str, str] = MappingProxyType({})
+_NO_MEMO: Mapping[str, object] = MappingProxyType({})
 
 
 class Trace(tuple[Any, ...]):
@@ -68,7 +68,7 @@ class Trace(tuple[Any, ...]):
         cls,
         keys: tuple[Key, ...],
         files: Sequence[tuple[str, Stamp]],
-        memo: Mapping[str, str] | None = None,
+        memo: Mapping[str, object] | None = None,
     ) -> Trace:
         if not memo and len(files) == 1:
             name, stamp = files[0]
@@ -98,7 +98,7 @@ class Trace(tuple[Any, ...]):
         return (name,) if type(name) is str else tuple(n for n, _ in name)
 
     @property
-    def memo(self) -> Mapping[str, str]:
+    def memo(self) -> Mapping[str, object]:
         """What the maker kept for the next time it runs (empty for most)."""
         memo = self[2]
         return _NO_MEMO if memo is None or type(memo) is bytes else memo

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import operator
 import weakref
 from array import array
 from collections.abc import Mapping
-from itertools import compress, count, repeat
+from itertools import chain, compress, count, islice, repeat
 from typing import cast
 
 from .links import Links
@@ -53,23 +52,27 @@ def search_entry(record: Record, links: Links) -> dict[str, object]:
 # The Markdown fields an entry is made from, with the record: their HTML, by record id.
 FIELDS = (*_TEXT_FIELDS, "summary")
 
+# An index's memo: its entries in its order, each as JSON in ASCII bytes (the file is
+# those bytes joined), and what describes them (see `_Kept.remembered`).
+Memo = Mapping[str, object]
+
 
 def search_index(
     corpus: Corpus,
     links: Links,
-    known: Mapping[str, str] | None = None,
-    used: dict[str, str] | None = None,
+    known: Memo | None = None,
+    used: dict[str, object] | None = None,
 ) -> bytes:
     """The index script, byte-identical for the same content: stories first, then by kind.
 
-    `known`: each record's entry as JSON, by a digest of all it is made from, from the last
-    build; the entries of unchanged records are taken from there. `used` gets this index's.
-    In one process (serve), the last index made here is the start: when the records have
-    the ids and kinds they had, only those that are not the very objects they were, or whose
-    HTML is not what it was, are looked at again (telling which is done in C over all of
-    them); the others keep their entries and digests, and their bytes in the file. In a new
-    process, the last index a build saved (`known`'s state) is the start, when the links
-    are vouched for (see `vouch`).
+    `known`: the last build's memo (see `Memo`): the entries of unchanged records are
+    taken from there, each found by a digest of all it is made from. `used` gets this
+    index's. In one process (serve), the last index made here is the start: when the
+    records have the ids and kinds they had, only those that are not the very objects they
+    were, or whose HTML is not what it was, are looked at again (telling which is done in C
+    over all of them); the others keep their entries and digests, and their bytes in the
+    file. In a new process, the last index a build saved (`known`) is the start, when the
+    links are vouched for (see `vouch`).
     """
     data, memo = kept_index(corpus, links, known)
     if used is not None:
@@ -77,12 +80,9 @@ def search_index(
     return data
 
 
-def kept_index(
-    corpus: Corpus, links: Links, known: Mapping[str, str] | None = None
-) -> tuple[bytes, Mapping[str, str]]:
-    """The index script and its memo (each entry by its digest, see `search_index`). The
-    memo is kept for the next index: not to be changed. (Its entries come in the index's
-    order, but for those made again since the last index made afresh, which come last.)"""
+def kept_index(corpus: Corpus, links: Links, known: Memo | None = None) -> tuple[bytes, Memo]:
+    """The index script and its memo (see `Memo`). The memo is kept for the next index:
+    not to be changed."""
     global _kept
     records = list(corpus.records.values())
     kept = _kept.update(records, links) if _kept is not None else None
@@ -114,9 +114,9 @@ _vouched: weakref.ref[Links] | None = None
 # Up to how many records visited afresh are each looked for in the list of ids.
 _FEW = 16
 
-# The memo's entry (beside each entry by its digest) that describes the whole index: see
-# `_Kept.state`.
-_STATE = "index"
+# The memo's entries (see `_Kept.remembered`).
+_ENTRIES, _IDS, _ORDER = "entries", "ids", "order"
+_FINGERPRINTS, _DIGESTS, _LENGTHS = "fingerprints", "digests", "lengths"
 
 # The index file around its entries, and between two: as json.dumps({"records": entries})
 # writes it. ASCII only, so the file reads the same whatever charset a host declares for it.
@@ -127,46 +127,54 @@ _PATCHED = 64
 
 class _Kept:
     """An index as made: the records in the corpus's order; by entry (in the index's
-    order) where its record is in that list (`order`), its record's fingerprint, its HTML
-    keys and HTML (None if missing), its digest and its JSON; and the index's memo
-    (digest -> JSON) and file. And the keys and values of `links.html` as they were, with
-    the place of each key among the entries' HTML keys (None if not one of them): when the
-    keys are the same, comparing the values in order tells what changed, without looking
-    each key up."""
+    order) where its record is in that list (`order`, and its inverse `rank`), its
+    record's fingerprint, its HTML keys and HTML (None if missing), its digest and its JSON
+    (bytes); and the index's memo (see `Memo`) and file. And the keys and values of
+    `links.html` as they were, with the place of each key among the entries' HTML keys
+    (None if not one of them): when the keys are the same, comparing the values in order
+    tells what changed, without looking each key up."""
 
     def __init__(
         self,
         records: list[Record],
         order: list[int],
-        rank: list[int],
         keys: list[tuple[str, str]] | None,
         texts: list[str] | None,
         fingerprints: list[str],
         digests: list[str],
-        entries: list[str],
+        entries: list[bytes],
         links: Links,
         lengths: array[int] | None = None,
-        shape: tuple[str, str] | None = None,
+        shape: tuple[str, bytes] | None = None,
     ) -> None:
-        # (`lengths` and `shape`, when given: the HTML's lengths (see `_lengths`) and the
-        # first parts of the state, as the caller found them, not worked out again)
+        # (`lengths` and `shape`, when given: the HTML's lengths (see `_lengths`), and the
+        # ids and order as the memo keeps them, as the caller found them, not made again)
         self.records = records
         self.order = order
-        self.rank = rank  # where each record's entry is: the inverse of `order`
+        self._rank: list[int] | None = None  # (made when first asked for: see `rank`)
         # (None: made when first asked for, `texts` from these links' HTML)
         self._keys, self._texts = keys, texts
         self._links: Links | None = links if texts is None else None
         self.fingerprints = fingerprints
         self.digests = digests
         self.entries = entries
-        self.memo = dict(zip(digests, entries, strict=True))
         self.data = _joined(entries)
         self.lengths = _lengths(links.html) if lengths is None else lengths
-        self.shape: tuple[str, str] | None = shape
-        self.memo[_STATE] = self.state()
+        self.shape: tuple[str, bytes] | None = shape
+        self.memo = self.remembered()
         # (None: not known. A new process makes one index and may make no other: it is
         # worked out by the first `update`, which compares the HTML key by key instead.)
         self.seen: tuple[list[tuple[str, str]], list[str], list[int | None]] | None = None
+
+    @property
+    def rank(self) -> list[int]:
+        """Where each record's entry is in the index: the inverse of `order` (for the next
+        index made in this process: a new process that makes one does without)."""
+        if self._rank is None:
+            self._rank = [0] * len(self.order)
+            for index, position in enumerate(self.order):
+                self._rank[position] = index
+        return self._rank
 
     @property
     def keys(self) -> list[tuple[str, str]]:
@@ -184,22 +192,24 @@ class _Kept:
             self._links = None
         return self._texts
 
-    def state(self) -> str:
-        """What a new process needs to make the next index from this one (`resumed`), as
-        one text, quick to load: the records' ids (in the corpus's order), `order`, and by
-        entry the fingerprint and digest of its record, and the length of every HTML
-        of the links, in their order (`lengths`). Each part's
-        length, then the parts."""
+    def remembered(self, lengths: bytes | None = None) -> dict[str, object]:
+        """The memo: what a new process needs to make the next index from this one
+        (`resumed`): the entries; the records' ids (in the corpus's order, as one text) and
+        `order` (packed); by entry the fingerprint and digest of its record; and the length
+        of every HTML of the links, in their order (`lengths`, packed, unless given). Each
+        a part of its own, and the lists as lists: the build cache saves how the memo
+        differs from the last, which is then the few fingerprints, digests and entries
+        that changed, and the lengths, not every part again (5 MB at 10,000 stories)."""
         if self.shape is None:  # (the same while the records have the same ids)
-            order = array("I", self.order).tobytes().decode("latin-1")
-            self.shape = "\0".join(map(_ID, self.records)), order
-        parts = (
-            *self.shape,
-            "\0".join(self.fingerprints),
-            "\0".join(self.digests),
-            self.lengths.tobytes().decode("latin-1"),
-        )
-        return " ".join(str(len(part)) for part in parts) + "\n" + "".join(parts)
+            self.shape = "\0".join(map(_ID, self.records)), array("I", self.order).tobytes()
+        return {
+            _ENTRIES: self.entries,
+            _IDS: self.shape[0],
+            _ORDER: self.shape[1],
+            _FINGERPRINTS: self.fingerprints,
+            _DIGESTS: self.digests,
+            _LENGTHS: self.lengths.tobytes() if lengths is None else lengths,
+        }
 
     def saw(self, html: Mapping[tuple[str, str], str]) -> None:
         """Keep the keys and values of `html`, with where each key is among `keys`."""
@@ -208,19 +218,15 @@ class _Kept:
         self.seen = keys, list(html.values()), list(map(slot.get, keys))
 
     @classmethod
-    def made(
-        cls, records: list[Record], links: Links, known: Mapping[str, str], last: _Kept | None
-    ) -> _Kept:
+    def made(cls, records: list[Record], links: Links, known: Memo, last: _Kept | None) -> _Kept:
         """Every entry, each taken from `last` (by id) if its record's fingerprint and HTML
-        are as then, else from `known` by its digest, else made."""
+        are as then, else from `known` (the last build's memo) by its digest, else made."""
         ranks = list(map(_rank_key, records))
         order = sorted(range(len(records)), key=ranks.__getitem__)
-        rank = [0] * len(order)
-        for index, position in enumerate(order):
-            rank[position] = index
         keys = [(records[i].id, name) for i in order for name in FIELDS]
         texts = list(map(links.html.get, keys, repeat("")))
         then = last.by_id() if last is not None else {}
+        by_digest: dict[str, bytes] | None = None  # (`known`'s, when first needed)
         fingerprints, digests, entries = [], [], []
         # Each entry's HTML, '' if missing: FIELDS at a time, as `_fields` gives them.
         every = iter(texts)
@@ -231,35 +237,46 @@ class _Kept:
             if was is not None and was[0] == record.fingerprint and was[1] == now:
                 digest, entry = was[2], was[3]
             else:
-                digest, entry = _entry(record, now, links, known)
+                by_digest = _by_digest(known) if by_digest is None else by_digest
+                digest, entry = _entry(record, now, links, by_digest)
             fingerprints.append(record.fingerprint)
             digests.append(digest)
             entries.append(entry)
-        return cls(records, order, rank, keys, texts, fingerprints, digests, entries, links)
+        return cls(records, order, keys, texts, fingerprints, digests, entries, links)
 
     @classmethod
-    def resumed(cls, records: list[Record], links: Links, known: Mapping[str, str]) -> _Kept | None:
-        """The index made from the last one a build saved, which `known` (its memo, with
-        its state) describes, for links vouched for (see `vouch`): an entry is made again
-        when its record's fingerprint, or the length of any of its HTML, is not what it
-        was, or the link stage visited its record afresh; the others are taken from the
-        memo, their HTML not looked at. None (to be made afresh) if the records have not
-        the ids they had, in the same order, or a record changed its place in the index,
-        or the links have not as many HTML keys, or the memo lacks an entry."""
-        parts = _parts(known.get(_STATE), 5)
-        if parts is None or parts[0] != "\0".join(map(_ID, records)):
+    def resumed(cls, records: list[Record], links: Links, known: Memo) -> _Kept | None:
+        """The index made from the last one a build saved, which `known` (its memo)
+        describes, for links vouched for (see `vouch`): an entry is made again when its
+        record's fingerprint, or the length of any of its HTML, is not what it was, or the
+        link stage visited its record afresh (unless its digest is what it was); the others
+        are taken from the memo, in their places, their HTML not looked at. None (to be
+        made afresh) if the records have not the ids they had, in the same order, or a
+        record changed its place in the index, or the links have not as many HTML keys, or
+        the memo is not one `remembered` makes."""
+        ids, order_bytes, lengths_bytes = known.get(_IDS), known.get(_ORDER), known.get(_LENGTHS)
+        fingerprints, digests_then = known.get(_FINGERPRINTS), known.get(_DIGESTS)
+        entries_then = known.get(_ENTRIES)
+        if not (
+            isinstance(ids, str)
+            and isinstance(order_bytes, bytes)
+            and isinstance(lengths_bytes, bytes)
+            and isinstance(fingerprints, list)
+            and isinstance(digests_then, list)
+            and isinstance(entries_then, list)
+        ):
             return None
-        _, order_text, fingerprints_then, digests_then, lengths_text = parts
+        if ids != "\0".join(map(_ID, records)):
+            return None
         size = len(records)
         order_array, lengths_then = array("I"), array("I")
         try:
-            order_array.frombytes(order_text.encode("latin-1"))
-            lengths_then.frombytes(lengths_text.encode("latin-1"))
-        except (UnicodeEncodeError, ValueError):
+            order_array.frombytes(order_bytes)
+            lengths_then.frombytes(lengths_bytes)
+        except ValueError:
             return None
         order = order_array.tolist()
-        fingerprints, digests = fingerprints_then.split("\0"), digests_then.split("\0")
-        if not len(order) == len(fingerprints) == len(digests) == size:
+        if not len(order) == len(fingerprints) == len(digests_then) == len(entries_then) == size:
             return None
         ranked = list(map(records.__getitem__, order))
         now = list(map(_FINGERPRINT, ranked))
@@ -287,23 +304,18 @@ class _Kept:
                 for record_id in touched:
                     with contextlib.suppress(ValueError):
                         dirty.add(ranked_ids.index(record_id))
-        entries = list(map(known.get, digests))
+        digests = cast(list[str], digests_then.copy())
+        entries = cast(list[bytes], entries_then.copy())
         html = links.html
         for index in dirty:
             record = ranked[index]
             fields = tuple(html.get((record.id, name), "") for name in FIELDS)
-            digests[index], entries[index] = _entry(record, fields, links, known)
-        if None in entries:
-            return None
-        rank = [0] * size
-        for index, position in enumerate(order):
-            rank[position] = index
-        entries_made = cast(list[str], entries)
-        # (the ids and order as the state holds them: not made again)
-        shape = parts[0], order_text
-        return cls(
-            records, order, rank, None, None, now, digests, entries_made, links, lengths, shape
-        )
+            digest = _digest(record, fields)
+            if digest != digests[index]:
+                digests[index], entries[index] = digest, _made(record, links)
+        # (the ids and order as the memo holds them: not made again)
+        shape = ids, order_bytes
+        return cls(records, order, None, None, now, digests, entries, links, lengths, shape)
 
     def update(self, records: list[Record], links: Links) -> _Kept | None:
         """This index for `records` and `links`, with the entries that changed made again;
@@ -332,14 +344,14 @@ class _Kept:
         else:
             texts = list(map(html.get, self.keys, repeat("")))
             dirty.update(j // width for j in compress(count(), map(operator.ne, texts, self.texts)))
-        changed: dict[int, tuple[str, str, str]] = {}  # index -> fingerprint, digest, entry
+        changed: dict[int, tuple[str, str, bytes]] = {}  # index -> fingerprint, digest, entry
         for index in sorted(dirty):
             record = records[self.order[index]]
             now = _fields(texts, index)
             if record.fingerprint != self.fingerprints[index] or now != _fields(self.texts, index):
                 changed[index] = (record.fingerprint, *_entry(record, now, links, {}))
         kept = _Kept.__new__(_Kept)
-        kept.records, kept.order, kept.rank = records, self.order, self.rank
+        kept.records, kept.order, kept._rank = records, self.order, self._rank
         kept._keys, kept._texts, kept._links = self.keys, texts, None
         kept.fingerprints, kept.digests, kept.entries = (
             self.fingerprints,
@@ -359,18 +371,13 @@ class _Kept:
             for index, (fingerprint, digest, entry) in changed.items():
                 kept.fingerprints[index], kept.digests[index] = fingerprint, digest
                 kept.entries[index] = entry
-            # (A copy, not made again in order: a dict of 60,000 costs more than the rest.)
-            kept.memo = self.memo.copy()
-            for index in changed:
-                kept.memo.pop(self.digests[index], None)
-            kept.memo.update({digest: entry for _, digest, entry in changed.values()})
             kept.data = self._patched(kept.entries, changed)
         if changed or kept.lengths is not self.lengths:
-            kept.memo = kept.memo.copy() if kept.memo is self.memo else kept.memo
-            kept.memo[_STATE] = kept.state()
+            packed = self.memo.get(_LENGTHS) if kept.lengths is self.lengths else None
+            kept.memo = kept.remembered(packed if isinstance(packed, bytes) else None)
         return kept
 
-    def _patched(self, entries: list[str], changed: dict[int, tuple[str, str, str]]) -> bytes:
+    def _patched(self, entries: list[bytes], changed: dict[int, tuple[str, str, bytes]]) -> bytes:
         """The file with the entries `changed` (by index, in order) in the place of this
         index's: its other bytes copied once."""
         if len(changed) > _PATCHED:
@@ -380,12 +387,12 @@ class _Kept:
         copied, at, done = 0, len(_HEAD), 0  # `at`: where entry `done` is in the old file
         for index in changed:  # in order
             at += sum(map(len, self.entries[done:index])) + len(_SEP) * (index - done)
-            parts += (old[copied:at], entries[index].encode("ascii"))
+            parts += (old[copied:at], entries[index])
             copied, done = at + len(self.entries[index]), index
         parts.append(old[copied:])
         return b"".join(parts)
 
-    def by_id(self) -> dict[str, tuple[str, tuple[str, ...], str, str]]:
+    def by_id(self) -> dict[str, tuple[str, tuple[str, ...], str, bytes]]:
         """Each entry's fingerprint, HTML, digest and JSON, by its record's id."""
         return {
             self.records[position].id: (
@@ -398,44 +405,21 @@ class _Kept:
         }
 
 
-def _joined(entries: list[str]) -> bytes:
-    """The index file of these entries, written a batch of entries at a time into one
-    buffer, whose bytes are the file's (`getvalue` hands them over, not a copy): one copy
-    of the file beside the entries while it is made, not two (a text joined, then encoded:
-    89 MiB each at 10,000 stories, on top of a worker's peak memory)."""
-    file = io.BytesIO()
-    file.write(_HEAD)
-    for start in range(0, len(entries), _BATCH):
-        if start:
-            file.write(_SEP)
-        file.write(_SEP.decode("ascii").join(entries[start : start + _BATCH]).encode("ascii"))
-    file.write(_TAIL)
-    return file.getvalue()
-
-
-# How many entries are joined and encoded at once: a text of about 1.5 MB.
-_BATCH = 1000
+def _joined(entries: list[bytes]) -> bytes:
+    """The index file of these entries: one join of their bytes, with the head and the
+    tail put on the first and last entries (copies of those two alone), so that the file
+    is the one copy of the entries made (89 MiB at 10,000 stories, on top of a worker's
+    peak memory; as text joined, then encoded, it would be made twice more)."""
+    if len(entries) < 2:
+        return b"".join((_HEAD, *entries, _TAIL))
+    middle = islice(entries, 1, len(entries) - 1)
+    return _SEP.join(chain((_HEAD + entries[0],), middle, (entries[-1] + _TAIL,)))
 
 
 def _fields(texts: list[str], index: int) -> tuple[str, ...]:
     """The HTML of the FIELDS of entry `index` in `texts` ('' if missing)."""
     width = len(FIELDS)
     return tuple(texts[index * width : index * width + width])
-
-
-def _parts(state: object, count: int) -> list[str] | None:
-    """The `count` parts of a state (see `_Kept.state`); None if it is not one."""
-    if not isinstance(state, str):
-        return None
-    head, _, body = state.partition("\n")
-    sizes = head.split(" ")
-    if len(sizes) != count or not all(size.isdigit() for size in sizes):
-        return None
-    parts, at = [], 0
-    for size in map(int, sizes):
-        parts.append(body[at : at + size])
-        at += size
-    return parts if at == len(body) else None
 
 
 def _lengths(html: Mapping[tuple[str, str], str]) -> array[int]:
@@ -461,15 +445,33 @@ def _in_place(ranked: list[Record], index: int) -> bool:
 
 
 def _entry(
-    record: Record, texts: tuple[str, ...], links: Links, known: Mapping[str, str]
-) -> tuple[str, str]:
-    """The digest of all the entry of `record` is made from, and the entry as JSON."""
-    made_from = "\0".join((record.fingerprint, *texts)).encode()
-    digest = hashlib.blake2b(made_from, digest_size=16).hexdigest()
+    record: Record, texts: tuple[str, ...], links: Links, known: Mapping[str, bytes]
+) -> tuple[str, bytes]:
+    """The digest of all the entry of `record` is made from (its HTML `texts`), and the
+    entry: from `known` by that digest, else made."""
+    digest = _digest(record, texts)
     entry = known.get(digest)
-    if entry is None:
-        entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
-    return digest, entry
+    return digest, _made(record, links) if entry is None else entry
+
+
+def _digest(record: Record, texts: tuple[str, ...]) -> str:
+    """A digest of all the entry of `record` is made from, given its HTML `texts`."""
+    made_from = "\0".join((record.fingerprint, *texts)).encode()
+    return hashlib.blake2b(made_from, digest_size=16).hexdigest()
+
+
+def _made(record: Record, links: Links) -> bytes:
+    """The entry of `record` as JSON, in ASCII bytes."""
+    entry = json.dumps(search_entry(record, links), ensure_ascii=True, sort_keys=True)
+    return entry.encode("ascii")
+
+
+def _by_digest(memo: Memo) -> dict[str, bytes]:
+    """The entries of an index's memo by their digests (none if it is not one)."""
+    digests, entries = memo.get(_DIGESTS), memo.get(_ENTRIES)
+    if not isinstance(digests, list) or not isinstance(entries, list):
+        return {}
+    return dict(zip(digests, entries, strict=True)) if len(digests) == len(entries) else {}
 
 
 # The last index made in this process (one site at a time: a second site replaces it).

@@ -702,6 +702,47 @@ def test_the_search_index_makes_again_only_the_entries_of_changed_records(
     assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
 
 
+def test_a_new_process_makes_the_search_index_from_the_entries_the_cache_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build in a new process (no index kept in this one) takes the last build's entries
+    from the cache, in their places, and makes those of changed records only; after edits
+    in a row (a story's text, an actor renamed), its index is the clean build's."""
+    content, options = _built(tmp_path)
+    made: list[str] = []
+    entry = search.search_entry
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, links: made.append(record.id) or entry(record, links)
+    )
+    resumed: list[bool] = []
+    real = search._Kept.resumed
+
+    def resume(*args: Any) -> object:
+        kept = real(*args)
+        resumed.append(kept is not None)
+        return kept
+
+    monkeypatch.setattr(search._Kept, "resumed", resume)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    actor = content / "actors" / "tomas-reyes.yaml"
+    for edit in ("story", "actor", "story"):
+        if edit == "story":
+            story.write_text(story.read_text("utf-8") + "\nA word for the index.\n", "utf-8")
+        else:
+            actor.write_text(actor.read_text("utf-8").replace("name: ", "name: Renamed "), "utf-8")
+        monkeypatch.setattr(search, "_kept", None)  # as in a new process
+        made.clear()
+        assert build(options).written
+        assert resumed.pop() and not resumed
+        if edit == "story":
+            assert made == ["blockade-on-mine-road"]
+        else:  # (and those whose text names it, if any)
+            assert "tomas-reyes" in made and "blockade-on-mine-road" not in made
+        index = (tmp_path / "site" / search.INDEX).read_bytes()
+        assert index == tree_of_clean(tmp_path)[search.INDEX]
+    assert b"Renamed Tom\\u00e1s Reyes" in index
+
+
 def _files_looked_at(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many traces' files each build's `make_site` looked at in the site."""
     looked: list[int] = []

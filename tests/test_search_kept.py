@@ -149,7 +149,7 @@ def test_the_index_made_from_the_last_is_the_index_made_afresh(
         assert list(last.items()) == was
         kept = search._kept
         monkeypatch.setattr(search, "_kept", None)
-        fresh_memo: dict[str, str] = {}
+        fresh_memo: dict[str, object] = {}
         assert warm == search.search_index(*now, used=fresh_memo)
         assert memo == fresh_memo
         monkeypatch.setattr(search, "_kept", kept)
@@ -205,10 +205,10 @@ def as_linked(model: Model, edited: Model) -> Model:
     return corpus, replace(now, revisited=frozenset(revisited))
 
 
-def fresh(model: Model, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, dict[str, str]]:
+def fresh(model: Model, monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, dict[str, object]]:
     """The index and memo made afresh, with nothing kept."""
     monkeypatch.setattr(search, "_kept", None)
-    memo: dict[str, str] = {}
+    memo: dict[str, object] = {}
     return search.search_index(*model, used=memo), memo
 
 
@@ -250,60 +250,117 @@ def test_a_new_process_makes_again_the_entries_that_changed_only(
     shorter = (ids[8], "summary", "<p>Short.</p>")
     renamed_and_shorter = with_html(renamed(model), shorter)
     expected, _ = fresh(renamed_and_shorter, monkeypatch)
-    made: list[str] = []
-    real = search._entry
+    looked: list[str] = []  # the records whose entry's digest was worked out again
+    made: list[str] = []  # and those whose entry was made again
+    digest, entry = search._digest, search.search_entry
     monkeypatch.setattr(
-        search, "_entry", lambda record, *a: made.append(record.id) or real(record, *a)
+        search, "_digest", lambda record, *a: looked.append(record.id) or digest(record, *a)
+    )
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, *a: made.append(record.id) or entry(record, *a)
     )
 
     def resumed(now: Model) -> bytes:
         monkeypatch.setattr(search, "_kept", None)
         search.vouch(now[1])
+        looked.clear()
         made.clear()
         data, _ = search.kept_index(*now, known)
         return data
 
-    # Visited afresh: its entry is made again (and found the same).
+    # Visited afresh: looked at again, and found the same (its entry is not made again).
     assert resumed((corpus, replace(links, revisited=frozenset([ids[4]])))) == before
-    assert made == [ids[4]]
+    assert looked == [ids[4]] and made == []
     # Renamed (its fingerprint), and a summary of another length, not visited afresh.
     assert resumed(renamed_and_shorter) == expected
-    assert sorted(made) == sorted([ids[10], ids[8]])
+    assert sorted(looked) == sorted(made) == sorted([ids[10], ids[8]])
     # The same length, not visited afresh: taken for unchanged (what vouching tells).
     html = links.html[ids[8], "summary"]
     same_length = with_html(model, (ids[8], "summary", html.replace("<p>", "<b>", 1)))
     assert len(same_length[1].html[ids[8], "summary"]) == len(html)
     assert resumed(same_length) == before
-    assert made == []
+    assert looked == made == []
 
 
-@pytest.mark.parametrize(
-    "state",
-    [None, 7, "", "5 5\nabcde", "1 1 1 1 1\nabcde", "1 1 1 1 9\nabcd", "x 1 1 1 1\nabcde"],
-)
-def test_a_memo_without_a_state_or_a_broken_one_makes_the_index_afresh(
-    model: Model, state: object, monkeypatch: pytest.MonkeyPatch
+def broken(value: object, how: str) -> object:
+    """A part of a memo broken `how`: of another type, one item (a packed number, an id)
+    shorter or longer, or a byte short of a packed number."""
+    if how == "another type":
+        return 7
+    if isinstance(value, list):
+        return value[1:] if how == "shorter" else [*value, value[0]]
+    if isinstance(value, bytes):
+        return {"shorter": value[4:], "longer": value + value[:4], "a byte off": value[1:]}[how]
+    assert isinstance(value, str)
+    return value.partition("\0")[2] if how == "shorter" else value + "\0another"
+
+
+@pytest.mark.parametrize("how", ["missing", "another type", "shorter", "longer", "a byte off"])
+@pytest.mark.parametrize("part", ["entries", "ids", "order", "fingerprints", "digests", "lengths"])
+def test_a_memo_that_lacks_a_part_or_has_a_broken_one_makes_the_index_afresh(
+    model: Model, part: str, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     index, known = fresh(model, monkeypatch)
     monkeypatch.setattr(search, "_kept", None)
     search.vouch(model[1])
-    broken = {k: v for k, v in known.items() if k != search._STATE}
-    if state is not None:
-        broken[search._STATE] = state  # type: ignore[assignment]
-    assert search._Kept.resumed(list(model[0].records.values()), model[1], broken) is None
-    assert search.kept_index(*model, broken) == (index, known)
+    if how == "a byte off" and not isinstance(known[part], bytes):
+        how = "shorter"
+    damaged = {k: v for k, v in known.items() if k != part}
+    if how != "missing":
+        damaged[part] = broken(known[part], how)
+    assert search._Kept.resumed(list(model[0].records.values()), model[1], damaged) is None
+    assert search.kept_index(*model, damaged) == (index, known)
 
 
-@pytest.mark.parametrize("batch", [1, 2, 3, search._BATCH])
-@pytest.mark.parametrize("count", [0, 1, 2, 5, 6])
-def test_the_index_file_joins_its_entries_as_json_writes_the_list(
-    count: int, batch: int, monkeypatch: pytest.MonkeyPatch
+def test_the_memo_keeps_the_parts_that_did_not_change(
+    model: Model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(search, "_BATCH", batch)  # (written so many entries at a time)
+    """The build cache saves how a memo differs from the last: the parts the records' ids
+    and order make are the very objects they were, as are the entries, fingerprints and
+    digests of the records that did not change (in lists of the same length)."""
+    _, known = fresh(model, monkeypatch)
+    edited = as_linked(model, first_and_last(model))
+    monkeypatch.setattr(search, "_kept", None)
+    search.vouch(edited[1])
+    _, memo = search.kept_index(*edited, known)
+    assert memo[search._IDS] is known[search._IDS]
+    assert memo[search._ORDER] is known[search._ORDER]
+    assert memo[search._FINGERPRINTS] == known[search._FINGERPRINTS]  # (only HTML changed)
+    for part in (search._ENTRIES, search._DIGESTS):
+        now, then = memo[part], known[part]
+        assert isinstance(now, list) and isinstance(then, list) and len(now) == len(then)
+        kept = [a is b for a, b in zip(now, then, strict=True)]
+        assert kept == [False, *[True] * (len(kept) - 2), False]  # (the first and last)
+
+
+def test_an_index_made_afresh_takes_the_entries_of_unchanged_records_from_the_memo(
+    model: Model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process whose links are not vouched for, or whose records changed their ids,
+    finds each entry in the last build's memo by its digest: only the changed are made."""
+    _, known = fresh(model, monkeypatch)
+    edited = first_and_last(one_removed(model))
+    index, memo = fresh(edited, monkeypatch)
+    made: list[str] = []
+    entry = search.search_entry
+    monkeypatch.setattr(
+        search, "search_entry", lambda record, *a: made.append(record.id) or entry(record, *a)
+    )
+    monkeypatch.setattr(search, "_kept", None)
+    search.vouch(edited[1])
+    assert search.kept_index(*edited, known) == (index, memo)
+    ids = ranked(edited[0])
+    assert sorted(made) == sorted([ids[0], ids[-1]])
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 6])
+def test_the_index_file_joins_its_entries_as_json_writes_the_list(count: int) -> None:
     entries = [json.dumps({"name": f"n{i}", "text": "ü"}, sort_keys=True) for i in range(count)]
     records = {"records": [json.loads(entry) for entry in entries]}
     expected = f"self.factsheetSearch = {json.dumps(records)};\n".encode("ascii")
-    assert search._joined(entries) == expected
+    joined = [entry.encode("ascii") for entry in entries]
+    assert search._joined(joined) == expected
+    assert joined == [entry.encode("ascii") for entry in entries]  # (left as they were)
 
 
 @pytest.mark.skipif(not workers.can_fork(), reason="the workers are forked")
@@ -318,7 +375,7 @@ def test_an_index_made_in_a_worker_is_not_kept_there(
     assert search._kept is not None and not workers.in_worker()
     monkeypatch.setattr(search, "_kept", None)
 
-    def made() -> tuple[bytes, dict[str, str], bool, bool]:
+    def made() -> tuple[bytes, dict[str, object], bool, bool]:
         data, used = search.kept_index(*model)
         return data, dict(used), search._kept is None, workers.in_worker()
 
