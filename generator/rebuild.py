@@ -389,13 +389,20 @@ class Look:
         if self._process is not None and self.asked:
             with contextlib.suppress(EOFError, OSError):
                 found = self._pipe.recv()
-        self._end(stop=not isinstance(found, list))
-        return set(found) if isinstance(found, list) else None
+        if not isinstance(found, list):
+            self._end(stop=True)
+            return None
+        # The process has said all it had to say, and ends on its own: it is waited for
+        # by `close`, at the end of the build, not here (the system takes a while to end
+        # a fork of a big process: at 10,000 stories, 0.08 s of the 0.2 s waited here).
+        self._pipe.close()
+        return set(found)
 
     def close(self) -> None:
         """End the forked process, if any: stopped (a build that ends before it makes the
         site does not wait for it, and the process is not left writing to a pipe no one
-        reads, nor waiting for keys that do not come)."""
+        reads, nor waiting for keys that do not come), and waited for (a process that
+        builds again and again, serve, is left no child, nor its pipes)."""
         self._end(stop=True)
 
     def _end(self, stop: bool) -> None:

@@ -295,7 +295,8 @@ def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
         look.ask(changed)
         assert look.asked and look.unwritten() == set(traces)  # (no file is there)
         found = look.readers()
-        assert look._process is None and not look.here
+        assert not look.here
+        look.close()
         assert found == Readers(traces).stale(changed)
         makers = _makers(traces)
         everything = rebuild.stale(makers, traces, changed, look.unwritten(), found)
@@ -304,6 +305,27 @@ def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
         assert rebuild.stale(makers, traces, changed, (), found) == rebuild.stale(
             makers, traces, changed
         )
+
+
+def test_a_look_that_answered_is_waited_for_when_closed(tmp_path: Path) -> None:
+    """The forked process, once it gave the readers, ends on its own: the build goes on
+    without waiting for it (a fork of a big process takes long to end), and `close`, at the
+    end of the build, waits for it, so that no child is left (a process that builds again
+    and again: serve)."""
+    if not can_fork():
+        pytest.skip("Look forks")
+    traces = _traces(random.Random(13), 60)
+    look = rebuild.Look(traces, tmp_path)
+    look.ask({"all"})
+    process = look._process
+    assert look.readers() == Readers(traces).stale({"all"})
+    assert look._process is process and process.exitcode in (None, 0)  # not waited for
+    process.join(60)  # (ended on its own)
+    assert process.exitcode == 0
+    look.close()
+    assert look._process is None
+    with pytest.raises(ChildProcessError):  # (waited for: no such child any more)
+        os.waitpid(process.pid, os.WNOHANG)
 
 
 def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path) -> None:
