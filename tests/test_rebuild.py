@@ -10,6 +10,7 @@ import random
 import signal
 import sys
 import threading
+from array import array
 from pathlib import Path
 
 import pytest
@@ -326,6 +327,66 @@ def test_a_look_that_answered_is_waited_for_when_closed(tmp_path: Path) -> None:
     assert look._process is None
     with pytest.raises(ChildProcessError):  # (waited for: no such child any more)
         os.waitpid(process.pid, os.WNOHANG)
+
+
+def _packed(traces: dict[str, Trace], table: tuple[str, ...]) -> dict[str, Trace]:
+    places = {key: place for place, key in enumerate(table)}
+    return {name: trace.packed(table, places) for name, trace in traces.items()}
+
+
+def test_the_readers_found_by_the_bytes_of_places_are_those_the_traces_name() -> None:
+    """`_Places` (the traces' places as bytes, looked for in C) finds the traces that name
+    a changed key, as the traces inverted do: few keys (by their bytes) or many (by their
+    places as ints), with traces packed by one table or two, and some not packed."""
+    rng = random.Random(14)
+    for _ in range(40):
+        traces = _traces(rng, 40)
+        table = tuple(rng.sample(KEYS, len(KEYS)))
+        other = tuple(rng.sample(KEYS, len(KEYS)))
+        packed = _packed(traces, table)
+        for name in rng.sample(sorted(traces), 10):  # (packed by another table)
+            packed[name] = _packed({name: traces[name]}, other)[name]
+        for name in rng.sample(sorted(traces), 5):  # (not packed)
+            packed[name] = traces[name]
+        many = rng.random() < 0.3
+        changed = set(rng.sample([*KEYS, "gone"], rng.randint(17, 30) if many else 3))
+        assert len(set(map(id, (t[3] for t in packed.values() if len(t) == 4)))) == 2
+        found = rebuild._Places(packed).readers(changed)
+        assert found == Readers(traces).stale(changed)
+        makers = _makers(traces)
+        assert rebuild.stale(makers, packed, changed) == [
+            i for i, maker in enumerate(makers) if maker.name in found
+        ]
+
+
+def test_a_place_whose_bytes_straddle_two_places_is_not_found() -> None:
+    """Looked for by its bytes among the places of all traces, one after another, a place
+    is found only where one begins: not in the end of one and the start of the next (of
+    one trace, or of two)."""
+    first, second = 5, 257
+    data = array("I", (first, second)).tobytes()
+    size = array("I").itemsize
+    # The places whose bytes are in those of the two, across them.
+    across = {array("I", data[at : at + size])[0] for at in range(1, size)}
+    wanted = min(across)
+    assert wanted not in (first, second) and wanted < 2**20
+    table = tuple(f"key {place}" for place in range(max(wanted, second) + 1))
+    traces = {
+        "two": Trace((table[first], table[second]), (("two.html", (1, 2, 3)),)),
+        "first": Trace((table[first],), (("first.html", (1, 2, 3)),)),
+        "second": Trace((table[second], table[first]), (("second.html", (1, 2, 3)),)),
+        "then": Trace((table[second],), (("then.html", (1, 2, 3)),)),
+        "none": Trace((), (("none.html", (1, 2, 3)),)),
+        "it": Trace((table[first], table[wanted]), (("it.html", (1, 2, 3)),)),
+    }
+    packed = _packed(traces, table)
+    assert (
+        b"".join(trace[0] for trace in packed.values()).find(array("I", (wanted,)).tobytes()) % size
+    )  # (first found across two places)
+    places = rebuild._Places(packed)
+    assert places.readers({table[wanted]}) == {"it"}
+    assert places.readers({table[second]}) == {"two", "second", "then"}
+    assert places.readers({table[wanted], "key gone"}) == {"it"}
 
 
 def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path) -> None:
