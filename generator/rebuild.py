@@ -16,6 +16,7 @@ import multiprocessing
 import operator
 import os
 import re
+import stat
 import struct
 import sys
 from array import array
@@ -319,9 +320,40 @@ class Unwritten(Container[str]):
 
 
 def unwritten(traces: Mapping[str, Trace], out: Path) -> list[str]:
-    """Every name `Unwritten` holds."""
+    """Every name `Unwritten` holds.
+
+    A tight loop over the site's files (145,000 at 10,000 stories, looked at by `Look`'s
+    forked process while the build reads the content, and wanted before the makers are
+    listed): each named from the site's folder, opened once, not from the root, and the
+    stamp of a trace of one file compared as it holds it, packed (at 2,000 stories, 0.16 s
+    -> 0.11 s)."""
     found = Unwritten(traces, out)
-    return [name for name in traces if name in found]
+    folder = None
+    if os.stat in os.supports_dir_fd:
+        with contextlib.suppress(OSError):
+            folder = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    if folder is None:
+        return [name for name in traces if name in found]
+    lstat, regular, pack = os.lstat, stat.S_ISREG, _STAMP.pack
+    names = []
+    try:
+        for name, trace in traces.items():
+            file = trace[1]
+            if type(file) is not str:  # (a trace of more files than one, or none)
+                if name in found:
+                    names.append(name)
+                continue
+            try:
+                status = lstat(file, dir_fd=folder)
+                stamp = pack(status.st_ino, status.st_size, status.st_mtime_ns)
+                written = stamp == trace[2] and regular(status.st_mode)
+            except (OSError, struct.error):
+                written = False
+            if not written:
+                names.append(name)
+    finally:
+        os.close(folder)
+    return names
 
 
 class Look:

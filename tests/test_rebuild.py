@@ -242,6 +242,53 @@ def test_a_look_asked_gives_the_makers_whose_files_are_not_as_written(tmp_path: 
         look.close()
 
 
+def test_the_makers_whose_files_are_not_as_written_are_those_unwritten_holds(
+    tmp_path: Path,
+) -> None:
+    """`unwritten` (a tight loop: the files named from the site's folder, a one-file trace's
+    stamp compared packed) names the makers `Unwritten` holds: a file gone, changed, made a
+    folder or a link, in a subfolder or not; a trace of two files, one changed; of none;
+    that keeps a memo; packed or not; and, with no site, every one that wrote a file."""
+    site = tmp_path / "site"
+    (site / "a").mkdir(parents=True)
+
+    def put(*names: str) -> tuple[tuple[str, tuple[int, int, int]], ...]:
+        for name in names:
+            (site / name).write_bytes(b"written")
+        return tuple((name, _stamp(os.lstat(site / name))) for name in names)
+
+    traces = {
+        name: Trace(("k",), put(name))
+        for name in ("a/same.html", "a/changed.html", "gone.html", "folder.html", "link.html")
+    }
+    traces["two"] = Trace(("k",), put("a/one.json", "a/two.json"))
+    traces["two, one changed"] = Trace(("k",), put("one.json", "two.json"))
+    traces["none"] = Trace(("k",), ())
+    traces["kept"] = Trace(("k",), put("kept.js"), {"entry": "memo"})
+    traces["kept, gone"] = Trace(("k",), put("gone.js"), {"entry": "memo"})
+    (site / "a" / "changed.html").write_bytes(b"written again")
+    (site / "gone.html").unlink()
+    (site / "folder.html").unlink()
+    (site / "folder.html").mkdir()
+    (site / "link.html").unlink()
+    (site / "link.html").symlink_to(site / "a" / "same.html")
+    (site / "two.json").write_bytes(b"changed")
+    (site / "gone.js").unlink()
+    expected = [
+        "a/changed.html",
+        "gone.html",
+        "folder.html",
+        "link.html",
+        "two, one changed",
+        "kept, gone",
+    ]
+    for given in (traces, _packed(traces, ("k",))):
+        assert rebuild.unwritten(given, site) == expected
+        held = rebuild.Unwritten(given, site)
+        assert [name for name in given if name in held] == expected
+    assert rebuild.unwritten(traces, tmp_path / "nowhere") == [n for n in traces if n != "none"]
+
+
 @pytest.mark.parametrize(
     ("files", "memo", "compact"),
     [
