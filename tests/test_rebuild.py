@@ -546,6 +546,22 @@ def test_the_values_seen_are_kept_by_a_table_and_what_changed_since() -> None:
     assert rebuild.changed(later, lambda key: "new", ["key 2", "key 4", "key 1"]) == {"key 1"}
 
 
+def test_the_places_of_keys_are_found_alike_by_index_or_by_one_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A few keys are each found in the table by `tuple.index`, more by one scan: the same
+    places, in order, keys the table lacks left out."""
+    monkeypatch.setattr(rebuild, "_by_place", None)
+    rng = random.Random(15)
+    table = tuple(f"key {i}" for i in range(50))
+    for size in range(8):
+        for _ in range(20):
+            keys = set(rng.sample([*table, "gone", "other"], size))
+            expected = [place for place, key in enumerate(table) if key in keys]
+            assert list(rebuild._places_of(table, keys)) == expected
+    assert list(rebuild._places_of(table, {table[0], table[-1]})) == [0, len(table) - 1]
+
+
 def test_a_table_kept_by_place_is_looked_up_by_place(monkeypatch: pytest.MonkeyPatch) -> None:
     """(serve's rebuilds, one after another, with the same table; a new process scans it)"""
     monkeypatch.setattr(rebuild, "_by_place", None)
