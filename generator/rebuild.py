@@ -339,8 +339,8 @@ def unwritten(traces: Mapping[str, Trace], out: Path) -> list[str]:
     A tight loop over the site's files (145,000 at 10,000 stories, looked at by `Look`'s
     forked process while the build reads the content, and wanted before the makers are
     listed): each named from the site's folder, opened once, not from the root, and the
-    stamp of a trace of one file compared as it holds it, packed (at 2,000 stories, 0.16 s
-    -> 0.11 s)."""
+    stamp of a trace of one file compared as it holds it, packed (at 2,000 stories, 0.12 s
+    of CPU -> 0.09 s)."""
     found = Unwritten(traces, out)
     folder = None
     if os.stat in os.supports_dir_fd:
@@ -772,8 +772,8 @@ class _Strip:
         self._joined: tuple[bytes, list[int]] | None = None
 
     def joined(self) -> tuple[bytes, list[int]] | None:
-        """The places of the traces one after another, and where each trace's end; None if
-        a trace's are not whole places (then not found by their bytes)."""
+        """The places of the traces one after another, and where each trace's places end;
+        None if a trace's are not whole places (then not found by their bytes)."""
         if self._joined is None:
             data = list(map(operator.itemgetter(0), self.traces))
             if any(map(_SIZE.__rmod__, map(len, data))):
