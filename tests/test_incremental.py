@@ -29,6 +29,7 @@ from generator import cache, cli, maps, parse, pipeline, plan, reading, rebuild,
 from generator.pipeline import Options, Result, build
 from generator.rebuild import Trace
 from generator.render import TEMPLATES
+from generator.workers import can_fork
 from generator.write import MARKER
 
 
@@ -584,6 +585,49 @@ def test_the_makers_to_run_are_found_on_another_core(
         assert tree(tmp_path / "site") == tree_of_clean(tmp_path)
         shutil.rmtree(tmp_path / "clean")
     assert len(looks) == len(edits)
+
+
+def test_builds_that_look_on_another_core_leave_no_child_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The forked process of a build's `rebuild.Look` ends on its own once it answered,
+    and the build does not wait for it then: it is waited for when the build ends, as is
+    one stopped by a build that fails. Serve, which builds again and again in one process,
+    is left no child (a zombie each) nor pipes."""
+    if not can_fork():
+        pytest.skip("the Look forks")
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    assert build(options).written
+    looks: list[rebuild.Look] = []
+    forked: list[int] = []
+    real = rebuild.Look
+
+    def look(*args: Any, **kwargs: Any) -> rebuild.Look:
+        looks.append(real(*args, **kwargs))
+        forked.append(looks[-1]._process.pid)
+        return looks[-1]
+
+    monkeypatch.setattr(rebuild, "Look", look)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    text = story.read_text("utf-8")
+    fds = sorted(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else []
+    story.write_text(text + "\nSaved.\n", "utf-8")
+    result = build(options)
+    assert result.written and looks[-1].asked and looks[-1]._process is None
+    memos = cache.carry(result.memos, True)
+    for n in range(2):  # (serve's rebuilds: no Look)
+        story.write_text(text + f"\nSaved {n}.\n", "utf-8")
+        result = build(options, memos=memos, changed=[story])
+        assert result.written
+        memos = cache.carry(result.memos, True)
+    story.write_text(text + "\nSee [[no-such-record]].\n", "utf-8")
+    assert build(options).failed and not looks[-1].asked
+    assert len(forked) == 2
+    for pid in forked:
+        with pytest.raises(ChildProcessError):  # (waited for: no such child)
+            os.waitpid(pid, os.WNOHANG)
+    assert (sorted(os.listdir("/proc/self/fd")) if fds else []) == fds
 
 
 def test_a_copied_file_the_last_build_did_not_copy_is_found_changed_all_the_same(

@@ -10,6 +10,7 @@ import random
 import signal
 import sys
 import threading
+from array import array
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,53 @@ def test_a_look_asked_gives_the_makers_whose_files_are_not_as_written(tmp_path: 
         look.close()
 
 
+def test_the_makers_whose_files_are_not_as_written_are_those_unwritten_holds(
+    tmp_path: Path,
+) -> None:
+    """`unwritten` (a tight loop: the files named from the site's folder, a one-file trace's
+    stamp compared packed) names the makers `Unwritten` holds: a file gone, changed, made a
+    folder or a link, in a subfolder or not; a trace of two files, one changed; of none;
+    that keeps a memo; packed or not; and, with no site, every one that wrote a file."""
+    site = tmp_path / "site"
+    (site / "a").mkdir(parents=True)
+
+    def put(*names: str) -> tuple[tuple[str, tuple[int, int, int]], ...]:
+        for name in names:
+            (site / name).write_bytes(b"written")
+        return tuple((name, _stamp(os.lstat(site / name))) for name in names)
+
+    traces = {
+        name: Trace(("k",), put(name))
+        for name in ("a/same.html", "a/changed.html", "gone.html", "folder.html", "link.html")
+    }
+    traces["two"] = Trace(("k",), put("a/one.json", "a/two.json"))
+    traces["two, one changed"] = Trace(("k",), put("one.json", "two.json"))
+    traces["none"] = Trace(("k",), ())
+    traces["kept"] = Trace(("k",), put("kept.js"), {"entry": "memo"})
+    traces["kept, gone"] = Trace(("k",), put("gone.js"), {"entry": "memo"})
+    (site / "a" / "changed.html").write_bytes(b"written again")
+    (site / "gone.html").unlink()
+    (site / "folder.html").unlink()
+    (site / "folder.html").mkdir()
+    (site / "link.html").unlink()
+    (site / "link.html").symlink_to(site / "a" / "same.html")
+    (site / "two.json").write_bytes(b"changed")
+    (site / "gone.js").unlink()
+    expected = [
+        "a/changed.html",
+        "gone.html",
+        "folder.html",
+        "link.html",
+        "two, one changed",
+        "kept, gone",
+    ]
+    for given in (traces, _packed(traces, ("k",))):
+        assert rebuild.unwritten(given, site) == expected
+        held = rebuild.Unwritten(given, site)
+        assert [name for name in given if name in held] == expected
+    assert rebuild.unwritten(traces, tmp_path / "nowhere") == [n for n in traces if n != "none"]
+
+
 @pytest.mark.parametrize(
     ("files", "memo", "compact"),
     [
@@ -295,7 +343,8 @@ def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
         look.ask(changed)
         assert look.asked and look.unwritten() == set(traces)  # (no file is there)
         found = look.readers()
-        assert look._process is None and not look.here
+        assert not look.here
+        look.close()
         assert found == Readers(traces).stale(changed)
         makers = _makers(traces)
         everything = rebuild.stale(makers, traces, changed, look.unwritten(), found)
@@ -304,6 +353,105 @@ def test_a_look_tells_the_readers_of_the_changed_keys_as_the_traces_inverted_do(
         assert rebuild.stale(makers, traces, changed, (), found) == rebuild.stale(
             makers, traces, changed
         )
+
+
+def test_a_look_that_answered_is_waited_for_when_closed(tmp_path: Path) -> None:
+    """The forked process, once it gave the readers, ends on its own: the build goes on
+    without waiting for it (a fork of a big process takes long to end), and `close`, at the
+    end of the build, waits for it, so that no child is left (a process that builds again
+    and again: serve)."""
+    if not can_fork():
+        pytest.skip("Look forks")
+    traces = _traces(random.Random(13), 60)
+    look = rebuild.Look(traces, tmp_path)
+    look.ask({"all"})
+    process = look._process
+    assert look.readers() == Readers(traces).stale({"all"})
+    assert look._process is process and process.exitcode in (None, 0)  # not waited for
+    process.join(60)  # (ended on its own)
+    assert process.exitcode == 0
+    look.close()
+    assert look._process is None
+    with pytest.raises(ChildProcessError):  # (waited for: no such child any more)
+        os.waitpid(process.pid, os.WNOHANG)
+
+
+def _packed(traces: dict[str, Trace], table: tuple[str, ...]) -> dict[str, Trace]:
+    places = {key: place for place, key in enumerate(table)}
+    return {name: trace.packed(table, places) for name, trace in traces.items()}
+
+
+def test_the_readers_found_by_the_bytes_of_places_are_those_the_traces_name() -> None:
+    """`_Places` (the traces' places as bytes, looked for in C) finds the traces that name
+    a changed key, as the traces inverted do: few keys (by their bytes) or many (by their
+    places as ints), with traces packed by one table or two, and some not packed."""
+    rng = random.Random(14)
+    for _ in range(40):
+        traces = _traces(rng, 40)
+        table = tuple(rng.sample(KEYS, len(KEYS)))
+        other = tuple(rng.sample(KEYS, len(KEYS)))
+        packed = _packed(traces, table)
+        for name in rng.sample(sorted(traces), 10):  # (packed by another table)
+            packed[name] = _packed({name: traces[name]}, other)[name]
+        for name in rng.sample(sorted(traces), 5):  # (not packed)
+            packed[name] = traces[name]
+        many = rng.random() < 0.3
+        changed = set(rng.sample([*KEYS, "gone"], rng.randint(17, 30) if many else 3))
+        assert len(set(map(id, (t[3] for t in packed.values() if len(t) == 4)))) == 2
+        found = rebuild._Places(packed).readers(changed)
+        assert found == Readers(traces).stale(changed)
+        makers = _makers(traces)
+        assert rebuild.stale(makers, packed, changed) == [
+            i for i, maker in enumerate(makers) if maker.name in found
+        ]
+
+
+def test_a_place_whose_bytes_straddle_two_places_is_not_found() -> None:
+    """Looked for by its bytes among the places of all traces, one after another, a place
+    is found only where one begins: not in the end of one and the start of the next (of
+    one trace, or of two)."""
+    first, second = 5, 257
+    data = array("I", (first, second)).tobytes()
+    size = array("I").itemsize
+    # The places whose bytes are in those of the two, across them.
+    across = {array("I", data[at : at + size])[0] for at in range(1, size)}
+    wanted = min(across)
+    assert wanted not in (first, second) and wanted < 2**20
+    table = tuple(f"key {place}" for place in range(max(wanted, second) + 1))
+    traces = {
+        "two": Trace((table[first], table[second]), (("two.html", (1, 2, 3)),)),
+        "first": Trace((table[first],), (("first.html", (1, 2, 3)),)),
+        "second": Trace((table[second], table[first]), (("second.html", (1, 2, 3)),)),
+        "then": Trace((table[second],), (("then.html", (1, 2, 3)),)),
+        "none": Trace((), (("none.html", (1, 2, 3)),)),
+        "it": Trace((table[first], table[wanted]), (("it.html", (1, 2, 3)),)),
+    }
+    packed = _packed(traces, table)
+    assert (
+        b"".join(trace[0] for trace in packed.values()).find(array("I", (wanted,)).tobytes()) % size
+    )  # (first found across two places)
+    places = rebuild._Places(packed)
+    assert places.readers({table[wanted]}) == {"it"}
+    assert places.readers({table[second]}) == {"two", "second", "then"}
+    assert places.readers({table[wanted], "key gone"}) == {"it"}
+
+
+def test_a_trace_that_names_the_keys_its_last_one_named_takes_those_very_keys() -> None:
+    """A maker's new trace is made with its keys interned; but with the very keys of its
+    last trace, not packed, when it names the same (the search index's, 187,000 at 10,000
+    stories, which a new process loaded: not interned again one by one)."""
+    files = (("search.js", (1, 2, 3)),)
+    loaded = tuple("".join(["r\x1f", f"record-{n}"]) for n in range(5))  # (not interned)
+    last = Trace(loaded, files, {"r\x1frecord-1": "entry"})
+    made = Trace(tuple("".join(["r\x1f", f"record-{n}"]) for n in range(5)), files)
+    same = rebuild._interned(made, last)
+    assert same[0] is loaded and same == Trace(loaded, files)
+    packed = _packed({"search": Trace(loaded, files)}, loaded)["search"]
+    assert len(packed) == 4
+    other = Trace((*made.keys[:4], "r\x1fnew"), files)
+    for trace, before in ((other, last), (other, None), (made, packed)):
+        found = rebuild._interned(trace, before)
+        assert found == trace and all(key is sys.intern(key) for key in found.keys)
 
 
 def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path) -> None:
@@ -396,6 +544,22 @@ def test_the_values_seen_are_kept_by_a_table_and_what_changed_since() -> None:
     nothing = rebuild.Seen.of({}, ("a",))
     assert not nothing and nothing == {} and not rebuild.Seen.of({}, ())
     assert rebuild.changed(later, lambda key: "new", ["key 2", "key 4", "key 1"]) == {"key 1"}
+
+
+def test_the_places_of_keys_are_found_alike_by_index_or_by_one_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A few keys are each found in the table by `tuple.index`, more by one scan: the same
+    places, in order, keys the table lacks left out."""
+    monkeypatch.setattr(rebuild, "_by_place", None)
+    rng = random.Random(15)
+    table = tuple(f"key {i}" for i in range(50))
+    for size in range(8):
+        for _ in range(20):
+            keys = set(rng.sample([*table, "gone", "other"], size))
+            expected = [place for place, key in enumerate(table) if key in keys]
+            assert list(rebuild._places_of(table, keys)) == expected
+    assert list(rebuild._places_of(table, {table[0], table[-1]})) == [0, len(table) - 1]
 
 
 def test_a_table_kept_by_place_is_looked_up_by_place(monkeypatch: pytest.MonkeyPatch) -> None:
