@@ -527,17 +527,21 @@ def _asked_by(memo: Memo, record_id: str) -> list[str]:
 # --- linking by difference from the last link in this process (serve) -------------------
 
 
-def _by_difference_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """For every link from now on, whether it worked by difference from the last one."""
+def _by_difference_calls(
+    monkeypatch: pytest.MonkeyPatch, name: str = "_by_difference"
+) -> list[bool]:
+    """For every link from now on, whether it worked by difference from the last one (with
+    `name` "_resumed": for every link that got as far as asking, whether it worked by
+    difference from what the memo's last link kept, as a new process does)."""
     calls: list[bool] = []
-    real = links._by_difference
+    real = getattr(links, name)
 
     def spy(*args: Any) -> Any:
         made = real(*args)
         calls.append(made is not None)
         return made
 
-    monkeypatch.setattr(links, "_by_difference", spy)
+    monkeypatch.setattr(links, name, spy)
     return calls
 
 
@@ -642,21 +646,6 @@ def test_linking_by_difference_gives_what_a_whole_link_gives(
     assert again.new.keys() == clean.new.keys()
 
 
-def _resumed_calls(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """For every link from now on that got as far as asking, whether it worked by
-    difference from what the memo's last link kept (`_resumed`: a new process)."""
-    calls: list[bool] = []
-    real = links._resumed
-
-    def spy(*args: Any) -> Any:
-        made = real(*args)
-        calls.append(made is not None)
-        return made
-
-    monkeypatch.setattr(links, "_resumed", spy)
-    return calls
-
-
 @pytest.mark.parametrize("edit", list(MEMORY_EDITS))
 def test_a_new_process_links_by_difference_from_what_the_memo_kept(
     monkeypatch: pytest.MonkeyPatch, edit: str
@@ -666,7 +655,7 @@ def test_a_new_process_links_by_difference_from_what_the_memo_kept(
     change, quick = MEMORY_EDITS[edit]
     corpus, hidden, first = _linked_sharing()
     assert isinstance(first.new[links._WHOLE], links._Whole)
-    calls = _resumed_calls(monkeypatch)
+    calls = _by_difference_calls(monkeypatch, "_resumed")
     records = dict(corpus.records)
     change(records)
     edited = Corpus(corpus.site, records)
@@ -710,7 +699,7 @@ def test_a_build_in_a_new_process_after_a_story_edit_links_by_difference(
     """From the command's side: the build cache's memo, a story's file edited, a new build
     (no memos in this process) links by difference and makes the site a clean build does."""
     content, _ = _cached(tmp_path)
-    calls = _resumed_calls(monkeypatch)
+    calls = _by_difference_calls(monkeypatch, "_resumed")
     story = content / "stories" / f"{STORY_ID}.md"
     story.write_text(story.read_text("utf-8") + "\nA sentence more.\n", "utf-8")
     options = Options(content=content, out=tmp_path / "site", cache=tmp_path / "cache")
@@ -733,7 +722,7 @@ def test_a_new_process_links_the_whole_corpus_where_the_memo_kept_is_not_all_it_
     _edit_text(STORY_ID, "body", lambda t: t + "\n\nMore.\n")(records)
     edited = Corpus(corpus.site, records)
     want = link_corpus(edited, hidden, memo=Memo())
-    calls = _resumed_calls(monkeypatch)
+    calls = _by_difference_calls(monkeypatch, "_resumed")
     # A failed build's memos keep all they knew: the last link's entries and older ones.
     merged = Memo(old={"record:False:gone": ("stale", None), **loaded})
     _identical(link_corpus(edited, hidden, memo=merged), want)
