@@ -253,7 +253,7 @@ def link_corpus(
         uses = dict(Counter(itertools.chain.from_iterable(map(_RENDERED, made_visits))))
         _keep_whole(memo, made, uses)
         if keep:
-            _keep_state(memo, corpus, hidden, made, uses)
+            _keep_state(memo, corpus, hidden, made)
     return made, diagnostics.items
 
 
@@ -311,27 +311,21 @@ def _shared_lookups(known: _Rendering, link: dict[str, Any]) -> _Rendering:
 class _State(InMemory):
     """What the last link left in this process (never in the build cache: it pickles as
     None), for the next link to work by difference: the records it linked (the very
-    objects), the drafts left out, its Links, how many of its visits used each rendering,
-    and how many entries it left in the memo."""
+    objects), the drafts left out, its Links, and what it kept for a new process (its
+    `_Whole`: the uses of each rendering, how many entries it left in the memo)."""
 
     records: Mapping[str, Record]
     hidden: frozenset[str]
     links: Links
     derived: _Derived
     last: dict[str, Any]
-    uses: dict[str, int]
-    size: int
+    whole: _Whole
 
 
 # The memo's entry for the last link's _State; and the entries of other stages' states that
-# the memo may hold beside the link stage's own (not counted in `_State.size`).
+# the memo may hold beside the link stage's own (not counted in `_Whole.size`).
 _STATE = "links:state"
 STATES = ("drafts:state", "check:state")
-
-
-def _own_size(entries: Mapping[str, Any]) -> int:
-    """How many of the memo's entries the link stage made."""
-    return len(entries) - sum(1 for name in STATES if name in entries)
 
 
 class _Whole(NamedTuple):
@@ -361,13 +355,10 @@ def _keep_whole(memo: Memo, made: Links, uses: dict[str, int]) -> None:
     memo.new[_WHOLE] = _Whole(made.html, made.publishers, uses, _counted(memo.new))
 
 
-def _keep_state(
-    memo: Memo, corpus: Corpus, hidden: frozenset[str], made: Links, uses: dict[str, int]
-) -> None:
-    derived, last = memo.new[_DERIVED], memo.new[_LAST]
-    state = _State(corpus.records, hidden, made, derived, last, uses, 0)
-    memo.new[_STATE] = state
-    state.size = _own_size(memo.new)
+def _keep_state(memo: Memo, corpus: Corpus, hidden: frozenset[str], made: Links) -> None:
+    """After `_keep_whole`."""
+    new = memo.new
+    new[_STATE] = _State(corpus.records, hidden, made, new[_DERIVED], new[_LAST], new[_WHOLE])
 
 
 # Up to this many records changed, a link works by difference from the last one's _State.
@@ -394,7 +385,8 @@ def _by_difference(
         or state.last is None
         or old.get(_LAST) is not state.last
         or old.get(_DERIVED) is not state.derived
-        or _own_size(old) != state.size
+        or old.get(_WHOLE) is not state.whole
+        or _counted(old) != state.whole.size
         or state.hidden != hidden
         or state.last["allow_html"] != corpus.site.allow_html
     ):
@@ -402,13 +394,13 @@ def _by_difference(
     changed = changed_records(state.records, corpus.records, _FEW_RECORDS)
     if changed is None:
         return None
-    links = state.links
-    whole = _Whole(links.html, links.publishers, state.uses, state.size)
-    patched = _patched(corpus, hidden, memo, changed, state.records, whole, state.derived, True)
+    patched = _patched(
+        corpus, hidden, memo, changed, state.records, state.whole, state.derived, True
+    )
     if patched is None:
         return None
     made, touched = patched
-    vars(made)["delta"] = (weakref.ref(links), touched)
+    vars(made)["delta"] = (weakref.ref(state.links), touched)
     return made, []
 
 
@@ -530,7 +522,7 @@ def _patched(
     made = derived.links(html, publishers, frozenset(revisited))
     _keep_whole(memo, made, uses)
     if keep:
-        _keep_state(memo, corpus, hidden, made, uses)
+        _keep_state(memo, corpus, hidden, made)
     return made, frozenset(touched)
 
 

@@ -40,7 +40,7 @@ from .links import Links
 from .model import Corpus
 from .plan import Maker, Workshop
 from .workers import can_fork, end_with, forking, quiet, run_all, slices
-from .write import Staging, Stamp, as_written
+from .write import Staging, Stamp, as_written, stamp_of
 
 # A packed trace's key: its place in the table, 4 bytes (see `Trace`).
 _PLACE: Final = "I"
@@ -359,7 +359,7 @@ def unwritten(traces: Mapping[str, Trace], out: Path) -> list[str]:
                 continue
             try:
                 status = lstat(file, dir_fd=folder)
-                stamp = pack(status.st_ino, status.st_size, status.st_mtime_ns)
+                stamp = pack(*stamp_of(status))
                 written = stamp == trace[2] and regular(status.st_mode)
             except (OSError, struct.error):
                 written = False

@@ -121,7 +121,7 @@ class Staging:
         if self.spare_names is not None:
             _unlink(target)  # it may be a link to the site's file: never write into that
         if self.linking and _keep(old, target, data):
-            return _stamp(os.lstat(target))
+            return stamp_of(os.lstat(target))
         # (os.open and os.write: no file object for each of 145,000 files at 10,000 stories;
         # the stamp from the open file, which closing does not change)
         fd = os.open(target, _NEW_FILE, 0o666)
@@ -129,7 +129,7 @@ class Staging:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            return _stamp(os.fstat(fd))
+            return stamp_of(os.fstat(fd))
         finally:
             os.close(fd)
 
@@ -180,7 +180,7 @@ def site_stamp(out: Path) -> Stamp | None:
     """The identity of a site folder (its marker file's stamp), if it has one: a build that
     finds the stamp it left knows the files there are the ones it wrote."""
     try:
-        return _stamp(os.lstat(out / MARKER))
+        return stamp_of(os.lstat(out / MARKER))
     except OSError:
         return None
 
@@ -194,7 +194,7 @@ def as_written(folder: str, files: Iterable[tuple[str, Stamp]]) -> bool:
             status = lstat(folder + name)
         except OSError:
             return False
-        if _stamp(status) != stamp or not regular(status.st_mode):
+        if stamp_of(status) != stamp or not regular(status.st_mode):
             return False
     return True
 
@@ -222,7 +222,8 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def _stamp(status: os.stat_result) -> Stamp:
+def stamp_of(status: os.stat_result) -> Stamp:
+    """A file's stamp: its inode, size and modification time (ns)."""
     return status.st_ino, status.st_size, status.st_mtime_ns
 
 

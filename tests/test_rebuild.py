@@ -22,7 +22,7 @@ from generator.pipeline import Options, build
 from generator.plan import Maker
 from generator.rebuild import Readers, Trace
 from generator.workers import can_fork
-from generator.write import _stamp
+from generator.write import stamp_of
 
 KEYS = [f"r\x1frecord-{n}" for n in range(40)] + ["all", "edges", "site", "templates"]
 
@@ -233,7 +233,7 @@ def test_a_look_no_one_asks_is_stopped_without_a_word(
 
 def test_a_look_asked_gives_the_makers_whose_files_are_not_as_written(tmp_path: Path) -> None:
     (tmp_path / "a.html").write_bytes(b"a")
-    stamp = _stamp(os.lstat(tmp_path / "a.html"))
+    stamp = stamp_of(os.lstat(tmp_path / "a.html"))
     traces = {"a": Trace((), (("a.html", stamp),)), "b": Trace((), (("b.html", stamp),))}
     for fork in (True, False):
         look = rebuild.Look(traces, tmp_path, fork=fork)
@@ -255,7 +255,7 @@ def test_the_makers_whose_files_are_not_as_written_are_those_unwritten_holds(
     def put(*names: str) -> tuple[tuple[str, tuple[int, int, int]], ...]:
         for name in names:
             (site / name).write_bytes(b"written")
-        return tuple((name, _stamp(os.lstat(site / name))) for name in names)
+        return tuple((name, stamp_of(os.lstat(site / name))) for name in names)
 
     traces = {
         name: Trace(("k",), put(name))
