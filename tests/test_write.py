@@ -4,6 +4,7 @@ failed build that changes nothing (SPEC §5), through `pipeline.build` and `writ
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,99 @@ def test_a_first_build_looks_for_no_old_site_and_a_later_one_links_from_it(
     assert looked == [f"{out.absolute()}/a/index.html", f"{out.absolute()}/b.html"]
     assert (out / "a" / "index.html").stat().st_ino == inode  # linked, not written
     assert (out / "b.html").read_bytes() == b"new"
+
+
+def _made_site(out: Path) -> None:
+    first = Staging(out)
+    for name, data in {"index.html": b"home", "a/index.html": b"a", "a/b/c.json": b"c"}.items():
+        first.put(name, data)
+    first.commit()
+
+
+def test_a_copy_of_the_site_links_each_of_its_files_but_the_marker_on_another_process(
+    tmp_path: Path,
+) -> None:
+    """`SiteCopy` hard-links every file of the site into a folder beside it, in a forked
+    process that it waits for once asked the names, and removes the copies that other
+    builds left (not its own)."""
+    from generator import workers, write
+
+    if not workers.can_fork():
+        pytest.skip("the copy is made by a forked process")
+    out = tmp_path / "site"
+    _made_site(out)
+    (out / "a" / "empty").mkdir()
+    left = tmp_path / ".factsheet-copy-site-1"  # a failed build's
+    (left / "x").mkdir(parents=True)
+    other = tmp_path / ".factsheet-copy-site-2"  # (another output's name: not ours)
+    (tmp_path / ".factsheet-copy-site-2-3").mkdir()
+    copy = write.SiteCopy(out)
+    assert copy.folder == tmp_path / f".factsheet-copy-site-{os.getpid()}"
+    names = copy.names()
+    assert names is not None and sorted(names) == ["a/b/c.json", "a/index.html", "index.html"]
+    assert copy.names() is names  # (asked again: the same answer, nothing waited for)
+    for name in names:
+        assert (copy.folder / name).stat().st_ino == (out / name).stat().st_ino
+    assert (copy.folder / "a" / "empty").is_dir() and not (copy.folder / MARKER).exists()
+    assert not left.exists() and not other.exists()
+    assert (tmp_path / ".factsheet-copy-site-2-3").is_dir()
+    with pytest.raises(ChildProcessError):  # (waited for: no such child)
+        os.waitpid(copy._task.pid, os.WNOHANG)  # type: ignore[union-attr]
+    copy.close()
+
+
+def test_a_site_staged_in_its_copy_writes_only_what_changed_and_the_old_site_is_the_spare(
+    tmp_path: Path,
+) -> None:
+    """Staged in a copy (as in a spare), a new file is written without writing into the
+    site's, the copy's files that the new site lacks go at the commit, and the old site
+    is kept as the spare; a later staging removes the copy a failed build left."""
+    from generator import workers, write
+
+    if not workers.can_fork():
+        pytest.skip("the copy is made by a forked process")
+    out = tmp_path / "site"
+    _made_site(out)
+    (out / "hand-made.html").write_bytes(b"stray")
+    copy = write.SiteCopy(out)
+    names = copy.names()
+    assert names is not None
+    inode = (out / "a" / "index.html").stat().st_ino
+    staging = Staging(out, names, keep_spare=True, copy=copy)
+    assert staging.folder == copy.folder
+    staging.put("index.html", b"new home")
+    staging.commit(["index.html", "a/index.html", "a/b/c.json"])
+    copy.close()
+    assert snapshot(out) == {
+        MARKER: (out / MARKER).read_bytes(),
+        "a": None,
+        "a/b": None,
+        "a/b/c.json": b"c",
+        "a/index.html": b"a",
+        "index.html": b"new home",
+    }
+    assert (out / "a" / "index.html").stat().st_ino == inode  # linked, not written
+    spare = write.spare_folder(out)
+    assert (spare / "index.html").read_bytes() == b"home"  # the old site, as it was
+    assert (spare / "hand-made.html").read_bytes() == b"stray"
+    assert not copy.folder.exists()
+    failed = write.SiteCopy(out)
+    assert failed.names() is not None and failed.folder.is_dir()
+    failed.close()  # (the build failed: its copy is left)
+    Staging(out).discard()
+    assert not failed.folder.exists()
+
+
+def test_a_copy_stopped_before_it_is_made_gives_no_names(tmp_path: Path) -> None:
+    """A build that ends before it stages (it failed) stops the copy where it is."""
+    from generator import workers, write
+
+    if not workers.can_fork():
+        pytest.skip("the copy is made by a forked process")
+    out = tmp_path / "site"
+    _made_site(out)
+    copy = write.SiteCopy(out)
+    copy.close()
+    assert copy.names() is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(copy._task.pid, os.WNOHANG)  # type: ignore[union-attr]
