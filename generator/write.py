@@ -233,11 +233,11 @@ class SiteCopy:
 
 def _copy_site(out: Path, folder: Path, read: int, write: int) -> None:
     """In the forked process (see `SiteCopy`): remove the copies that earlier builds left
-    (not on the build's way), link each file of `out` into `folder`, then send their names."""
+    (not on the build's way; one may have had this process's id), link each file of `out`
+    into `folder`, then send their names."""
     os.close(read)
     for leftover in _ours(out.parent, _COPY_PREFIX, out.name):
-        if leftover != folder:
-            shutil.rmtree(leftover, ignore_errors=True)
+        shutil.rmtree(leftover, ignore_errors=True)
     names: list[str] = []
     _link_tree(f"{out}/", f"{folder}/", "", names)
     data = memoryview(os.fsencode("\0".join(names)))

@@ -340,6 +340,8 @@ def test_a_copy_of_the_site_links_each_of_its_files_but_the_marker_on_another_pr
     (out / "a" / "empty").mkdir()
     left = tmp_path / ".factsheet-copy-site-1"  # a failed build's
     (left / "x").mkdir(parents=True)
+    # (one left by a process that had this one's id)
+    (tmp_path / f".factsheet-copy-site-{os.getpid()}" / "index.html").mkdir(parents=True)
     other = tmp_path / ".factsheet-copy-site-2"  # (another output's name: not ours)
     (tmp_path / ".factsheet-copy-site-2-3").mkdir()
     copy = write.SiteCopy(out)
