@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
 from operator import attrgetter
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
@@ -173,6 +173,8 @@ def link_corpus(
     """
     memo = memo if memo is not None else Memo()
     quick = _by_difference(corpus, hidden, memo)
+    if quick is None:
+        quick = _resumed(corpus, hidden, memo, keep)
     if quick is not None:
         return quick
     records = list(corpus)
@@ -186,9 +188,6 @@ def link_corpus(
     entries = list(map(memo.old.get, keys, itertools.repeat(_NO_ENTRY)))
     same = list(map(operator.is_, map(_FIRST, entries), records))  # the very record
     if _same_answers(world, ids, same, memo.old):
-        resumed = _resumed(corpus, hidden, memo, ids, entries, same, keep)
-        if resumed is not None:
-            return resumed
         # Every record's questions get the answers they got: a record that is the very
         # object the memo holds is visited as then, without asking them again.
         visits = list(map(_SECOND, entries))
@@ -240,7 +239,7 @@ def link_corpus(
         if diagnostics.items
         else {
             "allow_html": allow_html,
-            "ids": tuple(corpus.records),
+            "records": _linked(corpus),
             "hidden": tuple(sorted(hidden)),
         }
     )
@@ -405,20 +404,15 @@ def _by_difference(
 
 
 def _resumed(
-    corpus: Corpus,
-    hidden: frozenset[str],
-    memo: Memo,
-    ids: list[str],
-    entries: list[Any],
-    same: list[bool],
-    keep: bool,
+    corpus: Corpus, hidden: frozenset[str], memo: Memo, keep: bool
 ) -> tuple[Links, list[Diagnostic]] | None:
     """A new process's link by difference (as `_by_difference` in one process) from what
     the memo's last link worked out from all its visits (`_Whole`), when the memo holds
-    that link's entries and no other, the records have the ids it linked, and at most
-    `_FEW_RECORDS` of them are not the very objects it linked (`same`: which are; every
-    question about those gets the answer it got then: see `_same_answers`). None where
-    unsure: then the whole corpus is linked as usual.
+    that link's entries and no other, the same drafts are left out, and the records have
+    the ids it linked, at most `_FEW_RECORDS` of them not the very objects it linked
+    (`_LAST` keeps those: told in C, place by place, without a memo key made and looked
+    up per record, nor any record looked at). None where unsure: then the whole corpus is
+    linked as usual.
 
     One story's edit at 10,000 stories: not the Links' HTML gathered again from 62,500
     visits, the renderings they used and the memo's entries put back one visit at a time.
@@ -429,18 +423,16 @@ def _resumed(
         not isinstance(whole, _Whole)
         or not isinstance(derived, _Derived)
         or not isinstance(last, dict)
+        or not isinstance(before := last.get("records"), dict)
         or _counted(old) != whole.size
+        or last["allow_html"] != corpus.site.allow_html
         or last["hidden"] != tuple(sorted(hidden))
-        or last["ids"] != tuple(corpus.records)
     ):
         return None
-    moved = itertools.compress(itertools.count(), map(operator.not_, same))
-    places = list(itertools.islice(moved, _FEW_RECORDS + 1))
-    if len(places) > _FEW_RECORDS:
-        return None
-    changed = list(map(ids.__getitem__, places))
-    before = {ids[i]: entries[i][0] for i in places}
-    if None in before.values():
+    # (The same ids in the same order: records that are the very objects have their ids,
+    # and the others are asked about below, each as then: see `_same_answers`.)
+    changed = changed_records(before, corpus.records, _FEW_RECORDS)
+    if changed is None:
         return None
     patched = _patched(corpus, hidden, memo, changed, before, whole, derived, keep)
     return None if patched is None else (patched[0], [])
@@ -458,8 +450,9 @@ def _patched(
 ) -> tuple[Links, frozenset[str]] | None:
     """The Links of the corpus, `changed` records visited again (or recalled) and the last
     link's findings for the others (`before`: the changed records then; `whole`: that
-    link's HTML, publishers and uses, patched in copies; `derived`: its edges' derived
-    parts); and the ids whose edges in or out may differ from the last link's.
+    link's HTML, publishers and uses, patched in copies where the visits found otherwise:
+    see `_updated`; `derived`: its edges' derived parts); and the ids whose edges in or
+    out may differ from the last link's.
     The memo's entries are those a whole link would leave. None where unsure (see
     `_by_difference`), the memo left as it was."""
     old = memo.old
@@ -477,7 +470,7 @@ def _patched(
             if now != _answer(question, then, record_id in hidden):
                 return None
         entry = old.get(prefix + record_id)
-        if entry is None:
+        if entry is None or entry[0] is not then:  # (the memo's visit is of another record)
             return None
         found = world.recall(entry, record)
         if found is None:
@@ -498,8 +491,14 @@ def _patched(
     for name in STATES:
         kept.pop(name, None)
     kept.update(states)
-    html, publishers, uses = dict(whole.html), dict(whole.publishers), dict(whole.uses)
-    by_source = dict(derived.by_source)
+    if old[_LAST]["records"] is not records:
+        kept[_LAST] = {**old[_LAST], "records": _linked(corpus)}
+    # What the visits found that may differ from the last link's: each an item of a key the
+    # last link's dict holds (its visit found that HTML field, a publisher, edges: see above).
+    html: dict[tuple[str, str], str] = {}
+    publishers: dict[str, str] = {}
+    edges: dict[str, tuple[Edge, ...]] = {}
+    uses = then_uses = whole.uses if type(whole.uses) is dict else dict(whole.uses)
     touched = set(changed)  # the ids whose edges in or out may differ from the last link's
     for record_id, (last, found) in visits.items():
         touched.update(edge.target for edge in itertools.chain(last.edges, found.edges))
@@ -507,10 +506,14 @@ def _patched(
         if found.publisher is not None:
             publishers[record_id] = found.publisher
         if found.edges:
-            by_source[record_id] = found.edges
-        for key in found.rendered.keys() - last.rendered.keys():
+            edges[record_id] = found.edges
+        added = found.rendered.keys() - last.rendered.keys()
+        gone = last.rendered.keys() - found.rendered.keys()
+        if (added or gone) and uses is then_uses:
+            uses = dict(uses)
+        for key in added:
             uses[key] = uses.get(key, 0) + 1
-        for key in last.rendered.keys() - found.rendered.keys():
+        for key in gone:
             uses[key] -= 1
             if not uses[key]:
                 del uses[key], kept[key]
@@ -518,12 +521,33 @@ def _patched(
         entry, record = old[prefix + record_id], records[record_id]
         same = entry[1] is found and entry[0] is record
         kept[prefix + record_id] = entry if same else (record, found)
-    derived = kept[_DERIVED] = _derive(derived.stories, by_source, derived, changed)
-    made = derived.links(html, publishers, frozenset(revisited))
+    by_source = _updated(derived.by_source, edges)
+    if by_source is not derived.by_source:
+        derived = _derive(derived.stories, by_source, derived, changed)
+    kept[_DERIVED] = derived
+    html = _updated(whole.html, html)
+    made = derived.links(html, _updated(whole.publishers, publishers), frozenset(revisited))
     _keep_whole(memo, made, uses)
     if keep:
         _keep_state(memo, corpus, hidden, made)
     return made, frozenset(touched)
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _updated(given: Mapping[_Key, _Value], changes: dict[_Key, _Value]) -> dict[_Key, _Value]:
+    """`given` with the `changes` (items of keys it holds): a copy if any differs from its
+    item there; otherwise the very dict. A copy touches every item, scattered in memory
+    (in a new process at 10,000 stories, the Links' 125,000 HTML fields: as long as
+    the rest of the link after a story's edit), and a dict the memo held as it was is
+    one the build cache's save need not look into."""
+    if type(given) is dict and all(map(operator.eq, map(given.get, changes), changes.values())):
+        return given
+    made = dict(given)
+    made.update(changes)
+    return made
 
 
 def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[str, Any]) -> bool:
@@ -537,7 +561,7 @@ def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[
     last = old.get(_LAST)
     if not isinstance(last, dict) or last.get("allow_html") != world.corpus.site.allow_html:
         return False
-    then_ids, then_hidden = set(last["ids"]), frozenset(last["hidden"])
+    then_ids, then_hidden = last["records"].keys(), frozenset(last["hidden"])
     moved = (then_ids ^ world.corpus.records.keys()) | (then_hidden ^ world.hidden)
     moved.update(itertools.compress(ids, map(operator.not_, same)))
     prefix = f"{_RECORD}{last['allow_html']}:"
@@ -555,8 +579,9 @@ def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[
     return True
 
 
-# The memo's entry for what the last link stage without diagnostics knew: allow_html, the
-# ids of its records and of the drafts left out.
+# The memo's entry for what the last link stage without diagnostics knew: allow_html, its
+# records by id (the very dict it linked, or a copy of another Mapping), and the ids of the
+# drafts left out.
 _LAST = "links:last"
 
 
@@ -905,6 +930,12 @@ class _Linker:
             rendered, tuple(itertools.chain.from_iterable(looked_up.items()))
         )
         return rendered
+
+
+def _linked(corpus: Corpus) -> dict[str, Record]:
+    """The corpus's records as `_LAST` keeps them: its very dict, if it is one."""
+    records = corpus.records
+    return records if type(records) is dict else dict(records)
 
 
 # The memo's entry for what the last build derived from all the edges (a _Derived).

@@ -531,8 +531,8 @@ def _by_difference_calls(
     monkeypatch: pytest.MonkeyPatch, name: str = "_by_difference"
 ) -> list[bool]:
     """For every link from now on, whether it worked by difference from the last one (with
-    `name` "_resumed": for every link that got as far as asking, whether it worked by
-    difference from what the memo's last link kept, as a new process does)."""
+    `name` "_resumed": for every link not by difference in this process, whether it worked
+    by difference from what the memo's last link kept, as a new process does)."""
     calls: list[bool] = []
     real = getattr(links, name)
 
@@ -662,9 +662,7 @@ def test_a_new_process_links_by_difference_from_what_the_memo_kept(
     loaded = {k: v for k, v in first.new.items() if k != links._STATE}
     got = Memo(old=loaded)
     linked = link_corpus(edited, hidden, memo=got, keep=False)
-    # (where the answers about a record differ, the whole link, which does not ask)
-    asked = edit not in ("name changed", "record removed", "record added")
-    assert calls == ([quick] if asked else [])
+    assert calls == [quick]
     clean = Memo()
     want = link_corpus(edited, hidden, memo=clean, keep=False)
     _identical(linked, want)
@@ -735,8 +733,49 @@ def test_a_new_process_links_the_whole_corpus_where_the_memo_kept_is_not_all_it_
     many = {k: replace(r) for k, r in records.items()}
     assert len(many) > links._FEW_RECORDS
     _identical(link_corpus(Corpus(corpus.site, many), hidden, memo=Memo(old=loaded)), want)
-    # (the ids added, removed or drafted get other answers than then: not even asked)
-    assert calls == [False, False]
+    assert calls == [False] * 4
+
+
+class _Counting(dict[str, Any]):
+    """A memo's entries that count the keys looked up by `get`."""
+
+    looked_up = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.looked_up += 1
+        return super().get(key, default)
+
+
+def test_a_new_process_tells_the_records_changed_without_a_look_up_per_record() -> None:
+    corpus, hidden, first = _linked_sharing()
+    old = _Counting({k: v for k, v in first.new.items() if k != links._STATE})
+    records = dict(corpus.records)
+    _edit_text(STORY_ID, "body", lambda t: t + "\n\nMore words.\n")(records)
+    edited = Corpus(corpus.site, records)
+    got = link_corpus(edited, hidden, memo=Memo(old=old), keep=False)
+    # The edited story's entry and renderings, and the memo's own: not one per record.
+    assert old.looked_up < len(records) // 2
+    _identical(got, link_corpus(edited, hidden, memo=Memo(), keep=False))
+
+
+@pytest.mark.parametrize("process", ["this", "new"])
+def test_a_link_by_difference_copies_none_of_the_last_ones_dicts_that_are_the_same(
+    process: str,
+) -> None:
+    """A record equal to what it was (or changed in what no HTML, edge or publisher
+    shows): the Links' HTML, publishers and edges are the very dicts the last link made."""
+    corpus, hidden = _corpus(FULL)
+    first = Memo()
+    then, _ = link_corpus(corpus, hidden, memo=first)
+    records = dict(corpus.records)
+    _copy_record(records)
+    edited = Corpus(corpus.site, records)
+    loaded = {k: v for k, v in first.new.items() if k != links._STATE or process == "this"}
+    got = link_corpus(edited, hidden, memo=Memo(old=loaded))
+    assert got[0].html is then.html
+    assert got[0].publishers is then.publishers
+    assert got[0].edges is then.edges
+    _identical(got, link_corpus(edited, hidden, memo=Memo()))
 
 
 def test_a_link_by_difference_keeps_a_rendering_another_record_still_uses(
