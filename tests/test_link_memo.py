@@ -654,7 +654,7 @@ def test_a_new_process_links_by_difference_from_what_the_memo_kept(
     process), its records those of the parse memo (the very objects, but the edited)."""
     change, quick = MEMORY_EDITS[edit]
     corpus, hidden, first = _linked_sharing()
-    assert isinstance(first.new[links._WHOLE], links._Whole)
+    assert links._whole(first.new) is not None
     calls = _by_difference_calls(monkeypatch, "_resumed")
     records = dict(corpus.records)
     change(records)
@@ -675,13 +675,15 @@ def test_a_new_process_links_by_difference_from_what_the_memo_kept(
         if key.startswith("record:"):
             assert repr(got.new[key]) == repr(clean.new[key]), key
     if want[1]:  # (a link with a diagnostic keeps nothing to resume from)
-        assert links._WHOLE not in got.new and links._WHOLE not in clean.new
+        assert links._whole(got.new) is None and links._whole(clean.new) is None
         return
-    kept, made = got.new[links._WHOLE], clean.new[links._WHOLE]
+    kept, made = links._whole(got.new), links._whole(clean.new)
+    assert kept is not None and made is not None
     assert list(kept.html.items()) == list(made.html.items())
+    assert list(kept.records.items()) == list(made.records.items())
     assert (kept.publishers, kept.uses, kept.size) == (made.publishers, made.uses, made.size)
     if quick:
-        assert got.new[links._WHOLE].html is linked[0].html
+        assert kept.html is linked[0].html
         again = Memo(old=got.new)
         more = dict(edited.records)
         _edit_text("tomas-reyes", "summary", lambda t: t + " Again.")(more)
@@ -709,6 +711,40 @@ def test_a_build_in_a_new_process_after_a_story_edit_links_by_difference(
         b"A sentence more."
         in (tmp_path / "site" / "stories" / STORY_ID / "index.html").read_bytes()
     )
+
+
+def test_new_processes_after_edits_load_what_the_last_link_kept_patched_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each build a new process after a story's edit (a delta of the build cache each): the
+    load puts the items of the last link's dicts that changed in the dicts loaded, not in
+    copies; each link works by difference, and gives what a whole link gives."""
+    content, _ = _cached(tmp_path)
+    calls = _by_difference_calls(monkeypatch, "_resumed")
+    copied: list[tuple[Any, ...]] = []  # the places of the dicts a load patched in copies
+    monkeypatch.setattr(cache, "_LONG_PATCH", 4)  # (the fixture's dicts are short: as long)
+    real = cache._patched
+    monkeypatch.setattr(
+        cache, "_patched", lambda patch, old: copied.append(patch[1]) or real(patch, old)
+    )
+    options = Options(content=content, out=tmp_path / "site", cache=tmp_path / "cache")
+    story = content / "stories" / f"{STORY_ID}.md"
+    for n in range(3):
+        story.write_text(story.read_text("utf-8") + f"\nA sentence more, {n}.\n", "utf-8")
+        assert build(options, once=True).written
+    assert calls == [True] * 3
+    assert len(list((tmp_path / "cache").glob(cache.DELTA.format("*")))) == 3
+    memo = cache.load(tmp_path / "cache", MEMOS)["markdown"]
+    assert not [place for place in copied if place[1] == "markdown"]
+    kept = links._whole(memo.old)
+    corpus, hidden = _corpus(content)
+    clean = Memo()
+    want = link_corpus(corpus, hidden, memo=clean)
+    made = links._whole(clean.new)
+    assert kept is not None and made is not None
+    assert list(kept.html.items()) == list(want[0].html.items())
+    assert (kept.publishers, kept.uses, kept.size) == (made.publishers, made.uses, made.size)
+    assert kept.records.keys() == corpus.records.keys()
 
 
 def test_a_new_process_links_the_whole_corpus_where_the_memo_kept_is_not_all_it_holds(
