@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, partial
 from operator import attrgetter
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
@@ -173,6 +173,8 @@ def link_corpus(
     """
     memo = memo if memo is not None else Memo()
     quick = _by_difference(corpus, hidden, memo)
+    if quick is None:
+        quick = _resumed(corpus, hidden, memo, keep)
     if quick is not None:
         return quick
     records = list(corpus)
@@ -186,9 +188,6 @@ def link_corpus(
     entries = list(map(memo.old.get, keys, itertools.repeat(_NO_ENTRY)))
     same = list(map(operator.is_, map(_FIRST, entries), records))  # the very record
     if _same_answers(world, ids, same, memo.old):
-        resumed = _resumed(corpus, hidden, memo, ids, entries, same, keep)
-        if resumed is not None:
-            return resumed
         # Every record's questions get the answers they got: a record that is the very
         # object the memo holds is visited as then, without asking them again.
         visits = list(map(_SECOND, entries))
@@ -234,15 +233,10 @@ def link_corpus(
         diagnostics.extend(made_visits[i].diagnostics)
         del kept[keys[i]]
     # What the next build needs to tell which answers changed: the records then (their
-    # entries, every one kept: none had a diagnostic) and the drafts left out.
+    # entries, every one kept: none had a diagnostic; the records, in the `_Whole`) and
+    # the drafts left out.
     memo.new[_LAST] = (
-        None
-        if diagnostics.items
-        else {
-            "allow_html": allow_html,
-            "ids": tuple(corpus.records),
-            "hidden": tuple(sorted(hidden)),
-        }
+        None if diagnostics.items else {"allow_html": allow_html, "hidden": tuple(sorted(hidden))}
     )
     kinds = map(operator.eq, map(_KIND, records), itertools.repeat(STORY))
     stories = frozenset(itertools.compress(ids, kinds))
@@ -251,9 +245,9 @@ def link_corpus(
     made = derived.links(html, publishers, revisited)
     if not diagnostics.items:
         uses = dict(Counter(itertools.chain.from_iterable(map(_RENDERED, made_visits))))
-        _keep_whole(memo, made, uses)
+        whole = _keep_whole(memo, corpus, made, uses)
         if keep:
-            _keep_state(memo, corpus, hidden, made)
+            _keep_state(memo, corpus, hidden, made, whole)
     return made, diagnostics.items
 
 
@@ -329,36 +323,62 @@ STATES = ("drafts:state", "check:state")
 
 
 class _Whole(NamedTuple):
-    """What a link without diagnostics worked out from all its visits, kept in the memo
-    (and the build cache) for a new process's next link to work by difference from (see
-    `_resumed`): its Links' HTML and publishers (the very dicts: nothing more to load but
-    a reference to each item), how many of its visits used each rendering, and how many
-    entries it left in the memo (see `_counted`)."""
+    """What a link without diagnostics worked out from all its visits, for a new process's
+    next link to work by difference from (see `_resumed`): the records it linked (the very
+    objects), its Links' HTML and publishers, how many of its visits used each rendering,
+    and how many entries it left in the memo (see `_counted`).
 
-    html: Mapping[tuple[str, str], str]
-    publishers: Mapping[str, str]
-    uses: Mapping[str, int]
+    Kept in the memo (and the build cache) as its parts, each a dict in an entry of its
+    own (`_PARTS`), and its size (`_WHOLE`): the build cache's delta writes the items of
+    such a dict that changed, and its load puts them in the dict loaded. (As one entry,
+    each dict that changed was written as a patch of the last, which a load applies to a
+    copy: at 2,000 stories, the HTML's 19,000 fields and as many uses copied for every
+    delta in the chain after a story's edit, 5 of the 8 ms each delta took to load.)"""
+
+    records: dict[str, Record]
+    html: dict[tuple[str, str], str]
+    publishers: dict[str, str]
+    uses: dict[str, int]
     size: int
 
 
-# The memo's entry for the last link's _Whole.
+# The memo's entries for the last link's _Whole: its dicts in turn, and its size.
+_PARTS = ("links:records", "links:html", "links:publishers", "links:uses")
 _WHOLE = "links:whole"
+
+
+def _whole(old: Mapping[str, Any]) -> _Whole | None:
+    """The _Whole the memo's entries keep, if they keep one."""
+    parts: list[Any] = list(map(old.get, _PARTS))
+    size = old.get(_WHOLE)
+    if type(size) is not int or not all(type(part) is dict for part in parts):
+        return None
+    return _Whole._make((*parts, size))
 
 
 def _counted(entries: Mapping[str, Any]) -> int:
     """How many of the memo's entries a link made, but for its states: the records' visits,
-    the renderings they used, and what was derived from them (`_LAST`, `_DERIVED`)."""
+    the renderings they used, and what was derived from them (`_LAST`, `_DERIVED`, the
+    `_Whole`'s dicts)."""
     return len(entries) - sum(1 for name in (*STATES, _STATE, _WHOLE) if name in entries)
 
 
-def _keep_whole(memo: Memo, made: Links, uses: dict[str, int]) -> None:
-    memo.new[_WHOLE] = _Whole(made.html, made.publishers, uses, _counted(memo.new))
-
-
-def _keep_state(memo: Memo, corpus: Corpus, hidden: frozenset[str], made: Links) -> None:
-    """After `_keep_whole`."""
+def _keep_whole(memo: Memo, corpus: Corpus, made: Links, uses: dict[str, int]) -> _Whole:
+    # (the Links' very dicts, as `link_corpus` and `_patched` make them: typed as Mappings)
+    html = cast(dict[tuple[str, str], str], made.html)
+    whole = _Whole(_linked(corpus), html, cast(dict[str, str], made.publishers), uses, 0)
     new = memo.new
-    new[_STATE] = _State(corpus.records, hidden, made, new[_DERIVED], new[_LAST], new[_WHOLE])
+    new.update(zip(_PARTS, whole[:-1], strict=True))  # (its dicts: all but its size)
+    size = new[_WHOLE] = _counted(new)
+    return whole._replace(size=size)
+
+
+def _keep_state(
+    memo: Memo, corpus: Corpus, hidden: frozenset[str], made: Links, whole: _Whole
+) -> None:
+    """After `_keep_whole`, which gave `whole`."""
+    new = memo.new
+    new[_STATE] = _State(corpus.records, hidden, made, new[_DERIVED], new[_LAST], whole)
 
 
 # Up to this many records changed, a link works by difference from the last one's _State.
@@ -385,7 +405,8 @@ def _by_difference(
         or state.last is None
         or old.get(_LAST) is not state.last
         or old.get(_DERIVED) is not state.derived
-        or old.get(_WHOLE) is not state.whole
+        or old.get(_WHOLE) != state.whole.size
+        or any(map(operator.is_not, map(old.get, _PARTS), state.whole[:-1]))
         or _counted(old) != state.whole.size
         or state.hidden != hidden
         or state.last["allow_html"] != corpus.site.allow_html
@@ -394,9 +415,7 @@ def _by_difference(
     changed = changed_records(state.records, corpus.records, _FEW_RECORDS)
     if changed is None:
         return None
-    patched = _patched(
-        corpus, hidden, memo, changed, state.records, state.whole, state.derived, True
-    )
+    patched = _patched(corpus, hidden, memo, changed, state.whole, state.derived, True)
     if patched is None:
         return None
     made, touched = patched
@@ -405,44 +424,36 @@ def _by_difference(
 
 
 def _resumed(
-    corpus: Corpus,
-    hidden: frozenset[str],
-    memo: Memo,
-    ids: list[str],
-    entries: list[Any],
-    same: list[bool],
-    keep: bool,
+    corpus: Corpus, hidden: frozenset[str], memo: Memo, keep: bool
 ) -> tuple[Links, list[Diagnostic]] | None:
     """A new process's link by difference (as `_by_difference` in one process) from what
     the memo's last link worked out from all its visits (`_Whole`), when the memo holds
-    that link's entries and no other, the records have the ids it linked, and at most
-    `_FEW_RECORDS` of them are not the very objects it linked (`same`: which are; every
-    question about those gets the answer it got then: see `_same_answers`). None where
-    unsure: then the whole corpus is linked as usual.
+    that link's entries and no other, the same drafts are left out, and the records have
+    the ids it linked, at most `_FEW_RECORDS` of them not the very objects it linked
+    (`_Whole.records`: told in C, place by place, without a memo key made and looked up
+    per record, nor any record looked at). None where unsure: then the whole corpus is
+    linked as usual.
 
     One story's edit at 10,000 stories: not the Links' HTML gathered again from 62,500
     visits, the renderings they used and the memo's entries put back one visit at a time.
     """
     old = memo.old
-    whole, last, derived = old.get(_WHOLE), old.get(_LAST), old.get(_DERIVED)
+    whole, last, derived = _whole(old), old.get(_LAST), old.get(_DERIVED)
     if (
-        not isinstance(whole, _Whole)
+        whole is None
         or not isinstance(derived, _Derived)
         or not isinstance(last, dict)
         or _counted(old) != whole.size
+        or last["allow_html"] != corpus.site.allow_html
         or last["hidden"] != tuple(sorted(hidden))
-        or last["ids"] != tuple(corpus.records)
     ):
         return None
-    moved = itertools.compress(itertools.count(), map(operator.not_, same))
-    places = list(itertools.islice(moved, _FEW_RECORDS + 1))
-    if len(places) > _FEW_RECORDS:
+    # (The same ids in the same order: records that are the very objects have their ids,
+    # and the others are asked about below, each as then: see `_same_answers`.)
+    changed = changed_records(whole.records, corpus.records, _FEW_RECORDS)
+    if changed is None:
         return None
-    changed = list(map(ids.__getitem__, places))
-    before = {ids[i]: entries[i][0] for i in places}
-    if None in before.values():
-        return None
-    patched = _patched(corpus, hidden, memo, changed, before, whole, derived, keep)
+    patched = _patched(corpus, hidden, memo, changed, whole, derived, keep)
     return None if patched is None else (patched[0], [])
 
 
@@ -451,15 +462,15 @@ def _patched(
     hidden: frozenset[str],
     memo: Memo,
     changed: list[str],
-    before: Mapping[str, Record],
     whole: _Whole,
     derived: _Derived,
     keep: bool,
 ) -> tuple[Links, frozenset[str]] | None:
     """The Links of the corpus, `changed` records visited again (or recalled) and the last
-    link's findings for the others (`before`: the changed records then; `whole`: that
-    link's HTML, publishers and uses, patched in copies; `derived`: its edges' derived
-    parts); and the ids whose edges in or out may differ from the last link's.
+    link's findings for the others (`whole`: the records it linked, its HTML, publishers
+    and uses, patched in copies where the visits found otherwise: see `_updated`;
+    `derived`: its edges' derived parts); and the ids whose edges in or out may differ
+    from the last link's.
     The memo's entries are those a whole link would leave. None where unsure (see
     `_by_difference`), the memo left as it was."""
     old = memo.old
@@ -469,7 +480,7 @@ def _patched(
     visits: dict[str, tuple[_Visit, _Visit]] = {}
     revisited = []
     for record_id in changed:
-        record, then = records[record_id], before[record_id]
+        record, then = records[record_id], whole.records[record_id]
         if record.kind != then.kind:
             return None
         for question in ("record", "link", "hidden"):
@@ -477,7 +488,7 @@ def _patched(
             if now != _answer(question, then, record_id in hidden):
                 return None
         entry = old.get(prefix + record_id)
-        if entry is None:
+        if entry is None or entry[0] is not then:  # (the memo's visit is of another record)
             return None
         found = world.recall(entry, record)
         if found is None:
@@ -498,8 +509,12 @@ def _patched(
     for name in STATES:
         kept.pop(name, None)
     kept.update(states)
-    html, publishers, uses = dict(whole.html), dict(whole.publishers), dict(whole.uses)
-    by_source = dict(derived.by_source)
+    # What the visits found that may differ from the last link's: each an item of a key the
+    # last link's dict holds (its visit found that HTML field, a publisher, edges: see above).
+    html: dict[tuple[str, str], str] = {}
+    publishers: dict[str, str] = {}
+    edges: dict[str, tuple[Edge, ...]] = {}
+    uses = whole.uses
     touched = set(changed)  # the ids whose edges in or out may differ from the last link's
     for record_id, (last, found) in visits.items():
         touched.update(edge.target for edge in itertools.chain(last.edges, found.edges))
@@ -507,10 +522,14 @@ def _patched(
         if found.publisher is not None:
             publishers[record_id] = found.publisher
         if found.edges:
-            by_source[record_id] = found.edges
-        for key in found.rendered.keys() - last.rendered.keys():
+            edges[record_id] = found.edges
+        added = found.rendered.keys() - last.rendered.keys()
+        gone = last.rendered.keys() - found.rendered.keys()
+        if (added or gone) and uses is whole.uses:
+            uses = dict(uses)
+        for key in added:
             uses[key] = uses.get(key, 0) + 1
-        for key in last.rendered.keys() - found.rendered.keys():
+        for key in gone:
             uses[key] -= 1
             if not uses[key]:
                 del uses[key], kept[key]
@@ -518,12 +537,34 @@ def _patched(
         entry, record = old[prefix + record_id], records[record_id]
         same = entry[1] is found and entry[0] is record
         kept[prefix + record_id] = entry if same else (record, found)
-    derived = kept[_DERIVED] = _derive(derived.stories, by_source, derived, changed)
-    made = derived.links(html, publishers, frozenset(revisited))
-    _keep_whole(memo, made, uses)
+    by_source = _updated(derived.by_source, edges)
+    if by_source is not derived.by_source:
+        derived = _derive(derived.stories, by_source, derived, changed)
+    kept[_DERIVED] = derived
+    html = _updated(whole.html, html)
+    made = derived.links(html, _updated(whole.publishers, publishers), frozenset(revisited))
+    kept_whole = _keep_whole(memo, corpus, made, uses)
     if keep:
-        _keep_state(memo, corpus, hidden, made)
+        _keep_state(memo, corpus, hidden, made, kept_whole)
     return made, frozenset(touched)
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _updated(given: Mapping[_Key, _Value], changes: dict[_Key, _Value]) -> dict[_Key, _Value]:
+    """`given` with the `changes` (items of keys it holds): a copy if any differs from its
+    item there; otherwise the very dict. A copy writes to every item (its count of
+    references), scattered in memory: in a new process, after `rebuild.Look` forked, each
+    page written to is copied first (at 2,000 stories, 10 ms for the HTML's 19,000 fields,
+    5 ms for the edges by source). And a dict the memo held as it was is one the build
+    cache's save need not look into."""
+    if type(given) is dict and all(map(operator.eq, map(given.get, changes), changes.values())):
+        return given
+    made = dict(given)
+    made.update(changes)
+    return made
 
 
 def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[str, Any]) -> bool:
@@ -534,10 +575,12 @@ def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[
     (An answer depends on the one record asked about and on whether it is a draft left
     out: about any other id it is the same as then.)
     """
-    last = old.get(_LAST)
+    last, records = old.get(_LAST), old.get(_PARTS[0])  # (the records: see `_Whole`)
     if not isinstance(last, dict) or last.get("allow_html") != world.corpus.site.allow_html:
         return False
-    then_ids, then_hidden = set(last["ids"]), frozenset(last["hidden"])
+    if not isinstance(records, dict):
+        return False
+    then_ids, then_hidden = records.keys(), frozenset(last["hidden"])
     moved = (then_ids ^ world.corpus.records.keys()) | (then_hidden ^ world.hidden)
     moved.update(itertools.compress(ids, map(operator.not_, same)))
     prefix = f"{_RECORD}{last['allow_html']}:"
@@ -555,8 +598,8 @@ def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[
     return True
 
 
-# The memo's entry for what the last link stage without diagnostics knew: allow_html, the
-# ids of its records and of the drafts left out.
+# The memo's entry for what the last link stage without diagnostics knew: allow_html and
+# the ids of the drafts left out (its records: see `_Whole`).
 _LAST = "links:last"
 
 
@@ -905,6 +948,12 @@ class _Linker:
             rendered, tuple(itertools.chain.from_iterable(looked_up.items()))
         )
         return rendered
+
+
+def _linked(corpus: Corpus) -> dict[str, Record]:
+    """The corpus's records as `_Whole` keeps them: its very dict, if it is one."""
+    records = corpus.records
+    return records if type(records) is dict else dict(records)
 
 
 # The memo's entry for what the last build derived from all the edges (a _Derived).

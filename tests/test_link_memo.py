@@ -531,8 +531,8 @@ def _by_difference_calls(
     monkeypatch: pytest.MonkeyPatch, name: str = "_by_difference"
 ) -> list[bool]:
     """For every link from now on, whether it worked by difference from the last one (with
-    `name` "_resumed": for every link that got as far as asking, whether it worked by
-    difference from what the memo's last link kept, as a new process does)."""
+    `name` "_resumed": for every link not by difference in this process, whether it worked
+    by difference from what the memo's last link kept, as a new process does)."""
     calls: list[bool] = []
     real = getattr(links, name)
 
@@ -654,7 +654,7 @@ def test_a_new_process_links_by_difference_from_what_the_memo_kept(
     process), its records those of the parse memo (the very objects, but the edited)."""
     change, quick = MEMORY_EDITS[edit]
     corpus, hidden, first = _linked_sharing()
-    assert isinstance(first.new[links._WHOLE], links._Whole)
+    assert links._whole(first.new) is not None
     calls = _by_difference_calls(monkeypatch, "_resumed")
     records = dict(corpus.records)
     change(records)
@@ -662,9 +662,7 @@ def test_a_new_process_links_by_difference_from_what_the_memo_kept(
     loaded = {k: v for k, v in first.new.items() if k != links._STATE}
     got = Memo(old=loaded)
     linked = link_corpus(edited, hidden, memo=got, keep=False)
-    # (where the answers about a record differ, the whole link, which does not ask)
-    asked = edit not in ("name changed", "record removed", "record added")
-    assert calls == ([quick] if asked else [])
+    assert calls == [quick]
     clean = Memo()
     want = link_corpus(edited, hidden, memo=clean, keep=False)
     _identical(linked, want)
@@ -677,13 +675,15 @@ def test_a_new_process_links_by_difference_from_what_the_memo_kept(
         if key.startswith("record:"):
             assert repr(got.new[key]) == repr(clean.new[key]), key
     if want[1]:  # (a link with a diagnostic keeps nothing to resume from)
-        assert links._WHOLE not in got.new and links._WHOLE not in clean.new
+        assert links._whole(got.new) is None and links._whole(clean.new) is None
         return
-    kept, made = got.new[links._WHOLE], clean.new[links._WHOLE]
+    kept, made = links._whole(got.new), links._whole(clean.new)
+    assert kept is not None and made is not None
     assert list(kept.html.items()) == list(made.html.items())
+    assert list(kept.records.items()) == list(made.records.items())
     assert (kept.publishers, kept.uses, kept.size) == (made.publishers, made.uses, made.size)
     if quick:
-        assert got.new[links._WHOLE].html is linked[0].html
+        assert kept.html is linked[0].html
         again = Memo(old=got.new)
         more = dict(edited.records)
         _edit_text("tomas-reyes", "summary", lambda t: t + " Again.")(more)
@@ -713,6 +713,40 @@ def test_a_build_in_a_new_process_after_a_story_edit_links_by_difference(
     )
 
 
+def test_new_processes_after_edits_load_what_the_last_link_kept_patched_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each build a new process after a story's edit (a delta of the build cache each): the
+    load puts the items of the last link's dicts that changed in the dicts loaded, not in
+    copies; each link works by difference, and gives what a whole link gives."""
+    content, _ = _cached(tmp_path)
+    calls = _by_difference_calls(monkeypatch, "_resumed")
+    copied: list[tuple[Any, ...]] = []  # the places of the dicts a load patched in copies
+    monkeypatch.setattr(cache, "_LONG_PATCH", 4)  # (the fixture's dicts are short: as long)
+    real = cache._patched
+    monkeypatch.setattr(
+        cache, "_patched", lambda patch, old: copied.append(patch[1]) or real(patch, old)
+    )
+    options = Options(content=content, out=tmp_path / "site", cache=tmp_path / "cache")
+    story = content / "stories" / f"{STORY_ID}.md"
+    for n in range(3):
+        story.write_text(story.read_text("utf-8") + f"\nA sentence more, {n}.\n", "utf-8")
+        assert build(options, once=True).written
+    assert calls == [True] * 3
+    assert len(list((tmp_path / "cache").glob(cache.DELTA.format("*")))) == 3
+    memo = cache.load(tmp_path / "cache", MEMOS)["markdown"]
+    assert not [place for place in copied if place[1] == "markdown"]
+    kept = links._whole(memo.old)
+    corpus, hidden = _corpus(content)
+    clean = Memo()
+    want = link_corpus(corpus, hidden, memo=clean)
+    made = links._whole(clean.new)
+    assert kept is not None and made is not None
+    assert list(kept.html.items()) == list(want[0].html.items())
+    assert (kept.publishers, kept.uses, kept.size) == (made.publishers, made.uses, made.size)
+    assert kept.records.keys() == corpus.records.keys()
+
+
 def test_a_new_process_links_the_whole_corpus_where_the_memo_kept_is_not_all_it_holds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -735,8 +769,49 @@ def test_a_new_process_links_the_whole_corpus_where_the_memo_kept_is_not_all_it_
     many = {k: replace(r) for k, r in records.items()}
     assert len(many) > links._FEW_RECORDS
     _identical(link_corpus(Corpus(corpus.site, many), hidden, memo=Memo(old=loaded)), want)
-    # (the ids added, removed or drafted get other answers than then: not even asked)
-    assert calls == [False, False]
+    assert calls == [False] * 4
+
+
+class _Counting(dict[str, Any]):
+    """A memo's entries that count the keys looked up by `get`."""
+
+    looked_up = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.looked_up += 1
+        return super().get(key, default)
+
+
+def test_a_new_process_tells_the_records_changed_without_a_look_up_per_record() -> None:
+    corpus, hidden, first = _linked_sharing()
+    old = _Counting({k: v for k, v in first.new.items() if k != links._STATE})
+    records = dict(corpus.records)
+    _edit_text(STORY_ID, "body", lambda t: t + "\n\nMore words.\n")(records)
+    edited = Corpus(corpus.site, records)
+    got = link_corpus(edited, hidden, memo=Memo(old=old), keep=False)
+    # The edited story's entry and renderings, and the memo's own: not one per record.
+    assert old.looked_up < len(records) // 2
+    _identical(got, link_corpus(edited, hidden, memo=Memo(), keep=False))
+
+
+@pytest.mark.parametrize("process", ["this", "new"])
+def test_a_link_by_difference_copies_none_of_the_last_ones_dicts_that_are_the_same(
+    process: str,
+) -> None:
+    """A record equal to what it was (or changed in what no HTML, edge or publisher
+    shows): the Links' HTML, publishers and edges are the very dicts the last link made."""
+    corpus, hidden = _corpus(FULL)
+    first = Memo()
+    then, _ = link_corpus(corpus, hidden, memo=first)
+    records = dict(corpus.records)
+    _copy_record(records)
+    edited = Corpus(corpus.site, records)
+    loaded = {k: v for k, v in first.new.items() if k != links._STATE or process == "this"}
+    got = link_corpus(edited, hidden, memo=Memo(old=loaded))
+    assert got[0].html is then.html
+    assert got[0].publishers is then.publishers
+    assert got[0].edges is then.edges
+    _identical(got, link_corpus(edited, hidden, memo=Memo()))
 
 
 def test_a_link_by_difference_keeps_a_rendering_another_record_still_uses(
