@@ -10,20 +10,29 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
+
+# An entry's stamps: type and permissions, size, times (ns), inode. A tuple, not the
+# os.stat_result they come from, which costs more to keep, and to send between processes.
+Stamps = tuple[int, int, int, int, int]
+MODE, SIZE = 0, 1  # (their places in Stamps)
+stamps_of: Callable[[os.stat_result], Stamps] = attrgetter(
+    "st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_ino"
+)
 
 
 @dataclass(frozen=True)
 class Folder:
     """One folder a walk listed: its path below the top ('' for the top itself, names joined
-    by '/'), and its entries sorted by name, each with its stat result (links not followed);
-    or, for a folder that could not be listed, no entries and the error."""
+    by '/'), and its entries sorted by name, each with its stamps (links not followed); or,
+    for a folder that could not be listed, no entries and the error."""
 
     path: str
-    entries: list[tuple[str, os.stat_result]]
+    entries: list[tuple[str, Stamps]]
     error: OSError | None = None
 
     @property
@@ -49,7 +58,7 @@ class Folder:
         """Each entry's part of the text `stamps` digests."""
         return [_line(name, s) for name, s in self.entries]
 
-    def patched(self, index: int, status: os.stat_result) -> Folder:
+    def patched(self, index: int, status: Stamps) -> Folder:
         """The folder with the entry at `index` given new stamps (its file was saved)."""
         entries = list(self.entries)
         name = entries[index][0]
@@ -62,8 +71,9 @@ class Folder:
         return folder
 
 
-def _line(name: str, s: os.stat_result) -> str:
-    return f"{name}\0{s.st_mode} {s.st_size} {s.st_mtime_ns} {s.st_ctime_ns} {s.st_ino}\0"
+def _line(name: str, s: Stamps) -> str:
+    mode, size, mtime, ctime, inode = s
+    return f"{name}\0{mode} {size} {mtime} {ctime} {inode}\0"
 
 
 @dataclass(frozen=True)
@@ -91,12 +101,12 @@ def walk(top: Path | str) -> Listing:
 
 def _list(top: str, path: str, folders: list[Folder]) -> None:
     where = os.path.join(top, path) if path else top
-    entries: list[tuple[str, os.stat_result]] = []
+    entries: list[tuple[str, Stamps]] = []
     try:
         with os.scandir(where) as found:
             for entry in found:
                 try:
-                    entries.append((entry.name, entry.stat(follow_symlinks=False)))
+                    entries.append((entry.name, stamps_of(entry.stat(follow_symlinks=False))))
                 except FileNotFoundError:  # gone since it was listed: as if never there
                     continue
                 except OSError as error:  # listed, but its entries cannot be looked at
@@ -107,7 +117,7 @@ def _list(top: str, path: str, folders: list[Folder]) -> None:
     entries.sort(key=itemgetter(0))
     folders.append(Folder(path, entries))
     for name, status in entries:
-        if stat.S_ISDIR(status.st_mode):
+        if stat.S_ISDIR(status[MODE]):
             _list(top, f"{path}/{name}" if path else name, folders)
 
 
