@@ -13,6 +13,7 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from . import cache, deps, plan, rebuild, search, unchanged, workers
@@ -20,7 +21,7 @@ from .cache import Memo
 from .deps import Fingerprints, Key, digest, digest_bytes
 from .diagnostics import Diagnostic, Diagnostics, Location, Severity
 from .links import STATES, Links, link_corpus
-from .listing import Listing, stamps, walk
+from .listing import Listing, Walk, stamps, walk
 from .model import Corpus, InMemory, Record, changed_records
 from .parse import parse_documents, without_text
 from .reading import Document, Recent, Unread, read_content, shown
@@ -240,21 +241,23 @@ def _build(
     loaded = memos is None  # (from the build cache, as the last build saved them)
     if memos is None:
         changed = None  # a hint about the last build in this process: there is none
-        if options.cache is not None:
+        if options.cache is None:
+            memos = cache.load(None, MEMOS)
+        else:
             progress("inputs")
-            listing = walk(options.content)  # listed once: for the inputs, and to read
-            settings = _settings(options)
-            inputs = digest(settings + stamps(listing))
-            last = cache.load_state(options.cache)
-            if isinstance(last, _State) and last.site == _site(options):
-                if last.inputs == inputs:
-                    return _again(last)
-                files, read = _same_content(options, last, settings, listing)
-                if files is not None:  # saved with the files' new stamps, for the next build
-                    cache.save_state(options.cache, replace(last, inputs=inputs), files)
-                    return _again(last)
-        copy = _copy(options)
-        memos = cache.load(options.cache, MEMOS)
+            copies: list[SiteCopy] = []  # (begun once there is something to do)
+            busy = partial(_copy, options, copies)
+            try:
+                with _Inputs(options, busy) as given:  # (the content listed on another core)
+                    memos = {} if given.idle() else cache.load(options.cache, MEMOS, given.idle)
+                    if given.idle(wait=True):
+                        return given.again()
+                    listing, settings, read = given.walk.listing(), given.settings, given.read
+                    inputs = given.inputs
+            except BaseException:
+                _close(copies)
+                raise
+            copy = copies[0] if copies else None
         look = _look(options, memos["deps"])
     try:
         return _make(
@@ -277,6 +280,11 @@ def _build(
             look.close()
         if copy is not None:
             copy.close()
+
+
+def _close(copies: list[SiteCopy]) -> None:
+    for copy in copies:
+        copy.close()
 
 
 def _make(
@@ -359,6 +367,80 @@ class _State:
     pages: int
     records: int
     settings: str
+
+
+class _Inputs:
+    """What a build in a new process given a build cache reads before the cache, to tell
+    whether it has anything to do: the settings, the state the last build left, and the
+    content's listing, made on another core while the cache loads where the build may use
+    more than one (see `listing.Walk`). Asked whether there is nothing to do (`idle`) as the
+    cache loads, it says so as soon as the content is listed, and the loading stops there.
+    """
+
+    def __init__(self, options: Options, busy: Callable[[], object] | None = None) -> None:
+        self.options = options
+        self.busy = busy  # (called once the build is known to have something to do)
+        self.walk = Walk(options.content, fork=options.jobs > 1)  # for the inputs, and to read
+        try:
+            self.settings = _settings(options)
+            last = cache.load_state(options.cache)
+        except BaseException:  # (interrupted: the walk's process is not left behind)
+            self.walk.close()
+            raise
+        self.last = last if isinstance(last, _State) and last.site == _site(options) else None
+        # Whether there is nothing to do: None while it is not known (never, without a state).
+        self._idle: bool | None = None if self.last is not None else False
+        # The record of the files the last build read, if loaded (see `_same_content`); and
+        # if they still hold what they held, the record with their new stamps.
+        self.read: unchanged.Files | None = None
+        self._still: unchanged.Files | None = None
+
+    def __enter__(self) -> _Inputs:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.walk.close()
+
+    @property
+    def inputs(self) -> str:
+        """A digest of everything the build reads (see `_settings`)."""
+        return digest(self.settings + self.walk.stamps())
+
+    def idle(self, wait: bool = False) -> bool:
+        """Whether the build has nothing to do: the last build's outcome holds. False while
+        that is not known (the walk's digest, or listing, has not come), unless asked to
+        `wait` for it."""
+        if self._idle is None and (wait or self.walk.ready()):
+            self._idle = self._same(wait)
+        if self._idle is False and self.busy is not None:
+            busy, self.busy = self.busy, None
+            busy()
+        return bool(self._idle)
+
+    def again(self) -> Result:
+        """The last build's outcome (see `idle`)."""
+        assert self.last is not None and self.options.cache is not None
+        if self._still is not None:  # saved with the files' new stamps, for the next build
+            state = replace(self.last, inputs=self.inputs)
+            cache.save_state(self.options.cache, state, self._still)
+        return _again(self.last)
+
+    def _same(self, wait: bool) -> bool | None:
+        """`idle`, once the digest has come; None while it waits for the listing, which
+        comes after (and which the forked process takes a while to pack and send: this one
+        loads the cache meanwhile)."""
+        last = self.last
+        if last is None:
+            return False
+        if last.inputs == self.inputs:
+            return True
+        if last.settings != self.settings:  # (the listing is not needed: see `_same_content`)
+            return False
+        if not (wait or self.walk.ready()):
+            return None
+        listing = self.walk.listing()
+        self._still, self.read = _same_content(self.options, last, self.settings, listing)
+        return self._still is not None
 
 
 def _again(last: _State) -> Result:
@@ -571,18 +653,18 @@ def make_site(
     return _pages(makers), []
 
 
-def _copy(options: Options) -> SiteCopy | None:
-    """A copy of the site made on another core while the build goes on (see `SiteCopy`),
+def _copy(options: Options, copies: list[SiteCopy]) -> None:
+    """Begin a copy of the site on another core while the build goes on (see `SiteCopy`),
     for the new site to be staged in, when the build may use more than one core, and keeps
     a spare (with a cache) but has none: the first rebuild after a build that made the
-    whole site."""
+    whole site. (Once the build knows it has something to do: see `_Inputs`.)"""
     out = options.out.absolute()
     spare = spare_folder(out)
     if options.jobs < 2 or not workers.can_fork() or site_stamp(out) is None:
-        return None
+        return
     if spare.exists() or spare.is_symlink():
-        return None
-    return SiteCopy(out)
+        return
+    copies.append(SiteCopy(out))
 
 
 def _copied_site(copy: SiteCopy | None, out: Path) -> list[str] | None:

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
 from .cache import Memo
 from .diagnostics import Diagnostic, Diagnostics, Location, did_you_mean
-from .listing import Folder, Listing, hidden, walk
+from .listing import MODE, SIZE, Folder, Listing, Stamps, hidden, stamps_of, walk
 from .schema import KINDS, STORY
 
 FACT_LIMIT = 1024 * 1024
@@ -255,7 +255,7 @@ def _reread(
         i = bisect.bisect_left(names, parts[-1])
         listed = i < len(names) and names[i] == parts[-1]
         try:
-            status = os.lstat(file)
+            status = stamps_of(os.lstat(file))
         except FileNotFoundError:
             if listed:
                 raise Doubt from None  # deleted
@@ -265,7 +265,7 @@ def _reread(
         if folder is None or folder.error is not None or not listed or len(parts) == 1:
             raise Doubt  # new; or site.yaml, or a file beside it
         was = folder.entries[i][1]
-        if not (stat.S_ISREG(was.st_mode) and stat.S_ISREG(status.st_mode)):
+        if not (stat.S_ISREG(was[MODE]) and stat.S_ISREG(status[MODE])):
             raise Doubt
         folder = folders[folder.path] = folder.patched(i, status)
         shown = f"{last.top}/{relative}"
@@ -391,7 +391,7 @@ def _same_as(value: _T, was: dict[object, object]) -> _T:
 
 
 def _classified(
-    files: list[tuple[str, os.stat_result]],
+    files: list[tuple[str, Stamps]],
     folder: Folder,
     root: str,
     top: str,
@@ -407,9 +407,10 @@ def _classified(
     return found
 
 
-def _stamp(shown: str, status: os.stat_result) -> str:
+def _stamp(shown: str, status: Stamps) -> str:
     """A file's name and stamps (size, times, inode): its key in the memo of files read."""
-    return f"{shown}\0{status.st_size} {status.st_mtime_ns} {status.st_ctime_ns} {status.st_ino}"
+    _, size, mtime, ctime, inode = status
+    return f"{shown}\0{size} {mtime} {ctime} {inode}"
 
 
 def shown(content: Path) -> str:
@@ -432,13 +433,13 @@ class _Files(NamedTuple):
     links: bool
 
     @property
-    def files(self) -> list[tuple[str, os.stat_result]]:
+    def files(self) -> list[tuple[str, Stamps]]:
         path = self.folder.path
         prefix = f"{path}/" if path else ""
         return [
             (prefix + name, status)
             for name, status in self.folder.entries
-            if name[:1] != "." and stat.S_ISREG(status.st_mode)
+            if name[:1] != "." and stat.S_ISREG(status[MODE])
         ]
 
 
@@ -463,7 +464,7 @@ def _files(
                 f"cannot read the folder: {error.strerror or error}",
             )
             continue
-        links = [n for n, s in folder.entries if stat.S_ISLNK(s.st_mode)]
+        links = [n for n, s in folder.entries if stat.S_ISLNK(s[MODE])]
         shown = [n for n in links if n[:1] != "."]
         to_folders = [n for n in shown if os.path.isdir(os.path.join(here, n))]
         for name in to_folders:
@@ -471,7 +472,7 @@ def _files(
         for name in shown:
             if name not in to_folders:
                 _refuse_link(Path(here, name), base, diagnostics, "file")
-        regular = (n[:1] != "." and stat.S_ISREG(s.st_mode) for n, s in folder.entries)
+        regular = (n[:1] != "." and stat.S_ISREG(s[MODE]) for n, s in folder.entries)
         if any(regular):
             found.append((folder, _Files(folder, bool(links))))
     return found
@@ -488,7 +489,7 @@ def _refuse_link(path: Path, base: Path, diagnostics: Diagnostics, what: str) ->
 
 def _classify(
     relative: str,
-    status: os.stat_result,
+    status: Stamps,
     folder: Folder,
     root: str,
     top: str,
@@ -551,7 +552,7 @@ def _classify_story(
     parts: list[str],
     stem: str,
     suffix: str,
-    status: os.stat_result,
+    status: Stamps,
     folder: Folder,
     shown: str,
     diagnostics: Diagnostics,
@@ -563,7 +564,7 @@ def _classify_story(
         assets = tuple(
             Path(here, name)
             for name, found in folder.entries
-            if _stem_suffix(name)[1] in IMAGE_SUFFIXES and stat.S_ISREG(found.st_mode)
+            if _stem_suffix(name)[1] in IMAGE_SUFFIXES and stat.S_ISREG(found[MODE])
         )
         return _read(file, shown, STORY, parts[-2], STORY_LIMIT, diagnostics, assets, memo, status)
     if suffix == ".md":
@@ -598,14 +599,14 @@ def _read(
     diagnostics: Diagnostics,
     assets: tuple[Path, ...] = (),
     memo: Memo | None = None,
-    status: os.stat_result | None = None,
+    status: Stamps | None = None,
 ) -> Document | Unread | None:
-    """Read `file` (`status`: its stat result, if it has been listed), or leave it unread if
-    the memo knows its stamps."""
+    """Read `file` (`status`: its stamps, if it has been listed), or leave it unread if the
+    memo knows its stamps."""
     try:
         if status is None:
-            status = os.stat(file)
-        size = status.st_size
+            status = stamps_of(os.stat(file))
+        size = status[SIZE]
         if size > limit:
             what, advice = (
                 ("a story", "move long material out of it")

@@ -11,18 +11,14 @@ edited: the stories' folder, not the 50,000 fact files).
 
 from __future__ import annotations
 
-import os
 import pickle
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .listing import Folder, Listing
+from .listing import Folder, Listing, Stamps
 from .reading import Document, Unread, reread
-
-# An entry's stamps: type and permissions, size, times (ns), inode.
-Stamps = tuple[int, int, int, int, int]
 
 # A folder's part of the record: each entry's stamps, and each document, unread, by path
 # below the content folder.
@@ -187,9 +183,5 @@ def _listed(folder: Folder) -> dict[str, Stamps]:
     prefix = f"{path}/" if path else ""
     for name, s in folder.entries:
         if name[:1] != ".":
-            stamps[prefix + name] = _of(s)
+            stamps[prefix + name] = s
     return stamps
-
-
-def _of(s: os.stat_result) -> Stamps:
-    return s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino

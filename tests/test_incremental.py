@@ -1358,3 +1358,33 @@ def test_a_failed_build_stops_its_copy_and_the_next_build_removes_what_it_left(
     assert len(begun) == 2 and copies[-1][1] is not None
     assert tree(site) == tree_of_clean(tmp_path)
     assert not any(p.name.startswith(".factsheet-copy") for p in tmp_path.iterdir())
+
+
+def test_a_build_with_nothing_to_do_begins_no_copy_of_the_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is begun once the build knows it has something to do: not when nothing
+    changed, nor when a file was saved unchanged (the content listed on another core)."""
+    if not can_fork():
+        pytest.skip("the copy is made by a forked process")
+    from generator import write
+
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    assert build(options).written
+    begun: list[Path] = []
+    real = write.SiteCopy.__init__
+
+    def noted(copy: write.SiteCopy, out: Path) -> None:
+        real(copy, out)
+        begun.append(copy.folder)
+
+    monkeypatch.setattr(write.SiteCopy, "__init__", noted)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    assert build(options).unchanged
+    story.write_bytes(story.read_bytes())
+    assert build(options).unchanged
+    assert begun == []
+    story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8")
+    assert build(options).written
+    assert len(begun) == 1 and not begun[0].exists()

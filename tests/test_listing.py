@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,13 @@ from typing import Any
 import pytest
 from test_determinism import FULL
 
-from generator import pipeline, reading
+from generator import cache, listing, pipeline, reading, workers
 from generator.cache import Memo
-from generator.listing import Listing, stamps, walk
+from generator.listing import Listing, Walk, stamps, walk
 from generator.pipeline import Options, build
 from generator.reading import Document, Unread, read_content
 from generator.render import TEMPLATES
+from generator.workers import can_fork
 
 
 def _copy(tmp_path: Path) -> tuple[Path, Path]:
@@ -69,7 +71,7 @@ def test_the_listing_is_os_walk_with_stamps(tmp_path: Path) -> None:
 
     for folder in listing.folders:
         for name, status in folder.entries:  # links not followed
-            assert stamps(status) == stamps(os.lstat(content / folder.path / name))
+            assert status == stamps(os.lstat(content / folder.path / name))
     assert all(f.error is None for f in listing.folders)
 
 
@@ -235,12 +237,225 @@ def test_a_build_lists_the_content_once_and_sees_a_ctime_only_change(
         walked.append(str(top))
         return walk(top)
 
-    monkeypatch.setattr(pipeline, "walk", counted)
+    monkeypatch.setattr(pipeline, "walk", counted)  # (the templates)
+    monkeypatch.setattr(listing, "walk", counted)  # (the content: see `listing.Walk`)
     monkeypatch.setattr(reading, "walk", lambda *a: pytest.fail("the content was listed again"))
     _touch_ctime(content / "actors" / "tomas-reyes.yaml")
     opened = _opened(monkeypatch)
     result = build(options)
     # Seen, and read again: found as it was, the last build's outcome holds (`unchanged`).
     assert result.written and result.unchanged
-    assert walked == [str(content), str(templates)]
+    assert sorted(walked) == [str(content), str(templates)]
     assert sorted(opened) == [str(content / "actors" / "tomas-reyes.yaml")]
+
+
+# --- the walk on another core (`Walk`) -------------------------------------------------------
+
+
+def _described(found: Listing) -> tuple[str, list[tuple[Any, ...]]]:
+    """All that a build takes from a listing, folder by folder (errors by what they say)."""
+    folders = []
+    for folder in found.folders:
+        error = folder.error
+        said = None if error is None else (type(error), error.errno, error.strerror, error.filename)
+        folders.append((folder.path, folder.entries, said, folder.stamps))
+    return found.top, folders
+
+
+def _fds() -> list[str]:
+    return sorted(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else []
+
+
+def _gone(pid: int) -> bool:
+    """Whether the child `pid` was waited for (no such child any more)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_a_walk_on_another_core_lists_as_the_walk_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool
+) -> None:
+    """Entries, stamps, links, hidden files, a folder that cannot be listed: the forked
+    process's listing and digest are the walk's; it is waited for, its pipe closed."""
+    if fork and not can_fork():
+        pytest.skip("no fork here")
+    content, _ = _copy(tmp_path)
+    (content / "actors" / "link.yaml").symlink_to("elena-marsh.yaml")
+    (content / ".hidden").mkdir()
+    (content / ".hidden" / "x.yaml").write_text("name: X\n", "utf-8")
+    real = os.scandir
+
+    def scandir(path: str) -> Any:  # (the forked process has it too)
+        if path.endswith("sources"):
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    fds = _fds()
+    walking = Walk(content, fork=fork)
+    walker = walking._walker
+    assert (walker is not None) == fork
+    assert walking.stamps() == stamps(walk(content))
+    assert _described(walking.listing()) == _described(walk(content))
+    assert [f.path for f in walking.listing().folders if f.error is not None] == ["sources"]
+    walking.close()
+    assert walker is None or _gone(walker.pid)
+    assert _fds() == fds
+
+
+@pytest.mark.parametrize("sent", ["nothing", "the digest"])
+def test_a_walk_whose_process_fails_is_made_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent: str
+) -> None:
+    """A forked process that ends before it sent the digest, or the listing: the walk is
+    made here, and the digest is of that walk."""
+    if not can_fork():
+        pytest.skip("no fork here")
+    content, _ = _copy(tmp_path)
+
+    def failing(top: Path, pipe: Any) -> None:
+        if sent == "the digest":
+            pipe.send("the digest of a walk whose listing never comes")
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(listing, "_walk_there", failing)
+    fds = _fds()
+    walking = Walk(content)
+    walker = walking._walker
+    assert walker is not None
+    if sent == "the digest":
+        assert walking.stamps() == "the digest of a walk whose listing never comes"
+    assert _described(walking.listing()) == _described(walk(content))
+    assert walking.stamps() == stamps(walk(content))
+    walking.close()
+    assert _gone(walker.pid) and _fds() == fds
+
+
+def test_a_walk_closed_before_it_answered_leaves_no_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build with nothing to do, or one that fails, does not wait for the walk: the
+    forked process is stopped where it is, and waited for."""
+    if not can_fork():
+        pytest.skip("no fork here")
+    content, _ = _copy(tmp_path)
+    monkeypatch.setattr(listing, "_walk_there", lambda top, pipe: signal.pause())
+    fds = _fds()
+    walking = Walk(content)
+    walker = walking._walker
+    assert walker is not None and not walking.ready()
+    walking.close()
+    assert _gone(walker.pid) and _fds() == fds
+
+
+def _options(tmp_path: Path, jobs: int) -> Options:
+    content, templates = _copy(tmp_path)
+    return Options(
+        content=content,
+        out=tmp_path / "site",
+        templates=templates,
+        cache=tmp_path / "cache",
+        jobs=jobs,
+    )
+
+
+def _walks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Walk, int | None]]:
+    """The content walks builds make from now on, each with its process's id, if forked."""
+    made: list[tuple[Walk, int | None]] = []
+    real = pipeline.Walk
+
+    def spied(*args: Any, **kwargs: Any) -> Walk:
+        walking = real(*args, **kwargs)
+        made.append((walking, None if walking._walker is None else walking._walker.pid))
+        return walking
+
+    monkeypatch.setattr(pipeline, "Walk", spied)
+    return made
+
+
+def test_a_build_with_nothing_to_do_stops_loading_the_cache_once_the_content_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The content is listed on another core while the cache loads; once it is, and is as
+    the last build left it, the loading stops there, and the outcome is the last build's."""
+    if not can_fork():
+        pytest.skip("no fork here")
+    options = _options(tmp_path, jobs=2)
+    first = build(options)
+    assert first.written
+    walks = _walks(monkeypatch)
+    asked: list[bool] = []
+    real = Walk.ready
+
+    def ready(self: Walk) -> bool:
+        """Not yet, before the cache begins to load; then, as soon as it is (waited for)."""
+        asked.append(real(self))
+        if len(asked) > 1:
+            self.stamps()
+        return len(asked) > 1
+
+    monkeypatch.setattr(Walk, "ready", ready)
+    monkeypatch.setattr(cache, "_ASK_SECONDS", 0)
+    loaded: list[object] = []
+    real_part = cache._load_part
+    monkeypatch.setattr(cache, "_load_part", lambda *a: loaded.append(a) or real_part(*a))
+    fds = _fds()
+    result = build(options)
+    assert result.unchanged and result.written and result.diagnostics == first.diagnostics
+    assert len(asked) > 1 and loaded == []  # (stopped before the base's first part)
+    (walking, pid), *_ = walks
+    assert pid is not None and _gone(pid) and walking._pipe is None and _fds() == fds
+    # Loaded to the end when something changed (and the walk not asked to stop it).
+    monkeypatch.setattr(Walk, "ready", real)
+    (options.content / "actors" / "tomas-reyes.yaml").write_text("name: T\n", "utf-8")
+    assert not build(options).unchanged and loaded
+
+
+def test_a_file_saved_unchanged_is_found_so_with_the_walk_on_another_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its new stamps are saved with the last build's state: the next build has nothing to
+    do as soon as it has the digest (nothing read again)."""
+    if not can_fork():
+        pytest.skip("no fork here")
+    options = _options(tmp_path, jobs=2)
+    assert build(options).written
+    _touch_ctime(options.content / "actors" / "tomas-reyes.yaml")
+    opened = _opened(monkeypatch)
+    assert build(options).unchanged
+    assert opened == [str(options.content / "actors" / "tomas-reyes.yaml")]
+    monkeypatch.setattr(pipeline, "_same_content", lambda *a: pytest.fail("compared again"))
+    assert build(options).unchanged
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_build_that_fails_as_the_cache_loads_leaves_no_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int
+) -> None:
+    """Interrupted (Ctrl-C) while the cache loads: the walk's process, if any, is stopped
+    and waited for, its pipe closed. One job: no process forked, the walk made first."""
+    options = _options(tmp_path, jobs)
+    assert build(options).written
+    walks = _walks(monkeypatch)
+    if jobs == 1:
+        monkeypatch.setattr(workers, "aside", lambda *a: pytest.fail("forked"))
+    elif not can_fork():
+        pytest.skip("no fork here")
+
+    def interrupted(*args: object) -> None:
+        assert walks[-1][0].ready() or jobs > 1
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cache, "load", interrupted)
+    (options.content / "actors" / "tomas-reyes.yaml").write_text("name: T\n", "utf-8")
+    fds = _fds()
+    with pytest.raises(KeyboardInterrupt):
+        build(options)
+    (walking, pid), *_ = walks
+    assert (pid is None) == (jobs == 1)
+    assert pid is None or _gone(pid)
+    assert walking._pipe is None and _fds() == fds
