@@ -781,23 +781,29 @@ def _patched(patch: Any, old: Any) -> Any:
         _, _, changed, removed, added = patch
         if type(old) is not dict or type(changed) is not dict:
             raise ValueError("not a dict")
-        if not added:
+        gone = set(removed)
+        if not gone <= old.keys() or any(key in old or key not in changed for _, key in added):
+            raise KeyError("a key removed that is not there, or added that is")
+        kept = len(old) - len(gone)
+        if all(index == kept + n for n, (index, _) in enumerate(added)):
+            # None added, or each after the keys kept (the uses of the renderings, after a
+            # story's edit: 19,000 keys at 2,000 stories, a copy in 0.07 ms, not the dict
+            # made again item by item in 8 ms)
             value = dict(old)
             for key in removed:
                 del value[key]
+            value.update((key, changed[key]) for _, key in added)
             value.update(changed)
             return value
-        gone = set(removed)
-        if not gone <= old.keys():
-            raise KeyError("not there")
-        # (the items kept, told in C: the renderings' uses, 19,000 at 2,000 stories)
-        kept = map(operator.not_, map(gone.__contains__, old))
-        items = list(itertools.compress(old.items(), kept))
+        keys = list(itertools.filterfalse(gone.__contains__, old))
         for index, key in added:  # in order: each in its place among those before it
-            if not 0 <= index <= len(items) or key in old:
+            if not 0 <= index <= len(keys):
                 raise IndexError(index)
-            items.insert(index, (key, changed[key]))
-        value = dict(items)
+            keys.insert(index, key)
+        value = dict.fromkeys(keys)  # (the keys in their order, then their values: in C)
+        value.update(old)
+        for key in removed:
+            del value[key]
         value.update(changed)
         return value
     if type(old) is not tuple and type(old) is not list:

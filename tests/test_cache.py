@@ -1029,6 +1029,22 @@ def test_a_long_dict_s_patch_loads_as_the_dict_it_was_made_from() -> None:
         assert list(value.items()) == list(new.items())
         assert len(old) == 200 and all(old[f"key {i}"] is shared[i] for i in range(200))
     assert patched > 100
+    # One key replaced by another at the end (the uses of the renderings after a story's
+    # edit), or in its place; two added at the end.
+    cases = [
+        {key: value for key, value in old.items() if key != "key 3"} | {"key 299": shared[299]},
+        {("key 299" if key == "key 3" else key): value for key, value in old.items()},
+        {**old, "key 250": shared[250], "key 251": shared[251]},
+    ]
+    for edited in cases:
+        patch = cache._dict_patch(old, edited)
+        assert patch is not None
+        value = cache._patched(("d", ("e", "deps", "x"), *patch), old)
+        assert list(value.items()) == list(edited.items())
+    # A key added that the patch holds no value for: not applied.
+    changed, removed, added = cache._dict_patch(old, {**old, "key 250": shared[250]}) or ()
+    with pytest.raises(KeyError):
+        cache._patched(("d", ("e", "deps", "x"), {}, removed, added), old)
 
 
 def test_a_build_s_traces_share_the_makers_names_with_their_files(tmp_path: Path) -> None:
