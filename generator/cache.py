@@ -649,38 +649,44 @@ def _dict_patch(
 ) -> tuple[dict[Any, Any], list[Any], tuple[tuple[int, Any], ...]] | None:
     """The items of `new` that are not those of `old`, the keys it lacks, and where the
     keys it adds come (by index, in order); None if they are many, or the keys both hold
-    do not come in the same order."""
+    do not come in the same order. (Told in C, but for the keys added: the uses of the
+    renderings that a link keeps, 19,000 at 2,000 stories, one replaced by another.)"""
     limit = len(new) * _DELTA_SHARE
     changed, removed = _diff_dict(old, new)
     if len(changed) + len(removed) > limit:
         return None
-    if not removed and all(key in old for key in changed):  # no key added or removed
+    if not removed and len(new) == len(old):  # no key added or removed
         return (changed, removed, ()) if list(new) == list(old) else None
     keys = list(new)
-    added = tuple((index, key) for index, key in enumerate(keys) if key not in old)
-    if removed or added:
-        gone = set(removed)
-        if [key for key in keys if key in old] != [key for key in old if key not in gone]:
-            return None
-    elif keys != list(old):
-        return None
-    return changed, removed, added
+    held = list(map(old.__contains__, keys))
+    kept = itertools.filterfalse(set(removed).__contains__, old)
+    if list(itertools.compress(keys, held)) != list(kept):
+        return None  # (the keys both hold come in another order)
+    added = itertools.compress(itertools.count(), map(operator.not_, held))
+    return changed, removed, tuple((index, keys[index]) for index in added)
 
 
 def _items_patch(old: Any, new: Any) -> tuple[tuple[int, Any], ...] | None:
     """The items of `new` (of the same length as `old`) not the same as those of `old`, by
-    index; None if they are many."""
+    index; None if they are many.
+
+    Most are the very objects of `old` (a list copied from the old one, then a few items
+    replaced: the search index's entries, 62,500 at 10,000 stories): those that are not are
+    found in C, then looked at one by one (an equal str, number... is the same)."""
     limit = len(new) * _DELTA_SHARE
-    if {*map(type, new), *map(type, old)} == {str}:
+    moved = itertools.compress(itertools.count(), map(operator.is_not, new, old))
+    differ = list(itertools.islice(moved, int(limit) + 1))
+    if len(differ) > limit and {*map(type, new), *map(type, old)} == {str}:
         # All str (the keys of the search index's trace, 187,000 at 10,000 stories, not the
         # very objects loaded, but equal): the same when equal, told apart in C.
         found = itertools.compress(itertools.count(), map(operator.ne, new, old))
         changed = list(itertools.islice(found, int(limit) + 1))
         return tuple((index, new[index]) for index in changed) if len(changed) <= limit else None
+    if len(differ) > limit:
+        differ = list(itertools.compress(itertools.count(), map(operator.is_not, new, old)))
     items = []
-    for index, (item, was) in enumerate(zip(new, old, strict=True)):
-        if item is was or (type(item) is str and type(was) is str and item == was):
-            continue
+    for index in differ:
+        item, was = new[index], old[index]
         if not _same_atom(item, was):
             items.append((index, item))
             if len(items) > limit:
@@ -824,21 +830,29 @@ def _patched(patch: Any, old: Any) -> Any:
         _, _, changed, removed, added = patch
         if type(old) is not dict or type(changed) is not dict:
             raise ValueError("not a dict")
-        if not added:
+        gone = set(removed)
+        if not gone <= old.keys() or any(key in old or key not in changed for _, key in added):
+            raise KeyError("a key removed that is not there, or added that is")
+        kept = len(old) - len(gone)
+        if all(index == kept + n for n, (index, _) in enumerate(added)):
+            # None added, or each after the keys kept (the uses of the renderings, after a
+            # story's edit: 19,000 keys at 2,000 stories, a copy in 0.07 ms, not the dict
+            # made again item by item in 8 ms)
             value = dict(old)
             for key in removed:
                 del value[key]
+            value.update((key, changed[key]) for _, key in added)
             value.update(changed)
             return value
-        gone = set(removed)
-        if not gone <= old.keys():
-            raise KeyError("not there")
-        items = [(key, item) for key, item in old.items() if key not in gone]
+        keys = list(itertools.filterfalse(gone.__contains__, old))
         for index, key in added:  # in order: each in its place among those before it
-            if not 0 <= index <= len(items) or key in old:
+            if not 0 <= index <= len(keys):
                 raise IndexError(index)
-            items.insert(index, (key, changed[key]))
-        value = dict(items)
+            keys.insert(index, key)
+        value = dict.fromkeys(keys)  # (the keys in their order, then their values: in C)
+        value.update(old)
+        for key in removed:
+            del value[key]
         value.update(changed)
         return value
     if type(old) is not tuple and type(old) is not list:

@@ -957,6 +957,96 @@ def test_a_long_tuple_of_str_is_patched_by_the_items_that_are_not_equal() -> Non
     assert cache._items_patch([*old[:-1], 1], [*again[:-1], 1]) == ()
 
 
+def _plain_items_patch(old: Any, new: Any) -> tuple[tuple[int, Any], ...] | None:
+    """What `cache._items_patch` stands for, item by item."""
+    items = tuple(
+        (index, item)
+        for index, (item, was) in enumerate(zip(new, old, strict=True))
+        if not (item is was or cache._same_atom(item, was))
+    )
+    return items if len(items) <= len(new) * cache._DELTA_SHARE else None
+
+
+def test_a_long_list_s_patch_is_the_items_that_are_not_the_very_objects_or_equal_atoms() -> None:
+    """`cache._items_patch` (the very objects told apart in C, then the rest one by one)
+    against the plain loop it stands for, on lists made from one by a few items replaced
+    by others, by equal ones made afresh, or by an equal one of another type, or many."""
+    rng = random.Random(11)
+    pool: list[Any] = [object(), ("a", 1), ("a", 1), 1, True, 1.0, None, "", b"x" * 70]
+    kinds = [lambda i: b"entry %d" % i, lambda i: f"entry {i}", lambda i: ("entry", i)]
+    kinds.append(lambda i: object())
+    old = [rng.choice(kinds)(i) if i % 7 else i for i in range(200)]
+    for _ in range(300):
+        new = list(old)
+        for _ in range(rng.choice([0, 1, 2, 5, 49, 50, 51, 120])):
+            at = rng.randrange(len(new))
+            was, what = new[at], rng.random()
+            if what < 0.5:
+                new[at] = rng.choice(pool)
+            elif isinstance(was, str | bytes):
+                new[at] = was[:1] + was[1:]  # equal, afresh
+            elif type(was) is int:
+                new[at] = float(was)  # equal, of another type
+            elif type(was) is tuple:
+                new[at] = tuple(list(was))  # equal, not the very object
+        for kind in (list, tuple):
+            assert cache._items_patch(kind(old), kind(new)) == _plain_items_patch(old, new)
+
+
+def test_a_long_dict_s_patch_loads_as_the_dict_it_was_made_from() -> None:
+    """`cache._dict_patch` then `cache._patched` (each told in C but for the keys added)
+    give back the dict, its order included, or no patch where the order could not be kept;
+    the old dict is left as it was."""
+    rng = random.Random(5)
+    shared = [object() for _ in range(300)]
+    old = {f"key {i}": shared[i] for i in range(200)}
+    patched = 0
+    for _ in range(400):
+        items = list(old.items())
+        for _ in range(rng.choice([1, 2, 3, 8, 20])):
+            what, at = rng.random(), rng.randrange(len(items) + 1)
+            if what < 0.3 and items:
+                del items[min(at, len(items) - 1)]
+            elif what < 0.6:
+                extra = rng.randrange(200, 300)
+                items.insert(at, (f"key {extra}", shared[extra]))
+            elif what < 0.9 and items:
+                key, _ = items[min(at, len(items) - 1)]
+                items[min(at, len(items) - 1)] = (key, object())
+            elif items:
+                items.insert(at, items.pop(rng.randrange(len(items))))  # moved elsewhere
+        new = dict(items)
+        patch = cache._dict_patch(old, new)
+        changed = [key for key, value in new.items() if old.get(key) is not value]
+        removed = [key for key in old if key not in new]
+        in_order = [key for key in new if key in old] == [key for key in old if key in new]
+        many = len(changed) + len(removed) > len(new) * cache._DELTA_SHARE
+        assert (patch is None) == (many or not in_order)
+        if patch is None:
+            continue
+        patched += 1
+        value = cache._patched(("d", ("e", "deps", "x"), *patch), old)
+        assert list(value.items()) == list(new.items())
+        assert len(old) == 200 and all(old[f"key {i}"] is shared[i] for i in range(200))
+    assert patched > 100
+    # One key replaced by another at the end (the uses of the renderings after a story's
+    # edit), or in its place; two added at the end.
+    cases = [
+        {key: value for key, value in old.items() if key != "key 3"} | {"key 299": shared[299]},
+        {("key 299" if key == "key 3" else key): value for key, value in old.items()},
+        {**old, "key 250": shared[250], "key 251": shared[251]},
+    ]
+    for edited in cases:
+        patch = cache._dict_patch(old, edited)
+        assert patch is not None
+        value = cache._patched(("d", ("e", "deps", "x"), *patch), old)
+        assert list(value.items()) == list(edited.items())
+    # A key added that the patch holds no value for: not applied.
+    changed, removed, added = cache._dict_patch(old, {**old, "key 250": shared[250]}) or ()
+    with pytest.raises(KeyError):
+        cache._patched(("d", ("e", "deps", "x"), {}, removed, added), old)
+
+
 def test_a_build_s_traces_share_the_makers_names_with_their_files(tmp_path: Path) -> None:
     """A trace of a maker that wrote one file (its name) holds that name as the very object
     that keys it, made in a worker process or not: the cache holds each name once."""
