@@ -863,6 +863,35 @@ def test_the_keys_a_save_looks_at_are_those_whose_value_is_not_the_very_object_i
     assert cache._moved({}, {"a": None}) == (["a"], [])
 
 
+def _edited(
+    rng: random.Random,
+    old: dict[str, object],
+    keys: list[str],
+    shared: list[object],
+    afresh: bool = False,
+) -> dict[str, object]:
+    """`old` after a few random edits: keys removed, keys of `keys` added (with their value
+    in `shared`), values replaced, keys moved elsewhere; and, `afresh`, keys made again as
+    equal strs."""
+    items = list(old.items())
+    for _ in range(rng.choice([1, 2, 3, 8, 20])):
+        what, at = rng.random(), rng.randrange(len(items) + 1)
+        last = min(at, len(items) - 1)
+        if what < 0.3 and items:
+            del items[last]
+        elif what < 0.6:
+            extra = rng.randrange(200, 300)
+            items.insert(at, (keys[extra], shared[extra]))
+        elif what < (0.8 if afresh else 0.9) and items:
+            items[last] = (items[last][0], object())
+        elif what < 0.9 and items:
+            key, value = items[last]
+            items[last] = ("".join(key), value)  # equal, afresh
+        elif items:
+            items.insert(at, items.pop(rng.randrange(len(items))))  # moved elsewhere
+    return dict(items)
+
+
 def test_the_keys_a_save_looks_at_where_a_few_keys_were_removed_and_added() -> None:
     """`cache._moved` against the plain loop, on dicts made from one by a few keys removed
     and added anywhere, or moved, or made afresh, or many."""
@@ -871,23 +900,7 @@ def test_the_keys_a_save_looks_at_where_a_few_keys_were_removed_and_added() -> N
     keys = [f"key {i}" for i in range(300)]
     old = {keys[i]: shared[i] for i in range(200)}
     for _ in range(400):
-        items = list(old.items())
-        for _ in range(rng.choice([1, 2, 3, 8, 20])):
-            what, at = rng.random(), rng.randrange(len(items) + 1)
-            if what < 0.3 and items:
-                del items[min(at, len(items) - 1)]
-            elif what < 0.6:
-                extra = rng.randrange(200, 300)
-                items.insert(at, (keys[extra], shared[extra]))
-            elif what < 0.8 and items:
-                key, _ = items[min(at, len(items) - 1)]
-                items[min(at, len(items) - 1)] = (key, object())
-            elif what < 0.9 and items:
-                key, value = items[min(at, len(items) - 1)]
-                items[min(at, len(items) - 1)] = ("".join(key), value)  # equal, afresh
-            elif items:
-                items.insert(at, items.pop(rng.randrange(len(items))))  # moved elsewhere
-        new = dict(items)
+        new = _edited(rng, old, keys, shared, afresh=True)
         moved, removed = cache._moved(old, new)
         assert moved == [k for k, v in new.items() if old.get(k, cache._MISSING) is not v]
         assert removed == [k for k in old if k not in new]
@@ -1001,21 +1014,9 @@ def test_a_long_dict_s_patch_loads_as_the_dict_it_was_made_from() -> None:
     shared = [object() for _ in range(300)]
     old = {f"key {i}": shared[i] for i in range(200)}
     patched = 0
+    keys = [f"key {i}" for i in range(300)]
     for _ in range(400):
-        items = list(old.items())
-        for _ in range(rng.choice([1, 2, 3, 8, 20])):
-            what, at = rng.random(), rng.randrange(len(items) + 1)
-            if what < 0.3 and items:
-                del items[min(at, len(items) - 1)]
-            elif what < 0.6:
-                extra = rng.randrange(200, 300)
-                items.insert(at, (f"key {extra}", shared[extra]))
-            elif what < 0.9 and items:
-                key, _ = items[min(at, len(items) - 1)]
-                items[min(at, len(items) - 1)] = (key, object())
-            elif items:
-                items.insert(at, items.pop(rng.randrange(len(items))))  # moved elsewhere
-        new = dict(items)
+        new = _edited(rng, old, keys, shared)
         patch = cache._dict_patch(old, new)
         changed = [key for key, value in new.items() if old.get(key) is not value]
         removed = [key for key in old if key not in new]
