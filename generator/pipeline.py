@@ -13,7 +13,6 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 
 from . import cache, deps, plan, rebuild, search, unchanged, workers
@@ -245,19 +244,12 @@ def _build(
             memos = cache.load(None, MEMOS)
         else:
             progress("inputs")
-            copies: list[SiteCopy] = []  # (begun once there is something to do)
-            busy = partial(_copy, options, copies)
-            try:
-                with _Inputs(options, busy) as given:  # (the content listed on another core)
-                    memos = {} if given.idle() else cache.load(options.cache, MEMOS, given.idle)
-                    if given.idle(wait=True):
-                        return given.again()
-                    listing, settings, read = given.walk.listing(), given.settings, given.read
-                    inputs = given.inputs
-            except BaseException:
-                _close(copies)
-                raise
-            copy = copies[0] if copies else None
+            with _Inputs(options) as given:  # (the content listed on another core meanwhile)
+                memos = {} if given.idle() else cache.load(options.cache, MEMOS, given.idle)
+                if given.idle(wait=True):
+                    return given.again()
+                listing, settings, read = given.walk.listing(), given.settings, given.read
+                inputs, copy = given.inputs, given.copy
         look = _look(options, memos["deps"])
     try:
         return _make(
@@ -280,11 +272,6 @@ def _build(
             look.close()
         if copy is not None:
             copy.close()
-
-
-def _close(copies: list[SiteCopy]) -> None:
-    for copy in copies:
-        copy.close()
 
 
 def _make(
@@ -377,9 +364,8 @@ class _Inputs:
     cache loads, it says so as soon as the content is listed, and the loading stops there.
     """
 
-    def __init__(self, options: Options, busy: Callable[[], object] | None = None) -> None:
+    def __init__(self, options: Options) -> None:
         self.options = options
-        self.busy = busy  # (called once the build is known to have something to do)
         self.walk = Walk(options.content, fork=options.jobs > 1)  # for the inputs, and to read
         try:
             self.settings = _settings(options)
@@ -394,12 +380,18 @@ class _Inputs:
         # if they still hold what they held, the record with their new stamps.
         self.read: unchanged.Files | None = None
         self._still: unchanged.Files | None = None
+        # A copy of the site, begun once the build is known to have something to do (see
+        # `_copy`); the build's to close, unless it ends here.
+        self.copy: SiteCopy | None = None
+        self._begun = False
 
     def __enter__(self) -> _Inputs:
         return self
 
-    def __exit__(self, *exception: object) -> None:
+    def __exit__(self, kind: object, *exception: object) -> None:
         self.walk.close()
+        if kind is not None and self.copy is not None:  # (interrupted, or failed)
+            self.copy.close()
 
     @property
     def inputs(self) -> str:
@@ -412,9 +404,9 @@ class _Inputs:
         `wait` for it."""
         if self._idle is None and (wait or self.walk.ready()):
             self._idle = self._same(wait)
-        if self._idle is False and self.busy is not None:
-            busy, self.busy = self.busy, None
-            busy()
+        if self._idle is False and not self._begun:
+            self._begun = True
+            self.copy = _copy(self.options)
         return bool(self._idle)
 
     def again(self) -> Result:
@@ -581,13 +573,9 @@ def make_site(
     alike = False
     if todo or (not named and {m.name for m in makers} != traces.keys()):
         keep_spare = options.cache is not None or bool(memo.old)
-        written = memo.old.get(_WRITTEN)
         site_copy = _copied_site(copy, out) if spare is None and keep_spare else None
-        if copy is not None and site_copy is not None:
-            # It holds every file of the site as the site holds it: none to link again, and
-            # those of its files that the new site does not have go at the commit.
+        if site_copy is not None:  # (it holds every file of the site: none to link again)
             staging = Staging(options.out, site_copy, keep_spare=True, copy=copy)
-            spare, written, spare_alike = {}, [], False
         else:
             staging = Staging(
                 options.out, _files(spare) if spare is not None else None, keep_spare=keep_spare
@@ -612,14 +600,17 @@ def make_site(
                 return 0, problems
             progress("write")
             alike = named and all(trace.names == traces[name].names for name, trace in made.items())
+            written = memo.old.get(_WRITTEN)
             # Whether the spare has the names of the old site's files: as this process
             # knows it, or (a new process) as the build that left the spare recorded it.
-            if site_copy is None:
-                spare_alike = same.spare if same is not None else memo.old.get(_SPARE_ALIKE) is True
-            if alike and spare_alike and spare is not None and isinstance(written, list):
+            spare_alike = same.spare if same is not None else memo.old.get(_SPARE_ALIKE) is True
+            if site_copy is not None:  # (the copy's files the new site lacks go)
+                if alike:
+                    new = _write_alike(staging, traces, made, [], _extras(site_copy, traces))
+                else:
+                    new = _write_all(staging, makers, traces, made, [], spare=True)
+            elif alike and spare_alike and spare is not None and isinstance(written, list):
                 new = _write_alike(staging, traces, made, written)
-            elif alike and site_copy is not None:
-                new = _write_alike(staging, traces, made, [], _extras(site_copy, traces))
             else:
                 new = _write_all(staging, makers, traces, made, written, spare is not None)
         except BaseException:
@@ -653,7 +644,7 @@ def make_site(
     return _pages(makers), []
 
 
-def _copy(options: Options, copies: list[SiteCopy]) -> None:
+def _copy(options: Options) -> SiteCopy | None:
     """Begin a copy of the site on another core while the build goes on (see `SiteCopy`),
     for the new site to be staged in, when the build may use more than one core, and keeps
     a spare (with a cache) but has none: the first rebuild after a build that made the
@@ -661,10 +652,10 @@ def _copy(options: Options, copies: list[SiteCopy]) -> None:
     out = options.out.absolute()
     spare = spare_folder(out)
     if options.jobs < 2 or not workers.can_fork() or site_stamp(out) is None:
-        return
+        return None
     if spare.exists() or spare.is_symlink():
-        return
-    copies.append(SiteCopy(out))
+        return None
+    return SiteCopy(out)
 
 
 def _copied_site(copy: SiteCopy | None, out: Path) -> list[str] | None:
@@ -764,7 +755,7 @@ def _write_alike(
             staging.keep(name)
     new = dict(traces)
     new.update(made)
-    staging.commit(gone=gone)  # (the spare holds no other file)
+    staging.commit(gone=gone)  # (the spare holds no other file: the copy, those `gone`)
     return new
 
 

@@ -105,11 +105,10 @@ class Staging:
         _remove_leftovers(parent, self.out.name, copy.folder if copy is not None else None)
         self.spare = spare_folder(self.out)
         # (read at the commit, if at all: see there)
-        self.spare_names = spare if keep_spare else None
+        self.spare_names = spare if keep_spare or copy is not None else None
         if copy is not None:  # a copy of the site, in the place of a spare (see `SiteCopy`)
             shutil.rmtree(self.spare, ignore_errors=True)
             self.folder = copy.folder
-            self.spare_names = spare
         elif self.spare_names is not None:
             self.folder = self.spare
             (self.folder / MARKER).unlink()
