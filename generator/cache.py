@@ -62,6 +62,11 @@ _MISSING = object()
 # base, such a memo is pickled after the other, with those objects known (see `_parts`).
 # Every other memo is pickled on its own.
 _WITH = {"markdown": "parse"}
+# The memo that a process may load alone, without the others (see `load_alone`): the deps
+# memo's traces, which `rebuild.Look` loads on another core while the build loads the rest.
+# The base's trailer tells where its part begins (see `_trailer`), and each delta pickles
+# its changes first, on their own, referring to no other memo's objects.
+_ALONE = "deps"
 # How deep into a replaced entry a delta looks for parts of it that the new one took over,
 # and the length from which a str or bytes is worth a reference.
 _DEPTH = 4
@@ -187,7 +192,9 @@ def _read(folder: Path, version: str, stop: Callable[[], bool] | None = None) ->
                 header = pickle.load(file)
                 if not _fits(header, version, ids[-1], seq):
                     break
-                changes = _checked(_Resolving(file, entries).load(), entries)
+                changes = _alone(_Resolving(file, entries).load())  # (see `_save_delta`)
+                changes.update(_Resolving(file, entries).load())
+                changes = _checked(changes, entries)
                 size = os.fstat(file.fileno()).st_size
         except Exception:  # missing (the end of the chain), truncated or foreign
             break
@@ -195,6 +202,53 @@ def _read(folder: Path, version: str, stop: Callable[[], bool] | None = None) ->
         ids.append(header["id"])
         sizes.append(size)
     return _Disk(folder, version, tuple(ids), tuple(sizes), entries)
+
+
+def load_alone(folder: Path, name: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    """The memo `_ALONE` (`name`) read without the others (its part of the base, found by
+    the base's trailer, and its changes in each delta, pickled first), and the ids of the
+    files read. `load` gives the ids it read too (`Memo.disk`): the same ids, the same
+    entries. (Not always the same files: a delta whose other changes cannot be read ends
+    `load`'s chain, not this one's; another process may save between the two. The ids tell.)
+    None where the base cannot be read so."""
+    if name != _ALONE:
+        raise ValueError(f"{name} is not pickled alone")
+    version, folder = code_version(), folder.absolute()
+    with no_collection():
+        try:
+            with (folder / FILE).open("rb") as file:
+                header = pickle.load(file)
+                if not _fits(header, version, None, 0):
+                    return None
+                file.seek(-_PLACE.size, os.SEEK_END)
+                file.seek(_PLACE.unpack(file.read(_PLACE.size))[0])
+                places = pickle.load(file)
+                file.seek(places[name])
+                part = _load_part(file, None)
+            entries = {name: _entries(part[name])}
+        except Exception:  # (as `_read`: such a file is as good as none)
+            return None
+        ids = [header["id"]]
+        for seq in itertools.count(1):
+            try:
+                with (folder / DELTA.format(seq)).open("rb") as file:
+                    header = pickle.load(file)
+                    if not _fits(header, version, ids[-1], seq):
+                        break
+                    changes = _checked(_alone(_Resolving(file, entries).load()), entries)
+            except Exception:
+                break
+            _apply(entries, changes)
+            ids.append(header["id"])
+    return tuple(ids), entries[name]
+
+
+def _alone(changes: Any) -> _Changes:
+    """A delta's changes to the memo `_ALONE`, pickled on their own (ValueError if they are
+    not that memo's)."""
+    if not isinstance(changes, dict) or not changes.keys() <= {_ALONE}:
+        raise ValueError(_ALONE)
+    return changes
 
 
 class _Stopped(Exception):
@@ -461,9 +515,12 @@ def _finish(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk
         return None
     try:
         with begun.path.open("ab") as file:
+            places = {}
             for part, lead in _parts(new, EARLY):
                 if next(iter(part)) not in EARLY:
+                    places.update(dict.fromkeys(part, file.tell()))
                     _dump_part(file, part, None if lead is None else new[lead])
+            _trailer(file, places)
             size = file.tell()
         os.replace(begun.path, folder / FILE)
     except BaseException:
@@ -543,6 +600,9 @@ def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
     buffer = _Bounded(int(disk.sizes[0] * _DELTA_SHARE) - sum(disk.sizes[1:]))
     try:
         pickle.dump(header, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        alone = {_ALONE: changes.pop(_ALONE)} if _ALONE in changes else {}  # (see `_ALONE`)
+        entries = {_ALONE: disk.entries.get(_ALONE, {})}
+        _Referring(buffer, *_places(entries, alone)).dump(alone)
         _Referring(buffer, *_places(disk.entries, changes)).dump(changes)
     except _TooBig:
         return None
@@ -888,8 +948,11 @@ def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _D
 
     def dump(file: IO[bytes]) -> None:
         _header(file, version, ident, parts)
+        places = {}
         for part, lead in parts:
+            places.update(dict.fromkeys(part, file.tell()))
             _dump_part(file, part, None if lead is None else new[lead])
+        _trailer(file, places)
 
     size = _write(folder / FILE, dump)
     # The deltas name the base they apply to: left by a killed save, they are not read.
@@ -901,6 +964,19 @@ def _header(file: IO[bytes], version: str, ident: str, parts: list[_Part]) -> No
     leads = [lead for _, lead in parts]  # (see `_read`)
     header = {"version": version, "id": ident, "parent": None, "seq": 0, "parts": len(parts)}
     pickle.dump({**header, "leads": leads}, file, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _trailer(file: IO[bytes], places: dict[str, int]) -> None:
+    """After the parts: where the part of the memo `_ALONE` begins (a table, empty if it has
+    none), then where that table begins, in 8 bytes: a process that needs that memo alone
+    reads its part, and no other (see `load_alone`)."""
+    start = file.tell()
+    alone = {name: place for name, place in places.items() if name == _ALONE}
+    pickle.dump(alone, file, protocol=pickle.HIGHEST_PROTOCOL)
+    file.write(_PLACE.pack(start))
+
+
+_PLACE = struct.Struct("<Q")
 
 
 _Part = tuple[dict[str, dict[str, Any]], str | None]

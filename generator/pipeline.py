@@ -249,8 +249,8 @@ def _build(
                 if given.idle(wait=True):
                     return given.again()
                 listing, settings, read = given.walk.listing(), given.settings, given.read
-                inputs, copy = given.inputs, given.copy
-        look = _look(options, memos["deps"])
+                inputs, copy, look = given.inputs, given.copy, given.look
+        look = _look(options, memos["deps"], look)
     try:
         return _make(
             options,
@@ -367,9 +367,14 @@ class _Inputs:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.walk = Walk(options.content, fork=options.jobs > 1)  # for the inputs, and to read
+        self.look: rebuild.Look | None = None
         try:
             self.settings = _settings(options)
             last = cache.load_state(options.cache)
+            # The site's files, looked at on another core once the build is known to have
+            # something to do (see `idle`), by a process forked now, before the cache loads
+            # (see `_early_look`); the build's to close, unless it ends here.
+            self.look = _early_look(options)
         except BaseException:  # (interrupted: the walk's process is not left behind)
             self.walk.close()
             raise
@@ -392,6 +397,8 @@ class _Inputs:
         self.walk.close()
         if kind is not None and self.copy is not None:  # (interrupted, or failed)
             self.copy.close()
+        if (kind is not None or self._idle is not False) and self.look is not None:
+            self.look.close()  # (the build ends here: interrupted, failed, or nothing to do)
 
     @property
     def inputs(self) -> str:
@@ -407,6 +414,8 @@ class _Inputs:
         if self._idle is False and not self._begun:
             self._begun = True
             self.copy = _copy(self.options)
+            if self.look is not None:
+                self.look.go()
         return bool(self._idle)
 
     def again(self) -> Result:
@@ -666,15 +675,44 @@ def _copied_site(copy: SiteCopy | None, out: Path) -> list[str] | None:
     return copy.names()
 
 
-def _look(options: Options, memo: Memo) -> rebuild.Look | None:
+def _look(options: Options, memo: Memo, early: rebuild.Look | None = None) -> rebuild.Look | None:
     """The files of the site that the cache's traces describe, looked at on another core
     while the build goes on (see `rebuild.Look`), when the build may use more than one, and
-    the site is the one the traces describe (as `make_site` finds it)."""
+    the site is the one the traces describe (as `make_site` finds it): by the process
+    forked `early` if it loaded the very files that gave this memo (see `_early_look`), else
+    by one forked now."""
     out = options.out.absolute()
     traces = memo.old.get(_TRACES)
-    if options.jobs < 2 or not isinstance(traces, dict) or memo.old.get(_SITE) != site_stamp(out):
+    if not isinstance(traces, dict) or memo.old.get(_SITE) != site_stamp(out):
+        traces = None
+    if early is not None:
+        if traces is not None and memo.disk is not None and early.adopt(memo.disk.ids, traces):
+            return early
+        early.close()
+    if options.jobs < 2 or traces is None:
         return None
     return rebuild.Look(traces, out)
+
+
+def _early_look(options: Options) -> rebuild.Look | None:
+    """A `rebuild.Look` forked before the build cache loads, which loads the traces itself
+    (the deps memo alone: see `cache.load_alone`), when the build may use more than one
+    core, has a cache and a site."""
+    out, folder = options.out.absolute(), options.cache
+    if options.jobs < 2 or folder is None or not workers.can_fork() or site_stamp(out) is None:
+        return None
+
+    def load() -> tuple[object, Mapping[str, Trace]] | None:
+        loaded = cache.load_alone(folder, "deps")
+        if loaded is None:
+            return None
+        ids, entries = loaded
+        traces = entries.get(_TRACES)
+        if not isinstance(traces, dict) or entries.get(_SITE) != site_stamp(out):
+            return None
+        return ids, traces
+
+    return rebuild.Look(None, out, load=load)
 
 
 def _clashes(makers: list[plan.Maker]) -> list[Diagnostic]:

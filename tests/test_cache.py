@@ -473,9 +473,10 @@ def test_a_delta_holds_only_what_changed_down_into_dicts(tmp_path: Path) -> None
     cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries(2000).items()})
     _resave(folder, _edit_one_story)
     with (folder / "delta-1.pickle").open("rb") as file:
-        header, changes = pickle.load(file), pickle.load(file)
+        header, alone, changes = pickle.load(file), pickle.load(file), pickle.load(file)
     assert header["seq"] == 1
-    changed, removed, nested = changes["deps"]
+    assert list(alone) == ["deps"] and "deps" not in changes  # (pickled alone, first)
+    changed, removed, nested = alone["deps"]
     assert (changed, removed) == ({"site": ("stamp", 2)}, [])
     assert nested == {
         "traces": ({"page-3": ("key-3", "key-new")}, []),
@@ -667,6 +668,86 @@ def test_deltas_that_outgrow_the_base_give_way_to_a_new_one(tmp_path: Path) -> N
         deltas = sum((folder / name).stat().st_size for name in _deltas(folder))
         assert deltas <= (folder / cache.FILE).stat().st_size * cache._DELTA_SHARE
     assert counts[:2] == [1, 2] and 0 in counts
+
+
+def _alone_as_loaded(folder: Path) -> tuple[tuple[str, ...], dict[str, object]]:
+    """The deps memo and the ids of the files read, as `load` gives them with the others."""
+    memo = cache.load(folder, NAMES)["deps"]
+    assert memo.disk is not None
+    return memo.disk.ids, memo.old
+
+
+def test_the_deps_memo_loads_alone_as_with_the_others(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    assert cache.load_alone(folder, "deps") == _alone_as_loaded(folder)
+    _resave(folder, _edit_one_story)  # (the deps memo's changes, pickled alone: see above)
+    _resave(folder, lambda new: new["parse"].pop("p9"))  # (the deps memo unchanged)
+    _resave(folder, lambda new: new["deps"].update(site=("stamp", 3)))
+    alone = cache.load_alone(folder, "deps")
+    assert alone is not None and alone == _alone_as_loaded(folder)
+    assert len(alone[0]) == 4 and alone[1]["site"] == ("stamp", 3)
+    assert alone[1]["traces"]["page-3"] == ("key-3", "key-new")
+    with pytest.raises(ValueError, match="parse is not pickled alone"):
+        cache.load_alone(folder, "parse")
+
+
+def test_the_deps_memo_of_a_base_begun_early_loads_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    entries = {"files": {"f": ("digest", [])}, **_entries()}
+    memos = {name: cache.Memo(new=e) for name, e in entries.items()}
+    cache.begin(folder, memos, aside=True)  # (the early memos, written by a forked process)
+    memos["deps"].new["later"] = ("made", "after")
+    cache.save(folder, memos, "state")
+    ids, deps = _alone_as_loaded(folder)
+    assert cache.load_alone(folder, "deps") == (ids, deps) and deps["later"] == ("made", "after")
+
+
+@pytest.mark.parametrize("cut", ["deps", "others"])
+def test_the_deps_memo_alone_ends_its_chain_at_a_bad_delta(tmp_path: Path, cut: str) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+
+    def edit(new: dict[str, dict[str, object]], n: int) -> None:  # (the deps memo and another)
+        new["deps"]["site"] = ("stamp", n)
+        del new["parse"][f"p{n}"]
+
+    for n in range(3):
+        _resave(folder, lambda new, n=n: edit(new, n))
+    bad = folder / cache.DELTA.format(2)
+    data = bad.read_bytes()
+    with bad.open("rb") as file:
+        pickle.load(file)
+        pickle.load(file)
+        end = file.tell()  # (where the deps memo's changes end, and the others' begin)
+    bad.write_bytes(data[: end - 10] if cut == "deps" else data[: end + 10])
+    alone = cache.load_alone(folder, "deps")
+    ids, deps = _alone_as_loaded(folder)
+    assert alone is not None and len(ids) == 2 and deps["site"] == ("stamp", 0)
+    if cut == "deps":
+        assert alone == (ids, deps)
+    else:  # (not the others' changes: the ids tell that it read another chain)
+        assert len(alone[0]) == 4 and alone[0][:2] == ids and alone[1]["site"] == ("stamp", 2)
+
+
+def test_a_base_cut_before_its_trailer_loads_but_not_the_deps_memo_alone(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "cache"
+    entries = _entries()
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+    base = folder / cache.FILE
+    data = base.read_bytes()
+    start = int.from_bytes(data[-8:], "little")
+    with base.open("rb") as file:  # (the trailer: where the deps memo's part begins)
+        file.seek(start)
+        places = pickle.load(file)
+        assert list(places) == ["deps"] and 0 < places["deps"] < start
+        file.seek(places["deps"])
+        assert cache._load_part(file, None) == {"deps": entries["deps"]}
+    base.write_bytes(data[:start])  # (the trailer gone: every part is whole)
+    assert _loaded(folder) == entries
+    assert cache.load_alone(folder, "deps") is None
 
 
 GARBAGE = [

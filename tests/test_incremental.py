@@ -630,6 +630,56 @@ def test_builds_that_look_on_another_core_leave_no_child_behind(
     assert (sorted(os.listdir("/proc/self/fd")) if fds else []) == fds
 
 
+def test_a_new_process_looks_by_a_process_forked_before_the_cache_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new process on two cores forks its `rebuild.Look` before the build cache loads
+    (not after, from a process that holds the cache: see `_early_look`), which loads the
+    traces itself once the build has something to do, and is taken on once the build finds
+    it loaded the same cache files; a build with nothing to do stops it unheard; one whose
+    cache files are not those it loaded forks another after the load, as before."""
+    if not can_fork():
+        pytest.skip("the Look forks")
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    assert build(options).written
+    made: list[tuple[rebuild.Look, bool]] = []  # each Look, and whether given the traces
+    adopted: list[bool] = []
+    real, real_adopt = rebuild.Look, rebuild.Look.adopt
+
+    def look(traces: Any, *args: Any, **kwargs: Any) -> rebuild.Look:
+        made.append((real(traces, *args, **kwargs), traces is not None))
+        return made[-1][0]
+
+    def adopt(self: rebuild.Look, *args: Any) -> bool:
+        adopted.append(real_adopt(self, *args))
+        return adopted[-1]
+
+    monkeypatch.setattr(rebuild, "Look", look)
+    monkeypatch.setattr(real, "adopt", adopt)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    text = story.read_text("utf-8")
+    story.write_text(text + "\nSaved.\n", "utf-8")
+    assert build(options).written
+    assert len(made) == 1 and adopted == [True]
+    early, given = made[0]
+    assert not given and early.traces is not None and early.asked and not early.here
+    assert tree(options.out) == tree_of_clean(tmp_path)
+    shutil.rmtree(tmp_path / "clean")
+    # Nothing to do: the process forked is stopped before it loads anything.
+    assert build(options).unchanged
+    assert len(made) == 2 and adopted == [True] and made[1][0]._process is None
+    assert made[1][0].traces is None
+    # Cache files other than those it loaded (another process saved meanwhile): a Look
+    # forked after the load, given the traces, as before.
+    monkeypatch.setattr(cache, "load_alone", lambda folder, name: (("another",), {}))
+    story.write_text(text + "\nSaved again.\n", "utf-8")
+    assert build(options).written
+    assert adopted == [True, False] and [given for _, given in made[2:]] == [False, True]
+    assert made[3][0].asked and not made[3][0].here
+    assert tree(options.out) == tree_of_clean(tmp_path)
+
+
 def test_a_copied_file_the_last_build_did_not_copy_is_found_changed_all_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -454,6 +454,60 @@ def test_a_trace_that_names_the_keys_its_last_one_named_takes_those_very_keys() 
         assert found == trace and all(key is sys.intern(key) for key in found.keys)
 
 
+def _loading(traces: dict[str, Trace], ident: object, calls: Path):
+    """A Look's `load` that notes the process it runs in, then gives `traces` and `ident`."""
+
+    def load() -> tuple[object, dict[str, Trace]]:
+        with calls.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        return ident, traces
+
+    return load
+
+
+@pytest.mark.skipif(not can_fork(), reason="Look forks")
+def test_a_look_forked_before_the_traces_loads_them_there_once_told(tmp_path: Path) -> None:
+    """Forked before the build cache loads (see `_early_look`), the process loads the
+    traces itself once told to (`go`), and its answers are those of a Look given them."""
+    traces = _traces(random.Random(14), 60)
+    calls = tmp_path / "calls"
+    look = rebuild.Look(None, tmp_path, load=_loading(traces, ("base", "delta"), calls))
+    assert look.traces is None and not calls.exists()  # (it waits to be told)
+    look.go()
+    assert look.adopt(("base", "delta"), traces) and look.traces is traces
+    assert calls.read_text().split() != [str(os.getpid())] and len(calls.read_text().split()) == 1
+    look.ask({"all", KEYS[3]})
+    assert look.unwritten() == set(traces) and not look.here  # (no file is there)
+    assert look.readers() == Readers(traces).stale({"all", KEYS[3]})
+    look.close()
+    assert look._process is None
+
+
+@pytest.mark.skipif(not can_fork(), reason="Look forks")
+def test_a_look_forked_before_the_traces_is_of_no_use_if_it_loaded_others(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    traces = _traces(random.Random(15), 20)
+    calls = tmp_path / "calls"
+    look = rebuild.Look(None, tmp_path, load=_loading(traces, "other files", calls))
+    assert not look.adopt("these files", traces)  # (told to load by `adopt` itself)
+    assert look._process is None and look.traces is None and calls.exists()
+    look = rebuild.Look(None, tmp_path, load=lambda: None)  # (no cache it could read)
+    look.go()
+    assert not look.adopt("these files", traces) and look._process is None
+    # Never told (the build had nothing to do): stopped, its `load` never run, unheard.
+    calls.unlink()
+    look = rebuild.Look(None, tmp_path, load=_loading(traces, "these files", calls))
+    process = look._process
+    look.close()
+    assert process.exitcode == -signal.SIGTERM and not calls.exists()
+    assert capfd.readouterr().err == ""
+    # Without fork, there is no process to load them.
+    look = rebuild.Look(None, tmp_path, fork=False, load=_loading(traces, "these files", calls))
+    assert look._process is None and not look.adopt("these files", traces)
+    assert not calls.exists()
+
+
 def test_a_look_not_asked_or_without_its_process_tells_no_readers(tmp_path: Path) -> None:
     traces = _traces(random.Random(12))
     look = rebuild.Look(traces, tmp_path, fork=False)
