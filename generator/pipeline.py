@@ -27,7 +27,15 @@ from .reading import Document, Recent, Unread, read_content, shown
 from .rebuild import Trace
 from .render import TEMPLATES
 from .schema import KINDS, SINGULAR, STORY
-from .write import OutputError, SiteCopy, Staging, check_output, site_stamp, spare_folder
+from .write import (
+    OutputError,
+    SiteCopy,
+    SpareCopy,
+    Staging,
+    check_output,
+    site_stamp,
+    spare_folder,
+)
 
 
 @dataclass(frozen=True)
@@ -328,6 +336,7 @@ def _make(
     result.records = len(corpus.records)
     result.written = True
     if options.cache is not None:
+        spare = _spare(options, deps) if once else None
         state = record = None
         if inputs is not None and settings is not None and listing is not None:
             site = _site(options)
@@ -335,9 +344,35 @@ def _make(
             record = unchanged.record(listing, documents, shown(options.content), read)
         # The site is built; a cache that cannot be written only costs time next time.
         workers.give_back()  # (what the site's making left free: see `give_back`)
-        with contextlib.suppress(OSError):
-            cache.save(options.cache, memos, state, record)
+        try:
+            with contextlib.suppress(OSError):
+                cache.save(options.cache, memos, state, record)
+        finally:
+            if spare is not None:
+                spare.wait()
     return result
+
+
+def _spare(options: Options, memo: Memo) -> SpareCopy | None:
+    """A spare made of the site on another core (see `SpareCopy`), and the memo's record
+    of it, when the build left none (it made the whole site, where there was none), may use
+    more than one core, and no build follows in this process (whose own record of the
+    spare, `_Left`, this would not tell)."""
+    out = options.out.absolute()
+    spare = spare_folder(out)
+    if options.jobs < 2 or not workers.can_fork() or spare.exists() or spare.is_symlink():
+        return None
+    if memo.new.get(_SITE) != site_stamp(out) or memo.new[_SITE] is None:
+        return None
+    making = SpareCopy(out)
+    if making.stamp is None:
+        return None
+    # The spare is the site, file for file: as a build that staged there would leave it.
+    memo.new[_SPARE] = making.stamp
+    memo.new[_SPARE_FILES] = _SITE_FILES
+    memo.new[_WRITTEN] = []
+    memo.new[_SPARE_ALIKE] = True
+    return making
 
 
 @dataclass(frozen=True)

@@ -1368,6 +1368,85 @@ def test_the_first_rebuild_after_a_whole_site_stages_it_in_a_copy_made_on_anothe
     assert (sorted(os.listdir("/proc/self/fd")) if fds else []) == fds
 
 
+def test_a_new_process_that_made_the_whole_site_makes_a_spare_of_it_on_another_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build in a new process (`once`) on two cores that leaves no spare (it made the
+    whole site, where there was none) has the site's files linked into a spare by a forked
+    process while it saves its cache: the next build stages there, with no copy of the
+    site to make, and its site is a clean build's. None on one core, nor in a process that
+    builds again (serve)."""
+    if not can_fork():
+        pytest.skip("the spare is made by a forked process")
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    site, spare = tmp_path / "site", tmp_path / ".factsheet-spare-site"
+    fds = sorted(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else []
+    assert build(options, once=True).written
+    files = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
+    assert (
+        len(files) > 100
+        and sorted(str(p.relative_to(spare)) for p in spare.rglob("*") if p.is_file()) == files
+    )
+    for name in files:  # the very files, but the marker, which is the spare's own
+        same = (site / name).stat().st_ino == (spare / name).stat().st_ino
+        assert same is (name != ".factsheet-site")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".factsheet")] == [
+        ".factsheet-spare-site"
+    ]
+    assert (sorted(os.listdir("/proc/self/fd")) if fds else []) == fds
+    with pytest.raises(ChildProcessError):  # (waited for: no child left)
+        os.waitpid(-1, os.WNOHANG)
+    copies = _copies(monkeypatch)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    before = (site / "stories" / "blockade-on-mine-road" / "index.html").read_bytes()
+    story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8")
+    assert build(options, once=True).written
+    assert copies == []  # (staged in the spare)
+    assert tree(site) == tree_of_clean(tmp_path)
+    assert (spare / "stories" / "blockade-on-mine-road" / "index.html").read_bytes() == before
+    # On one core, or in a process that builds again: no spare made.
+    for jobs, once in ((1, True), (2, False)):
+        shutil.rmtree(site)
+        shutil.rmtree(spare, ignore_errors=True)  # (the site before the edit; then none)
+        assert options.cache is not None
+        shutil.rmtree(options.cache)
+        assert build(replace(options, jobs=jobs), once=once).written
+        assert not spare.exists()
+
+
+def test_a_spare_whose_making_failed_is_not_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spare takes its name only once every file is in it: a copy that failed leaves a
+    folder the next build removes, and that build, finding no spare, makes the site a clean
+    build makes."""
+    if not can_fork():
+        pytest.skip("the spare is made by a forked process")
+    from generator import write
+
+    content, _ = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    real = write._link_tree
+
+    def failing(source: str, target: str, relative: str, names: list[str]) -> None:
+        if relative.startswith("stories/"):  # (halfway: the spare's, in this build)
+            raise OSError("the disk is full")
+        real(source, target, relative, names)
+
+    monkeypatch.setattr(write, "_link_tree", failing)
+    assert build(options, once=True).written
+    site, spare = tmp_path / "site", tmp_path / ".factsheet-spare-site"
+    assert not spare.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".factsheet-copy")]
+    monkeypatch.setattr(write, "_link_tree", real)
+    story = content / "stories" / "blockade-on-mine-road.md"
+    story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8")
+    assert build(options, once=True).written
+    assert tree(site) == tree_of_clean(tmp_path)
+    assert not any(p.name.startswith(".factsheet-copy") for p in tmp_path.iterdir())
+
+
 def test_a_failed_build_stops_its_copy_and_the_next_build_removes_what_it_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
