@@ -251,14 +251,33 @@ def test_a_part_that_holds_another_memos_objects_loads_them_with_one_call_to_pyt
         assert record is loaded["parse"][f"p{i}"][0][0] and ident is record.id
 
 
-def test_a_base_whose_part_knows_other_objects_than_those_loaded_is_ignored(
+def test_a_base_gives_the_objects_one_part_holds_of_another_as_they_were_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parse memo's part holds the list of its objects that the markdown memo's part
+    refers to, as they were listed when saved: the loader does not list them again."""
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+
+    def listed(entries: object) -> list[object]:
+        raise AssertionError("listed again")
+
+    monkeypatch.setattr(cache, "_held_objects", listed)
+    loaded = _loaded(folder)
+    assert loaded == _entries() and cache._HELD not in loaded["parse"]
+    assert loaded["parse"]["p5"][0][0] is loaded["markdown"]["record:5"][0]
+
+
+def test_a_base_whose_part_knows_other_objects_than_those_given_is_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "cache"
     cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
     assert _loaded(folder) == _entries()
-    held = cache._held_objects
-    monkeypatch.setattr(cache, "_held_objects", lambda entries: held(entries)[1:])
+    init = cache._Primed.__init__
+    monkeypatch.setattr(
+        cache._Primed, "__init__", lambda self, file, held: init(self, file, held[1:])
+    )
     assert _loaded(folder) == {name: {} for name in NAMES}
 
 
@@ -744,7 +763,7 @@ def test_a_base_cut_before_its_trailer_loads_but_not_the_deps_memo_alone(
         places = pickle.load(file)
         assert list(places) == ["deps"] and 0 < places["deps"] < start
         file.seek(places["deps"])
-        assert cache._load_part(file, None) == {"deps": entries["deps"]}
+        assert cache._load_part(file, None) == ({"deps": entries["deps"]}, {})
     base.write_bytes(data[:start])  # (the trailer gone: every part is whole)
     assert _loaded(folder) == entries
     assert cache.load_alone(folder, "deps") is None
