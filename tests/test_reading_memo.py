@@ -127,3 +127,38 @@ def test_a_changed_folder_keeps_what_it_kept_of_its_unchanged_files(tmp_path: Pa
     assert kept_now[same.index(False)].digest == next(
         d.digest for d in documents if d.path.endswith("x2.yaml")
     )
+
+
+def test_a_changed_folder_of_documents_alone_looks_only_at_the_files_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder whose last entry holds a document for each of its files, and no problem:
+    the files with the stamps it kept are those documents, the others are classified (one
+    story edited: one of the stories); documents, problems and memo entries are those a
+    look at every file gives."""
+    content = write_content(tmp_path)
+    for i in range(6):
+        (content / "stories" / f"t{i}.md").write_text(f"---\ntitle: T{i}\n---\n{i}\n", "utf-8")
+    _, _, memo = again(content, Memo())
+    (content / "stories" / "t3.md").write_text("---\ntitle: T3\n---\nEdited.\n", "utf-8")
+    seen = looked_at(monkeypatch)
+    documents, problems, made = again(content, memo)
+    assert sorted(seen) == ["site.yaml", "stories/t3.md"]
+    assert isinstance({d.path: d for d in documents}["content/stories/t3.md"], Document)
+    fresh, fresh_problems = read_content(content, None)
+    assert what(documents) == what(fresh) and problems == [str(p) for p in fresh_problems]
+    # As looking at each file leaves the memo.
+    monkeypatch.setattr(reading, "_restamped", lambda *args: None)
+    seen.clear()
+    documents_each, problems_each, made_each = again(content, memo)
+    assert "stories/t0.md" in seen and "stories/t3.md" in seen
+    assert what(documents_each) == what(documents) and problems_each == problems
+    assert made_each.new == made.new
+    # A file that changed into something else than a document (a folder, here): looked at
+    # file by file, as before.
+    (content / "stories" / "t4.md").unlink()
+    (content / "stories" / "t4.md").mkdir()
+    monkeypatch.undo()
+    seen = looked_at(monkeypatch)
+    documents, _, _ = again(content, made)
+    assert "content/stories/t4.md" not in {d.path for d in documents}
