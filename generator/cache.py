@@ -520,7 +520,7 @@ def _finish(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk
             for part, lead in _parts(new, EARLY):
                 if next(iter(part)) not in EARLY:  # (a memo they hold objects of: early)
                     places.update(dict.fromkeys(part, file.tell()))
-                    _dump_part(file, part, None if lead is None else _held_objects(new[lead]))
+                    _dump_part(file, part, None if lead is None else _held_items(new[lead]))
             _trailer(file, places)
             size = file.tell()
         os.replace(begun.path, folder / FILE)
@@ -1003,13 +1003,24 @@ def _held_objects(entries: dict[str, Any]) -> list[Any]:
     """The objects of a memo's entries that another memo's may hold (see `_WITH`), each once,
     in an order that the memo's entries as saved and as loaded give alike: the items of the
     list that starts each entry (the parse memo's records: an entry is (records, problems)),
-    each followed by its `id` if it is a str. (Gathered in C, but for a list per entry:
-    62,505 records at 10,000 stories.)"""
-    items = list(
+    each followed by its `id` if it is a str (see `_held_items`, `_with_ids`)."""
+    return _with_ids(_held_items(entries))
+
+
+def _held_items(entries: dict[str, Any]) -> list[Any]:
+    """The items of the list that starts each of a memo's entries, in turn. (Gathered in
+    Python, a list per entry: 62,505 records at 10,000 stories. A base keeps them: see
+    `_dump_part`.)"""
+    return list(
         itertools.chain.from_iterable(
             [value[0] for value in entries.values() if _starts_with_list(value)]
         )
     )
+
+
+def _with_ids(items: list[Any]) -> list[Any]:
+    """The held objects (see `_held_objects`) of the items: each followed by its `id` if it
+    is a str, each object once. (Told in C.)"""
     idents = list(map(getattr, items, itertools.repeat("id"), itertools.repeat(None)))
     if set(map(type, idents)) <= {str}:
         both = list(itertools.chain.from_iterable(zip(items, idents, strict=True)))
@@ -1050,17 +1061,19 @@ def _dump_part(
     `_PRIME`), and the part's pickler starts knowing them: it writes each as a reference to
     that memory, without the Python call per object that a `persistent_id` would cost.
 
-    A memo whose objects another holds is pickled with those objects (`_held_objects`,
-    under `_HELD`), which are returned, by its name: its loader gets them as they were
-    listed (as references to what it loaded), without listing them again (62,505 records
-    and their ids at 10,000 stories, gathered in Python: 0.06 s of a one-story rebuild)."""
+    A memo whose objects another holds is pickled with the items they are found from
+    (`_held_items`, under `_HELD`), which are returned, by its name: its loader gets them as
+    they were listed (as references to what it loaded), without looking into each entry
+    again (62,505 records at 10,000 stories, gathered in Python: 0.06 s of a one-story
+    rebuild). Their ids are added as the loaded records have them (see `_with_ids`)."""
     pickler = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = reducers()
     if held is not None:
+        held = _with_ids(held)
         file.write(_prologue(len(held)))
         # (the place 0 is the function's: the list stands for it, held by the memo)
         pickler.memo = {id(item): (index, item) for index, item in enumerate([held, *held])}
-    holds = {name: _held_objects(part[name]) for name in part if name in _LEADS}
+    holds = {name: _held_items(part[name]) for name in part if name in _LEADS}
     pickler.dump({**part, _HELD: holds} if holds else part)
     return holds
 
@@ -1068,11 +1081,12 @@ def _dump_part(
 def _load_part(
     file: IO[bytes], held: list[Any] | None
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """Unpickle a part (see `_dump_part`), given the objects it holds of another memo's,
-    as loaded; and the objects of its memos that others hold, by name."""
+    """Unpickle a part (see `_dump_part`), given the items of another memo's that it holds
+    objects of, as loaded; and the items of its memos whose objects others hold, by name."""
     if held is None:
         part = pickle.load(file)
     else:
+        held = _with_ids(held)
         unpickler = _Primed(file, held)
         if unpickler.load() != len(held):
             raise ValueError("another memo's objects")

@@ -364,7 +364,10 @@ def _spare(options: Options, memo: Memo) -> SpareCopy | None:
         return None
     if memo.new.get(_SITE) != site_stamp(out) or memo.new[_SITE] is None:
         return None
-    making = SpareCopy(out)
+    try:
+        making = SpareCopy(out)
+    except OSError:  # (no room for the folder, say: the next build does without a spare)
+        return None
     if making.stamp is None:
         return None
     # The spare is the site, file for file: as a build that staged there would leave it.

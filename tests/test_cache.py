@@ -254,15 +254,16 @@ def test_a_part_that_holds_another_memos_objects_loads_them_with_one_call_to_pyt
 def test_a_base_gives_the_objects_one_part_holds_of_another_as_they_were_listed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The parse memo's part holds the list of its objects that the markdown memo's part
-    refers to, as they were listed when saved: the loader does not list them again."""
+    """The parse memo's part holds the list of its records whose objects the markdown
+    memo's part refers to, as they were listed when saved: the loader does not look into
+    each entry again."""
     folder = tmp_path / "cache"
     cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
 
     def listed(entries: object) -> list[object]:
         raise AssertionError("listed again")
 
-    monkeypatch.setattr(cache, "_held_objects", listed)
+    monkeypatch.setattr(cache, "_held_items", listed)
     loaded = _loaded(folder)
     assert loaded == _entries() and cache._HELD not in loaded["parse"]
     assert loaded["parse"]["p5"][0][0] is loaded["markdown"]["record:5"][0]
