@@ -186,14 +186,31 @@ def _read(folder: Path, version: str, stop: Callable[[], bool] | None = None) ->
         return None  # (nor one whose loading was stopped: see `_Asking`)
     entries = {name: _entries(value) for name, value in payload.items()}
     ids, sizes = [header["id"]], [size]
-    for seq in itertools.count(1):
+    _follow(folder, version, entries, ids, sizes)
+    return _Disk(folder, version, tuple(ids), tuple(sizes), entries)
+
+
+def _follow(
+    folder: Path,
+    version: str,
+    entries: dict[str, dict[str, Any]],
+    ids: list[str],
+    sizes: list[int],
+    alone: bool = False,
+) -> None:
+    """Apply to `entries` each delta of the chain after the files `ids` names (its id and
+    size appended to `ids` and `sizes`), until one is missing, or does not apply: it is
+    stale, for another base, truncated or foreign (what came before is what an earlier
+    build saved). `alone`: only the changes to the memo `_ALONE` (see `load_alone`)."""
+    for seq in itertools.count(len(ids)):
         try:
             with (folder / DELTA.format(seq)).open("rb") as file:
                 header = pickle.load(file)
                 if not _fits(header, version, ids[-1], seq):
                     break
                 changes = _alone(_Resolving(file, entries).load())  # (see `_save_delta`)
-                changes.update(_Resolving(file, entries).load())
+                if not alone:
+                    changes.update(_Resolving(file, entries).load())
                 changes = _checked(changes, entries)
                 size = os.fstat(file.fileno()).st_size
         except Exception:  # missing (the end of the chain), truncated or foreign
@@ -201,7 +218,6 @@ def _read(folder: Path, version: str, stop: Callable[[], bool] | None = None) ->
         _apply(entries, changes)
         ids.append(header["id"])
         sizes.append(size)
-    return _Disk(folder, version, tuple(ids), tuple(sizes), entries)
 
 
 def load_alone(folder: Path, name: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
@@ -229,17 +245,7 @@ def load_alone(folder: Path, name: str) -> tuple[tuple[str, ...], dict[str, Any]
         except Exception:  # (as `_read`: such a file is as good as none)
             return None
         ids = [header["id"]]
-        for seq in itertools.count(1):
-            try:
-                with (folder / DELTA.format(seq)).open("rb") as file:
-                    header = pickle.load(file)
-                    if not _fits(header, version, ids[-1], seq):
-                        break
-                    changes = _checked(_alone(_Resolving(file, entries).load()), entries)
-            except Exception:
-                break
-            _apply(entries, changes)
-            ids.append(header["id"])
+        _follow(folder, version, entries, ids, [], alone=True)
     return tuple(ids), entries[name]
 
 
