@@ -408,6 +408,7 @@ class Look:
         self._found: set[str] | None = None
         self.here = False  # whether they were looked at here after all
         self.asked = False  # whether the forked process was asked for the readers
+        self._loads = load is not None  # (see `go`)
         self._told = False  # whether the forked process was told to load the traces
         self._process: Any = None
         self._pipe: Any = None
@@ -423,7 +424,7 @@ class Look:
     def go(self) -> None:
         """Have the forked process load the traces (given `load`): the build has something
         to do. (Until then it waits, and ends if the build ends.)"""
-        if self._process is not None and not self._told:
+        if self._process is not None and self._loads and not self._told:
             with contextlib.suppress(OSError):
                 self._pipe.send(True)
                 self._told = True

@@ -502,6 +502,10 @@ def test_a_look_forked_before_the_traces_is_of_no_use_if_it_loaded_others(
     look.close()
     assert process.exitcode == -signal.SIGTERM and not calls.exists()
     assert capfd.readouterr().err == ""
+    # Given the traces, it is never told to load them, nor taken on.
+    look = rebuild.Look(traces, tmp_path)
+    look.go()
+    assert not look.adopt("these files", traces) and look._process is None
     # Without fork, there is no process to load them.
     look = rebuild.Look(None, tmp_path, fork=False, load=_loading(traces, "these files", calls))
     assert look._process is None and not look.adopt("these files", traces)
