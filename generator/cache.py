@@ -1005,18 +1005,11 @@ def _parts(new: dict[str, dict[str, Any]], first: tuple[str, ...] = ()) -> list[
     return sorted(parts, key=lambda part: next(iter(part[0])) not in first)
 
 
-def _held_objects(entries: dict[str, Any]) -> list[Any]:
-    """The objects of a memo's entries that another memo's may hold (see `_WITH`), each once,
-    in an order that the memo's entries as saved and as loaded give alike: the items of the
-    list that starts each entry (the parse memo's records: an entry is (records, problems)),
-    each followed by its `id` if it is a str (see `_held_items`, `_with_ids`)."""
-    return _with_ids(_held_items(entries))
-
-
 def _held_items(entries: dict[str, Any]) -> list[Any]:
-    """The items of the list that starts each of a memo's entries, in turn. (Gathered in
-    Python, a list per entry: 62,505 records at 10,000 stories. A base keeps them: see
-    `_dump_part`.)"""
+    """The items of the list that starts each of a memo's entries, in turn (the parse memo's
+    records: an entry is (records, problems)), whose objects another memo's entries may
+    hold (see `_WITH`, `_with_ids`). (Gathered in Python, a list per entry: 62,505 records
+    at 10,000 stories. A base keeps them: see `_dump_part`.)"""
     return list(
         itertools.chain.from_iterable(
             [value[0] for value in entries.values() if _starts_with_list(value)]
@@ -1025,8 +1018,10 @@ def _held_items(entries: dict[str, Any]) -> list[Any]:
 
 
 def _with_ids(items: list[Any]) -> list[Any]:
-    """The held objects (see `_held_objects`) of the items: each followed by its `id` if it
-    is a str, each object once. (Told in C.)"""
+    """The objects that another memo's entries may hold of those of the memo whose `items`
+    they are (see `_held_items`): each item followed by its `id` if it is a str, each object
+    once, where it first comes. The memo's entries as saved and as loaded give them in the
+    same order. (Told in C.)"""
     idents = list(map(getattr, items, itertools.repeat("id"), itertools.repeat(None)))
     if set(map(type, idents)) <= {str}:
         both = list(itertools.chain.from_iterable(zip(items, idents, strict=True)))

@@ -556,10 +556,10 @@ _Value = TypeVar("_Value")
 def _updated(given: Mapping[_Key, _Value], changes: dict[_Key, _Value]) -> dict[_Key, _Value]:
     """`given` with the `changes` (items of keys it holds): a copy if any differs from its
     item there; otherwise the very dict. A copy writes to every item (its count of
-    references), scattered in memory: in a new process, after `rebuild.Look` forked, each
-    page written to is copied first (at 2,000 stories, 10 ms for the HTML's 19,000 fields,
-    5 ms for the edges by source). And a dict the memo held as it was is one the build
-    cache's save need not look into."""
+    references), scattered in memory (at 2,000 stories, 10 ms for the HTML's 19,000 fields,
+    5 ms for the edges by source, measured while a `rebuild.Look` forked after the load
+    shared this process's pages, each copied before it was written to). And a dict the
+    memo held as it was is one the build cache's save need not look into."""
     if type(given) is dict and all(map(operator.eq, map(given.get, changes), changes.values())):
         return given
     made = dict(given)

@@ -453,7 +453,7 @@ def _nothing() -> None:
 _new = object.__new__
 # Ids (and paths, kinds, field names) are interned as records are made, pickled and
 # unpickled: every mention of an id is then the one str, which a pickle writes once and
-# the markdown memo's pickle refers to (the record's own id, see `cache._held_objects`).
+# the markdown memo's pickle refers to (the record's own id, see `cache._with_ids`).
 _intern = sys.intern
 
 

@@ -359,10 +359,7 @@ def _spare(options: Options, memo: Memo) -> SpareCopy | None:
     more than one core, and no build follows in this process (whose own record of the
     spare, `_Left`, this would not tell)."""
     out = options.out.absolute()
-    spare = spare_folder(out)
-    if options.jobs < 2 or not workers.can_fork() or spare.exists() or spare.is_symlink():
-        return None
-    if memo.new.get(_SITE) != site_stamp(out) or memo.new[_SITE] is None:
+    if not _copies(options) or memo.new.get(_SITE) != site_stamp(out) or memo.new[_SITE] is None:
         return None
     try:
         making = SpareCopy(out)
@@ -695,14 +692,17 @@ def _copy(options: Options) -> SiteCopy | None:
     """Begin a copy of the site on another core while the build goes on (see `SiteCopy`),
     for the new site to be staged in, when the build may use more than one core, and keeps
     a spare (with a cache) but has none: the first rebuild after a build that made the
-    whole site. (Once the build knows it has something to do: see `_Inputs`.)"""
+    whole site and no spare (on one core, or serve's), or after the spare was deleted.
+    (Once the build knows it has something to do: see `_Inputs`.)"""
     out = options.out.absolute()
-    spare = spare_folder(out)
-    if options.jobs < 2 or not workers.can_fork() or site_stamp(out) is None:
-        return None
-    if spare.exists() or spare.is_symlink():
-        return None
-    return SiteCopy(out)
+    return SiteCopy(out) if _copies(options) and site_stamp(out) is not None else None
+
+
+def _copies(options: Options) -> bool:
+    """Whether the site is copied on another core (see `_copy`, `_spare`): the build may use
+    more than one, and there is no spare beside the site."""
+    spare = spare_folder(options.out.absolute())
+    return options.jobs > 1 and workers.can_fork() and not (spare.exists() or spare.is_symlink())
 
 
 def _copied_site(copy: SiteCopy | None, out: Path) -> list[str] | None:
@@ -720,9 +720,7 @@ def _look(options: Options, memo: Memo, early: rebuild.Look | None = None) -> re
     forked `early` if it loaded the very files that gave this memo (see `_early_look`), else
     by one forked now."""
     out = options.out.absolute()
-    traces = memo.old.get(_TRACES)
-    if not isinstance(traces, dict) or memo.old.get(_SITE) != site_stamp(out):
-        traces = None
+    traces = _traces_of(memo.old, out)
     if early is not None:
         if traces is not None and memo.disk is not None and early.adopt(memo.disk.ids, traces):
             return early
@@ -745,12 +743,19 @@ def _early_look(options: Options) -> rebuild.Look | None:
         if loaded is None:
             return None
         ids, entries = loaded
-        traces = entries.get(_TRACES)
-        if not isinstance(traces, dict) or entries.get(_SITE) != site_stamp(out):
-            return None
-        return ids, traces
+        traces = _traces_of(entries, out)
+        return None if traces is None else (ids, traces)
 
     return rebuild.Look(None, out, load=load)
+
+
+def _traces_of(entries: Mapping[str, object], out: Path) -> dict[str, Trace] | None:
+    """The traces the deps memo's `entries` keep, if they describe the site at `out` (as
+    `make_site` finds it)."""
+    traces = entries.get(_TRACES)
+    if not isinstance(traces, dict) or entries.get(_SITE) != site_stamp(out):
+        return None
+    return traces
 
 
 def _clashes(makers: list[plan.Maker]) -> list[Diagnostic]:

@@ -357,25 +357,19 @@ def _folder(
         return list(documents)
     files = listed.files
     found = Diagnostics()
-    classified = _restamped(files, folder, root, top, found, memo, known)
-    if classified is None:
+    restamped = _restamped(files, folder, root, top, found, memo, known)
+    if restamped is not None:
+        classified, kept, stamps = restamped
+    else:
         classified = _classified(files, folder, root, top, found, memo)
+        status = dict(files)
+        # What the folder's last entry kept, and is the same still (all but the edited
+        # file, as a rule), is kept as those very objects: the cache's delta refers to them,
+        # instead of writing every file of the folder again.
+        was = _kept(known)
+        kept = tuple(_same_as(_unread(d, top, root), was) for _, d in classified)
+        stamps = tuple(_same_as(_stamp(d.path, status[r]), was) for r, d in classified)
     diagnostics.extend(found.items)
-    status = dict(files)
-    # What the folder's last entry kept, and is the same still (all but the edited file, as
-    # a rule), is kept as those very objects: the cache's delta refers to them, instead of
-    # writing every file of the folder again.
-    was = _kept(known)
-    kept = tuple(
-        _same_as(
-            d
-            if isinstance(d, Unread)
-            else Unread(d.path, d.kind, d.stem, d.digest, d.assets, root + r),
-            was,
-        )
-        for r, d in classified
-    )
-    stamps = tuple(_same_as(_stamp(d.path, status[r]), was) for r, d in classified)
     memo.new[key] = (folder.stamps, kept, found.items, stamps)
     return [d for _, d in classified]
 
@@ -388,13 +382,18 @@ def _restamped(
     diagnostics: Diagnostics,
     memo: Memo,
     known: object,
-) -> list[tuple[str, Document | Unread]] | None:
-    """The documents among `files`, as `_classified` finds them, when the folder's last
-    entry (`known`) holds a document for each file, of the same path, in the same order, and
-    no problem: the files whose stamps are those it kept are those very documents (their
-    memo entries kept, as reading them would), and only the others are looked at (when one
+) -> (
+    tuple[list[tuple[str, Document | Unread]], tuple[Document | Unread, ...], tuple[str, ...]]
+    | None
+):
+    """The documents among `files`, as `_classified` finds them, and the folder's new memo
+    entry's documents and stamps (as `_folder` keeps them), when the folder's last entry
+    (`known`) holds a document for each file, of the same path, in the same order, and no
+    problem: the files whose stamps are those it kept are those very documents (their memo
+    entries kept, as reading them would), and only the others are looked at (when one
     story is edited: one of 10,000, not each of them classified and its entry looked up
-    again). None otherwise."""
+    again). An entry's document or stamps equal to the last one's, in its place, is that
+    one (the only one it could equal: each names its own path). None otherwise."""
     if not (isinstance(known, tuple) and len(known) == 4) or known[2]:
         return None
     _, documents, _, stamps = known
@@ -406,6 +405,7 @@ def _restamped(
     now = list(map(_stamp, shown, map(_STATUS, files)))
     old = memo.old
     classified: list[tuple[str, Document | Unread]] = []
+    kept = list(documents)
     found = Diagnostics()
     for i, (relative, status) in enumerate(files):
         if now[i] == stamps[i] and now[i] in old:
@@ -416,8 +416,14 @@ def _restamped(
         if document is None:  # (it was a document: a folder in its place, say)
             return None
         classified.append((relative, document))
+        unread = _unread(document, top, root)
+        if unread != documents[i]:
+            kept[i] = unread
     diagnostics.extend(found.items)
-    return classified
+    kept_stamps = tuple(
+        was if was == stamp else stamp for was, stamp in zip(stamps, now, strict=True)
+    )
+    return classified, tuple(kept), kept_stamps
 
 
 _PATH, _STATUS = operator.attrgetter("path"), operator.itemgetter(1)

@@ -188,15 +188,16 @@ class SiteCopy:
     one goes on with the build: staged there (as in a spare, see `Staging`), a new site
     needs only the files that changed written.
 
-    For a new process's rebuild when there is no spare (the first after a build that made
-    the whole site): it would otherwise link every unchanged file of the site itself, once
+    For a new process's rebuild when there is no spare (see `pipeline._copy`; a full
+    build leaves one, as a rule: see `SpareCopy`): it would otherwise link every unchanged
+    file of the site itself, once
     the pages are made (145,000 files at 10,000 stories: 1.4 s of a one-story rebuild's
     5 s), while the other core waits for work. Begun before the build cache is loaded.
     """
 
     def __init__(self, out: Path) -> None:
         self.out = out.absolute()
-        self.folder = self.out.parent / f"{_COPY_PREFIX}{self.out.name}-{os.getpid()}"
+        self.folder = _copy_folder(self.out)
         self.stamp = site_stamp(self.out)  # (the site copied: the build's, not changed since)
         self._names: list[str] | None = None
         read, write = os.pipe()
@@ -229,6 +230,12 @@ class SiteCopy:
         if self._pipe is not None:
             os.close(self._pipe)
             self._pipe = None
+
+
+def _copy_folder(out: Path) -> Path:
+    """This process's copy of the site `out`, beside it (see `SiteCopy`, `SpareCopy`): a
+    folder with our prefix, which `_remove_leftovers` removes if a build leaves it."""
+    return out.parent / f"{_COPY_PREFIX}{out.name}-{os.getpid()}"
 
 
 def _copy_site(out: Path, folder: Path, read: int, write: int) -> None:
@@ -278,7 +285,7 @@ class SpareCopy:
 
     def __init__(self, out: Path) -> None:
         self.out = out.absolute()
-        self.folder = self.out.parent / f"{_COPY_PREFIX}{self.out.name}-{os.getpid()}"
+        self.folder = _copy_folder(self.out)
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir()
         (self.folder / MARKER).write_text(_MARKER_TEXT)
