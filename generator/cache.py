@@ -6,10 +6,11 @@ that cannot be read, or that other code wrote, is ignored; it is saved (atomical
 only what this build used) only after a build succeeded.
 
 On disk: a base (every entry, as one build left them; a pickle per memo, one that holds
-another's objects after it and referring to them) and deltas, each the changes one later
-build made to what the base and the deltas before it give. A save writes only what changed
-since the cache was read (most builds change a few entries of hundreds of thousands), or a
-new base when the deltas have grown. Every file names the one it applies to by a random id,
+another's objects after it and referring to them; a memo's many entries of which a build
+looks up few, in chunks after its part, each read when one of them is first recalled) and
+deltas, each the changes one later build made to what the base and the deltas before it
+give. A save writes only what changed since the cache was read (most builds change a few
+entries of hundreds of thousands), or a new base when the deltas have grown. Every file names the one it applies to by a random id,
 so a delta left by a killed save, or written for another base, is never applied.
 """
 
@@ -30,6 +31,7 @@ import struct
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -90,7 +92,7 @@ class Memo:
     disk: _Disk | None = field(default=None, repr=False, compare=False)
 
     def get(self, key: str) -> Any:
-        value = self.old.get(key)
+        value = recall(self.old, key)
         if value is not None:
             self.new[key] = value
         return value
@@ -288,6 +290,15 @@ class _Asking:
         """(What the unpicklers read a few bytes at a time from, outside frames: see
         `_prologue`.)"""
         return self.file.peek(size)  # type: ignore[attr-defined, no-any-return]
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def fileno(self) -> int:
+        return self.file.fileno()
 
     def _ask(self) -> None:
         now = time.perf_counter()
@@ -661,8 +672,9 @@ def _places(entries: dict[str, dict[str, Any]], changes: _Changes) -> _Found:
         for key, value in changed.items():
             if key in memo:
                 place: tuple[Any, ...] = ("e", name, key)
-                _pair(value, memo[key], place, patches, _DEPTH, patched)
-                _index(memo[key], place, found, _DEPTH, patched)
+                was = _peeked(memo[key], key)  # (shelved: as read, if it was)
+                _pair(value, was, place, patches, _DEPTH, patched)
+                _index(was, place, found, _DEPTH, patched)
         for key, (inner_changed, _) in nested.items():
             inner = memo[key]
             for inner_key, value in inner_changed.items():
@@ -878,7 +890,10 @@ class _Resolving(pickle.Unpickler):
 
     def _at(self, pid: Any) -> Any:
         if pid[0] == "e":
-            value, steps = self.entries[pid[1]][pid[2]], pid[3:]
+            # (an entry of the base that was shelved: recalled now, see `Shelving`)
+            value, steps = recall(self.entries[pid[1]], pid[2], _MISSING), pid[3:]
+            if value is _MISSING:
+                raise KeyError(pid[2])
         else:
             value, steps = self.entries[pid[1]][pid[2]][pid[3]], pid[4:]
         for step in steps:
@@ -1075,7 +1090,14 @@ def _dump_part(
         # (the place 0 is the function's: the list stands for it, held by the memo)
         pickler.memo = {id(item): (index, item) for index, item in enumerate([held, *held])}
     holds = {name: _held_items(part[name]) for name in part if name in _LEADS}
-    pickler.dump({**part, _HELD: holds} if holds else part)
+    shelves = {name: _shelf(part[name], SHELVES[name], held) for name in part if name in SHELVES}
+    eager = {name: shelf.eager for name, shelf in shelves.items()}
+    marks: dict[str, Any] = {_HELD: holds} if holds else {}
+    if any(shelf.chunks for shelf in shelves.values()):
+        marks[_SHELF] = {name: (s.shared, s.chunks) for name, s in shelves.items() if s.chunks}
+    pickler.dump({**part, **eager, **marks})
+    for shelf in shelves.values():
+        shelf.write(file)
     return holds
 
 
@@ -1097,6 +1119,11 @@ def _load_part(
     holds = part.pop(_HELD, {})
     if not isinstance(holds, dict):
         raise ValueError("not a part")
+    shelved = part.pop(_SHELF, {})
+    if not isinstance(shelved, dict) or not shelved.keys() <= part.keys():
+        raise ValueError("not a part")
+    for name, (shared, chunks) in shelved.items():
+        part[name].update(_Shelf.after(file, shared, chunks).stubs())
     return part, holds
 
 
@@ -1104,6 +1131,8 @@ def _load_part(
 # objects under (see `_dump_part`), which no memo has.
 _LEADS = frozenset(_WITH.values())
 _HELD = "\0held"
+# The key a part pickles what it shelved under, by memo (see `Shelving`).
+_SHELF = "\0shelf"
 
 
 class _Primed(pickle.Unpickler):
@@ -1118,6 +1147,231 @@ class _Primed(pickle.Unpickler):
         if type(pid) is not int or pid != 0:
             raise pickle.UnpicklingError("not a known object")
         return self.held.__getitem__
+
+
+@dataclass(frozen=True)
+class Shelving:
+    """How a base keeps a memo's many entries of which a build looks up few (the markdown
+    memo's visits and renderings: 158,000 of its entries at 10,000 stories, two thirds of
+    its load, where one story's edit looks up a handful): shelved, in chunks after the
+    memo's part, each read when one of its entries is first recalled (see `recall`). The
+    memo as loaded holds a stand-in per chunk under each of its keys (see `_Shelved`).
+
+    `shelved`: whether the entry of a key is shelved. `shared`: objects of the memo's other
+    entries that shelved ones hold (the HTML and edges of the visits that the link stage
+    gathered), which a chunk refers to, and loads as those very objects; as it does the
+    objects of another memo that the part holds (see `_WITH`). Any other object that two
+    chunks share, each loads a copy of."""
+
+    shelved: Callable[[str], bool]
+    shared: Callable[[dict[str, Any]], list[Any]]
+
+
+# The memos a base shelves entries of (see `Shelving`), by name: registered by the stage
+# whose entries they are. A memo with fewer entries to shelve than `_SHELF_MIN` is pickled
+# whole; the others, `_SHELF_CHUNK` entries a chunk.
+SHELVES: dict[str, Shelving] = {}
+_SHELF_MIN = 4096
+_SHELF_CHUNK = 256
+
+
+def recall(entries: dict[str, Any], key: str, default: Any = None) -> Any:
+    """The memo's entry, as `entries.get` gives it, but read from the base if it was
+    shelved (see `Shelving`): then every entry of its chunk takes its place in `entries`
+    (those that cannot be read are dropped)."""
+    value = entries.get(key, default)
+    if type(value) is _Shelved:
+        value = value.take(entries).get(key, default)
+    return value
+
+
+def recall_all(entries: dict[str, Any]) -> None:
+    """Every shelved entry of the memo read from the base, in place (see `recall`): before
+    a stage looks at all of them."""
+    stubs = {id(value): value for value in entries.values() if type(value) is _Shelved}
+    for stub in stubs.values():
+        stub.take(entries)
+
+
+class _Shelved:
+    """The stand-in of each entry of a chunk of a shelved memo, until it is recalled."""
+
+    __slots__ = ("index", "shelf")
+
+    def __init__(self, shelf: _Shelf, index: int) -> None:
+        self.shelf = shelf
+        self.index = index
+
+    def take(self, entries: dict[str, Any]) -> dict[str, Any]:
+        """The chunk's entries (none, if it cannot be read), each put in its place in
+        `entries` where this stands for it."""
+        chunk = self.shelf.chunk(self.index)
+        for key in self.shelf.keys[self.index]:
+            if entries.get(key) is self:
+                if key in chunk:
+                    entries[key] = chunk[key]
+                else:
+                    del entries[key]
+        return chunk
+
+    def peek(self, key: str) -> Any:
+        """The entry of `key`, if its chunk was read; else this."""
+        chunk = self.shelf.chunks[self.index]
+        return chunk[key] if type(chunk) is dict and key in chunk else self
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a shelved entry is never pickled: it is recalled first")
+
+
+class _Shelf:
+    """A base's shelved entries of a memo: their chunks' places in the base (read by an
+    open descriptor of its own: another save may replace the file, and processes forked
+    since read at their own place), the objects the chunks refer to (see `Shelving`), and
+    the chunks read so far."""
+
+    def __init__(
+        self, fd: int, places: list[tuple[int, int]], shared: list[Any], keys: list[list[str]]
+    ) -> None:
+        self.fd = fd
+        self.places = places
+        self.shared = shared
+        self.keys = keys
+        self.chunks: list[dict[str, Any] | None] = [None] * len(keys)
+        self.read = 0  # chunks read (for tests)
+        weakref.finalize(self, os.close, fd)
+
+    @classmethod
+    def after(cls, file: IO[bytes], shared: Any, keys: Any) -> _Shelf:
+        """The shelf whose chunks follow in `file` (each its length in 8 bytes, then its
+        pickle: see `_ShelfWriter`), the file left after them."""
+        if type(shared) is not list or type(keys) is not list:
+            raise ValueError("not a shelf")
+        if not all(type(chunk) is list and chunk for chunk in keys):
+            raise ValueError("not a shelf")
+        places = []
+        for _ in keys:
+            (length,) = _PLACE.unpack(file.read(_PLACE.size))
+            places.append((file.tell(), length))
+            file.seek(length, os.SEEK_CUR)
+        if file.tell() > os.fstat(file.fileno()).st_size:
+            raise ValueError("a shelf cut short")
+        return cls(os.dup(file.fileno()), places, shared, keys)
+
+    def stubs(self) -> dict[str, _Shelved]:
+        """Each shelved key, and the stand-in of its chunk."""
+        stubs: dict[str, _Shelved] = {}
+        for index, keys in enumerate(self.keys):
+            stubs.update(dict.fromkeys(keys, _Shelved(self, index)))
+        return stubs
+
+    def chunk(self, index: int) -> dict[str, Any]:
+        """The chunk's entries, read the first time (none, if it cannot be read)."""
+        made = self.chunks[index]
+        if made is None:
+            self.chunks[index] = {}  # (a chunk that refers to itself cannot be read)
+            self.read += 1
+            try:
+                made = self._load(index)
+            except Exception:  # (as `_read`: entries that cannot be read are none)
+                made = {}
+            self.chunks[index] = made
+        return made
+
+    def _load(self, index: int) -> dict[str, Any]:
+        offset, length = self.places[index]
+        data = os.pread(self.fd, length, offset)
+        if len(data) != length:
+            raise ValueError("a chunk cut short")
+        with no_collection():
+            made = _Unshelving(io.BytesIO(data), self).load()
+        if type(made) is not dict or list(made) != self.keys[index]:
+            raise ValueError("another chunk")
+        return made
+
+
+class _Unshelving(pickle.Unpickler):
+    """Unpickles a chunk's references (see `_ShelfWriter`): to the shelf's shared objects,
+    by place, and to another chunk's entries, by the chunk's place and the key."""
+
+    def __init__(self, file: IO[bytes], shelf: _Shelf) -> None:
+        super().__init__(file)
+        self.shelf = shelf
+
+    def persistent_load(self, pid: Any) -> Any:
+        if type(pid) is int:
+            return self.shelf.shared[pid]
+        if type(pid) is not tuple or len(pid) != 2:
+            raise pickle.UnpicklingError("not a known object")
+        return self.shelf.chunk(pid[0])[pid[1]]  # (KeyError: the chunk cannot be read)
+
+
+@dataclass
+class _ShelfWriter:
+    """A memo's entries as a part pickles them (`eager`: all but those shelved), and those
+    shelved, by chunk (see `Shelving`), with the objects they refer to (`shared`)."""
+
+    entries: dict[str, Any]
+    eager: dict[str, Any]
+    chunks: list[list[str]]
+    shared: list[Any]
+
+    def write(self, file: IO[bytes]) -> None:
+        """Write each chunk after the part: its length in 8 bytes, then its pickle, whose
+        references to shared objects, and to other chunks' entries, are persistent ids."""
+        shared = dict(zip(map(id, self.shared), range(len(self.shared)), strict=True))
+        entries = self.entries
+        placed = {
+            id(entries[key]): (index, key)
+            for index, keys in enumerate(self.chunks)
+            for key in keys
+            if not isinstance(entries[key], _ATOMS)
+        }
+        for index, keys in enumerate(self.chunks):
+            buffer = io.BytesIO()
+            pickler = _Shelving(buffer, shared, placed, index)
+            pickler.dump({key: entries[key] for key in keys})
+            data = buffer.getbuffer()
+            file.write(_PLACE.pack(len(data)))
+            file.write(data)
+
+
+class _Shelving(pickle.Pickler):
+    """Pickles a chunk (see `_ShelfWriter`)."""
+
+    def __init__(
+        self,
+        file: IO[bytes],
+        shared: dict[int, int],
+        placed: dict[int, tuple[int, str]],
+        index: int,
+    ) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.dispatch_table = reducers()
+        self.shared = shared
+        self.placed = placed
+        self.index = index
+
+    def persistent_id(self, obj: Any) -> Any:
+        place = self.shared.get(id(obj))
+        if place is None:
+            entry = self.placed.get(id(obj))
+            if entry is not None and entry[0] != self.index:
+                return entry
+        return place
+
+
+def _shelf(entries: dict[str, Any], shelving: Shelving, held: list[Any] | None) -> _ShelfWriter:
+    """How a part pickles the memo's `entries` (see `Shelving`): every entry as loaded
+    first, where it was shelved (those that cannot be read are dropped); the memo's part
+    refers to the objects `held` of another memo's, and so do the chunks."""
+    recall_all(entries)
+    shelved = list(filter(shelving.shelved, entries))
+    if len(shelved) < _SHELF_MIN:
+        return _ShelfWriter(entries, entries, [], [])
+    eager = {key: value for key, value in entries.items() if not shelving.shelved(key)}
+    chunks = [shelved[at : at + _SHELF_CHUNK] for at in range(0, len(shelved), _SHELF_CHUNK)]
+    shared = [*(held or ()), *shelving.shared(eager)]
+    return _ShelfWriter(entries, eager, chunks, shared)
 
 
 # How the build cache's base pickles objects of these classes, beside their own way (see
@@ -1153,6 +1407,11 @@ def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Ch
         moved, removed = _moved(before, entries)
         for key in moved:
             value, was = entries[key], before.get(key, _MISSING)
+            if type(value) is _Shelved or type(was) is _Shelved:
+                # (an entry loaded shelved, recalled on one side only: see `recall`)
+                value, was = _peeked(value, key), _peeked(was, key)
+                if type(value) is _Shelved and value is not was:
+                    return None  # (never recalled, yet not the entry before: a new base)
             if _same(value, was):
                 continue
             if type(value) is dict and type(was) is dict:
@@ -1168,6 +1427,10 @@ def _diff(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> _Ch
         if changed or removed or nested:
             changes[name] = (changed, removed, nested)
     return changes
+
+
+def _peeked(value: Any, key: str) -> Any:
+    return value.peek(key) if type(value) is _Shelved else value
 
 
 def _diff_dict(old: dict[Any, Any], new: dict[Any, Any]) -> tuple[dict[Any, Any], list[Any]]:

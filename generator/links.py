@@ -22,6 +22,7 @@ from functools import cached_property, partial
 from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar, cast
 
+from . import cache
 from .cache import Memo, fingerprint
 from .diagnostics import Diagnostic, Diagnostics, Location, clip, did_you_mean
 from .markup import (
@@ -185,6 +186,7 @@ def link_corpus(
     # is not the very object the memo holds: a new process's link after one story's edit
     # goes through some 62,500 records at 10,000 stories, each looked at as the others.
     keys = list(map(f"{_RECORD}{allow_html}:".__add__, ids))
+    cache.recall_all(memo.old)  # (every visit, and the renderings they used: see `_SHELVING`)
     entries = list(map(memo.old.get, keys, itertools.repeat(_NO_ENTRY)))
     same = list(map(operator.is_, map(_FIRST, entries), records))  # the very record
     if _same_answers(world, ids, same, memo.old):
@@ -487,7 +489,7 @@ def _patched(
             now = world.answers[_question(question, record_id)]
             if now != _answer(question, then, record_id in hidden):
                 return None
-        entry = old.get(prefix + record_id)
+        entry = cache.recall(old, prefix + record_id)
         if entry is None or entry[0] is not then:  # (the memo's visit is of another record)
             return None
         found = world.recall(entry, record)
@@ -567,7 +569,7 @@ def _updated(given: Mapping[_Key, _Value], changes: dict[_Key, _Value]) -> dict[
     return made
 
 
-def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[str, Any]) -> bool:
+def _same_answers(world: _World, ids: list[str], same: list[bool], old: dict[str, Any]) -> bool:
     """Whether every question about a record gets the answer the memo's visits got: the
     memo holds every record of one build (`_LAST`), and the ids added, removed, drafted,
     or whose record is not the very object it was, are each asked about as then.
@@ -587,7 +589,7 @@ def _same_answers(world: _World, ids: list[str], same: list[bool], old: Mapping[
     for target_id in moved:
         then = None
         if target_id in then_ids:
-            entry = old.get(prefix + target_id)
+            entry = cache.recall(old, prefix + target_id)
             if entry is None:
                 return False
             then = entry[0]
@@ -617,6 +619,30 @@ def _even_slices(records: list[Record], parts: int) -> list[tuple[int, int]]:
 
 # The memo's entries for whole visits: this prefix, the site's allow_html, the record's id.
 _RECORD = "record:"
+
+
+def _shelved(key: str) -> bool:
+    """Whether the memo's entry is a record's visit, or a rendering (a fingerprint's key)."""
+    return key.startswith(_RECORD) or (len(key) == _FINGERPRINT and ":" not in key)
+
+
+_FINGERPRINT = len(fingerprint())
+
+
+def _held_by_visits(entries: dict[str, Any]) -> list[Any]:
+    """The objects of the memo's other entries that visits hold: the HTML of their fields
+    (the `_Whole`'s), and their edges (the `_Derived`'s, by source)."""
+    html, derived = entries.get(_PARTS[1]), entries.get(_DERIVED)
+    shared = list(html.values()) if type(html) is dict else []
+    if isinstance(derived, _Derived) and type(derived.by_source) is dict:
+        shared.extend(derived.by_source.values())
+    return shared
+
+
+# A new process's link after a few records changed looks up those records' visits and the
+# renderings they used, of the 158,000 entries its memo holds at 10,000 stories: a base
+# shelves those (see `cache.Shelving`), and the link recalls them.
+cache.SHELVES["markdown"] = cache.Shelving(_shelved, _held_by_visits)
 
 
 # A Rendered's fields (html, links, unresolved, rejected_urls), as the memo keeps them.
@@ -924,7 +950,7 @@ class _Linker:
         """The text rendered, from the memo when every record it looked up looks the same."""
         allow_html = self.corpus.site.allow_html
         key = fingerprint(value, inline, allow_html)
-        known = self.memo.old.get(key)
+        known = cache.recall(self.memo.old, key)
         if known is not None:
             lookups = known.lookups
             if all(map(operator.eq, map(self.lookup, lookups[0::2]), lookups[1::2])):

@@ -1409,3 +1409,248 @@ def test_a_build_once_lets_go_of_what_only_a_next_build_would_start_from(
         content, tmp_path / "clean", templates, None
     )
     assert cache.load(folder, ("parse",))["parse"].old
+
+
+# A base shelves the markdown memo's visits and renderings (see `cache.Shelving`): a build
+# reads the chunks of those it recalls.
+
+
+@pytest.fixture
+def shelving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every memo that has entries to shelve shelves them, a few to a chunk."""
+    monkeypatch.setattr(cache, "_SHELF_MIN", 0)
+    monkeypatch.setattr(cache, "_SHELF_CHUNK", 3)
+
+
+def _shelved_entries(n: int = 20) -> dict[str, dict[str, object]]:
+    """Memos like a build's: the markdown memo's visits hold the parse memo's records, the
+    HTML the link stage gathered, and renderings, which are entries of their own."""
+    records = {f"r{i}": ("record", i, [f"text {i}"]) for i in range(n)}
+    html = {(f"r{i}", "summary"): f"<p>The summary of record {i}.</p>" * 3 for i in range(n)}
+    rendering = {cache.fingerprint(i): (f"<p>{i}</p>", (f"r{i}",)) for i in range(n)}
+    visits = {
+        f"record:False:r{i}": (
+            records[f"r{i}"],
+            {"html": html[(f"r{i}", "summary")], "rendered": rendering[cache.fingerprint(i % 5)]},
+        )
+        for i in range(n)
+    }
+    return {
+        "parse": {f"p{i}": ([records[f"r{i}"]], []) for i in range(n)},
+        "markdown": {**rendering, **visits, "links:html": html, "links:last": {"n": n}},
+        "deps": {"site": ("stamp", 1)},
+    }
+
+
+def _stubs(entries: dict[str, object]) -> list[str]:
+    return [key for key, value in entries.items() if type(value) is cache._Shelved]
+
+
+def _shelf(entries: dict[str, object]) -> cache._Shelf:
+    (shelf,) = {
+        id(v.shelf): v.shelf for v in entries.values() if type(v) is cache._Shelved
+    }.values()
+    return shelf
+
+
+def test_a_base_shelves_visits_and_renderings_and_reads_a_chunk_when_one_is_recalled(
+    tmp_path: Path, shelving: None
+) -> None:
+    entries = _shelved_entries()
+    cache.save(tmp_path, {name: cache.Memo(new=e) for name, e in entries.items()})
+    memos = cache.load(tmp_path, NAMES)
+    old = memos["markdown"].old
+    # Loaded: all but the visits and renderings, which stand in chunks of 3.
+    assert list(old) == ["links:html", "links:last", *list(entries["markdown"])[:40]]
+    assert len(_stubs(old)) == 40 and old["links:last"] == {"n": 20}
+    shelf = _shelf(old)
+    assert shelf.read == 0 and len(shelf.keys) == 14
+    visit = cache.recall(old, "record:False:r7")
+    # Its chunk (visits 6, 7 and 8), each entry in its place; and those of the renderings
+    # its visits hold (1, 2 and 3: two chunks), for the visits.
+    assert shelf.read == 3 and len(_stubs(old)) == 40 - 3
+    assert visit == entries["markdown"]["record:False:r7"]
+    assert visit is old["record:False:r7"] is cache.recall(old, "record:False:r7")
+    assert visit[0] is memos["parse"].old["p7"][0][0]  # the parse memo's record
+    assert visit[1]["html"] is old["links:html"][("r7", "summary")]  # the link stage's HTML
+    assert visit[1]["rendered"] is cache.recall(old, cache.fingerprint(2))  # that entry
+    assert cache.recall(old, "no such key", "none") == "none"
+    assert (
+        memos["markdown"].get(cache.fingerprint(19)) == entries["markdown"][cache.fingerprint(19)]
+    )
+    cache.recall_all(old)
+    assert old == entries["markdown"] and not _stubs(old) and shelf.read == 14
+
+
+def test_a_small_memo_is_not_shelved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "_SHELF_MIN", 41)
+    cache.save(tmp_path, {name: cache.Memo(new=e) for name, e in _shelved_entries().items()})
+    assert _loaded(tmp_path) == _shelved_entries()
+
+
+def test_deltas_after_a_shelved_base_load_as_a_full_save_of_the_same_entries(
+    tmp_path: Path, shelving: None
+) -> None:
+    folder = tmp_path / "cache"
+    entries = _shelved_entries()
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in entries.items()})
+
+    def edit(new: dict[str, dict[str, object]]) -> None:
+        # A visit recalled and remade with the parts of the old one (a delta refers to
+        # them, in the base's chunk), another dropped; the others kept unread.
+        record, found = cache.recall(new["markdown"], "record:False:r4")
+        new["markdown"]["record:False:r4"] = (record, {**found, "more": "a new part"})
+        del new["markdown"]["record:False:r11"]
+
+    # (load, keep every entry as loaded, edit, save: see `_resave`)
+    memos = cache.load(folder, NAMES)
+    new = {name: dict(memo.old) for name, memo in memos.items()}
+    edit(new)
+    for name, memo in memos.items():
+        memo.new = new[name]
+    cache.save(folder, memos)
+    assert _deltas(folder) == ["delta-1.pickle"]
+    delta = (folder / "delta-1.pickle").read_bytes()
+    assert b"The summary of record 4" not in delta and b"a new part" in delta
+    loaded = _loaded(folder)
+    # (the chunk of the edited visit: read for the delta's references to the old one)
+    assert len(_stubs(loaded["markdown"])) == 39 - 3
+    cache.recall_all(loaded["markdown"])
+    expected = {name: dict(memo.new) for name, memo in memos.items()}
+    cache.recall_all(expected["markdown"])
+    assert loaded == expected
+    assert "record:False:r11" not in loaded["markdown"]
+    assert loaded["markdown"]["record:False:r4"][1]["more"] == "a new part"
+    # A base written from memos loaded shelved holds every entry, as recalled.
+    memos = cache.load(folder, NAMES)
+    for memo in memos.values():
+        memo.new = dict(memo.old)
+    memos["markdown"].disk = memos["parse"].disk = memos["deps"].disk = None
+    cache.save(tmp_path / "again", memos)
+    again = _loaded(tmp_path / "again")
+    assert len(_stubs(again["markdown"])) == 39
+    cache.recall_all(again["markdown"])
+    assert again == expected
+
+
+def test_an_entry_recalled_on_one_side_only_is_not_a_change(tmp_path: Path, shelving: None) -> None:
+    cache.save(tmp_path, {name: cache.Memo(new=e) for name, e in _shelved_entries().items()})
+    memos = cache.load(tmp_path, NAMES)
+    for memo in memos.values():
+        memo.new = dict(memo.old)  # the stand-ins
+    cache.recall(memos["markdown"].old, "record:False:r1")  # recalled in the old entries
+    cache.recall(memos["markdown"].new, "record:False:r9")  # and in the new
+    disk = memos["markdown"].disk
+    assert disk is not None
+    assert cache._diff(disk.entries, {name: memo.new for name, memo in memos.items()}) == {}
+
+
+def _chunk_places(folder: Path) -> list[tuple[int, int]]:
+    return _shelf(cache.load(folder, NAMES)["markdown"].old).places
+
+
+def test_a_shelved_chunk_that_cannot_be_read_is_as_no_entries(
+    tmp_path: Path, shelving: None
+) -> None:
+    entries = _shelved_entries()
+    cache.save(tmp_path, {name: cache.Memo(new=e) for name, e in entries.items()})
+    offset, length = _chunk_places(tmp_path)[12]  # the chunk of visits 16, 17 and 18
+    data = bytearray((tmp_path / cache.FILE).read_bytes())
+    data[offset : offset + length] = b"\0" * length
+    (tmp_path / cache.FILE).write_bytes(bytes(data))
+    memos = cache.load(tmp_path, NAMES)
+    old = memos["markdown"].old
+    assert cache.recall(old, "record:False:r17", "none") == "none"
+    assert "record:False:r16" not in old and "record:False:r18" not in old
+    assert cache.recall(old, "record:False:r15") == entries["markdown"]["record:False:r15"]
+    cache.recall_all(old)
+    assert old == {
+        k: v for k, v in entries["markdown"].items() if k[-3:] not in ("r16", "r17", "r18")
+    }
+    # A save from them writes what they hold.
+    memos["markdown"].new = dict(old)
+    memos["markdown"].new["links:last"] = {"n": 17}
+    cache.save(tmp_path, memos)
+    reloaded = _loaded(tmp_path)
+    cache.recall_all(reloaded["markdown"])
+    assert reloaded["markdown"] == memos["markdown"].new
+
+
+def test_a_base_cut_within_its_shelf_is_ignored(tmp_path: Path, shelving: None) -> None:
+    cache.save(tmp_path, {name: cache.Memo(new=e) for name, e in _shelved_entries().items()})
+    offset, _ = _chunk_places(tmp_path)[5]
+    data = (tmp_path / cache.FILE).read_bytes()
+    (tmp_path / cache.FILE).write_bytes(data[:offset])
+    assert _loaded(tmp_path) == {name: {} for name in NAMES}
+
+
+def test_a_shelf_reads_the_base_it_was_loaded_from_once_another_save_replaced_it(
+    tmp_path: Path, shelving: None
+) -> None:
+    entries = _shelved_entries()
+    cache.save(tmp_path, {name: cache.Memo(new=e) for name, e in entries.items()})
+    memos = cache.load(tmp_path, NAMES)
+    cache.save(tmp_path, {name: cache.Memo(new=e) for name, e in _shelved_entries(30).items()})
+    cache.recall_all(memos["markdown"].old)
+    assert memos["markdown"].old == entries["markdown"]
+
+
+def _build_shelved_in_a_new_process(content: Path, out: Path, folder: Path) -> dict:
+    """As `_build_in_a_new_process`, every memo that has entries to shelve shelving them."""
+    paths = ["--content", str(content), "--out", str(out), "--cache", str(folder)]
+    code = "from generator import cache, cli; cache._SHELF_MIN = 0; cache._SHELF_CHUNK = 3; "
+    code += f"raise SystemExit(cli.main(['build', '--quiet', *{paths!r}]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return tree(out)
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_builds_from_a_shelved_cache_after_edits_equal_a_clean_build(
+    tmp_path: Path, edit: str, shelving: None
+) -> None:
+    """In this process (on two cores: the workers that visit records fork after every
+    shelved entry is recalled), then in a new one."""
+    content, templates = _site(tmp_path)
+    folder, out = tmp_path / "cache", tmp_path / "site"
+    _build(content, out, templates, folder, 2)
+    assert len(_stubs(cache.load(folder, pipeline.MEMOS)["markdown"].old)) > 30
+    for change, in_this_process in ((EDITS[edit], True), (_edit_story, False)):
+        change(content, templates)
+        if in_this_process:
+            cached = _build(content, out, templates, folder, 2)
+        else:  # (with the templates that come with the generator)
+            cached = _build_shelved_in_a_new_process(content, out, folder)
+            templates = TEMPLATES
+        clean = _build(content, tmp_path / "clean", templates, None)
+        assert sorted(cached) == sorted(clean)
+        assert [name for name in clean if cached[name] != clean[name]] == []
+
+
+def test_a_story_s_edit_reads_the_chunks_of_its_visit_and_renderings_alone(
+    tmp_path: Path, shelving: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content, templates = _site(tmp_path)
+    folder, out = tmp_path / "cache", tmp_path / "site"
+    _build(content, out, templates, folder)
+    shelved = _stubs(cache.load(folder, pipeline.MEMOS)["markdown"].old)
+    read: list[list[str]] = []
+    chunk = cache._Shelf.chunk
+
+    def spy(shelf: cache._Shelf, index: int) -> dict[str, object]:
+        if shelf.chunks[index] is None:
+            read.append(shelf.keys[index])
+        return chunk(shelf, index)
+
+    monkeypatch.setattr(cache._Shelf, "chunk", spy)
+    _edit_story(content, templates)
+    _build(content, out, templates, folder)
+    keys = [key for keys in read for key in keys]
+    assert "record:False:blockade-on-mine-road" in keys
+    assert 0 < len(keys) * 4 < len(shelved)
