@@ -1517,3 +1517,43 @@ def test_a_build_with_nothing_to_do_begins_no_copy_of_the_site(
     story.write_text(story.read_text("utf-8") + "\nSaved.\n", "utf-8")
     assert build(options).written
     assert len(begun) == 1 and not begun[0].exists()
+
+
+@pytest.mark.parametrize(("seed", "jobs"), [(8, 1), (9, 2)])
+def test_rebuilds_from_a_shelved_cache_after_random_edits_equal_clean_builds(
+    tmp_path: Path, seed: int, jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The markdown memo's visits and renderings shelved in the build cache's base, a few
+    to a chunk (see `cache.Shelving`): rebuilds after edits of every kind, an error and its
+    fix among them, each from the cache as loaded, or from the memos the last build left
+    (serve's: their stand-ins carried, some recalled since), give a clean build's site and
+    diagnostics; and new bases are written from memos loaded shelved."""
+    monkeypatch.setattr(cache, "_SHELF_MIN", 0)
+    monkeypatch.setattr(cache, "_SHELF_CHUNK", 4)
+    monkeypatch.setattr(cache, "_MAX_DELTAS", 3)
+    recalled = []
+    take = cache._Shelved.take
+    monkeypatch.setattr(cache._Shelved, "take", lambda s, e: recalled.append(s) or take(s, e))
+    rng = random.Random(seed)
+    content, templates = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=jobs)
+    assert build(options).written
+    memos = None
+    done = []
+    for step, edit, backup in _edited(rng, EDITS, 24, tmp_path, content, templates):
+        clean = _aside(tmp_path)
+        result = build(options, memos=memos)
+        memos = cache.carry(result.memos, result.written) if step % 2 else None
+        assert [d.format() for d in result.diagnostics] == [d.format() for d in clean.diagnostics]
+        assert result.written == clean.written, (step, edit.__name__)
+        if not clean.written:  # the edit broke the content: put it back (and rebuild)
+            _restore(backup, content, templates)
+            assert build(options).written
+            memos = None
+            done.append("fixed")
+            assert _aside(tmp_path).written
+        done.append(edit.__name__)
+        _assert_as_clean(tmp_path, (step, done))
+    assert len(done) >= 20, done
+    assert "fixed" in done, done
+    assert len(recalled) > 20
