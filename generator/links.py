@@ -186,7 +186,7 @@ def link_corpus(
     # is not the very object the memo holds: a new process's link after one story's edit
     # goes through some 62,500 records at 10,000 stories, each looked at as the others.
     keys = list(map(f"{_RECORD}{allow_html}:".__add__, ids))
-    cache.recall_all(memo.old)  # (every visit, and the renderings they used: see `_SHELVING`)
+    cache.recall_all(memo.old)  # (every visit and rendering, shelved: see `_shelved`)
     entries = list(map(memo.old.get, keys, itertools.repeat(_NO_ENTRY)))
     same = list(map(operator.is_, map(_FIRST, entries), records))  # the very record
     if _same_answers(world, ids, same, memo.old):
