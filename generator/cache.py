@@ -1158,11 +1158,12 @@ class Shelving:
     memo's part, each read when one of its entries is first recalled (see `recall`). The
     memo as loaded holds a stand-in per chunk under each of its keys (see `_Shelved`).
 
-    `shelved`: whether the entry of a key is shelved. `shared`: objects of the memo's other
-    entries that shelved ones hold (the HTML and edges of the visits that the link stage
-    gathered), which a chunk refers to, and loads as those very objects; as it does the
-    objects of another memo that the part holds (see `_WITH`). Any other object that two
-    chunks share, each loads a copy of."""
+    `shelved`: whether the entry of a key is shelved. `shared`: objects, found in all the
+    memo's entries, that shelved ones hold, and other entries or other chunks too (the HTML
+    and edges of the visits that the link stage gathered; the questions the visits asked,
+    and their answers): the part keeps them, a chunk refers to them, and loads them as
+    those very objects (as it does the objects of another memo that the part holds, see
+    `_WITH`). Any other object that two chunks share, each loads a copy of."""
 
     shelved: Callable[[str], bool]
     shared: Callable[[dict[str, Any]], list[Any]]
@@ -1371,7 +1372,7 @@ def _shelf(entries: dict[str, Any], shelving: Shelving, held: list[Any] | None) 
         return _ShelfWriter(entries, entries, [], [])
     eager = {key: value for key, value in entries.items() if not shelving.shelved(key)}
     chunks = [shelved[at : at + _SHELF_CHUNK] for at in range(0, len(shelved), _SHELF_CHUNK)]
-    shared = [*(held or ()), *shelving.shared(eager)]
+    shared = [*(held or ()), *shelving.shared(entries)]
     return _ShelfWriter(entries, eager, chunks, shared)
 
 

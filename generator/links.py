@@ -630,13 +630,27 @@ _FINGERPRINT = len(fingerprint())
 
 
 def _held_by_visits(entries: dict[str, Any]) -> list[Any]:
-    """The objects of the memo's other entries that visits hold: the HTML of their fields
-    (the `_Whole`'s), and their edges (the `_Derived`'s, by source)."""
+    """The objects that visits hold, and other entries, or other visits, hold too: the HTML
+    of their fields, and its keys (the `_Whole`'s), their edges (the `_Derived`'s, by
+    source); the questions they asked and the answers they got (many visits ask about the
+    same records: at 10,000 stories, a copy of each in each chunk that asks would be 2
+    million objects more, each time every visit is recalled)."""
     html, derived = entries.get(_PARTS[1]), entries.get(_DERIVED)
-    shared = list(html.values()) if type(html) is dict else []
+    shared = [*html, *html.values()] if type(html) is dict else []
     if isinstance(derived, _Derived) and type(derived.by_source) is dict:
         shared.extend(derived.by_source.values())
+    asked: dict[int, Any] = {}
+    for visit in map(_SECOND, filter(_is_entry, entries.values())):
+        asked.update(zip(map(id, visit.asked), visit.asked, strict=True))
+        asked.update((id(answer), answer) for answer in visit.answers if type(answer) is not bool)
+    asked.pop(id(None), None)  # (None, True, False: written in a byte, never referred to)
+    shared.extend(asked.values())
     return shared
+
+
+def _is_entry(value: Any) -> bool:
+    """Whether a memo's value is a record's entry: the record and its visit."""
+    return type(value) is tuple and len(value) == 2 and type(value[1]) is _Visit
 
 
 # A new process's link after a few records changed looks up those records' visits and the

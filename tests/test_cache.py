@@ -1654,3 +1654,22 @@ def test_a_story_s_edit_reads_the_chunks_of_its_visit_and_renderings_alone(
     keys = [key for keys in read for key in keys]
     assert "record:False:blockade-on-mine-road" in keys
     assert 0 < len(keys) * 4 < len(shelved)
+
+
+def test_visits_recalled_from_different_chunks_share_their_questions_and_answers(
+    tmp_path: Path, shelving: None
+) -> None:
+    """Many visits ask about the same records: the part keeps each question and answer
+    once (see `links._held_by_visits`), not a copy in each chunk that asks it."""
+    content, templates = _site(tmp_path)
+    folder = tmp_path / "cache"
+    _build(content, tmp_path / "site", templates, folder)
+    old = cache.load(folder, pipeline.MEMOS)["markdown"].old
+    assert len(_shelf(old).keys) > 20
+    cache.recall_all(old)
+    visits = [value[1] for value in old.values() if links._is_entry(value)]
+    asked = [question for visit in visits for question in visit.asked]
+    answers = [answer for visit in visits for answer in visit.answers if type(answer) is tuple]
+    assert len(asked) > 2 * len(set(asked)) and len(answers) > 2 * len(set(answers))
+    assert len({id(question) for question in asked}) == len(set(asked))
+    assert len({id(answer) for answer in answers}) == len(set(answers))
