@@ -966,6 +966,40 @@ def _shortcuts(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return taken
 
 
+def _as_clean_after_random_edits(
+    tmp_path: Path,
+    rng: random.Random,
+    edits: list[Edit],
+    steps: int,
+    options: Options,
+    memos: dict[str, cache.Memo] | None,
+    carried: Callable[[int, Result, bool], dict[str, cache.Memo] | None],
+) -> list[str]:
+    """Rebuilds (by `options`, from `memos`, then from what `carried` makes of each build's
+    result: the step, the result, whether it succeeded) after each of `steps` random
+    `edits` of tmp_path's content and templates, each with a clean build's site and
+    diagnostics; an edit that broke the content is put back, and rebuilt. The edits made
+    ("fixed" after one put back)."""
+    content, templates = tmp_path / "content", tmp_path / "templates"
+    done = []
+    for step, edit, backup in _edited(rng, edits, steps, tmp_path, content, templates):
+        clean = _aside(tmp_path)
+        result = build(options, memos=memos)
+        memos = carried(step, result, result.written)
+        assert [d.format() for d in result.diagnostics] == [d.format() for d in clean.diagnostics]
+        assert result.written == clean.written, (step, edit.__name__)
+        if not clean.written:  # the edit broke the content: put it back (and rebuild)
+            _restore(backup, content, templates)
+            result = build(options, memos=memos)
+            assert result.written
+            memos = carried(step, result, True)
+            done.append("fixed")
+            assert _aside(tmp_path).written
+        done.append(edit.__name__)
+        _assert_as_clean(tmp_path, (step, done))
+    return done
+
+
 def _aside(tmp_path: Path) -> Result:
     """A clean build into tmp_path/clean, as if by another process: what this process's
     last build left for the next (serve's) is left as it was."""
@@ -987,28 +1021,21 @@ def test_serve_rebuilds_after_random_edits_equal_clean_builds(
     rng = random.Random(seed)
     surveyed = _check_surveys(monkeypatch)
     taken = _shortcuts(monkeypatch)
-    content, templates = _site(tmp_path)
+    _site(tmp_path)
     options = _options(tmp_path, "site", cached=False, jobs=jobs)
     result = build(options)
     assert result.written
     memos = cache.carry(result.memos, True)
     edits = [*EDITS, redraw_image, edit_body, edit_body, edit_body, break_record]
-    done = []
-    for step, edit, backup in _edited(rng, edits, 30, tmp_path, content, templates):
-        clean = _aside(tmp_path)
-        result = build(options, memos=memos)
-        memos = cache.carry(result.memos, result.written)
-        assert [d.format() for d in result.diagnostics] == [d.format() for d in clean.diagnostics]
-        assert result.written == clean.written, (step, edit.__name__)
-        if not clean.written:  # the edit broke the content: put it back (and rebuild)
-            _restore(backup, content, templates)
-            result = build(options, memos=memos)
-            assert result.written
-            memos = cache.carry(result.memos, True)
-            done.append("fixed")
-            assert _aside(tmp_path).written
-        done.append(edit.__name__)
-        _assert_as_clean(tmp_path, (step, done))
+    done = _as_clean_after_random_edits(
+        tmp_path,
+        rng,
+        edits,
+        30,
+        options,
+        memos,
+        lambda step, result, ok: cache.carry(result.memos, ok),
+    )
     assert len(done) >= 20, done
     assert "fixed" in done, done
     assert len(surveyed) >= 20, surveyed
@@ -1535,25 +1562,18 @@ def test_rebuilds_from_a_shelved_cache_after_random_edits_equal_clean_builds(
     take = cache._Shelved.take
     monkeypatch.setattr(cache._Shelved, "take", lambda s, e: recalled.append(s) or take(s, e))
     rng = random.Random(seed)
-    content, templates = _site(tmp_path)
+    _site(tmp_path)
     options = _options(tmp_path, "site", cached=True, jobs=jobs)
     assert build(options).written
-    memos = None
-    done = []
-    for step, edit, backup in _edited(rng, EDITS, 24, tmp_path, content, templates):
-        clean = _aside(tmp_path)
-        result = build(options, memos=memos)
-        memos = cache.carry(result.memos, result.written) if step % 2 else None
-        assert [d.format() for d in result.diagnostics] == [d.format() for d in clean.diagnostics]
-        assert result.written == clean.written, (step, edit.__name__)
-        if not clean.written:  # the edit broke the content: put it back (and rebuild)
-            _restore(backup, content, templates)
-            assert build(options).written
-            memos = None
-            done.append("fixed")
-            assert _aside(tmp_path).written
-        done.append(edit.__name__)
-        _assert_as_clean(tmp_path, (step, done))
+    done = _as_clean_after_random_edits(
+        tmp_path,
+        rng,
+        EDITS,
+        24,
+        options,
+        None,
+        lambda step, result, ok: cache.carry(result.memos, ok) if step % 2 else None,
+    )
     assert len(done) >= 20, done
     assert "fixed" in done, done
     assert len(recalled) > 20
