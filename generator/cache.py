@@ -1239,7 +1239,6 @@ class _Shelf:
         self.shared = shared
         self.keys = keys
         self.chunks: list[dict[str, Any] | None] = [None] * len(keys)
-        self.read = 0  # chunks read (for tests)
         weakref.finalize(self, os.close, fd)
 
     @classmethod
@@ -1271,7 +1270,6 @@ class _Shelf:
         made = self.chunks[index]
         if made is None:
             self.chunks[index] = {}  # (a chunk that refers to itself cannot be read)
-            self.read += 1
             try:
                 made = self._load(index)
             except Exception:  # (as `_read`: entries that cannot be read are none)
@@ -1285,13 +1283,13 @@ class _Shelf:
         if len(data) != length:
             raise ValueError("a chunk cut short")
         with no_collection():
-            made = _Unshelving(io.BytesIO(data), self).load()
+            made = _ChunkUnpickler(io.BytesIO(data), self).load()
         if type(made) is not dict or list(made) != self.keys[index]:
             raise ValueError("another chunk")
         return made
 
 
-class _Unshelving(pickle.Unpickler):
+class _ChunkUnpickler(pickle.Unpickler):
     """Unpickles a chunk's references (see `_ShelfWriter`): to the shelf's shared objects,
     by place, and to another chunk's entries, by the chunk's place and the key."""
 
@@ -1320,6 +1318,8 @@ class _ShelfWriter:
     def write(self, file: IO[bytes]) -> None:
         """Write each chunk after the part: its length in 8 bytes, then its pickle, whose
         references to shared objects, and to other chunks' entries, are persistent ids."""
+        if not self.chunks:
+            return
         shared = dict(zip(map(id, self.shared), range(len(self.shared)), strict=True))
         entries = self.entries
         placed = {
@@ -1330,14 +1330,14 @@ class _ShelfWriter:
         }
         for index, keys in enumerate(self.chunks):
             buffer = io.BytesIO()
-            pickler = _Shelving(buffer, shared, placed, index)
+            pickler = _ChunkPickler(buffer, shared, placed, index)
             pickler.dump({key: entries[key] for key in keys})
             data = buffer.getbuffer()
             file.write(_PLACE.pack(len(data)))
             file.write(data)
 
 
-class _Shelving(pickle.Pickler):
+class _ChunkPickler(pickle.Pickler):
     """Pickles a chunk (see `_ShelfWriter`)."""
 
     def __init__(
@@ -1367,10 +1367,11 @@ def _shelf(entries: dict[str, Any], shelving: Shelving, held: list[Any] | None) 
     first, where it was shelved (those that cannot be read are dropped); the memo's part
     refers to the objects `held` of another memo's, and so do the chunks."""
     recall_all(entries)
-    shelved = list(filter(shelving.shelved, entries))
+    which = list(map(shelving.shelved, entries))
+    shelved = list(itertools.compress(entries, which))
     if len(shelved) < _SHELF_MIN:
         return _ShelfWriter(entries, entries, [], [])
-    eager = {key: value for key, value in entries.items() if not shelving.shelved(key)}
+    eager = dict(itertools.compress(entries.items(), map(operator.not_, which)))
     chunks = [shelved[at : at + _SHELF_CHUNK] for at in range(0, len(shelved), _SHELF_CHUNK)]
     shared = [*(held or ()), *shelving.shared(entries)]
     return _ShelfWriter(entries, eager, chunks, shared)
