@@ -13,6 +13,11 @@ HTML comment to templates/story.html and restores the file afterwards, even on f
 process, the last build's work in memory), from save to updated site/. The edits are timed
 after an untimed first edit, as an editor's saves are: the first save after a cold build
 also stages a whole new tree (and leaves the spare site that later saves update).
+
+The last two rows are the reference (scripts/reference.py): the same content made into a page
+per file by PyYAML, python-markdown and Jinja2 alone in a bare loop on all cores, the
+stories' pages alone, then every file's. No generator in this stack makes its pages faster
+than that loop; the cold build's row reads against it.
 """
 
 from __future__ import annotations
@@ -298,6 +303,17 @@ def served_rebuild(content: Path, out: Path, story: Path) -> float:
     return float(done.stdout.split()[-1])
 
 
+def reference(content: Path, out: Path, stories_only: bool) -> tuple[int, float]:
+    """The pages the reference loop made (see scripts/reference.py), and its seconds."""
+    command = [sys.executable, str(ROOT / "scripts" / "reference.py"), str(content), str(out)]
+    command += ["--stories"] if stories_only else []
+    shutil.rmtree(out, ignore_errors=True)
+    done = subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True)
+    shutil.rmtree(out, ignore_errors=True)
+    made, _, _, seconds, *_ = done.stdout.split()  # "N pages in S s on J processes"
+    return int(made), float(seconds)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stories", type=int, default=1000)
@@ -315,6 +331,9 @@ def main() -> int:
     rows["one actor edited"] = []
     rows["one template edited"] = []
     rows["serve: one story saved"] = []
+    rows["reference: stories"] = []
+    rows["reference: every file"] = []
+    made: dict[str, int] = {}  # the reference rows' pages (see `reference`)
     peak = 0.0
     story, actor = content / "stories" / "story-0.md", content / "actors" / "actor-0.yaml"
     other = content / "stories" / "story-1.md"
@@ -344,6 +363,9 @@ def main() -> int:
             rows["one template edited"].append(timed_build(content, out, [])[0])
             template.write_bytes(original)
             rows["serve: one story saved"].append(served_rebuild(content, work / "served", story))
+            for name, alone in (("reference: stories", True), ("reference: every file", False)):
+                made[name], seconds = reference(content, work / "reference", alone)
+                rows[name].append(seconds)
     finally:
         template.write_bytes(original)
     pages = sum(1 for _ in out.rglob("*.html"))
@@ -351,7 +373,7 @@ def main() -> int:
     print(f"{'measure':<22}{'median s':>10}{'pages/s':>10}   (of {args.runs} runs)")
     for name, values in rows.items():
         median = statistics.median(values)
-        print(f"{name:<22}{median:>10.2f}{pages / median:>10.0f}")
+        print(f"{name:<22}{median:>10.2f}{made.get(name, pages) / median:>10.0f}")
     print(f"peak memory (RSS)     {peak:>10.0f} MiB")
     print(f"reproduce: make bench N={args.stories} RUNS={args.runs}")
     if not args.keep:

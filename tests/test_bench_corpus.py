@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,45 @@ def test_it_is_the_same_every_time(corpus: Path, tmp_path: Path) -> None:
     again = tmp_path / "content"
     _bench().write_corpus(again, 24)  # type: ignore[attr-defined]
     assert _texts(again) == _texts(corpus)
+
+
+REFERENCE = SCRIPT.parent / "reference.py"
+
+
+def _reference(content: Path, out: Path, *options: str) -> str:
+    command = [sys.executable, str(REFERENCE), str(content), str(out), "--jobs", "2", *options]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def test_the_reference_loop_makes_a_page_per_file_with_the_stack_alone(
+    corpus: Path, tmp_path: Path
+) -> None:
+    printed = _reference(corpus, tmp_path / "out")
+    files = sorted(corpus.glob("stories/*.md")) + sorted(corpus.glob("*/*.yaml"))
+    assert re.fullmatch(rf"{len(files)} pages in \d+\.\d\d s on 2 processes\n", printed)
+    pages = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*"))
+    folders = sorted({Path(p.parent.name) for p in files})
+    assert pages == sorted([*folders, *(Path(p.parent.name, f"{p.stem}.html") for p in files)])
+    story = (tmp_path / "out" / "stories" / "story-0.html").read_text("utf-8")
+    assert "<title>Story 0</title>" in story and "<h1>Story 0</h1>" in story
+    assert "<table>" in story and '<h2 id="' in story and "<ol>" in story  # the extensions'
+    # A record with a description of paragraphs, and emphasis in its summary.
+    fact = next(
+        p
+        for p in files
+        if "\ndescription: |\n" in (text := p.read_text("utf-8"))
+        and re.search(r"\nsummary: >-\n(  .*\n)*  .*(?<!\*)\*[a-z]+\*", text)
+    )
+    page = (tmp_path / "out" / fact.parent.name / f"{fact.stem}.html").read_text("utf-8")
+    assert re.search(r"<h1>[^<]+</h1>", page) and "</p>\n<p>" in page  # paragraphs
+    summary = re.search(r'<p class="summary">(.*?)</p>', page, re.S)
+    assert summary is not None and "<p>" not in summary[1] and "<em>" in summary[1]
+
+
+def test_the_reference_loop_makes_the_stories_pages_alone_if_asked(
+    corpus: Path, tmp_path: Path
+) -> None:
+    printed = _reference(corpus, tmp_path / "out", "--stories")
+    assert printed.startswith("24 pages in ")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["stories"]
+    assert len(list((tmp_path / "out" / "stories").iterdir())) == 24
