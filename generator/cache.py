@@ -40,6 +40,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO, Any, cast
 
+try:
+    import fcntl
+except ImportError:  # (Windows: no fork either, so nothing saves aside: see `_compact_aside`)
+    fcntl = None  # type: ignore[assignment]
+
 from . import workers
 
 FILE = "cache.pickle"  # the base
@@ -56,6 +61,8 @@ _LIBRARIES = ("markdown", "pyyaml", "nh3", "jinja2", "markupsafe", "orjson")
 # base's bytes (loading them then costs more than they save), or be more than this many.
 _DELTA_SHARE = 0.25
 _MAX_DELTAS = 16
+# Held by the process that writes a new base aside (see `_compact_aside`) while it does.
+COMPACTING = "compacting.lock"
 # Values compared by equality (cheap, and identity means nothing for them); others by identity.
 _ATOMS = (str, bytes, int, float, bool, type(None))
 _SMALL = frozenset((int, float, bool, type(None)))  # atoms never worth a reference
@@ -162,7 +169,7 @@ def load(
     """
     disk = None
     if folder is not None:
-        with no_collection():
+        with no_collection(), _locked(folder, shared=True):
             disk = _read(folder.absolute(), code_version(), stop)
     entries = disk.entries if disk is not None else {}
     return {name: Memo(old=entries.get(name, {}), disk=disk) for name in names}
@@ -564,17 +571,20 @@ def save(folder: Path, memos: dict[str, Memo], state: Any = None, details: Any =
     (folder / STATE).unlink(missing_ok=True)
     version = code_version()
     new = {name: memo.new for name, memo in memos.items()}
-    disk = _held(folder.absolute(), memos, version)
-    saved = _save_delta(disk, new) if disk is not None else None
-    if saved is None and disk is None:
-        saved = _finish(folder.absolute(), version, new)
-    discard()  # (a base begun for other memos)
-    if saved is None and any(type(entries) is _Released for entries in new.values()):
-        return  # (a base without the entries let go would be wrong; none costs only time)
-    if saved is None:
-        saved = _save_base(folder.absolute(), version, new)
+    with _locked(folder):  # (against a base written aside that would replace the files)
+        disk = _held(folder.absolute(), memos, version)
+        saved = _save_delta(disk, new) if disk is not None else None
+        if saved is None and disk is None:
+            saved = _finish(folder.absolute(), version, new)
+        discard()  # (a base begun for other memos)
+        if saved is None and any(type(entries) is _Released for entries in new.values()):
+            return  # (a base without the entries let go would be wrong; none costs only time)
+        if saved is None:
+            saved = _save_base(folder.absolute(), version, new)
     for memo in memos.values():
         memo.disk = saved
+    if len(saved.ids) > _MAX_DELTAS + 1:  # (the base, and more than that many deltas)
+        _compact_aside(saved)
     if state is not None:
         _write(folder / STATE, _dumper({"version": version, "state": state}, details))
 
@@ -594,23 +604,48 @@ def _held(folder: Path, memos: dict[str, Memo], version: str) -> _Disk | None:
         return None
     if any(memo.disk is not disk for memo in memos.values()):
         return None
-    for seq, ident in enumerate(disk.ids):
+    if _chain(folder, len(disk.ids)) == list(disk.ids):
+        return disk
+    return _compacted(disk)
+
+
+def _chain(folder: Path, count: int) -> list[Any]:
+    """The ids in the headers of the folder's base and its first `count - 1` deltas (None
+    for a file that cannot be read)."""
+    ids = []
+    for seq in range(count):
         try:
             with (folder / (DELTA.format(seq) if seq else FILE)).open("rb") as file:
                 header = pickle.load(file)
         except Exception:
-            return None
-        if not isinstance(header, dict) or header.get("id") != ident:
-            return None
-    return disk
+            header = None
+        ids.append(header.get("id") if isinstance(header, dict) else None)
+    return ids
+
+
+def _compacted(disk: _Disk) -> _Disk | None:
+    """The folder's files as `disk` would be, if they are now a base written aside from
+    the very files `disk` names (see `_compact_aside`): the same entries, in one file. None
+    if they are anything else."""
+    try:
+        with (disk.folder / FILE).open("rb") as file:
+            header = pickle.load(file)
+            size = os.fstat(file.fileno()).st_size
+    except Exception:
+        return None
+    if not _fits(header, disk.version, None, 0) or header.get("stands for") != list(disk.ids):
+        return None
+    if (disk.folder / DELTA.format(1)).exists():  # (another build's save since: not ours)
+        return None
+    return _Disk(disk.folder, disk.version, (header["id"],), (size,), disk.entries)
 
 
 def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
     """Write how `new` differs from the disk's entries as the next delta; None (nothing
     written) when a new base is due."""
     seq = len(disk.ids)
-    if seq > _MAX_DELTAS:
-        return None
+    if seq > _MAX_DELTAS and (seq > 2 * _MAX_DELTAS or fcntl is None or not workers.can_fork()):
+        return None  # (a new base here: none was written aside, see `_compact_aside`)
     changes = _diff(disk.entries, new)
     if changes is None:  # much changed: no need to measure the delta
         return None
@@ -967,26 +1002,118 @@ class _Bounded(io.BytesIO):
 
 def _save_base(folder: Path, version: str, new: dict[str, dict[str, Any]]) -> _Disk:
     ident = secrets.token_hex(16)
-    parts = _parts(new)
-
-    def dump(file: IO[bytes]) -> None:
-        _header(file, version, ident, parts)
-        places = {}
-        held: dict[str, list[Any]] = {}
-        for part, lead in parts:
-            places.update(dict.fromkeys(part, file.tell()))
-            held.update(_dump_part(file, part, None if lead is None else held[lead]))
-        _trailer(file, places)
-
-    size = _write(folder / FILE, dump)
+    size = _write(folder / FILE, lambda file: _dump_base(file, version, ident, new))
     # The deltas name the base they apply to: left by a killed save, they are not read.
     _remove_deltas(folder, lambda n: True)
     return _Disk(folder, version, (ident,), (size,), new)
 
 
-def _header(file: IO[bytes], version: str, ident: str, parts: list[_Part]) -> None:
+def _dump_base(
+    file: IO[bytes],
+    version: str,
+    ident: str,
+    new: dict[str, dict[str, Any]],
+    stands_for: tuple[str, ...] = (),
+) -> None:
+    parts = _parts(new)
+    _header(file, version, ident, parts, stands_for)
+    places = {}
+    held: dict[str, list[Any]] = {}
+    for part, lead in parts:
+        places.update(dict.fromkeys(part, file.tell()))
+        held.update(_dump_part(file, part, None if lead is None else held[lead]))
+    _trailer(file, places)
+
+
+def _compact_aside(disk: _Disk) -> None:
+    """Have a process of its own write a new base of the entries the files `disk` names
+    give, in their place, while this one ends (or serves on): once there are more than
+    `_MAX_DELTAS` deltas (each makes every later load longer), and no other such process
+    is at it.
+
+    Written here, that base (all of a memo's entries, 560 MB at 10,000 stories) would make
+    the build that found the deltas too many take 8 s more than the others, one in
+    `_MAX_DELTAS` + 1. The new base says which files it stands for (their ids), and replaces
+    them only if they are still all the folder holds (no build saved since: under the
+    folder's lock, see `_locked`). A build that loaded those files takes the new base for
+    them at its save (see `_compacted`), and writes its delta after it. Where that process
+    cannot be started, or fails, the deltas go on, up to twice as many: then a build writes
+    a base itself, as ever."""
+    if fcntl is None:
+        return
+    try:
+        lock = os.open(disk.folder / COMPACTING, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    try:
+        try:  # (the process started holds it until it ends: the very open file's lock)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # (another is at it)
+        workers.detached(lambda: _compact(disk))
+    finally:
+        os.close(lock)
+
+
+def _compact(disk: _Disk) -> None:
+    """Write the base of `_compact_aside`, in place of the files it stands for if they are
+    still those."""
+    folder = disk.folder
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            _dump_base(file, disk.version, secrets.token_hex(16), disk.entries, disk.ids)
+        with _locked(folder):
+            held = _chain(folder, len(disk.ids) + 1)
+            if held == [*disk.ids, None]:  # (and no delta after them)
+                os.replace(temporary, folder / FILE)
+                _remove_deltas(folder, lambda n: True)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def wait_compacted(folder: Path) -> None:
+    """Return once no process writes a new base aside in `folder` (see `_compact_aside`)."""
+    if fcntl is None:
+        return
+    try:
+        lock = os.open(folder / COMPACTING, os.O_RDWR)
+    except OSError:
+        return  # (none was ever started)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    finally:
+        os.close(lock)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, shared: bool = False) -> Iterator[None]:
+    """The cache folder locked (the lock of the folder itself) while its files are replaced
+    or added to, by a save or by a base written aside (see `_compact_aside`); `shared`,
+    while they are read (a load: the base it began with, then the deltas after it)."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        lock = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # (none to take: what follows fails as it would have)
+        return
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)
+
+
+def _header(
+    file: IO[bytes], version: str, ident: str, parts: list[_Part], stands_for: tuple[str, ...] = ()
+) -> None:
     leads = [lead for _, lead in parts]  # (see `_read`)
-    header = {"version": version, "id": ident, "parent": None, "seq": 0, "parts": len(parts)}
+    header: dict[str, Any] = {"version": version, "id": ident, "parent": None, "seq": 0}
+    header["parts"] = len(parts)
+    if stands_for:  # (see `_compacted`)
+        header["stands for"] = list(stands_for)
     pickle.dump({**header, "leads": leads}, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 

@@ -16,6 +16,7 @@ import itertools
 import multiprocessing
 import os
 import signal
+import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -240,6 +241,49 @@ class Aside:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             self.wait()
+
+
+def detached(task: Callable[[], object]) -> bool:
+    """Run `task` in a process that outlives this one, which does not wait for it: whether
+    it was started (False, and not run, without fork).
+
+    Forked twice (the first child ends at once, so that this process, a `serve` that runs
+    for hours, is left no child to wait for), in a session of its own (Ctrl-C at the
+    terminal does not reach it), its standard streams /dev/null (whoever reads this
+    process's output to its end, a terminal's pipe or a test, does not wait for it). It
+    says nothing: what it does only saves time later, and it may fail unseen."""
+    if not can_fork():
+        return False
+    with forking():
+        pid = os.fork()
+    if pid:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        return True
+    try:  # (in the new processes: never back to the caller)
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        gc.disable()  # (what it inherits is never garbage; see `run_all`)
+        quiet()
+        nothing = os.open(os.devnull, os.O_RDWR)
+        for stream in (0, 1, 2):
+            os.dup2(nothing, stream)
+        _close_pipes()
+        task()
+    finally:
+        os._exit(0)
+
+
+def _close_pipes() -> None:
+    """Close every pipe and socket this process holds: a process that waits for the end of
+    one (the output of a test runner that saved its own) would wait for this one too. Files
+    stay open (a lock held by one, a base read through another)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/dev/fd"):
+            with contextlib.suppress(OSError, ValueError):
+                if int(name) > 2 and not stat.S_ISREG(os.fstat(int(name)).st_mode):
+                    os.close(int(name))
 
 
 def aside(task: Callable[[], object]) -> Aside | None:

@@ -4,6 +4,7 @@ edit; a corrupt, stale or foreign cache is ignored; a failed build leaves it as 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import operator
 import os
 import pickle
@@ -644,14 +645,17 @@ def _loaded_base(entries: dict[str, dict[str, object]]) -> dict[str, dict[str, o
     return {name: entries[name] for name in NAMES}
 
 
+@pytest.mark.parametrize("aside", [False, True], ids=["written-by-the-build", "written-aside"])
 def test_deltas_apply_in_order_until_a_new_base_is_due(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside: bool
 ) -> None:
     monkeypatch.setattr(cache, "_MAX_DELTAS", 3)
+    if not aside:  # (as where there is no fork)
+        monkeypatch.setattr(cache.workers, "can_fork", lambda: False)
     folder = tmp_path / "cache"
     cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
     seen: list[list[str]] = []
-    for n in range(9):
+    for n in range(11):
 
         def edit(new: dict[str, dict[str, object]], n: int = n) -> None:
             new["markdown"][f"record:{n}"] = ("edit", n)
@@ -659,9 +663,13 @@ def test_deltas_apply_in_order_until_a_new_base_is_due(
             new["parse"].pop(f"p{n}")
 
         expected = _resave(folder, edit)
+        cache.wait_compacted(folder)
         seen.append(_deltas(folder))
         assert _loaded(folder) == expected == _full(tmp_path, expected)
-    assert [len(d) for d in seen] == [1, 2, 3, 0, 1, 2, 3, 0, 1]
+    if aside:  # the build that wrote a 4th delta had a new base written in its place
+        assert [len(d) for d in seen] == [1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]
+    else:  # the build that would have written a 4th wrote a new base instead
+        assert [len(d) for d in seen] == [1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]
 
     # Much changed at once: a new base, not a delta as big as it.
     def edit_all(new: dict[str, dict[str, object]]) -> None:
@@ -670,6 +678,125 @@ def test_deltas_apply_in_order_until_a_new_base_is_due(
 
     expected = _resave(folder, edit_all)
     assert _deltas(folder) == [] and _loaded(folder) == expected
+
+
+def _edit(n: int) -> Callable[[dict[str, dict[str, object]]], None]:
+    def edit(new: dict[str, dict[str, object]]) -> None:
+        new["markdown"][f"record:{n}"] = ("edit", n)
+        new["deps"]["seen"] = {**new["deps"]["seen"], f"key-{n}": f"edit {n}"}
+
+    return edit
+
+
+def _header(path: Path) -> dict[str, Any]:
+    with path.open("rb") as file:
+        header: dict[str, Any] = pickle.load(file)
+    return header
+
+
+def _ids(folder: Path) -> list[str]:
+    return [_header(folder / name)["id"] for name in [cache.FILE, *_deltas(folder)]]
+
+
+@pytest.fixture
+def aside(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], object]]:
+    """The tasks given a process of their own (`workers.detached`), kept to be run here, when
+    the test says: at most 2 deltas, then a base written aside."""
+    monkeypatch.setattr(cache, "_MAX_DELTAS", 2)
+    tasks: list[Callable[[], object]] = []
+    monkeypatch.setattr(cache.workers, "detached", lambda task: tasks.append(task) or True)
+    return tasks
+
+
+def test_the_build_that_writes_one_delta_too_many_has_a_base_written_aside(
+    tmp_path: Path, aside: list[Callable[[], object]]
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    for n in range(2):
+        _resave(folder, _edit(n))
+    assert aside == []
+    expected = _resave(folder, _edit(2))  # a 3rd delta: written, then a base aside
+    assert _deltas(folder) == ["delta-1.pickle", "delta-2.pickle", "delta-3.pickle"]
+    assert len(aside) == 1 and _loaded(folder) == expected
+    chain = _ids(folder)
+    memos = cache.load(folder, NAMES)  # (a build that loads those files, before the base)
+    aside.pop()()
+    files = sorted([cache.COMPACTING, cache.FILE, cache.STATE])
+    assert sorted(p.name for p in folder.iterdir()) == files
+    header = _header(folder / cache.FILE)
+    assert header["stands for"] == chain and header["id"] not in chain
+    assert _loaded(folder) == expected == _full(tmp_path, expected)
+    # The build that loaded the files it stands for saves its changes after it.
+    new = {name: dict(memo.old) for name, memo in memos.items()}
+    _edit(3)(new)
+    for name, memo in memos.items():
+        memo.new = new[name]
+    cache.save(folder, memos)
+    assert _deltas(folder) == ["delta-1.pickle"] and aside == []
+    assert _header(folder / "delta-1.pickle")["parent"] == header["id"]
+    assert _loaded(folder) == new == _full(tmp_path, new)
+    assert _resave(folder, _edit(4)) == _loaded(folder) and _deltas(folder)[-1] == "delta-2.pickle"
+
+
+def test_a_base_written_aside_is_dropped_if_a_build_saved_since(
+    tmp_path: Path, aside: list[Callable[[], object]]
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    for n in range(3):
+        _resave(folder, _edit(n))
+    task = aside.pop()
+    expected = _resave(folder, _edit(3))  # (it has one of its own, kept to be run)
+    chain, files = _ids(folder), {p.name: p.read_bytes() for p in folder.iterdir()}
+    task()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+    assert _ids(folder) == chain and _loaded(folder) == expected
+
+
+def test_deltas_go_on_while_a_base_is_written_aside_up_to_twice_as_many(
+    tmp_path: Path, aside: list[Callable[[], object]]
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    counts = []
+    for n in range(6):
+        expected = _resave(folder, _edit(n))
+        counts.append(len(_deltas(folder)))
+        assert _loaded(folder) == expected
+    # Each build after the 2nd delta asks for a base aside (none was written): at the 5th,
+    # more than twice as many deltas would be due, and the build writes a base itself.
+    assert counts == [1, 2, 3, 4, 0, 1] and len(aside) == 2
+
+
+def test_no_base_is_written_aside_while_another_process_writes_one(
+    tmp_path: Path, aside: list[Callable[[], object]]
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    with (folder / cache.COMPACTING).open("wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        for n in range(3):
+            _resave(folder, _edit(n))
+    assert aside == [] and len(_deltas(folder)) == 3
+    _resave(folder, _edit(3))
+    assert len(aside) == 1
+
+
+def test_a_base_is_written_aside_by_a_process_that_outlives_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "_MAX_DELTAS", 1)
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    _resave(folder, _edit(0))
+    expected = _resave(folder, _edit(1))
+    cache.wait_compacted(folder)
+    assert _deltas(folder) == [] and "stands for" in _header(folder / cache.FILE)
+    assert _loaded(folder) == expected
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    with pytest.raises(ChildProcessError):  # (no child of this process's is left to wait for)
+        os.waitpid(-1, os.WNOHANG)
 
 
 def test_deltas_that_outgrow_the_base_give_way_to_a_new_one(tmp_path: Path) -> None:
