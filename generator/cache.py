@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copyreg
+import functools
 import gc
 import hashlib
 import io
@@ -624,20 +625,27 @@ def _chain(folder: Path, count: int) -> list[Any]:
 
 
 def _compacted(disk: _Disk) -> _Disk | None:
-    """The folder's files as `disk` would be, if they are now a base written aside from
-    the very files `disk` names (see `_compact_aside`): the same entries, in one file. None
-    if they are anything else."""
+    """The folder's files as `disk` would be, if a base written aside has taken the place
+    of the first of the files `disk` names (see `_compact_aside`): the same entries, in that
+    base and the deltas after it. None if they are anything else."""
     try:
         with (disk.folder / FILE).open("rb") as file:
             header = pickle.load(file)
             size = os.fstat(file.fileno()).st_size
     except Exception:
         return None
-    if not _fits(header, disk.version, None, 0) or header.get("stands for") != list(disk.ids):
+    if not _fits(header, disk.version, None, 0):
         return None
-    if (disk.folder / DELTA.format(1)).exists():  # (another build's save since: not ours)
+    stands_for = header.get("stands for")
+    if type(stands_for) is not list or not stands_for:
         return None
-    return _Disk(disk.folder, disk.version, (header["id"],), (size,), disk.entries)
+    if list(disk.ids[: len(stands_for)]) != stands_for:
+        return None
+    later = disk.ids[len(stands_for) :]
+    if _chain(disk.folder, len(later) + 2) != [header["id"], *later, None]:
+        return None  # (another build's save since: not ours)
+    sizes = (size, *disk.sizes[len(stands_for) :])
+    return _Disk(disk.folder, disk.version, (header["id"], *later), sizes, disk.entries)
 
 
 def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
@@ -1056,20 +1064,50 @@ def _compact_aside(disk: _Disk) -> None:
 
 
 def _compact(disk: _Disk) -> None:
-    """Write the base of `_compact_aside`, in place of the files it stands for if they are
-    still those."""
+    """Write the base of `_compact_aside`, and put it in place of the files it stands for,
+    if the folder holds them still: the deltas saved since (after the last of them) then
+    follow it, as they were, but numbered from 1 and the first's parent the new base."""
     folder = disk.folder
     handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(handle, "wb") as file:
-            _dump_base(file, disk.version, secrets.token_hex(16), disk.entries, disk.ids)
+            ident = secrets.token_hex(16)
+            _dump_base(file, disk.version, ident, disk.entries, disk.ids)
         with _locked(folder):
-            held = _chain(folder, len(disk.ids) + 1)
-            if held == [*disk.ids, None]:  # (and no delta after them)
-                os.replace(temporary, folder / FILE)
-                _remove_deltas(folder, lambda n: True)
+            if _chain(folder, len(disk.ids)) != list(disk.ids):
+                return  # (another base since)
+            later = _renumbered(folder, disk, ident)
+            os.replace(temporary, folder / FILE)
+            _remove_deltas(folder, lambda n: True)
+            for seq, data in enumerate(later, 1):
+                _write(folder / DELTA.format(seq), functools.partial(_put, data))
     finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _renumbered(folder: Path, disk: _Disk, base: str) -> list[bytes]:
+    """The deltas saved after the files `disk` names, as they follow the base `base` that
+    stands for those: numbered from 1, the first's parent that base (their ids, and what
+    they hold, as they were)."""
+    later: list[bytes] = []
+    parent = disk.ids[-1]
+    for seq in itertools.count(len(disk.ids)):
+        try:
+            with (folder / DELTA.format(seq)).open("rb") as file:
+                header = pickle.load(file)
+                rest = file.read()
+        except Exception:
+            break
+        if not _fits(header, disk.version, parent, seq):
+            break
+        parent = header["id"]
+        header.update(parent=base if not later else header["parent"], seq=len(later) + 1)
+        later.append(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + rest)
+    return later
+
+
+def _put(data: bytes, file: IO[bytes]) -> None:
+    file.write(data)
 
 
 def wait_compacted(folder: Path) -> None:

@@ -251,7 +251,8 @@ def detached(task: Callable[[], object]) -> bool:
     for hours, is left no child to wait for), in a session of its own (Ctrl-C at the
     terminal does not reach it), its standard streams /dev/null (whoever reads this
     process's output to its end, a terminal's pipe or a test, does not wait for it). It
-    says nothing: what it does only saves time later, and it may fail unseen."""
+    says nothing, and runs at the lowest priority: what it does only saves time later (it
+    gives way to the next build), and it may fail unseen."""
     if not can_fork():
         return False
     with forking():
@@ -266,6 +267,8 @@ def detached(task: Callable[[], object]) -> bool:
             os._exit(0)
         gc.disable()  # (what it inherits is never garbage; see `run_all`)
         quiet()
+        with contextlib.suppress(OSError):
+            os.nice(19)
         nothing = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1, 2):
             os.dup2(nothing, stream)

@@ -728,18 +728,54 @@ def test_the_build_that_writes_one_delta_too_many_has_a_base_written_aside(
     assert header["stands for"] == chain and header["id"] not in chain
     assert _loaded(folder) == expected == _full(tmp_path, expected)
     # The build that loaded the files it stands for saves its changes after it.
-    new = {name: dict(memo.old) for name, memo in memos.items()}
-    _edit(3)(new)
-    for name, memo in memos.items():
-        memo.new = new[name]
-    cache.save(folder, memos)
+    new = _save_loaded(folder, memos, 3)
     assert _deltas(folder) == ["delta-1.pickle"] and aside == []
     assert _header(folder / "delta-1.pickle")["parent"] == header["id"]
     assert _loaded(folder) == new == _full(tmp_path, new)
     assert _resave(folder, _edit(4)) == _loaded(folder) and _deltas(folder)[-1] == "delta-2.pickle"
 
 
-def test_a_base_written_aside_is_dropped_if_a_build_saved_since(
+def _save_loaded(folder: Path, memos: dict[str, cache.Memo], n: int) -> dict:
+    """Save what a build that loaded `memos` made with the `n`th edit."""
+    new = {name: dict(memo.old) for name, memo in memos.items()}
+    _edit(n)(new)
+    for name, memo in memos.items():
+        memo.new = new[name]
+    cache.save(folder, memos)
+    return new
+
+
+def test_the_deltas_saved_while_a_base_is_written_aside_follow_it(
+    tmp_path: Path, aside: list[Callable[[], object]]
+) -> None:
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    for n in range(3):
+        _resave(folder, _edit(n))
+    chain = _ids(folder)
+    task = aside.pop()
+    stale = cache.load(folder, NAMES)  # (builds that load the files before the base: these 4)
+    expected = _resave(folder, _edit(3))  # (the lock is free: it asked for one, not run)
+    fresh = cache.load(folder, NAMES)  # (these 5)
+    saved = _ids(folder)[-1]
+    task()
+    header = _header(folder / cache.FILE)
+    assert header["stands for"] == chain and _deltas(folder) == ["delta-1.pickle"]
+    assert _ids(folder) == [header["id"], saved]
+    assert _header(folder / "delta-1.pickle")["parent"] == header["id"]
+    assert _loaded(folder) == expected == _full(tmp_path, expected)
+    # A build that loaded the 5 files saves its delta after them.
+    new = _save_loaded(folder, fresh, 4)
+    assert _deltas(folder) == ["delta-1.pickle", "delta-2.pickle"]
+    assert _header(folder / "delta-2.pickle")["parent"] == saved
+    assert _loaded(folder) == new == _full(tmp_path, new)
+    # One that loaded the 4 files, before a delta that follows the base: it writes a base.
+    new = _save_loaded(folder, stale, 5)
+    assert _deltas(folder) == [] and "stands for" not in _header(folder / cache.FILE)
+    assert _loaded(folder) == new
+
+
+def test_a_base_written_aside_is_dropped_if_another_base_was_written_since(
     tmp_path: Path, aside: list[Callable[[], object]]
 ) -> None:
     folder = tmp_path / "cache"
@@ -747,11 +783,11 @@ def test_a_base_written_aside_is_dropped_if_a_build_saved_since(
     for n in range(3):
         _resave(folder, _edit(n))
     task = aside.pop()
-    expected = _resave(folder, _edit(3))  # (it has one of its own, kept to be run)
-    chain, files = _ids(folder), {p.name: p.read_bytes() for p in folder.iterdir()}
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries(7).items()})
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
     task()
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
-    assert _ids(folder) == chain and _loaded(folder) == expected
+    assert _loaded(folder) == _loaded_base(_entries(7))
 
 
 def test_deltas_go_on_while_a_base_is_written_aside_up_to_twice_as_many(
