@@ -698,6 +698,15 @@ def _ids(folder: Path) -> list[str]:
     return [_header(folder / name)["id"] for name in [cache.FILE, *_deltas(folder)]]
 
 
+def _base_and_deltas(tmp_path: Path, count: int) -> Path:
+    """A cache folder: a base of `_entries()`, then `count` deltas (edits 0, 1...)."""
+    folder = tmp_path / "cache"
+    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
+    for n in range(count):
+        _resave(folder, _edit(n))
+    return folder
+
+
 @pytest.fixture
 def aside(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], object]]:
     """The tasks given a process of their own (`workers.detached`), kept to be run here, when
@@ -711,10 +720,7 @@ def aside(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], object]]:
 def test_the_build_that_writes_one_delta_too_many_has_a_base_written_aside(
     tmp_path: Path, aside: list[Callable[[], object]]
 ) -> None:
-    folder = tmp_path / "cache"
-    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
-    for n in range(2):
-        _resave(folder, _edit(n))
+    folder = _base_and_deltas(tmp_path, 2)
     assert aside == []
     expected = _resave(folder, _edit(2))  # a 3rd delta: written, then a base aside
     assert _deltas(folder) == ["delta-1.pickle", "delta-2.pickle", "delta-3.pickle"]
@@ -748,10 +754,7 @@ def _save_loaded(folder: Path, memos: dict[str, cache.Memo], n: int) -> dict:
 def test_the_deltas_saved_while_a_base_is_written_aside_follow_it(
     tmp_path: Path, aside: list[Callable[[], object]]
 ) -> None:
-    folder = tmp_path / "cache"
-    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
-    for n in range(3):
-        _resave(folder, _edit(n))
+    folder = _base_and_deltas(tmp_path, 3)
     chain = _ids(folder)
     task = aside.pop()
     stale = cache.load(folder, NAMES)  # (builds that load the files before the base: these 4)
@@ -778,10 +781,7 @@ def test_the_deltas_saved_while_a_base_is_written_aside_follow_it(
 def test_a_base_written_aside_is_dropped_if_another_base_was_written_since(
     tmp_path: Path, aside: list[Callable[[], object]]
 ) -> None:
-    folder = tmp_path / "cache"
-    cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
-    for n in range(3):
-        _resave(folder, _edit(n))
+    folder = _base_and_deltas(tmp_path, 3)
     task = aside.pop()
     cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries(7).items()})
     files = {p.name: p.read_bytes() for p in folder.iterdir()}
