@@ -1057,7 +1057,7 @@ def _compact_aside(disk: _Disk) -> None:
         try:  # (the process started holds it until it ends: the very open file's lock)
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            return  # (another is at it)
+            return  # (another is at it, or this file system has no locks)
         workers.detached(lambda: _compact(disk))
     finally:
         os.close(lock)
@@ -1138,7 +1138,8 @@ def _locked(folder: Path, shared: bool = False) -> Iterator[None]:
         yield  # (none to take: what follows fails as it would have)
         return
     try:
-        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        with contextlib.suppress(OSError):  # (a file system without locks: as before them)
+            fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
     finally:
         os.close(lock)

@@ -819,6 +819,19 @@ def test_no_base_is_written_aside_while_another_process_writes_one(
     assert len(aside) == 1
 
 
+def test_a_file_system_without_locks_saves_as_before_and_writes_no_base_aside(
+    tmp_path: Path, aside: list[Callable[[], object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(cache.fcntl, "flock", no_locks)
+    folder = _base_and_deltas(tmp_path, 4)
+    assert aside == [] and len(_deltas(folder)) == 4
+    expected = _resave(folder, _edit(4))  # (twice as many would be due: a base, here)
+    assert _deltas(folder) == [] and _loaded(folder) == expected
+
+
 def test_a_base_is_written_aside_by_a_process_that_outlives_the_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
