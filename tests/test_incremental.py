@@ -1577,3 +1577,31 @@ def test_rebuilds_from_a_shelved_cache_after_random_edits_equal_clean_builds(
     assert len(done) >= 20, done
     assert "fixed" in done, done
     assert len(recalled) > 20
+
+
+def test_rebuilds_while_and_after_a_base_is_written_aside_equal_clean_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each build from the cache as loaded, after a story's edit: once there are more deltas
+    than allowed (1 here), a process of its own writes a new base in their place; a build
+    that loaded them before, or while it was written, writes its delta after it, and one
+    that loads after loads it. Each gives a clean build's site, and the deltas do not grow."""
+    monkeypatch.setattr(cache, "_MAX_DELTAS", 1)
+    rng = random.Random(10)
+    content, templates = _site(tmp_path)
+    options = _options(tmp_path, "site", cached=True, jobs=2)
+    assert build(options).written
+    folder = tmp_path / "cache"
+    bases = set()
+    for step in range(8):
+        edit_body(rng, content, templates)
+        clean = _aside(tmp_path)
+        result = build(options)
+        assert result.written and clean.written
+        _assert_as_clean(tmp_path, step)
+        assert len(list(folder.glob("delta-*"))) <= 2, step  # (twice as many: a base here)
+        if step % 3 != 1:  # (else the next build may load while it is written)
+            cache.wait_compacted(folder)
+        with (folder / cache.FILE).open("rb") as file:
+            bases.add(tuple(pickle.load(file).get("stands for", ())))
+    assert len(bases - {()}) >= 2, bases  # (bases written aside, standing for the files before)
