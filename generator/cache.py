@@ -10,7 +10,8 @@ another's objects after it and referring to them; a memo's many entries of which
 looks up few, in chunks after its part, each read when one of them is first recalled) and
 deltas, each the changes one later build made to what the base and the deltas before it
 give. A save writes only what changed since the cache was read (most builds change a few
-entries of hundreds of thousands), or a new base when the deltas have grown. Every file
+entries of hundreds of thousands), or a new base when the deltas have grown (when they are
+many, a process of its own writes it after the build: see `_compact_aside`). Every file
 names the one it applies to by a random id, so a delta left by a killed save, or written
 for another base, is never applied.
 """
