@@ -285,7 +285,8 @@ def _close_pipes() -> None:
     with contextlib.suppress(OSError):
         for name in os.listdir("/dev/fd"):
             with contextlib.suppress(OSError, ValueError):
-                if int(name) > 2 and not stat.S_ISREG(os.fstat(int(name)).st_mode):
+                mode = os.fstat(int(name)).st_mode
+                if int(name) > 2 and (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
                     os.close(int(name))
 
 

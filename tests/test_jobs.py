@@ -416,3 +416,53 @@ def test_a_task_aside_runs_in_a_process_of_its_own(tmp_path: Path) -> None:
     started = time.monotonic()
     stopped.stop()
     assert not stopped.wait() and not done.exists() and time.monotonic() - started < 10
+
+
+_DETACHED = """
+import os, socket, sys, time
+from pathlib import Path
+from generator import workers
+
+report = Path(sys.argv[1])
+kept = socket.socket()  # (a socket and a pipe this process holds, as serve holds its own)
+reading, writing = os.pipe()
+kept_file = open(sys.argv[1] + ".file", "w")  # (a file, which the process keeps open)
+
+def target(fd):
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:  # (the one listdir read the folder by, closed since)
+        return "gone"
+
+def task():
+    fds = {int(fd): target(fd) for fd in os.listdir("/proc/self/fd")}
+    lines = [f"{fd} {target}" for fd, target in sorted(fds.items())]
+    lines += [f"session {os.getsid(0)}", f"parent {os.getppid()}", f"nice {os.nice(0)}"]
+    time.sleep(1)  # (while the caller has ended)
+    report.write_text("\\n".join(lines))
+
+print(workers.detached(task), os.getpid(), os.getsid(0), kept_file.fileno(), flush=True)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="needs /proc")
+def test_a_detached_task_runs_apart_from_the_process_that_started_it(tmp_path: Path) -> None:
+    """`workers.detached`: the task runs after the caller has ended, in a session of its own
+    at the lowest priority, not its child, its streams /dev/null, holding no pipe or socket
+    of the caller's (a reader of the caller's output does not wait for it), but its files."""
+    report = tmp_path / "report"
+    command = [sys.executable, "-c", _DETACHED, str(report)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    started, caller, session, kept = done.stdout.split()
+    assert started == "True" and done.stderr == ""
+    deadline = time.monotonic() + 20
+    while not report.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = report.read_text().splitlines()
+    fds = dict(line.split(" ", 1) for line in lines if line[0].isdigit())
+    facts = dict(line.split(" ", 1) for line in lines if not line[0].isdigit())
+    assert [fds[fd] for fd in ("0", "1", "2")] == [os.devnull] * 3
+    assert not [t for t in fds.values() if t.startswith(("pipe:", "socket:"))], fds
+    assert fds[kept] == f"{report}.file"
+    assert facts["session"] not in (session, caller) and facts["parent"] != caller
+    assert facts["nice"] == "19"
