@@ -645,16 +645,17 @@ def _loaded_base(entries: dict[str, dict[str, object]]) -> dict[str, dict[str, o
     return {name: entries[name] for name in NAMES}
 
 
-@pytest.mark.parametrize("aside", [False, True], ids=["written-by-the-build", "written-aside"])
+@pytest.mark.parametrize("forks", [False, True], ids=["written-by-the-build", "written-aside"])
 def test_deltas_apply_in_order_until_a_new_base_is_due(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aside: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: bool
 ) -> None:
     monkeypatch.setattr(cache, "_MAX_DELTAS", 3)
-    if not aside:  # (as where there is no fork)
+    if not forks:  # (as where there is no fork)
         monkeypatch.setattr(cache.workers, "can_fork", lambda: False)
     folder = tmp_path / "cache"
     cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
     seen: list[list[str]] = []
+    aside: list[bool] = []  # (whether the base then was written aside)
     for n in range(11):
 
         def edit(new: dict[str, dict[str, object]], n: int = n) -> None:
@@ -666,10 +667,11 @@ def test_deltas_apply_in_order_until_a_new_base_is_due(
         cache.wait_compacted(folder)
         seen.append(_deltas(folder))
         assert _loaded(folder) == expected == _full(tmp_path, expected)
-    if aside:  # the build that wrote a 4th delta had a new base written in its place
-        assert [len(d) for d in seen] == [1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]
-    else:  # the build that would have written a 4th wrote a new base instead
-        assert [len(d) for d in seen] == [1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]
+        aside.append("stands for" in _header(folder / cache.FILE))
+    # The build that wrote a 4th delta had a new base written in its place (by a process of
+    # its own); where there is no fork, the build that would have written it wrote a base.
+    assert [len(d) for d in seen] == [1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]
+    assert aside == [False] * 3 + [forks] * 4 + [forks] * 4
 
     # Much changed at once: a new base, not a delta as big as it.
     def edit_all(new: dict[str, dict[str, object]]) -> None:
@@ -839,13 +841,18 @@ def test_a_base_is_written_aside_by_a_process_that_outlives_the_build(
     folder = tmp_path / "cache"
     cache.save(folder, {name: cache.Memo(new=e) for name, e in _entries().items()})
     _resave(folder, _edit(0))
+    forked: list[int] = []
+    fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forked.append(pid := fork()) or pid)
     expected = _resave(folder, _edit(1))
+    monkeypatch.setattr(os, "fork", fork)
     cache.wait_compacted(folder)
     assert _deltas(folder) == [] and "stands for" in _header(folder / cache.FILE)
     assert _loaded(folder) == expected
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
-    with pytest.raises(ChildProcessError):  # (no child of this process's is left to wait for)
-        os.waitpid(-1, os.WNOHANG)
+    assert len(forked) == 1  # (the process that forked the one that wrote it, and ended)
+    with pytest.raises(ChildProcessError):  # (waited for already: no child left to this one)
+        os.waitpid(forked[0], os.WNOHANG)
 
 
 def test_deltas_that_outgrow_the_base_give_way_to_a_new_one(tmp_path: Path) -> None:
