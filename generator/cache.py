@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copyreg
-import functools
 import gc
 import hashlib
 import io
@@ -653,7 +652,7 @@ def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
     """Write how `new` differs from the disk's entries as the next delta; None (nothing
     written) when a new base is due."""
     seq = len(disk.ids)
-    if seq > _MAX_DELTAS and (seq > 2 * _MAX_DELTAS or fcntl is None or not workers.can_fork()):
+    if seq > _MAX_DELTAS and (seq > 2 * _MAX_DELTAS or not _can_compact_aside()):
         return None  # (a new base here: none was written aside, see `_compact_aside`)
     changes = _diff(disk.entries, new)
     if changes is None:  # much changed: no need to measure the delta
@@ -670,7 +669,7 @@ def _save_delta(disk: _Disk, new: dict[str, dict[str, Any]]) -> _Disk | None:
     except _TooBig:
         return None
     data = buffer.getvalue()
-    _write(disk.folder / DELTA.format(seq), lambda file: file.write(data))
+    _write_bytes(disk.folder / DELTA.format(seq), data)
     # Deltas after this one (of a chain a killed save or a failed load left) apply to
     # other files than this one: never read, they only take room.
     _remove_deltas(disk.folder, lambda n: n > seq)
@@ -1048,7 +1047,7 @@ def _compact_aside(disk: _Disk) -> None:
     them at its save (see `_compacted`), and writes its delta after it. Where that process
     cannot be started, or fails, the deltas go on, up to twice as many: then a build writes
     a base itself, as ever."""
-    if fcntl is None:
+    if not _can_compact_aside():
         return
     try:
         lock = os.open(disk.folder / COMPACTING, os.O_RDWR | os.O_CREAT, 0o600)
@@ -1062,6 +1061,11 @@ def _compact_aside(disk: _Disk) -> None:
         workers.detached(lambda: _compact(disk))
     finally:
         os.close(lock)
+
+
+def _can_compact_aside() -> bool:
+    """Whether this system can have a base written aside: it forks, and it locks files."""
+    return fcntl is not None and workers.can_fork()
 
 
 def _compact(disk: _Disk) -> None:
@@ -1081,7 +1085,7 @@ def _compact(disk: _Disk) -> None:
             os.replace(temporary, folder / FILE)
             _remove_deltas(folder, lambda n: True)
             for seq, data in enumerate(later, 1):
-                _write(folder / DELTA.format(seq), functools.partial(_put, data))
+                _write_bytes(folder / DELTA.format(seq), data)
     finally:
         Path(temporary).unlink(missing_ok=True)
 
@@ -1105,10 +1109,6 @@ def _renumbered(folder: Path, disk: _Disk, base: str) -> list[bytes]:
         header.update(parent=base if not later else header["parent"], seq=len(later) + 1)
         later.append(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + rest)
     return later
-
-
-def _put(data: bytes, file: IO[bytes]) -> None:
-    file.write(data)
 
 
 def wait_compacted(folder: Path) -> None:
@@ -1150,11 +1150,17 @@ def _header(
     file: IO[bytes], version: str, ident: str, parts: list[_Part], stands_for: tuple[str, ...] = ()
 ) -> None:
     leads = [lead for _, lead in parts]  # (see `_read`)
-    header: dict[str, Any] = {"version": version, "id": ident, "parent": None, "seq": 0}
-    header["parts"] = len(parts)
+    header: dict[str, Any] = {
+        "version": version,
+        "id": ident,
+        "parent": None,
+        "seq": 0,
+        "parts": len(parts),
+        "leads": leads,
+    }
     if stands_for:  # (see `_compacted`)
         header["stands for"] = list(stands_for)
-    pickle.dump({**header, "leads": leads}, file, protocol=pickle.HIGHEST_PROTOCOL)
+    pickle.dump(header, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _trailer(file: IO[bytes], places: dict[str, int]) -> None:
@@ -1682,6 +1688,11 @@ def load_state(folder: Path | None, details: bool = False) -> Any:
             return pickle.load(file) if details else data.get("state")
     except Exception:  # missing, truncated or foreign: build as if there were none
         return None
+
+
+def _write_bytes(path: Path, data: bytes) -> int:
+    """Write `data` as `_write` does."""
+    return _write(path, lambda file: file.write(data))
 
 
 def _write(path: Path, dump: Callable[[IO[bytes]], object]) -> int:

@@ -442,12 +442,21 @@ def _full(tmp_path: Path, entries: dict[str, dict[str, object]]) -> dict[str, di
 
 def _resave(folder: Path, edit: Callable[[dict[str, dict[str, object]]], None]) -> dict:
     """Load, keep every entry (the very objects), apply `edit` to the new entries, save."""
-    memos = cache.load(folder, NAMES)
+    return _save_loaded(folder, cache.load(folder, NAMES), edit, state="a state")
+
+
+def _save_loaded(
+    folder: Path,
+    memos: dict[str, cache.Memo],
+    edit: Callable[[dict[str, dict[str, object]]], None],
+    state: object = None,
+) -> dict:
+    """Save what a build that loaded `memos` made: every entry kept, then `edit` applied."""
     new = {name: dict(memo.old) for name, memo in memos.items()}
     edit(new)
     for name, memo in memos.items():
         memo.new = new[name]
-    cache.save(folder, memos, state="a state")
+    cache.save(folder, memos, state=state)
     return new
 
 
@@ -736,21 +745,11 @@ def test_the_build_that_writes_one_delta_too_many_has_a_base_written_aside(
     assert header["stands for"] == chain and header["id"] not in chain
     assert _loaded(folder) == expected == _full(tmp_path, expected)
     # The build that loaded the files it stands for saves its changes after it.
-    new = _save_loaded(folder, memos, 3)
+    new = _save_loaded(folder, memos, _edit(3))
     assert _deltas(folder) == ["delta-1.pickle"] and aside == []
     assert _header(folder / "delta-1.pickle")["parent"] == header["id"]
     assert _loaded(folder) == new == _full(tmp_path, new)
     assert _resave(folder, _edit(4)) == _loaded(folder) and _deltas(folder)[-1] == "delta-2.pickle"
-
-
-def _save_loaded(folder: Path, memos: dict[str, cache.Memo], n: int) -> dict:
-    """Save what a build that loaded `memos` made with the `n`th edit."""
-    new = {name: dict(memo.old) for name, memo in memos.items()}
-    _edit(n)(new)
-    for name, memo in memos.items():
-        memo.new = new[name]
-    cache.save(folder, memos)
-    return new
 
 
 def test_the_deltas_saved_while_a_base_is_written_aside_follow_it(
@@ -770,12 +769,12 @@ def test_the_deltas_saved_while_a_base_is_written_aside_follow_it(
     assert _header(folder / "delta-1.pickle")["parent"] == header["id"]
     assert _loaded(folder) == expected == _full(tmp_path, expected)
     # A build that loaded the 5 files saves its delta after them.
-    new = _save_loaded(folder, fresh, 4)
+    new = _save_loaded(folder, fresh, _edit(4))
     assert _deltas(folder) == ["delta-1.pickle", "delta-2.pickle"]
     assert _header(folder / "delta-2.pickle")["parent"] == saved
     assert _loaded(folder) == new == _full(tmp_path, new)
     # One that loaded the 4 files, before a delta that follows the base: it writes a base.
-    new = _save_loaded(folder, stale, 5)
+    new = _save_loaded(folder, stale, _edit(5))
     assert _deltas(folder) == [] and "stands for" not in _header(folder / cache.FILE)
     assert _loaded(folder) == new
 
